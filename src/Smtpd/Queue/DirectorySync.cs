@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace Smtpd.Queue;
+
+/// <summary>fsync(2) of a directory, so that a create, rename or unlink inside it is durable.</summary>
+internal static partial class DirectorySync
+{
+    const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+
+    public static void Sync(string directory)
+    {
+        int fd = Open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) throw new IOException($"open {directory}: errno {Marshal.GetLastPInvokeError()}");
+        try
+        {
+            if (Fsync(fd) != 0) throw new IOException($"fsync {directory}: errno {Marshal.GetLastPInvokeError()}");
+        }
+        finally { Close(fd); }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Text;
+
+namespace Smtpd.Queue;
+
+/// <summary>
+/// Reads and writes envelopes as OpenSMTPD's version 3 <c>key: value</c> text, so an admin can
+/// <c>cat</c> one from the spool. Unknown keys are ignored on load, so files written by a newer
+/// version still load.
+/// </summary>
+public static class EnvelopeText
+{
+    public const int Version = 3;
+
+    public static string Format(Envelope e)
+    {
+        var sb = new StringBuilder(512);
+        void Put(string key, string? value)
+        {
+            if (value is null) return;
+            // One line per key: a value can never carry a newline into the file.
+            sb.Append(key).Append(": ").Append(value.Replace('\n', ' ').Replace('\r', ' ')).Append('\n');
+        }
+
+        Put("version", Version.ToString(CultureInfo.InvariantCulture));
+        Put("dispatcher", e.Dispatcher);
+        Put("tag", e.Tag);
+        Put("type", TypeName(e.Type));
+        Put("smtpname", e.SmtpName);
+        Put("helo", e.Helo);
+        Put("hostname", e.Hostname);
+        Put("username", e.Username);
+        Put("errorline", e.ErrorLine);
+        Put("sockaddr", e.SockAddr);
+        Put("sender", e.Sender);
+        Put("rcpt", e.Rcpt);
+        Put("dest", e.Dest);
+        Put("ctime", e.CreationTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
+        Put("last-try", (e.LastTry?.ToUnixTimeSeconds() ?? 0).ToString(CultureInfo.InvariantCulture));
+        Put("last-bounce", (e.LastBounce?.ToUnixTimeSeconds() ?? 0).ToString(CultureInfo.InvariantCulture));
+        Put("ttl", e.Ttl.ToString(CultureInfo.InvariantCulture));
+        Put("retry", e.Retry.ToString(CultureInfo.InvariantCulture));
+        if (e.Type == EnvelopeType.Mda)
+        {
+            Put("mda-subaddress", e.MdaSubaddress);
+            Put("mda-user", e.MdaUser);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Parses an envelope file; throws <see cref="FormatException"/> if it is corrupt.</summary>
+    public static Envelope Parse(ulong id, string text)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var rawLine in text.Split('\n'))
+        {
+            if (rawLine.Length == 0) continue;
+            int colon = rawLine.IndexOf(": ", StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                // "key:" with an empty value is written as "key: " and may lose its trailing space.
+                if (rawLine.EndsWith(':')) { fields[rawLine[..^1]] = ""; continue; }
+                throw new FormatException($"malformed line: {rawLine}");
+            }
+            fields[rawLine[..colon]] = rawLine[(colon + 2)..];
+        }
+
+        string Req(string key) => fields.TryGetValue(key, out var v) ? v : throw new FormatException($"missing {key}");
+        string? Opt(string key) => fields.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
+        long Num(string key) => long.TryParse(Req(key), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            ? n : throw new FormatException($"bad number in {key}");
+        DateTimeOffset? Time(string key) => fields.ContainsKey(key) && Num(key) > 0
+            ? DateTimeOffset.FromUnixTimeSeconds(Num(key)) : null;
+
+        if (Num("version") != Version)
+            throw new FormatException($"unsupported envelope version {Req("version")}");
+
+        return new Envelope
+        {
+            Id = id,
+            Dispatcher = Req("dispatcher"),
+            Type = ParseType(Req("type")),
+            Tag = Opt("tag"),
+            SmtpName = Opt("smtpname") ?? "",
+            Helo = Opt("helo") ?? "",
+            Hostname = Opt("hostname") ?? "",
+            Username = Opt("username"),
+            ErrorLine = Opt("errorline"),
+            SockAddr = Opt("sockaddr") ?? "",
+            Sender = fields.GetValueOrDefault("sender") ?? throw new FormatException("missing sender"),
+            Rcpt = Req("rcpt"),
+            Dest = Req("dest"),
+            CreationTime = DateTimeOffset.FromUnixTimeSeconds(Num("ctime")),
+            LastTry = Time("last-try"),
+            LastBounce = Time("last-bounce"),
+            Ttl = Num("ttl"),
+            Retry = (int)Num("retry"),
+            MdaSubaddress = Opt("mda-subaddress"),
+            MdaUser = Opt("mda-user"),
+        };
+    }
+
+    static string TypeName(EnvelopeType t) => t switch
+    {
+        EnvelopeType.Mda => "mda",
+        EnvelopeType.Mta => "mta",
+        _ => "bounce",
+    };
+
+    static EnvelopeType ParseType(string s) => s switch
+    {
+        "mda" => EnvelopeType.Mda,
+        "mta" => EnvelopeType.Mta,
+        "bounce" => EnvelopeType.Bounce,
+        _ => throw new FormatException($"unknown envelope type {s}"),
+    };
+}

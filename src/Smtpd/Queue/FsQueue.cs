@@ -1,0 +1,168 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Smtpd.Queue;
+
+/// <summary>
+/// The default queue backend (OpenSMTPD's queue_fs): a message and its envelopes live in
+/// <c>queue/XX/MSGID/</c> (XX = the first two hex digits of the message id), one file
+/// <c>message</c> and one readable file per envelope named by its id. A message is received into
+/// <c>incoming/MSGID/</c> and committed by one rename, so a crash leaves either the whole message
+/// in <c>queue/</c> or nothing (incoming is purged at start).
+/// </summary>
+public sealed class FsQueue : IQueueBackend
+{
+    const string MessageFile = "message";
+    readonly string _queue, _incoming, _corrupt;
+
+    public FsQueue(string spool)
+    {
+        Spool = spool;
+        _queue = Path.Combine(spool, "queue");
+        _incoming = Path.Combine(spool, "incoming");
+        _corrupt = Path.Combine(spool, "corrupt");
+    }
+
+    public string Spool { get; }
+
+    /// <summary>Creates the spool layout and discards any message whose reception never finished.</summary>
+    public void Init()
+    {
+        foreach (var dir in new[] { Spool, _queue, _incoming, _corrupt, Path.Combine(Spool, "purge"), Path.Combine(Spool, "offline"), Path.Combine(Spool, "temporary") })
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        foreach (var stale in Directory.EnumerateDirectories(_incoming))
+            Directory.Delete(stale, recursive: true);
+    }
+
+    string IncomingDir(uint msgid) => Path.Combine(_incoming, QueueIds.Hex(msgid));
+    string BucketDir(uint msgid) => Path.Combine(_queue, QueueIds.Hex(msgid)[..2]);
+    string QueueDir(uint msgid) => Path.Combine(BucketDir(msgid), QueueIds.Hex(msgid));
+
+    /// <summary>An envelope lives in incoming/ until its message is committed, then in queue/.</summary>
+    string EnvelopeDir(uint msgid) => Directory.Exists(IncomingDir(msgid)) ? IncomingDir(msgid) : QueueDir(msgid);
+
+    public Task<uint> MessageCreateAsync(CancellationToken ct = default)
+    {
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            uint msgid = QueueIds.NewMessageId();
+            if (Directory.Exists(QueueDir(msgid)) || Directory.Exists(IncomingDir(msgid))) continue;
+            Directory.CreateDirectory(IncomingDir(msgid));
+            return Task.FromResult(msgid);
+        }
+        throw new IOException("could not allocate a message id");
+    }
+
+    public Stream MessageWriteStream(uint msgid) =>
+        new FileStream(Path.Combine(IncomingDir(msgid), MessageFile), FileMode.CreateNew, FileAccess.Write,
+            FileShare.None, bufferSize: 64 * 1024, FileOptions.Asynchronous);
+
+    public Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
+    {
+        string incoming = IncomingDir(msgid);
+        FlushFile(Path.Combine(incoming, MessageFile));
+        DirectorySync.Sync(incoming);
+        string bucket = BucketDir(msgid);
+        Directory.CreateDirectory(bucket);
+        Directory.Move(incoming, QueueDir(msgid));
+        DirectorySync.Sync(bucket);
+        DirectorySync.Sync(_incoming);
+        return Task.CompletedTask;
+    }
+
+    public Task MessageDeleteAsync(uint msgid)
+    {
+        foreach (var dir in new[] { IncomingDir(msgid), QueueDir(msgid) })
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    public Stream MessageReadStream(uint msgid) =>
+        new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    public string MessagePath(uint msgid) => Path.Combine(QueueDir(msgid), MessageFile);
+
+    public async Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default)
+    {
+        string path = Path.Combine(EnvelopeDir(envelope.MessageId), QueueIds.Hex(envelope.Id));
+        await WriteDurablyAsync(path, EnvelopeText.Format(envelope), ct);
+    }
+
+    public async Task EnvelopeUpdateAsync(Envelope envelope, CancellationToken ct = default)
+    {
+        string dir = EnvelopeDir(envelope.MessageId);
+        string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
+        string tmp = path + ".tmp";
+        await WriteDurablyAsync(tmp, EnvelopeText.Format(envelope), ct);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public Task<bool> EnvelopeDeleteAsync(ulong evpid)
+    {
+        uint msgid = QueueIds.MessageOf(evpid);
+        string dir = QueueDir(msgid);
+        File.Delete(Path.Combine(dir, QueueIds.Hex(evpid)));
+        bool anyLeft = Directory.Exists(dir) && Directory.EnumerateFiles(dir).Any(f => QueueIds.TryParseEnvelope(Path.GetFileName(f), out _));
+        if (anyLeft) return Task.FromResult(false);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        return Task.FromResult(true);
+    }
+
+    public async Task<Envelope?> EnvelopeLoadAsync(ulong evpid)
+    {
+        string path = Path.Combine(QueueDir(QueueIds.MessageOf(evpid)), QueueIds.Hex(evpid));
+        if (!File.Exists(path)) return null;
+        return EnvelopeText.Parse(evpid, await File.ReadAllTextAsync(path));
+    }
+
+    public async IAsyncEnumerable<Envelope> EnvelopeWalk(Action<string, Exception>? corrupt = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        // Snapshot the directory names first: envelopes added or removed during the walk are
+        // then neither missed twice nor listed twice (seed 002, qwalk).
+        foreach (var bucket in Directory.GetDirectories(_queue).Order(StringComparer.Ordinal))
+        foreach (var msgdir in Directory.GetDirectories(bucket).Order(StringComparer.Ordinal))
+        {
+            if (!QueueIds.TryParseMessage(Path.GetFileName(msgdir), out _)) continue;
+            bool hasMessage = File.Exists(Path.Combine(msgdir, MessageFile));
+            foreach (var file in Directory.GetFiles(msgdir).Order(StringComparer.Ordinal))
+            {
+                ct.ThrowIfCancellationRequested();
+                if (!QueueIds.TryParseEnvelope(Path.GetFileName(file), out ulong evpid)) continue;
+                Envelope? envelope = null;
+                try
+                {
+                    if (!hasMessage) throw new FormatException("message file missing");
+                    envelope = EnvelopeText.Parse(evpid, await File.ReadAllTextAsync(file, ct));
+                    if (envelope.MessageId != QueueIds.MessageOf(evpid)) throw new FormatException("envelope in wrong message");
+                }
+                catch (Exception ex) when (ex is FormatException or IOException or DecoderFallbackException)
+                {
+                    Quarantine(file);
+                    corrupt?.Invoke(file, ex);
+                }
+                if (envelope is not null) yield return envelope;
+            }
+        }
+    }
+
+    /// <summary>Moves an unreadable envelope to corrupt/ so that the rest of the queue goes on.</summary>
+    void Quarantine(string file)
+    {
+        string target = Path.Combine(_corrupt, Path.GetFileName(file));
+        if (File.Exists(target)) target += "." + DateTime.UtcNow.Ticks;
+        File.Move(file, target);
+    }
+
+    static void FlushFile(string path)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        fs.Flush(flushToDisk: true);
+    }
+
+    static async Task WriteDurablyAsync(string path, string text, CancellationToken ct)
+    {
+        await using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+        await fs.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        fs.Flush(flushToDisk: true);
+    }
+}
