@@ -1,0 +1,133 @@
+using Smtpd.Queue;
+
+namespace Smtpd.Scheduler;
+
+/// <summary>
+/// The default scheduler backend (OpenSMTPD's ramqueue): every envelope in memory, ordered by
+/// the time it is next due. Inserted envelopes wait in a per-message changeset until commit, so
+/// that all recipients of a message become due together and one session can carry them all.
+/// Not thread-safe: owned by <see cref="SchedulerProcess"/>'s loop.
+/// </summary>
+public sealed class RamScheduler : ISchedulerBackend
+{
+    enum State { Pending, InFlight }
+
+    sealed class Entry(SchedulerInfo info)
+    {
+        public SchedulerInfo Info = info;
+        public State State;
+        public DateTimeOffset Due;
+    }
+
+    readonly Dictionary<uint, List<SchedulerInfo>> _changesets = new();
+    readonly Dictionary<ulong, Entry> _envelopes = new();
+    readonly Dictionary<uint, HashSet<ulong>> _byMessage = new();
+    // Lazy deletion: an item is stale when its entry is gone, in flight, or due at another time.
+    readonly PriorityQueue<ulong, DateTimeOffset> _due = new();
+
+    public int Count => _envelopes.Count;
+
+    public void Insert(SchedulerInfo info)
+    {
+        if (!_changesets.TryGetValue(info.MessageId, out var set))
+            _changesets[info.MessageId] = set = [];
+        set.Add(info);
+    }
+
+    public int Commit(uint msgid)
+    {
+        if (!_changesets.Remove(msgid, out var set)) return 0;
+        foreach (var info in set)
+        {
+            var entry = new Entry(info) { Due = NextTry(info) };
+            _envelopes[info.Evpid] = entry;
+            if (!_byMessage.TryGetValue(msgid, out var ids)) _byMessage[msgid] = ids = [];
+            ids.Add(info.Evpid);
+            _due.Enqueue(info.Evpid, entry.Due);
+        }
+        return set.Count;
+    }
+
+    public int Rollback(uint msgid) => _changesets.Remove(msgid, out var set) ? set.Count : 0;
+
+    public void Update(SchedulerInfo info)
+    {
+        if (!_envelopes.TryGetValue(info.Evpid, out var entry)) return;
+        entry.Info = info;
+        entry.State = State.Pending;
+        entry.Due = NextTry(info);
+        _due.Enqueue(info.Evpid, entry.Due);
+    }
+
+    public void Delete(ulong evpid)
+    {
+        if (!_envelopes.Remove(evpid)) return;
+        uint msgid = QueueIds.MessageOf(evpid);
+        if (_byMessage.TryGetValue(msgid, out var ids) && ids.Remove(evpid) && ids.Count == 0)
+            _byMessage.Remove(msgid);
+    }
+
+    public SchedulerBatch Batch(DateTimeOffset now, int max)
+    {
+        while (_due.TryPeek(out ulong evpid, out DateTimeOffset due))
+        {
+            if (!_envelopes.TryGetValue(evpid, out var entry) || entry.State != State.Pending || entry.Due != due)
+            {
+                _due.Dequeue();
+                continue;
+            }
+            if (due > now) return SchedulerBatch.Idle(due - now);
+
+            if (entry.Info.ExpiresAt <= now)
+            {
+                _due.Dequeue();
+                entry.State = State.InFlight;
+                return new SchedulerBatch(BatchKind.Expire, [evpid], null);
+            }
+            return TakeMessage(entry, now, max);
+        }
+        return SchedulerBatch.Idle(null);
+    }
+
+    /// <summary>Hands out every due envelope of the same message and type as <paramref name="first"/>.</summary>
+    SchedulerBatch TakeMessage(Entry first, DateTimeOffset now, int max)
+    {
+        var taken = new List<ulong>();
+        foreach (ulong id in _byMessage[first.Info.MessageId])
+        {
+            var e = _envelopes[id];
+            if (taken.Count >= max) break;
+            if (e.State != State.Pending || e.Due > now || e.Info.Type != first.Info.Type || e.Info.ExpiresAt <= now) continue;
+            e.State = State.InFlight;
+            taken.Add(id);
+        }
+        var kind = first.Info.Type switch
+        {
+            EnvelopeType.Mda => BatchKind.Mda,
+            EnvelopeType.Mta => BatchKind.Mta,
+            _ => BatchKind.Bounce,
+        };
+        return new SchedulerBatch(kind, taken, null);
+    }
+
+    public int Schedule(ulong id, DateTimeOffset now)
+    {
+        IEnumerable<ulong> ids = (id & 0xffffffff) == 0
+            ? _byMessage.GetValueOrDefault(QueueIds.MessageOf(id))?.ToArray() ?? []
+            : [id];
+        int n = 0;
+        foreach (var evpid in ids)
+        {
+            if (!_envelopes.TryGetValue(evpid, out var e) || e.State != State.Pending) continue;
+            e.Due = now;
+            _due.Enqueue(evpid, now);
+            n++;
+        }
+        return n;
+    }
+
+    static DateTimeOffset NextTry(SchedulerInfo info) =>
+        info.Retry == 0 || info.LastTry is null
+            ? info.Creation
+            : info.LastTry.Value + RetryDelay.After(info.Type, info.Retry);
+}

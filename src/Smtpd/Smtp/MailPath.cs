@@ -1,0 +1,42 @@
+namespace Smtpd.Smtp;
+
+/// <summary>The argument of MAIL FROM: / RCPT TO:, split into the address and its ESMTP parameters.</summary>
+public sealed record MailPath(MailAddress Address, IReadOnlyDictionary<string, string?> Parameters)
+{
+    /// <summary>
+    /// Parses <c>&lt;addr&gt; [KEY[=VALUE] ...]</c> after the colon. Liberal in one way real
+    /// clients need: a space between the colon and the bracket is allowed.
+    /// </summary>
+    public static bool TryParse(string args, bool isSender, out MailPath path)
+    {
+        path = new MailPath(MailAddress.Null, new Dictionary<string, string?>());
+        args = args.TrimStart(' ');
+        if (args.Length < 2 || args[0] != '<') return false;
+        int close = args.IndexOf('>');
+        if (close < 0) return false;
+        string inner = args[1..close];
+
+        MailAddress address;
+        if (inner.Length == 0)
+        {
+            if (!isSender) return false;
+            address = MailAddress.Null;
+        }
+        else if (!MailAddress.TryParse(inner, allowNoDomain: !isSender, out address))
+            return false;
+        // RCPT TO:<postmaster> without a domain is the only domainless recipient allowed (RFC 5321 4.1.1.3).
+        if (!isSender && address.Domain.Length == 0 && !address.User.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
+            return false;
+
+        var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var word in args[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = word.IndexOf('=');
+            string key = eq < 0 ? word : word[..eq];
+            if (key.Length == 0 || !key.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')) return false;
+            parameters[key] = eq < 0 ? null : word[(eq + 1)..];
+        }
+        path = new MailPath(address, parameters);
+        return true;
+    }
+}

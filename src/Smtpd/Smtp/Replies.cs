@@ -1,0 +1,59 @@
+namespace Smtpd.Smtp;
+
+/// <summary>
+/// Every reply the server sends, in one place. Texts stay short and generic; details go to the
+/// log. Fixed replies are built once and pre-encoded.
+/// </summary>
+public static class Replies
+{
+    // 2xx
+    public static Reply Banner(string name) => new(220, null, $"{name} ESMTP smtpd");
+    public static Reply Bye(string name) => new(221, "2.0.0", "Bye");
+    public static readonly Reply Ok = new(250, "2.0.0", "Ok");
+    public static readonly Reply ResetOk = new(250, "2.0.0", "Reset state");
+    public static readonly Reply SenderOk = new(250, "2.1.0", "Ok");
+    public static readonly Reply RecipientOk = new(250, "2.1.5", "Destination address valid: Recipient ok");
+    public static Reply Accepted(uint msgid) => new(250, "2.0.0", $"{msgid:x8} Message accepted for delivery");
+    public static Reply Hello(string name, string helo, string client) => new(250, null, $"{name} Hello {helo} [{client}], pleased to meet you");
+    public static Reply Ehlo(string name, string helo, string client, long maxSize) => new(250, null,
+        $"{name} Hello {helo} [{client}], pleased to meet you",
+        "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", $"SIZE {maxSize}", "HELP");
+    public static readonly Reply Help = new(214, "2.0.0",
+        "This is smtpd for .NET, an OpenSMTPD-compatible server",
+        "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP HELP QUIT",
+        "End of HELP info");
+    public static readonly Reply StartData = new(354, null, "Enter mail, end with \".\" on a line by itself");
+
+    // 4xx: temporary trouble, never a 5xx.
+    public static readonly Reply Timeout = new(421, "4.4.2", "Timeout, closing connection");
+    public static readonly Reply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
+    public static readonly Reply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");
+    public static readonly Reply TempFailure = new(451, "4.3.0", "Temporary failure");
+    public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
+    public static readonly Reply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
+    public static readonly Reply InsufficientStorage = new(452, "4.3.1", "Insufficient system storage");
+
+    // 5xx
+    public static Reply Unrecognized(string verb) => new(500, "5.5.1", $"{verb}: Command unrecognized");
+    public static readonly Reply LineTooLong = new(500, "5.5.2", "Line too long");
+    public static readonly Reply CommandLineTooLong = new(500, "5.5.2", "Command line too long");
+    public static Reply NoArguments(string verb) => new(501, "5.5.4", $"{verb}: command does not accept arguments");
+    public static Reply HeloSyntax(string verb) => new(501, "5.5.4", $"{verb}: requires a valid domain name");
+    public static readonly Reply SyntaxError = new(501, "5.5.4", "Syntax error");
+    public static readonly Reply RecipientSyntax = new(501, "5.1.3", "Recipient address syntax error");
+    public static readonly Reply VrfyDisabled = new(502, "5.5.1", "VRFY command is disabled");
+    public static readonly Reply ExpnDisabled = new(502, "5.5.1", "EXPN command is disabled");
+    public static readonly Reply HeloFirst = new(503, "5.5.1", "Polite people say HELO first");
+    public static readonly Reply AlreadyIdentified = new(503, "5.5.1", "Already identified");
+    public static readonly Reply NestedMail = new(503, "5.5.1", "Sender already specified");
+    public static readonly Reply NeedMail = new(503, "5.5.1", "Need MAIL before RCPT");
+    public static readonly Reply NeedRcpt = new(503, "5.5.1", "No recipient specified");
+    public static Reply UnsupportedParameter(string p) => new(555, "5.5.4", $"Unsupported option {p}");
+    public static readonly Reply UnknownUser = new(550, "5.1.1", "Invalid recipient: user unknown");
+    public static readonly Reply RelayDenied = new(550, "5.7.1", "Relaying denied");
+    public static readonly Reply DeliveryNotAuthorized = new(550, "5.7.1", "Delivery not authorized, message refused");
+    public static readonly Reply MessageTooBig = new(552, "5.3.4", "Message too big for system");
+    public static readonly Reply HeaderTooBig = new(552, "5.3.4", "Message header too large");
+    public static readonly Reply SenderSyntax = new(553, "5.1.7", "Sender address syntax error");
+    public static readonly Reply TooManyHops = new(554, "5.4.6", "Too many hops, mail loop detected");
+}

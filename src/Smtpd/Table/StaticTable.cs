@@ -1,0 +1,71 @@
+using System.Net;
+
+namespace Smtpd.Table;
+
+/// <summary>
+/// A table held in memory: inline <c>{ ... }</c> lists and maps from the configuration, and
+/// <c>file:</c> tables once read. Keys are folded to lower case, as OpenSMTPD does.
+/// </summary>
+public sealed class StaticTable : ITableBackend
+{
+    readonly HashSet<string> _list;
+    readonly Dictionary<string, string> _map;
+    readonly List<(IPAddress Net, int Prefix)> _networks = [];
+
+    public StaticTable(string name, IEnumerable<string> list, IEnumerable<KeyValuePair<string, string>> map)
+    {
+        Name = name;
+        _list = new HashSet<string>(list.Select(k => k.ToLowerInvariant()), StringComparer.Ordinal);
+        _map = map.ToDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value, StringComparer.Ordinal);
+        foreach (var key in _list.Concat(_map.Keys))
+            if (TryParseNetwork(key, out var net, out int prefix)) _networks.Add((net, prefix));
+    }
+
+    public string Name { get; }
+
+    public bool Check(TableService service, string key)
+    {
+        key = key.ToLowerInvariant();
+        if (service is TableService.NetAddr or TableService.Source && IPAddress.TryParse(key, out var addr))
+            return _networks.Any(n => InNetwork(addr, n.Net, n.Prefix));
+        if (service == TableService.Domain && MatchesDomain(key)) return true;
+        return _list.Contains(key) || _map.ContainsKey(key);
+    }
+
+    public string? Lookup(TableService service, string key) =>
+        _map.TryGetValue(key.ToLowerInvariant(), out var v) ? v : null;
+
+    /// <summary>A domain entry "*.example.org" matches every subdomain, as in OpenSMTPD.</summary>
+    bool MatchesDomain(string domain)
+    {
+        for (int dot = domain.IndexOf('.'); dot >= 0; dot = domain.IndexOf('.', dot + 1))
+            if (_list.Contains("*" + domain[dot..]) || _map.ContainsKey("*" + domain[dot..])) return true;
+        return false;
+    }
+
+    static bool TryParseNetwork(string s, out IPAddress net, out int prefix)
+    {
+        int slash = s.IndexOf('/');
+        string addr = slash < 0 ? s : s[..slash];
+        net = IPAddress.None; prefix = 0;
+        if (!IPAddress.TryParse(addr, out var parsed)) return false;
+        net = parsed;
+        int max = parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
+        if (slash < 0) { prefix = max; return true; }
+        return int.TryParse(s[(slash + 1)..], out prefix) && prefix >= 0 && prefix <= max;
+    }
+
+    internal static bool InNetwork(IPAddress addr, IPAddress net, int prefix)
+    {
+        if (addr.IsIPv4MappedToIPv6) addr = addr.MapToIPv4();
+        if (net.IsIPv4MappedToIPv6) net = net.MapToIPv4();
+        if (addr.AddressFamily != net.AddressFamily) return false;
+        byte[] a = addr.GetAddressBytes(), n = net.GetAddressBytes();
+        for (int i = 0; i < a.Length && prefix > 0; i++, prefix -= 8)
+        {
+            int mask = prefix >= 8 ? 0xff : (0xff << (8 - prefix)) & 0xff;
+            if ((a[i] & mask) != (n[i] & mask)) return false;
+        }
+        return true;
+    }
+}

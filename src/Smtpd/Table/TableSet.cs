@@ -1,0 +1,33 @@
+using Smtpd.Config;
+
+namespace Smtpd.Table;
+
+/// <summary>The tables a ruleset declares, opened and ready for lookups by name.</summary>
+public sealed class TableSet
+{
+    readonly Dictionary<string, ITableBackend> _tables = new(StringComparer.Ordinal);
+
+    public TableSet(Ruleset ruleset)
+    {
+        foreach (var (name, config) in ruleset.Tables)
+            _tables[name] = Open(config);
+    }
+
+    public ITableBackend this[string name] =>
+        _tables.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"no table {name}");
+
+    static ITableBackend Open(TableConfig config) => config.Backend switch
+    {
+        TableBackendKind.Static => new StaticTable(config.Name, config.List, config.Map),
+        TableBackendKind.File => FileTableReader.Read(config.Name, config.Path!),
+        _ => new UnavailableTable(config.Name, $"{config.Backend} tables are not supported yet"),
+    };
+
+    /// <summary>Stands for a backend we cannot open: every lookup is a temporary failure.</summary>
+    sealed class UnavailableTable(string name, string reason) : ITableBackend
+    {
+        public string Name => name;
+        public bool Check(TableService service, string key) => throw new TableTempFailException(name, reason);
+        public string? Lookup(TableService service, string key) => throw new TableTempFailException(name, reason);
+    }
+}
