@@ -1,0 +1,26 @@
+using System.Threading.Channels;
+using Smtpd.Mda;
+using Smtpd.Mta;
+using Smtpd.Queue;
+using Smtpd.Scheduler;
+
+namespace Smtpd;
+
+/// <summary>
+/// The channels components talk through (OpenSMTPD's imsg pipes). Each component reads only
+/// its own channel and owns its state; any of them could move to a process of its own.
+/// </summary>
+public sealed class Bus
+{
+    static Channel<T> Create<T>() => Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
+
+    public Channel<SchedulerMessage> Scheduler { get; } = Create<SchedulerMessage>();
+    public Channel<QueueMessage> Queue { get; } = Create<QueueMessage>();
+    public Channel<MdaMessage> Mda { get; } = Create<MdaMessage>();
+    public Channel<MtaMessage> Mta { get; } = Create<MtaMessage>();
+
+    public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
+    public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
+    public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);
+    public void Post(MtaMessage m) => Mta.Writer.TryWrite(m);
+}

@@ -1,0 +1,9 @@
+using Smtpd.Queue;
+
+namespace Smtpd.Mta;
+
+/// <summary>Messages the relaying component receives.</summary>
+public abstract record MtaMessage;
+
+/// <summary>From the queue: relay these envelopes (one message) to their next hop.</summary>
+public sealed record MtaTransfer(IReadOnlyList<Envelope> Envelopes) : MtaMessage;

@@ -1,0 +1,15 @@
+namespace Smtpd.Queue;
+
+/// <summary>Messages the queue receives.</summary>
+public abstract record QueueMessage;
+
+/// <summary>From the scheduler: load these envelopes (one message, one kind) and hand them out.</summary>
+public sealed record QueueDeliver(EnvelopeType Type, IReadOnlyList<ulong> Evpids) : QueueMessage;
+/// <summary>From the scheduler: this envelope's time in the queue is over.</summary>
+public sealed record QueueExpire(ulong Evpid) : QueueMessage;
+/// <summary>From Mda/Mta: delivered; remove it.</summary>
+public sealed record QueueDeliveryOk(Envelope Envelope) : QueueMessage;
+/// <summary>From Mda/Mta: failed for now; record the try and the error, retry later.</summary>
+public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error) : QueueMessage;
+/// <summary>From Mda/Mta: failed for good.</summary>
+public sealed record QueueDeliveryPermFail(Envelope Envelope, string Error) : QueueMessage;

@@ -1,0 +1,101 @@
+using Smtpd.Mda;
+using Smtpd.Mta;
+using Smtpd.Scheduler;
+
+namespace Smtpd.Queue;
+
+/// <summary>
+/// The queue component: the only one that changes committed envelopes on disk. It feeds the
+/// scheduler at start (the walk), loads envelopes the scheduler hands out and passes them to
+/// Mda or Mta, and records their results (delete on success, update on temporary failure)
+/// before telling the scheduler. SMTP sessions write new messages through the backend directly:
+/// each touches only its own incoming message.
+/// </summary>
+public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log)
+{
+    public IQueueBackend Backend => backend;
+
+    /// <summary>Hands every committed envelope to the scheduler, one changeset per message.</summary>
+    public async Task<int> LoadAsync(CancellationToken ct)
+    {
+        int count = 0;
+        uint current = 0;
+        await foreach (var e in backend.EnvelopeWalk((file, ex) => log.Warn($"queue: corrupt envelope {file} moved to corrupt/: {ex.Message}"), ct))
+        {
+            if (e.MessageId != current && current != 0) bus.Post(new SchedulerCommit(current));
+            current = e.MessageId;
+            bus.Post(new SchedulerInsert(SchedulerInfo.From(e)));
+            count++;
+        }
+        if (current != 0) bus.Post(new SchedulerCommit(current));
+        return count;
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        await foreach (var message in bus.Queue.Reader.ReadAllAsync(ct))
+        {
+            try { await HandleAsync(message); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log.Warn($"queue: {message.GetType().Name}: {ex.Message}");
+            }
+        }
+    }
+
+    async Task HandleAsync(QueueMessage message)
+    {
+        switch (message)
+        {
+            case QueueDeliver m: await DeliverAsync(m); break;
+            case QueueExpire m: await ExpireAsync(m.Evpid); break;
+            case QueueDeliveryOk m:
+                await backend.EnvelopeDeleteAsync(m.Envelope.Id);
+                bus.Post(new SchedulerDelete(m.Envelope.Id));
+                break;
+            case QueueDeliveryTempFail m:
+                var retried = m.Envelope with { Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error };
+                await backend.EnvelopeUpdateAsync(retried);
+                bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
+                break;
+            case QueueDeliveryPermFail m:
+                // Bounces come with the bounce work; until then a permanent failure is logged and dropped.
+                log.Info($"{m.Envelope.Id:x16} queue permfail evpid={m.Envelope.Id:x16} error=\"{m.Error}\" (no bounce generated yet)");
+                await backend.EnvelopeDeleteAsync(m.Envelope.Id);
+                bus.Post(new SchedulerDelete(m.Envelope.Id));
+                break;
+        }
+    }
+
+    async Task DeliverAsync(QueueDeliver m)
+    {
+        var loaded = new List<Envelope>();
+        foreach (var evpid in m.Evpids)
+        {
+            Envelope? e;
+            try { e = await backend.EnvelopeLoadAsync(evpid); }
+            catch (FormatException ex)
+            {
+                log.Warn($"queue: envelope {evpid:x16} is corrupt: {ex.Message}");
+                e = null;
+            }
+            if (e is null) { bus.Post(new SchedulerDelete(evpid)); continue; }
+            loaded.Add(e);
+        }
+        if (loaded.Count == 0) return;
+        if (m.Type == EnvelopeType.Mta) bus.Post(new MtaTransfer(loaded));
+        else foreach (var e in loaded) bus.Post(new MdaDeliver(e));
+    }
+
+    async Task ExpireAsync(ulong evpid)
+    {
+        var e = await backend.EnvelopeLoadAsync(evpid);
+        if (e is not null)
+        {
+            var delay = time.GetUtcNow() - e.CreationTime;
+            log.Info($"{evpid:x16} queue expire evpid={evpid:x16} from=<{e.Sender}> to=<{e.Dest}> delay={Durations.Format(delay)} result=PermFail stat=\"Envelope expired{(e.ErrorLine is null ? "" : ": " + e.ErrorLine)}\"");
+            await backend.EnvelopeDeleteAsync(evpid);
+        }
+        bus.Post(new SchedulerDelete(evpid));
+    }
+}

@@ -1,0 +1,69 @@
+using Smtpd.Queue;
+
+namespace Smtpd.Scheduler;
+
+/// <summary>
+/// The scheduler component: owns the <see cref="ISchedulerBackend"/>, receives inserts, commits
+/// and delivery results, and hands due envelopes to the queue, which loads and dispatches them.
+/// Holds nothing durable; the queue walk rebuilds it at start.
+/// </summary>
+public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimeProvider time, SmtpdLog log)
+{
+    /// <summary>At most this many envelopes of one message go out in one batch.</summary>
+    const int BatchMax = 100;
+    /// <summary>Wake up at least this often, so that a clock jump cannot stall the queue.</summary>
+    static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
+
+    public int Count => backend.Count;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var reader = bus.Scheduler.Reader;
+        while (!ct.IsCancellationRequested)
+        {
+            while (reader.TryRead(out var message)) Handle(message);
+
+            var batch = backend.Batch(time.GetUtcNow(), BatchMax);
+            if (batch.Kind != BatchKind.None)
+            {
+                Dispatch(batch);
+                continue;
+            }
+
+            var sleep = batch.Delay is { } d && d < MaxSleep ? d : MaxSleep;
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            wake.CancelAfter(sleep);
+            try { await reader.WaitToReadAsync(wake.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+        }
+    }
+
+    void Handle(SchedulerMessage message)
+    {
+        switch (message)
+        {
+            case SchedulerInsert m: backend.Insert(m.Info); break;
+            case SchedulerCommit m:
+                int n = backend.Commit(m.MsgId);
+                log.Debug($"scheduler: commit msgid={m.MsgId:x8} envelopes={n}");
+                break;
+            case SchedulerRollback m: backend.Rollback(m.MsgId); break;
+            case SchedulerUpdate m: backend.Update(m.Info); break;
+            case SchedulerDelete m: backend.Delete(m.Evpid); break;
+            case SchedulerSchedule m: backend.Schedule(m.Id, time.GetUtcNow()); break;
+        }
+    }
+
+    void Dispatch(SchedulerBatch batch)
+    {
+        switch (batch.Kind)
+        {
+            case BatchKind.Expire:
+                foreach (var evpid in batch.Envelopes) bus.Post(new QueueExpire(evpid));
+                break;
+            case BatchKind.Mda: bus.Post(new QueueDeliver(EnvelopeType.Mda, batch.Envelopes)); break;
+            case BatchKind.Mta: bus.Post(new QueueDeliver(EnvelopeType.Mta, batch.Envelopes)); break;
+            case BatchKind.Bounce: bus.Post(new QueueDeliver(EnvelopeType.Bounce, batch.Envelopes)); break;
+        }
+    }
+}

@@ -1,0 +1,26 @@
+using Smtpd.Config;
+using Smtpd.Lookup;
+using Smtpd.Queue;
+
+namespace Smtpd.Smtp;
+
+/// <summary>What every SMTP session shares: configuration, lookups, the queue and the bus.</summary>
+public sealed class SmtpContext
+{
+    public required Ruleset Ruleset { get; init; }
+    public required RecipientResolver Recipients { get; init; }
+    public required IQueueBackend Queue { get; init; }
+    public required Bus Bus { get; init; }
+    public required SmtpdLog Log { get; init; }
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>How long a client may stay silent between commands (RFC 5321 4.5.3.2.7: at least 5 min).</summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How long a client may stay silent during DATA (RFC 5321 4.5.3.2.5: at least 3 min).</summary>
+    public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Commands longer than this get 500 (RFC 5321 allows 512; parameters make real ones longer).</summary>
+    public int MaxCommandLine { get; init; } = 4096;
+    public int MaxRecipients { get; init; } = 1000;
+    /// <summary>A client that gets this many error replies in one session is disconnected.</summary>
+    public int MaxErrors { get; init; } = 10;
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using Smtpd.Lookup;
+
+namespace Smtpd.Smtp;
+
+public sealed partial class SmtpSession
+{
+    /// <summary>Dispatches one command line to its verb's handler; returns the reply to send.</summary>
+    async Task<Reply?> HandleCommandAsync(string line)
+    {
+        int space = line.IndexOf(' ');
+        string verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
+        string args = space < 0 ? "" : line[(space + 1)..].Trim();
+
+        // "MAIL FROM:" and "RCPT TO:" carry their keyword in the verb's argument.
+        return verb switch
+        {
+            "HELO" => Helo(args, esmtp: false),
+            "EHLO" => Helo(args, esmtp: true),
+            "MAIL" => Mail(args),
+            "RCPT" => Rcpt(args),
+            "DATA" => await DataAsync(args),
+            "RSET" => Rset(args),
+            "NOOP" => Replies.Ok,
+            "HELP" => Replies.Help,
+            "VRFY" => Replies.VrfyDisabled,
+            "EXPN" => Replies.ExpnDisabled,
+            "QUIT" => Quit(args),
+            _ => Replies.Unrecognized(Printable(verb.Length > 32 ? verb[..32] : verb)),
+        };
+    }
+
+    Reply Helo(string args, bool esmtp)
+    {
+        string verb = esmtp ? "EHLO" : "HELO";
+        string domain = args.Split(' ', 2)[0];
+        if (domain.Length == 0 || !MailAddress.IsValidDomain(domain)) return Replies.HeloSyntax(verb);
+        // A new HELO/EHLO resets the session state (RFC 5321 4.1.4).
+        _helo = domain;
+        _esmtp = esmtp;
+        _tx = null;
+        _ctx.Log.Debug($"{Id:x16} smtp {verb} {domain}");
+        return esmtp
+            ? Replies.Ehlo(_smtpName, domain, ClientAddress, _ctx.Ruleset.MaxMessageSize)
+            : Replies.Hello(_smtpName, domain, ClientAddress);
+    }
+
+    Reply Mail(string args)
+    {
+        if (_helo is null) return Replies.HeloFirst;
+        if (_tx is not null) return Replies.NestedMail;
+        if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
+        if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
+
+        foreach (var (key, value) in path.Parameters)
+        {
+            switch (key.ToUpperInvariant())
+            {
+                case "SIZE" when _esmtp:
+                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long size)) return Replies.SyntaxError;
+                    if (size > _ctx.Ruleset.MaxMessageSize) return Replies.MessageTooBig;
+                    break;
+                case "BODY" when _esmtp:
+                    if (value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
+                        return Replies.UnsupportedParameter(key);
+                    break;
+                default:
+                    return Replies.UnsupportedParameter(Printable(key));
+            }
+        }
+        _tx = new Transaction(path.Address, path.Parameters);
+        return Replies.SenderOk;
+    }
+
+    Reply Rcpt(string args)
+    {
+        if (_tx is null) return Replies.NeedMail;
+        if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
+        if (!MailPath.TryParse(args[3..], isSender: false, out var path)) return Replies.RecipientSyntax;
+        if (path.Parameters.Count > 0) return Replies.UnsupportedParameter(Printable(path.Parameters.Keys.First()));
+        if (_tx.Recipients.Count >= _ctx.MaxRecipients) return Replies.TooManyRecipients;
+
+        var decision = _ctx.Recipients.Resolve(Info, path.Address);
+        switch (decision)
+        {
+            case RecipientDecision.Accept accept:
+                _tx.Recipients.Add((path.Address, accept));
+                return Replies.RecipientOk;
+            case RecipientDecision.Refuse refuse:
+                _ctx.Log.Info($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
+                return refuse.Reply;
+            default:
+                return Replies.TempFailure;
+        }
+    }
+
+    Reply Rset(string args)
+    {
+        if (args.Length > 0) return Replies.NoArguments("RSET");
+        _tx = null;
+        return Replies.ResetOk;
+    }
+
+    Reply Quit(string args)
+    {
+        _quit = true;
+        return Replies.Bye(_smtpName);
+    }
+}

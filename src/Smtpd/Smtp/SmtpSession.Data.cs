@@ -1,0 +1,194 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.IO.Pipelines;
+using Smtpd.Queue;
+using Smtpd.Scheduler;
+
+namespace Smtpd.Smtp;
+
+public sealed partial class SmtpSession
+{
+    const int WriteChunk = 64 * 1024;
+
+    /// <summary>
+    /// DATA: creates the message in the queue, streams it to disk, and answers 250 only after the
+    /// message and its envelopes are committed (fsync'd). Any failure leaves nothing behind.
+    /// </summary>
+    async Task<Reply?> DataAsync(string args)
+    {
+        if (args.Length > 0) return Replies.NoArguments("DATA");
+        if (_tx is null) return Replies.NeedMail;
+        if (_tx.Recipients.Count == 0) return Replies.NeedRcpt;
+
+        Stream file;
+        try
+        {
+            _tx.MessageId = await _ctx.Queue.MessageCreateAsync(_shutdown);
+            file = _ctx.Queue.MessageWriteStream(_tx.MessageId.Value);
+        }
+        catch (IOException ex)
+        {
+            _ctx.Log.Warn($"{Id:x16} smtp queue: cannot create message: {ex.Message}");
+            await AbortTransactionAsync();
+            return StorageReply(ex);
+        }
+
+        uint msgid = _tx.MessageId.Value;
+        Send(Replies.StartData);
+        await FlushAsync();
+
+        var data = new DataReader(_ctx.Ruleset.MaxMessageSize);
+        DataReader.Status status;
+        Exception? writeError = null;
+        await using (file)
+        {
+            var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
+            buffer.Write(Encoding.UTF8.GetBytes(ReceivedHeader(msgid)));
+            (status, writeError) = await ReceiveDataAsync(data, buffer, file);
+            if (writeError is null && status == DataReader.Status.Done)
+                writeError = await TryWriteAsync(file, buffer);
+        }
+
+        if (status == DataReader.Status.LineTooLong)
+        {
+            await AbortTransactionAsync();
+            Send(Replies.LineTooLong);
+            await FlushAsync();
+            _quit = true;
+            return null;
+        }
+
+        Reply reply = writeError is not null ? StorageReply(writeError)
+            : data.TooBig ? Replies.MessageTooBig
+            : data.HeaderTooBig ? Replies.HeaderTooBig
+            : data.TooManyHops ? Replies.TooManyHops
+            : await CommitAsync(msgid, data.Size);
+
+        if (!reply.IsPositive)
+        {
+            if (writeError is not null) _ctx.Log.Warn($"{Id:x16} smtp queue: write failed: {writeError.Message}");
+            await AbortTransactionAsync();
+        }
+        _tx = null;
+        return reply;
+    }
+
+    /// <summary>Reads until CRLF.CRLF, writing the decoded message to the file in large chunks.</summary>
+    async Task<(DataReader.Status, Exception?)> ReceiveDataAsync(DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
+    {
+        Exception? writeError = null;
+        while (true)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
+            timeout.CancelAfter(_ctx.DataTimeout);
+            ReadResult result;
+            try { result = await _input.ReadAsync(timeout.Token); }
+            catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested)
+            {
+                await TrySendAsync(Replies.Timeout);
+                throw new ConnectionClosedException();
+            }
+
+            var reader = new SequenceReader<byte>(result.Buffer);
+            var status = data.Process(ref reader, buffer);
+            _input.AdvanceTo(reader.Position, result.Buffer.End);
+            if (status != DataReader.Status.NeedMore) return (status, writeError);
+            if (result.IsCompleted) throw new ConnectionClosedException();
+
+            if (buffer.WrittenCount >= WriteChunk && writeError is null)
+                writeError = await TryWriteAsync(file, buffer);
+            else if (writeError is not null)
+                buffer.Clear(); // keep reading to the end so the client gets a reply, but store nothing
+        }
+    }
+
+    static async Task<Exception?> TryWriteAsync(Stream file, ArrayBufferWriter<byte> buffer)
+    {
+        try
+        {
+            await file.WriteAsync(buffer.WrittenMemory);
+            buffer.Clear();
+            return null;
+        }
+        catch (IOException ex) { buffer.Clear(); return ex; }
+    }
+
+    /// <summary>Writes the envelopes, commits the message, then makes it schedulable.</summary>
+    async Task<Reply> CommitAsync(uint msgid, long size)
+    {
+        var tx = _tx!;
+        var now = _ctx.Time.GetUtcNow();
+        var envelopes = tx.Recipients.Select(r => new Envelope
+        {
+            Id = QueueIds.NewEnvelopeId(msgid),
+            Dispatcher = r.Decision.Action.Name,
+            Type = r.Decision.Action.IsLocal ? EnvelopeType.Mda : EnvelopeType.Mta,
+            Tag = _listener.Tag,
+            SmtpName = _smtpName,
+            Helo = _helo ?? "",
+            Hostname = ClientHost,
+            SockAddr = ClientAddress,
+            Sender = tx.Sender.ToString(),
+            Rcpt = r.Rcpt.ToString(),
+            Dest = r.Decision.Dest,
+            MdaUser = r.Decision.MdaUser,
+            MdaSubaddress = r.Decision.Subaddress,
+            CreationTime = now,
+            Ttl = (long)_ctx.Ruleset.Expire.TotalSeconds,
+        }).ToList();
+
+        try
+        {
+            foreach (var e in envelopes)
+            {
+                await _ctx.Queue.EnvelopeCreateAsync(e, _shutdown);
+                _ctx.Bus.Post(new SchedulerInsert(SchedulerInfo.From(e)));
+            }
+            await _ctx.Queue.MessageCommitAsync(msgid, _shutdown);
+        }
+        catch (IOException ex)
+        {
+            _ctx.Log.Warn($"{Id:x16} smtp queue: commit failed: {ex.Message}");
+            return StorageReply(ex);
+        }
+
+        tx.MessageId = null; // committed: no longer ours to delete
+        _ctx.Bus.Post(new SchedulerCommit(msgid));
+        _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
+        foreach (var e in envelopes)
+            _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");
+        return Replies.Accepted(msgid);
+    }
+
+    /// <summary>Drops an uncommitted message and its changeset: a rollback leaves no trace.</summary>
+    async Task AbortTransactionAsync()
+    {
+        if (_tx?.MessageId is not uint msgid) return;
+        _tx.MessageId = null;
+        _ctx.Bus.Post(new SchedulerRollback(msgid));
+        try { await _ctx.Queue.MessageDeleteAsync(msgid); }
+        catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
+    }
+
+    /// <summary>A full disk is 452; any other storage trouble 451. Never a 5xx.</summary>
+    static Reply StorageReply(Exception ex) =>
+        ex.HResult is 28 or 122 /* ENOSPC, EDQUOT */ || ex.Message.Contains("No space", StringComparison.OrdinalIgnoreCase)
+            ? Replies.InsufficientStorage : Replies.QueueFailure;
+
+    /// <summary>The Received: header OpenSMTPD prepends (RFC 5321 4.4).</summary>
+    string ReceivedHeader(uint msgid)
+    {
+        var sb = new StringBuilder("Received: ");
+        string addr = _remote is null ? "local" : _remote.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? $"IPv6:{_remote.Address}" : _remote.Address.ToString();
+        sb.Append($"from {_helo} ({ClientHost} [{addr}])\r\n");
+        sb.Append($"\tby {_smtpName} (smtpd) with {(_esmtp ? "ESMTP" : "SMTP")} id {msgid:x8}");
+        if (_tx!.Recipients.Count == 1) sb.Append($"\r\n\tfor <{_tx.Recipients[0].Rcpt}>");
+        sb.Append(";\r\n\t").Append(_ctx.Time.GetLocalNow().ToString("ddd, d MMM yyyy HH:mm:ss ", CultureInfo.InvariantCulture));
+        var offset = _ctx.Time.GetLocalNow().Offset;
+        sb.Append(offset < TimeSpan.Zero ? '-' : '+').Append(Math.Abs(offset.Hours).ToString("00", CultureInfo.InvariantCulture))
+          .Append(Math.Abs(offset.Minutes).ToString("00", CultureInfo.InvariantCulture)).Append("\r\n");
+        return sb.ToString();
+    }
+}

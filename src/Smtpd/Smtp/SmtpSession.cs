@@ -1,0 +1,171 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Smtpd.Config;
+using Smtpd.Lookup;
+
+namespace Smtpd.Smtp;
+
+/// <summary>
+/// One server-side SMTP session (OpenSMTPD's smtp_session.c). Reads commands from a pipe, runs
+/// one handler per verb, and writes replies; replies to pipelined commands are sent together,
+/// in order, once no more input is waiting (RFC 2920). Nothing else writes to the client.
+/// </summary>
+public sealed partial class SmtpSession
+{
+    readonly SmtpContext _ctx;
+    readonly ListenerConfig _listener;
+    readonly PipeReader _input;
+    readonly PipeWriter _output;
+    readonly IPEndPoint? _remote;
+    readonly string _smtpName;
+    readonly CancellationToken _shutdown;
+
+    string? _helo;
+    bool _esmtp;
+    Transaction? _tx;
+    int _errors;
+    bool _quit;
+
+    public SmtpSession(SmtpContext ctx, ListenerConfig listener, Stream stream, IPEndPoint? remote, CancellationToken shutdown)
+    {
+        _ctx = ctx;
+        _listener = listener;
+        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
+        _output = PipeWriter.Create(stream);
+        _remote = remote;
+        _smtpName = listener.Hostname ?? ctx.Ruleset.Hostname;
+        _shutdown = shutdown;
+        Id = (ulong)RandomNumberGenerator.GetInt32(int.MaxValue) << 32 | (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+    }
+
+    public ulong Id { get; }
+
+    string ClientAddress => _remote?.Address.ToString() ?? "local";
+    bool IsLocalClient => _remote is null || IPAddress.IsLoopback(_remote.Address);
+    SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, null);
+
+    public async Task RunAsync()
+    {
+        _ctx.Log.Info($"{Id:x16} smtp connected address={ClientAddress} host={ClientHost}");
+        string reason = "quit";
+        try
+        {
+            Send(Replies.Banner(_smtpName));
+            await FlushAsync();
+            reason = await CommandLoopAsync();
+        }
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+        {
+            reason = "shutdown";
+            await TrySendAsync(Replies.ShuttingDown);
+        }
+        catch (IOException) { reason = "io-error"; }
+        catch (ConnectionClosedException) { reason = "disconnect"; }
+        finally
+        {
+            await AbortTransactionAsync();
+            await _input.CompleteAsync();
+            await _output.CompleteAsync();
+        }
+        _ctx.Log.Info($"{Id:x16} smtp disconnected reason={reason}");
+    }
+
+    async Task<string> CommandLoopAsync()
+    {
+        while (!_quit)
+        {
+            var (line, status) = await ReadCommandAsync();
+            switch (status)
+            {
+                case LineStatus.Closed: return "disconnect";
+                case LineStatus.Timeout:
+                    await TrySendAsync(Replies.Timeout);
+                    _ctx.Log.Info($"{Id:x16} smtp disconnected reason=timeout");
+                    return "timeout";
+                case LineStatus.TooLong:
+                    await TrySendAsync(Replies.CommandLineTooLong);
+                    return "line-too-long";
+            }
+
+            var reply = await HandleCommandAsync(line!);
+            if (reply is null) continue; // DATA answered for itself
+            Send(reply);
+            if (reply.IsPermanent || reply.IsTransient)
+            {
+                _ctx.Log.Info($"{Id:x16} smtp failed-command command=\"{Printable(line!)}\" result=\"{reply.FirstLine}\"");
+                if (++_errors >= _ctx.MaxErrors && !_quit)
+                {
+                    Send(Replies.TooManyErrors);
+                    await FlushAsync();
+                    return "too-many-errors";
+                }
+            }
+            if (_quit || !HasBufferedInput()) await FlushAsync();
+        }
+        return "quit";
+    }
+
+    enum LineStatus { Ok, Closed, Timeout, TooLong }
+
+    async Task<(string? Line, LineStatus Status)> ReadCommandAsync()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
+        timeout.CancelAfter(_ctx.CommandTimeout);
+        while (true)
+        {
+            ReadResult result;
+            try { result = await _input.ReadAsync(timeout.Token); }
+            catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested) { return (null, LineStatus.Timeout); }
+
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            if (reader.TryReadTo(out ReadOnlySequence<byte> raw, (byte)'\n'))
+            {
+                _input.AdvanceTo(reader.Position);
+                if (raw.Length > _ctx.MaxCommandLine) return (null, LineStatus.TooLong);
+                var text = Encoding.UTF8.GetString(raw);
+                return (text.TrimEnd('\r'), LineStatus.Ok);
+            }
+            if (buffer.Length > _ctx.MaxCommandLine) return (null, LineStatus.TooLong);
+            if (result.IsCompleted) return (null, LineStatus.Closed);
+            _input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>True if the client has already sent more (pipelining): replies can wait.</summary>
+    bool HasBufferedInput()
+    {
+        if (!_input.TryRead(out var result)) return false;
+        bool any = !result.Buffer.IsEmpty;
+        _input.AdvanceTo(result.Buffer.Start);
+        return any;
+    }
+
+    void Send(Reply reply) => _output.Write(reply.Bytes.Span);
+
+    async Task FlushAsync()
+    {
+        var result = await _output.FlushAsync(_shutdown);
+        if (result.IsCompleted) throw new ConnectionClosedException();
+    }
+
+    async Task TrySendAsync(Reply reply)
+    {
+        try { Send(reply); await _output.FlushAsync(CancellationToken.None); }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException) { }
+    }
+
+    string ClientHost => _remote is null ? "localhost" : IPAddress.IsLoopback(_remote.Address) ? "localhost" : $"[{_remote.Address}]";
+
+    static string Printable(string s)
+    {
+        var sb = new StringBuilder(s.Length);
+        foreach (char c in s) sb.Append(c < 0x20 || c == 0x7f ? '?' : c == '"' ? '\'' : c);
+        return sb.ToString();
+    }
+
+    sealed class ConnectionClosedException : Exception;
+}

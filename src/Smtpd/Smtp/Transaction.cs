@@ -1,0 +1,14 @@
+using Smtpd.Lookup;
+
+namespace Smtpd.Smtp;
+
+/// <summary>One mail transaction in a session: from MAIL FROM to the end of DATA or RSET.</summary>
+public sealed class Transaction(MailAddress sender, IReadOnlyDictionary<string, string?> parameters)
+{
+    public MailAddress Sender { get; } = sender;
+    public IReadOnlyDictionary<string, string?> Parameters { get; } = parameters;
+    public List<(MailAddress Rcpt, RecipientDecision.Accept Decision)> Recipients { get; } = [];
+
+    /// <summary>Set once DATA created the message in the queue; cleared when committed.</summary>
+    public uint? MessageId { get; set; }
+}
