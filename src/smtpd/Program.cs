@@ -1,1 +1,68 @@
+using System.Runtime.InteropServices;
+using Smtpd;
+using Smtpd.Config;
+using Smtpd.Daemon;
+using Smtpd.Mda;
+using Smtpd.Table;
+
+// smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
+DaemonOptions options;
+try { options = DaemonOptions.Parse(args); }
+catch (UsageException ex)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    Console.Error.WriteLine(DaemonOptions.Usage);
+    return 64;
+}
+
+bool privileged = LocalUsers.IsRoot;
+Ruleset ruleset;
+try
+{
+    ruleset = LoadConfiguration(options, privileged);
+    _ = new TableSet(ruleset); // opens file tables: a missing one is a configuration error
+}
+catch (ConfigException ex)
+{
+    foreach (var error in ex.Errors) Console.Error.WriteLine(error);
+    return 1;
+}
+catch (TableTempFailException ex)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
+}
+
+if (options.CheckOnly)
+{
+    Console.WriteLine("configuration OK");
+    return 0;
+}
+
+var paths = SmtpdPaths.FromEnvironment(privileged);
+using var log = new SmtpdLog(options.Foreground, options.Verbose);
+await using var daemon = new SmtpdDaemon(ruleset, paths, log);
+try { await daemon.StartAsync(); }
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
+}
+
+var stopped = new TaskCompletionSource();
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopped.TrySetResult(); });
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stopped.TrySetResult(); });
+await stopped.Task;
+await daemon.StopAsync();
 return 0;
+
+static Ruleset LoadConfiguration(DaemonOptions options, bool privileged)
+{
+    // No file at all (and none asked for): run the seed's minimalist setup.
+    if (options.ConfigFile is null && !File.Exists(DaemonOptions.DefaultConfigFile))
+        return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", options.Macros);
+    string file = options.ConfigFile ?? DaemonOptions.DefaultConfigFile;
+    if (!File.Exists(file))
+        throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
+    return ConfigParser.ParseFile(file, options.Macros);
+}

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Sockets;
+using Smtpd.Config;
+
+namespace Smtpd.Smtp;
+
+/// <summary>
+/// The SMTP component: binds every <c>listen on</c> address, accepts connections and runs one
+/// <see cref="SmtpSession"/> per connection. Binding happens before privileges could be dropped
+/// and before anything is accepted, so a bad listener stops the start, not a session.
+/// </summary>
+public sealed class SmtpServer : IAsyncDisposable
+{
+    readonly SmtpContext _ctx;
+    readonly List<(Socket Socket, ListenerConfig Config)> _sockets = [];
+    readonly List<Task> _sessions = [];
+    readonly object _lock = new();
+
+    public SmtpServer(SmtpContext ctx) => _ctx = ctx;
+
+    /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
+    public IEnumerable<IPEndPoint> Endpoints => _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!);
+
+    public void Bind(int defaultPort)
+    {
+        foreach (var listener in _ctx.Ruleset.Listeners)
+        {
+            var addresses = ListenerAddresses.Resolve(listener.Interface);
+            if (addresses.Count == 0)
+                throw new InvalidOperationException($"{listener.Location}: listen on {listener.Interface}: no address to bind");
+            foreach (var address in addresses)
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
+                    socket.DualMode = true;
+                var endpoint = new IPEndPoint(address, listener.Port ?? defaultPort);
+                try
+                {
+                    socket.Bind(endpoint);
+                    socket.Listen(512);
+                }
+                catch (SocketException ex)
+                {
+                    socket.Dispose();
+                    throw new InvalidOperationException($"{listener.Location}: cannot listen on {endpoint}: {ex.Message}", ex);
+                }
+                _sockets.Add((socket, listener));
+                _ctx.Log.Debug($"smtp: listening on {endpoint}");
+            }
+        }
+    }
+
+    public Task RunAsync(CancellationToken ct) =>
+        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Config, ct)));
+
+    async Task AcceptLoopAsync(Socket listen, ListenerConfig config, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket client;
+            try { client = await listen.AcceptAsync(ct); }
+            catch (OperationCanceledException) { break; }
+            catch (SocketException ex)
+            {
+                // Out of descriptors or a transient network error: pause instead of spinning.
+                _ctx.Log.Warn($"smtp: accept: {ex.Message}");
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), ct); } catch (OperationCanceledException) { break; }
+                continue;
+            }
+            client.NoDelay = true;
+            var task = RunSessionAsync(client, config, ct);
+            lock (_lock)
+            {
+                _sessions.RemoveAll(t => t.IsCompleted);
+                _sessions.Add(task);
+            }
+        }
+    }
+
+    async Task RunSessionAsync(Socket client, ListenerConfig config, CancellationToken ct)
+    {
+        await Task.Yield();
+        try
+        {
+            await using var stream = new NetworkStream(client, ownsSocket: true);
+            var remote = client.RemoteEndPoint as IPEndPoint;
+            if (remote?.Address.IsIPv4MappedToIPv6 == true) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
+            await new SmtpSession(_ctx, config, stream, remote, ct).RunAsync();
+        }
+        catch (Exception ex)
+        {
+            _ctx.Log.Warn($"smtp: session ended by error: {ex}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (socket, _) in _sockets) socket.Dispose();
+        Task[] running;
+        lock (_lock) running = [.. _sessions];
+        // Sessions were told to stop through the token; give them a bounded time to say 421.
+        await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5)));
+    }
+}

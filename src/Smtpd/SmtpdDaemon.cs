@@ -1,0 +1,91 @@
+using Smtpd.Config;
+using Smtpd.Lookup;
+using Smtpd.Mda;
+using Smtpd.Mta;
+using Smtpd.Queue;
+using Smtpd.Scheduler;
+using Smtpd.Smtp;
+using Smtpd.Table;
+
+namespace Smtpd;
+
+/// <summary>
+/// Puts the components together (OpenSMTPD's parent process): opens the queue, loads it into
+/// the scheduler, binds the listeners, and only then starts accepting, so that no component
+/// serves before the others are ready. Stopping cancels everything and waits for it.
+/// </summary>
+public sealed class SmtpdDaemon : IAsyncDisposable
+{
+    readonly CancellationTokenSource _stop = new();
+    readonly List<Task> _running = [];
+    readonly SmtpdLog _log;
+    readonly FsQueue _queue;
+    readonly Bus _bus = new();
+    readonly SmtpServer _smtp;
+    readonly QueueProcess _queueProcess;
+    readonly SchedulerProcess _scheduler;
+    readonly MdaProcess _mda;
+    readonly MtaProcess _mta;
+
+    public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        _log = log;
+        Ruleset = ruleset;
+        Paths = paths;
+        var tables = new TableSet(ruleset);
+        var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
+        var users = new LocalUsers();
+        _queue = new FsQueue(paths.Spool);
+        _queueProcess = new QueueProcess(_queue, _bus, time, log);
+        _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
+        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
+        _mta = new MtaProcess(_bus, log);
+        _smtp = new SmtpServer(new SmtpContext
+        {
+            Ruleset = ruleset,
+            Recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor),
+            Queue = _queue,
+            Bus = _bus,
+            Log = log,
+            Time = time,
+        });
+    }
+
+    public Ruleset Ruleset { get; }
+    public SmtpdPaths Paths { get; }
+    public IEnumerable<System.Net.IPEndPoint> Endpoints => _smtp.Endpoints;
+
+    /// <summary>Port for listeners that name none: 25 as root, 2525 for a normal user.</summary>
+    public static int DefaultPort => LocalUsers.IsRoot ? 25 : 2525;
+
+    public async Task StartAsync()
+    {
+        _queue.Init();
+        int loaded = await _queueProcess.LoadAsync(_stop.Token);
+        _smtp.Bind(DefaultPort);
+        _running.Add(_scheduler.RunAsync(_stop.Token));
+        _running.Add(_queueProcess.RunAsync(_stop.Token));
+        _running.Add(_mda.RunAsync(_stop.Token));
+        _running.Add(_mta.RunAsync(_stop.Token));
+        _running.Add(_smtp.RunAsync(_stop.Token));
+        _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        _stop.Cancel();
+        await _smtp.DisposeAsync();
+        try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
+        catch (OperationCanceledException) { }
+        catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }
+        _log.Info("info: smtpd exiting");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,56 @@
+namespace Smtpd.Daemon;
+
+/// <summary>
+/// smtpd's command line, parsed as OpenSMTPD's getopt does ("-dv" bundles flags, "-fFILE" or
+/// "-f FILE"): -d foreground with logs on stderr, -v verbose, -n check the configuration only,
+/// -f FILE, -D macro=value.
+/// </summary>
+public sealed record DaemonOptions
+{
+    public const string DefaultConfigFile = "/etc/smtpd.conf";
+
+    public bool Foreground { get; init; }
+    public bool Verbose { get; init; }
+    public bool CheckOnly { get; init; }
+    public string? ConfigFile { get; init; }
+    public Dictionary<string, string> Macros { get; init; } = new();
+
+    public static DaemonOptions Parse(string[] args)
+    {
+        var o = new DaemonOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a.Length < 2 || a[0] != '-') throw new UsageException($"unexpected argument: {a}");
+            for (int j = 1; j < a.Length; j++)
+            {
+                char flag = a[j];
+                switch (flag)
+                {
+                    case 'd': o = o with { Foreground = true }; break;
+                    case 'v': o = o with { Verbose = true }; break;
+                    case 'n': o = o with { CheckOnly = true }; break;
+                    case 'F': o = o with { Foreground = true }; break;
+                    case 'f' or 'D':
+                        string value = j + 1 < a.Length ? a[(j + 1)..]
+                            : ++i < args.Length ? args[i] : throw new UsageException($"option -{flag} requires an argument");
+                        if (flag == 'f') o = o with { ConfigFile = value };
+                        else
+                        {
+                            int eq = value.IndexOf('=');
+                            if (eq <= 0) throw new UsageException($"could not parse macro definition {value}");
+                            o.Macros[value[..eq]] = value[(eq + 1)..];
+                        }
+                        j = a.Length;
+                        break;
+                    default: throw new UsageException($"unknown option -{flag}");
+                }
+            }
+        }
+        return o;
+    }
+
+    public const string Usage = "usage: smtpd [-dFhnv] [-D macro=value] [-f file]";
+}
+
+public sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,62 @@
+using Smtpd.Queue;
+
+namespace Smtpd.Tests.Queue;
+
+public class EnvelopeTextTests
+{
+    static Envelope Sample() => new()
+    {
+        Id = 0x90fa32a23acab696,
+        Dispatcher = "local",
+        Type = EnvelopeType.Mda,
+        SmtpName = "mx.example.org",
+        Helo = "client.example.com",
+        Hostname = "localhost",
+        SockAddr = "127.0.0.1",
+        Sender = "alice@example.com",
+        Rcpt = "Bob+tag@example.org",
+        Dest = "bob@example.org",
+        MdaUser = "bob",
+        MdaSubaddress = "tag",
+        CreationTime = DateTimeOffset.FromUnixTimeSeconds(1363275217),
+        Ttl = 345600,
+        Retry = 2,
+        LastTry = DateTimeOffset.FromUnixTimeSeconds(1363289617),
+        ErrorLine = "451 4.3.0 try later",
+    };
+
+    [Fact]
+    public void Round_trips_and_is_readable()
+    {
+        var e = Sample();
+        string text = EnvelopeText.Format(e);
+        Assert.StartsWith("version: 3\n", text);
+        Assert.Contains("\nrcpt: Bob+tag@example.org\n", text);
+        Assert.Contains("\nmda-user: bob\n", text);
+        Assert.Contains("\nctime: 1363275217\n", text);
+        Assert.Equal(e, EnvelopeText.Parse(e.Id, text));
+    }
+
+    [Fact]
+    public void Null_sender_round_trips()
+    {
+        var e = Sample() with { Sender = "" };
+        Assert.Equal("", EnvelopeText.Parse(e.Id, EnvelopeText.Format(e)).Sender);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("garbage without colon")]
+    [InlineData("version: 3\ndispatcher: x\n")]
+    [InlineData("version: 99\n")]
+    public void Corrupt_text_is_a_format_error(string text) =>
+        Assert.Throws<FormatException>(() => EnvelopeText.Parse(1, text));
+
+    [Fact]
+    public void A_newline_in_a_value_cannot_inject_a_key()
+    {
+        var e = Sample() with { ErrorLine = "550 no\nmda-user: root" };
+        var parsed = EnvelopeText.Parse(e.Id, EnvelopeText.Format(e));
+        Assert.Equal("bob", parsed.MdaUser);
+    }
+}

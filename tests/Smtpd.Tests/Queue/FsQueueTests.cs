@@ -1,0 +1,103 @@
+using System.Text;
+using Smtpd.Queue;
+
+namespace Smtpd.Tests.Queue;
+
+public sealed class FsQueueTests : IDisposable
+{
+    readonly string _spool = Directory.CreateTempSubdirectory("fsqueue-").FullName;
+    public void Dispose() => Directory.Delete(_spool, recursive: true);
+
+    static Envelope Envelope(uint msgid, string rcpt) => new()
+    {
+        Id = QueueIds.NewEnvelopeId(msgid),
+        Dispatcher = "local",
+        Type = EnvelopeType.Mda,
+        Sender = "a@example.org",
+        Rcpt = rcpt,
+        Dest = rcpt,
+        CreationTime = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000),
+        Ttl = 100,
+    };
+
+    async Task<(uint, List<Envelope>)> CreateMessage(FsQueue q, bool commit, params string[] rcpts)
+    {
+        uint msgid = await q.MessageCreateAsync();
+        await using (var s = q.MessageWriteStream(msgid)) await s.WriteAsync(Encoding.ASCII.GetBytes("Subject: t\r\n\r\nhi\r\n"));
+        var envelopes = rcpts.Select(r => Envelope(msgid, r)).ToList();
+        foreach (var e in envelopes) await q.EnvelopeCreateAsync(e);
+        if (commit) await q.MessageCommitAsync(msgid);
+        return (msgid, envelopes);
+    }
+
+    [Fact]
+    public async Task Committed_message_uses_the_seed_layout_and_is_walked()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (msgid, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
+        string hex = QueueIds.Hex(msgid);
+        string dir = Path.Combine(_spool, "queue", hex[..2], hex);
+        Assert.True(File.Exists(Path.Combine(dir, "message")));
+        foreach (var e in envelopes) Assert.True(File.Exists(Path.Combine(dir, QueueIds.Hex(e.Id))));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_spool, "incoming")));
+
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Equal(envelopes.Select(e => e.Id).Order(), walked.Select(e => e.Id).Order());
+    }
+
+    [Fact]
+    public async Task Uncommitted_message_is_invisible_and_purged_at_init()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        await CreateMessage(q, commit: false, "x@a.org");
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Empty(walked);
+        new FsQueue(_spool).Init();
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_spool, "incoming")));
+    }
+
+    [Fact]
+    public async Task Deleting_the_last_envelope_deletes_the_message()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (msgid, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
+        Assert.False(await q.EnvelopeDeleteAsync(envelopes[0].Id));
+        Assert.True(File.Exists(q.MessagePath(msgid)));
+        Assert.True(await q.EnvelopeDeleteAsync(envelopes[1].Id));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(q.MessagePath(msgid))));
+    }
+
+    [Fact]
+    public async Task Corrupt_envelope_is_quarantined_and_the_rest_walked()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (msgid, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
+        string bad = Path.Combine(Path.GetDirectoryName(q.MessagePath(msgid))!, QueueIds.Hex(envelopes[0].Id));
+        await File.WriteAllTextAsync(bad, "version: 3\ngarb");
+
+        var corrupt = new List<string>();
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk((f, _) => corrupt.Add(f))) walked.Add(e);
+        Assert.Equal([envelopes[1].Id], walked.Select(e => e.Id));
+        Assert.Single(corrupt);
+        Assert.True(File.Exists(Path.Combine(_spool, "corrupt", QueueIds.Hex(envelopes[0].Id))));
+    }
+
+    [Fact]
+    public async Task Update_replaces_the_envelope_atomically()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (_, envelopes) = await CreateMessage(q, commit: true, "x@a.org");
+        await q.EnvelopeUpdateAsync(envelopes[0] with { Retry = 3, ErrorLine = "451 later" });
+        var loaded = await q.EnvelopeLoadAsync(envelopes[0].Id);
+        Assert.Equal(3, loaded!.Retry);
+        Assert.Equal("451 later", loaded.ErrorLine);
+    }
+}

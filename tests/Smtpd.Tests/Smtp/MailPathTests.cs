@@ -1,0 +1,46 @@
+using Smtpd.Smtp;
+
+namespace Smtpd.Tests.Smtp;
+
+public class MailPathTests
+{
+    [Theory]
+    [InlineData("<alice@example.org>", "alice@example.org")]
+    [InlineData(" <alice@example.org>", "alice@example.org")]
+    [InlineData("<>", "")]
+    [InlineData("<@relay.example:alice@example.org>", "alice@example.org")]
+    [InlineData("<\"john doe\"@example.org>", "\"john doe\"@example.org")]
+    [InlineData("<a@[127.0.0.1]>", "a@[127.0.0.1]")]
+    public void Parses_valid_senders(string args, string expected)
+    {
+        Assert.True(MailPath.TryParse(args, isSender: true, out var path));
+        Assert.Equal(expected, path.Address.ToString());
+    }
+
+    [Theory]
+    [InlineData("alice@example.org")]
+    [InlineData("<alice@>")]
+    [InlineData("<alice@exa mple.org>")]
+    [InlineData("<a..b@example.org>")]
+    [InlineData("<alice@-bad.org>")]
+    [InlineData("<alice")]
+    public void Rejects_bad_syntax(string args) =>
+        Assert.False(MailPath.TryParse(args, isSender: true, out _));
+
+    [Fact]
+    public void Recipient_must_not_be_null_but_postmaster_needs_no_domain()
+    {
+        Assert.False(MailPath.TryParse("<>", isSender: false, out _));
+        Assert.True(MailPath.TryParse("<Postmaster>", isSender: false, out var pm));
+        Assert.Equal("Postmaster", pm.Address.User);
+        Assert.False(MailPath.TryParse("<bob>", isSender: false, out _));
+    }
+
+    [Fact]
+    public void Splits_parameters()
+    {
+        Assert.True(MailPath.TryParse("<a@b.org> SIZE=1000 BODY=8BITMIME", isSender: true, out var p));
+        Assert.Equal("1000", p.Parameters["size"]);
+        Assert.Equal("8BITMIME", p.Parameters["BODY"]);
+    }
+}
