@@ -56,8 +56,13 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public SmtpdPaths Paths { get; }
     public IEnumerable<System.Net.IPEndPoint> Endpoints => _smtp.Endpoints;
 
-    /// <summary>Port for listeners that name none: 25 as root, 2525 for a normal user.</summary>
-    public static int DefaultPort => LocalUsers.IsRoot ? 25 : 2525;
+    /// <summary>
+    /// Port for listeners that name none: 25 as root, 2525 for a normal user; <c>SMTPD_PORT</c>
+    /// overrides it (so that tests and several unprivileged instances can coexist).
+    /// </summary>
+    public static int DefaultPort =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_PORT"), out int port) && port is > 0 and < 65536 ? port
+        : LocalUsers.IsRoot ? 25 : 2525;
 
     public async Task StartAsync()
     {

@@ -1,0 +1,106 @@
+namespace Smtpd.Tests.EndToEnd;
+
+// `smtpd -n -f FILE`: the configuration is checked, nothing is started.
+public sealed class ConfigCheckTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("smtpd-conf-").FullName;
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    string Write(string text)
+    {
+        string path = Path.Combine(_dir, "smtpd.conf");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public async Task Valid_configuration_prints_configuration_ok()
+    {
+        string path = Write("""
+            listen on 127.0.0.1 port 2525
+            table domains { example.org, example.net }
+            action "local" maildir
+            action "out" relay
+            match from any for domain <domains> action "local"
+            match from local for any action "out"
+            """);
+        var (code, stdout, _) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(0, code);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+
+    [Fact]
+    public async Task Error_names_file_and_line()
+    {
+        string path = Write("listen on 127.0.0.1\naction \"local\" maildir\nmatch from any for local action \"missing\"\n");
+        var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.Contains($"{path}:3:", stderr);
+    }
+
+    [Fact]
+    public async Task Unknown_keyword_names_its_line()
+    {
+        string path = Write("listen on 127.0.0.1\n\nfrobnicate everything\n");
+        var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.Contains($"{path}:3:", stderr);
+    }
+
+    [Fact]
+    public async Task Macros_from_the_command_line()
+    {
+        string path = Write("listen on $addr port 2525\naction \"local\" mbox\nmatch from local for local action \"local\"\n");
+        Assert.Equal(1, (await SmtpdInstance.RunAsync("-n", "-f", path)).Code);
+        var (code, stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-D", "addr=127.0.0.1", "-f", path);
+        Assert.True(code == 0, stderr);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+
+    public static TheoryData<string> SeedConfigs => new()
+    {
+        // Seed 004 (the talk): "Backup server" and "Signing outgoing mail with DKIM proxy" use only
+        // features of the foundation (static tables, tags, relay rules, mbox).
+        """
+        listen on egress
+
+        table poolp { poolp.org, opensmtpd.org }
+
+        accept for local deliver to mbox
+
+        accept from any for domain example.org relay \
+            backup mx4.example.org
+
+        accept from any for domain <poolp> relay \
+            backup mx2.poolp.org
+        """,
+        """
+        listen on lo0
+        listen on lo0 port 10029 tag DKIM
+
+        accept for local deliver to mbox
+        accept tagged DKIM for any relay
+        accept for any relay via smtp://127.0.0.1:10028
+        """,
+        """
+        listen on egress
+
+        table usr { "alice" = "100:100:/var/vusers/alice",
+                    "bob" = "100:100:/var/vusers/bob" }
+
+        accept from any for domain "wonderland.org" \
+               userbase <usr> deliver to maildir
+
+        accept for any relay
+        """,
+    };
+
+    [Theory]
+    [MemberData(nameof(SeedConfigs))]
+    public async Task Seed_configurations_check_ok(string config)
+    {
+        var (code, stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", Write(config));
+        Assert.True(code == 0, stderr);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+}

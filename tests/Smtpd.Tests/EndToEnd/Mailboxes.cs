@@ -1,0 +1,44 @@
+namespace Smtpd.Tests.EndToEnd;
+
+/// <summary>Reads what a test's deliveries left in maildirs and mboxes, waiting (bounded) for them.</summary>
+public static class Mailboxes
+{
+    public static async Task<string[]> WaitForMaildirAsync(string maildir, int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        string newDir = Path.Combine(maildir, "new");
+        while (true)
+        {
+            var files = Directory.Exists(newDir) ? Directory.GetFiles(newDir) : [];
+            if (files.Length >= count || DateTime.UtcNow > deadline) return files;
+            await Task.Delay(50);
+        }
+    }
+
+    public static async Task<string> WaitForMboxAsync(string mbox, int messages, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            string text = File.Exists(mbox) ? await File.ReadAllTextAsync(mbox) : "";
+            if (CountMboxMessages(text) >= messages || DateTime.UtcNow > deadline) return text;
+            await Task.Delay(50);
+        }
+    }
+
+    public static int CountMboxMessages(string text) =>
+        text.Split('\n').Count(l => l.StartsWith("From ", StringComparison.Ordinal));
+
+    /// <summary>The test users: as root three real system users; otherwise ourself, three times by sub-address.</summary>
+    public static string[] ThreeRecipients(out string[] users)
+    {
+        if (Environment.UserName == "root")
+        {
+            users = ["root", "daemon", "nobody"];
+            return users.Select(u => $"{u}@localhost").ToArray();
+        }
+        string me = Environment.UserName;
+        users = [me, me, me];
+        return [$"{me}+one@localhost", $"{me}+two@localhost", $"{me}+three@localhost"];
+    }
+}
