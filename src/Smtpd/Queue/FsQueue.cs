@@ -65,8 +65,8 @@ public sealed class FsQueue : IQueueBackend
         string bucket = BucketDir(msgid);
         Directory.CreateDirectory(bucket);
         Directory.Move(incoming, QueueDir(msgid));
+        // Syncing the bucket makes the rename durable; a stale incoming/ entry would be purged at start.
         DirectorySync.Sync(bucket);
-        DirectorySync.Sync(_incoming);
         return Task.CompletedTask;
     }
 
