@@ -124,10 +124,11 @@ public sealed partial class SmtpSession
             var reader = new SequenceReader<byte>(buffer);
             if (reader.TryReadTo(out ReadOnlySequence<byte> raw, (byte)'\n'))
             {
+                // Decode before AdvanceTo: the buffer's memory is not ours after it.
+                bool tooLong = raw.Length > _ctx.MaxCommandLine;
+                string? text = tooLong ? null : Encoding.UTF8.GetString(raw).TrimEnd('\r');
                 _input.AdvanceTo(reader.Position);
-                if (raw.Length > _ctx.MaxCommandLine) return (null, LineStatus.TooLong);
-                var text = Encoding.UTF8.GetString(raw);
-                return (text.TrimEnd('\r'), LineStatus.Ok);
+                return tooLong ? (null, LineStatus.TooLong) : (text, LineStatus.Ok);
             }
             if (buffer.Length > _ctx.MaxCommandLine) return (null, LineStatus.TooLong);
             if (result.IsCompleted) return (null, LineStatus.Closed);
