@@ -20,9 +20,21 @@ public sealed record Ruleset
     public IReadOnlyDictionary<string, ActionConfig> Actions { get; init; } = new Dictionary<string, ActionConfig>();
     public IReadOnlyList<Rule> Rules { get; init; } = [];
 
+    /// <summary><c>queue compression</c>: gzip messages and envelopes in the spool.</summary>
+    public bool QueueCompression { get; init; }
+    /// <summary><c>queue encryption KEY</c>: the key, or null.</summary>
+    public string? QueueEncryptionKey { get; init; }
+    /// <summary><c>bounce warn-interval</c>: when to warn senders of delayed mail.</summary>
+    public IReadOnlyList<TimeSpan> BounceWarnIntervals { get; init; } = [TimeSpan.FromHours(4)];
+    /// <summary><c>pki NAME cert|key FILE</c>: certificate and key files by pki name.</summary>
+    public IReadOnlyDictionary<string, PkiConfig> Pki { get; init; } = new Dictionary<string, PkiConfig>();
+
     /// <summary>The file this came from, or "(default)" for the embedded configuration.</summary>
     public string Source { get; init; } = "(default)";
 }
+
+/// <summary>A <c>pki</c> block: the certificate and key files of one name.</summary>
+public sealed record PkiConfig(string Name, string? Certificate, string? Key, ConfigLocation Location);
 
 /// <summary><c>listen on IFACE|ADDRESS [port N] [tag T] [hostname H]</c>.</summary>
 /// <param name="Interface">An address ("127.0.0.1", "::1", "0.0.0.0"), a host name, an interface
@@ -33,7 +45,12 @@ public sealed record ListenerConfig(
     int? Port,
     string? Tag,
     string? Hostname,
-    ConfigLocation Location);
+    ConfigLocation Location)
+{
+    /// <summary>Other options as written (<c>tls</c>, <c>auth</c>, <c>pki NAME</c>, <c>filter NAME</c>...),
+    /// kept for the components that will act on them.</summary>
+    public IReadOnlyList<string> Options { get; init; } = [];
+}
 
 /// <summary>Where a table's contents come from.</summary>
 public enum TableBackendKind { Static, File, Db }
@@ -76,6 +93,9 @@ public sealed record ActionConfig(
     ConfigLocation Location)
 {
     public bool IsLocal => Method != DeliveryMethod.Relay;
+
+    /// <summary>Other options as written (<c>user U</c>, <c>tls</c>, <c>helo H</c>, <c>junk</c>...).</summary>
+    public IReadOnlyList<string> Options { get; init; } = [];
 }
 
 /// <summary>Which sources a rule applies to.</summary>

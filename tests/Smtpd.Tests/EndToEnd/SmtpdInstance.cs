@@ -23,9 +23,11 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         Dir = dir ?? Directory.CreateTempSubdirectory("smtpd-test-").FullName;
         Port = FreePort();
         Directory.CreateDirectory(MailSpool);
+        Directory.CreateDirectory(Maildirs);
         // Others (recipients we deliver to as root) must be able to reach their mail under here.
         File.SetUnixFileMode(Dir, (UnixFileMode)0b111_101_101);
         File.SetUnixFileMode(MailSpool, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        File.SetUnixFileMode(Maildirs, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
         if (config is not null) WriteConfig(config);
     }
 
@@ -33,6 +35,8 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     public int Port { get; }
     public string Spool => Path.Combine(Dir, "spool");
     public string MailSpool => Path.Combine(Dir, "mail");
+    /// <summary>Parent of per-user maildirs in test configs: <c>{dir}/maildirs/%{user.username}</c>.</summary>
+    public string Maildirs => Path.Combine(Dir, "maildirs");
     public string ControlSocket => Path.Combine(Dir, "smtpd.sock");
     public string ConfigPath => Path.Combine(Dir, "smtpd.conf");
     public string Log { get { lock (_lock) return _log.ToString(); } }

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 
-namespace Smtpd.Queue;
+namespace Smtpd;
 
 /// <summary>fsync(2) of a directory, so that a create, rename or unlink inside it is durable.</summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     const int O_RDONLY = 0, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
 
@@ -27,3 +27,4 @@ internal static partial class DirectorySync
         finally { Close(fd); }
     }
 }
+

@@ -1,0 +1,76 @@
+using System.Net;
+using System.Threading;
+
+namespace Smtpd.Mda;
+
+/// <summary>
+/// Delivers into a Maildir (https://cr.yp.to/proto/maildir.html): the message is written to
+/// <c>tmp/</c> under a unique name, fsync'd, then moved to <c>new/</c> and the directory synced,
+/// so a reader never sees a partial message and a crash never loses an acknowledged one.
+/// Runs with the recipient's file identity (see <see cref="UserFileAccess"/>).
+/// </summary>
+public sealed class MaildirDelivery : IMailboxDelivery
+{
+    const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    static long _sequence;
+    static readonly string Host = SafeHostName();
+
+    public async Task<Outcome> DeliverAsync(DeliveryRequest request, CancellationToken ct)
+    {
+        try
+        {
+            return await UserFileAccess.RunAsync(request.User, () => Deliver(request));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A full disk, a quota, a permission problem the admin can fix: try again later.
+            return Outcome.TempFail($"maildir {request.Target}: {ex.Message}");
+        }
+    }
+
+    static Outcome Deliver(DeliveryRequest r)
+    {
+        string tmpDir = Path.Combine(r.Target, "tmp"), newDir = Path.Combine(r.Target, "new");
+        foreach (var dir in new[] { r.Target, tmpDir, newDir, Path.Combine(r.Target, "cur") })
+            Directory.CreateDirectory(dir, DirMode);
+
+        string name = UniqueName();
+        string tmp = Path.Combine(tmpDir, name);
+        try
+        {
+            long size;
+            using (var target = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024))
+            using (var source = new FileStream(r.MessagePath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan))
+            {
+                byte[] headers = DeliveredMessage.Headers(r);
+                target.Write(headers);
+                size = headers.Length + DeliveredMessage.CopyAsLf(source, target, escapeFrom: false);
+                target.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, Path.Combine(newDir, $"{name},S={size}"));
+            DirectorySync.Sync(newDir);
+            return Outcome.Ok("Delivered");
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>time.M&lt;µs&gt;P&lt;pid&gt;Q&lt;seq&gt;.host: unique per delivery, as the Maildir spec asks.</summary>
+    static string UniqueName()
+    {
+        var now = DateTimeOffset.UtcNow;
+        long micros = now.ToUnixTimeMilliseconds() % 1000 * 1000 + now.Ticks / 10 % 1000;
+        return $"{now.ToUnixTimeSeconds()}.M{micros}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{Host}";
+    }
+
+    /// <summary>The host name with '/' and ':' replaced, as the spec requires.</summary>
+    static string SafeHostName()
+    {
+        string h;
+        try { h = Dns.GetHostName(); } catch (System.Net.Sockets.SocketException) { h = "localhost"; }
+        return h.Replace("/", "\\057").Replace(":", "\\072");
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Smtpd.Mda;
+
+/// <summary>
+/// Appends to a user's mbox in the mail spool (/var/mail/USER), as OpenSMTPD's mail.local does:
+/// the mailbox is locked with a <c>USER.lock</c> dot-lock and flock(2), the message gets a
+/// <c>From sender date</c> line, body lines starting "From " get a '>', a blank line ends it.
+/// A failed write truncates the mailbox back to its old size, so no half message is left.
+/// The spool directory belongs to root: the mailbox is created (and the dot-lock taken) as root,
+/// refusing symlinks; the message itself is written with the user's identity.
+/// </summary>
+public sealed partial class MboxDelivery : IMailboxDelivery
+{
+    /// <summary>How long to wait for a mailbox someone else has locked before trying later.</summary>
+    public static readonly TimeSpan LockWait = TimeSpan.FromSeconds(5);
+    const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static partial int Flock(nint fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "chown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Chown(string path, uint uid, uint gid);
+
+    public async Task<Outcome> DeliverAsync(DeliveryRequest request, CancellationToken ct)
+    {
+        string mbox = request.Target;
+        string dotlock = mbox + ".lock";
+        try
+        {
+            var problem = PrepareMailbox(mbox, request.User);
+            if (problem is not null) return problem.Value;
+            if (!await TakeDotLockAsync(dotlock, ct))
+                return Outcome.TempFail($"mailbox {mbox} is locked (dot-lock held)");
+            try
+            {
+                return await UserFileAccess.RunAsync(request.User, () => Append(request, mbox));
+            }
+            finally
+            {
+                try { File.Delete(dotlock); } catch (IOException) { }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Outcome.TempFail($"mbox {mbox}: {ex.Message}");
+        }
+    }
+
+    /// <summary>Creates the mailbox (mode 0600, owned by the user) if missing; refuses a symlink or a stranger's file.</summary>
+    static Outcome? PrepareMailbox(string mbox, SystemUser user)
+    {
+        var info = new FileInfo(mbox);
+        if (info.Exists || info.LinkTarget is not null)
+        {
+            if (info.LinkTarget is not null) return Outcome.TempFail($"mailbox {mbox} is a symbolic link, not delivering");
+            return null;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(mbox)!);
+        try
+        {
+            using (new FileStream(mbox, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            })) { }
+        }
+        catch (IOException) when (File.Exists(mbox)) { return null; } // created meanwhile by another delivery
+        if (SystemUsers.IsRoot && Chown(mbox, user.Uid, user.Gid) != 0)
+            return Outcome.TempFail($"cannot give {mbox} to {user.Name}: errno {Marshal.GetLastPInvokeError()}");
+        return null;
+    }
+
+    static async Task<bool> TakeDotLockAsync(string dotlock, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + LockWait;
+        while (true)
+        {
+            try
+            {
+                using (new FileStream(dotlock, FileMode.CreateNew, FileAccess.Write)) { }
+                return true;
+            }
+            catch (IOException) when (File.Exists(dotlock))
+            {
+                if (DateTime.UtcNow >= deadline) return false;
+                await Task.Delay(100, ct);
+            }
+        }
+    }
+
+    static Outcome Append(DeliveryRequest r, string mbox)
+    {
+        using var fs = new FileStream(mbox, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 64 * 1024);
+        if (!WaitForFlock(fs)) return Outcome.TempFail($"mailbox {mbox} is locked (flock held)");
+        long before = fs.Length;
+        try
+        {
+            using (var source = new FileStream(r.MessagePath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan))
+            {
+                fs.Write(Encoding.UTF8.GetBytes(FromLine(r.Sender, DateTime.Now)));
+                fs.Write(DeliveredMessage.Headers(r));
+                DeliveredMessage.CopyAsLf(source, fs, escapeFrom: true);
+                fs.Write("\n"u8);
+            }
+            fs.Flush(flushToDisk: true);
+            return Outcome.Ok("Delivered");
+        }
+        catch (IOException)
+        {
+            fs.SetLength(before);
+            throw;
+        }
+        finally
+        {
+            Flock(fs.SafeFileHandle.DangerousGetHandle(), LOCK_UN);
+        }
+    }
+
+    static bool WaitForFlock(FileStream fs)
+    {
+        var deadline = DateTime.UtcNow + LockWait;
+        while (Flock(fs.SafeFileHandle.DangerousGetHandle(), LOCK_EX | LOCK_NB) != 0)
+        {
+            if (DateTime.UtcNow >= deadline) return false;
+            Thread.Sleep(50);
+        }
+        return true;
+    }
+
+    /// <summary>The separator line, with ctime(3)'s date: "From alice@example.org Tue Nov  4 19:03:06 2026".</summary>
+    public static string FromLine(string sender, DateTime local) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"From {(sender.Length == 0 ? "MAILER-DAEMON" : sender)} {local:ddd MMM} {local.Day,2} {local:HH:mm:ss yyyy}\n");
+}
