@@ -11,6 +11,10 @@ public static class DeliveredMessage
 {
     static readonly byte[] FromSpace = "From "u8.ToArray();
 
+    /// <summary>Opens the spooled message, with the daemon's own rights (the spool is not the user's to read).</summary>
+    public static FileStream OpenSpooled(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan);
+
     public static byte[] Headers(DeliveryRequest r) =>
         Encoding.UTF8.GetBytes($"Return-Path: <{r.Sender}>\nDelivered-To: {r.Recipient}\n");
 

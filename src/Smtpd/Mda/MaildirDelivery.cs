@@ -19,7 +19,10 @@ public sealed class MaildirDelivery : IMailboxDelivery
     {
         try
         {
-            return await UserFileAccess.RunAsync(request.User, () => Deliver(request));
+            // The spool is ours alone: open the message here and hand the open file to the
+            // code running as the user (OpenSMTPD passes a file descriptor the same way).
+            await using var source = DeliveredMessage.OpenSpooled(request.MessagePath);
+            return await UserFileAccess.RunAsync(request.User, () => Deliver(request, source));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -28,7 +31,7 @@ public sealed class MaildirDelivery : IMailboxDelivery
         }
     }
 
-    static Outcome Deliver(DeliveryRequest r)
+    static Outcome Deliver(DeliveryRequest r, Stream source)
     {
         string tmpDir = Path.Combine(r.Target, "tmp"), newDir = Path.Combine(r.Target, "new");
         foreach (var dir in new[] { r.Target, tmpDir, newDir, Path.Combine(r.Target, "cur") })
@@ -40,7 +43,6 @@ public sealed class MaildirDelivery : IMailboxDelivery
         {
             long size;
             using (var target = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024))
-            using (var source = new FileStream(r.MessagePath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan))
             {
                 byte[] headers = DeliveredMessage.Headers(r);
                 target.Write(headers);

@@ -36,7 +36,8 @@ public sealed partial class MboxDelivery : IMailboxDelivery
                 return Outcome.TempFail($"mailbox {mbox} is locked (dot-lock held)");
             try
             {
-                return await UserFileAccess.RunAsync(request.User, () => Append(request, mbox));
+                await using var source = DeliveredMessage.OpenSpooled(request.MessagePath);
+                return await UserFileAccess.RunAsync(request.User, () => Append(request, mbox, source));
             }
             finally
             {
@@ -92,20 +93,17 @@ public sealed partial class MboxDelivery : IMailboxDelivery
         }
     }
 
-    static Outcome Append(DeliveryRequest r, string mbox)
+    static Outcome Append(DeliveryRequest r, string mbox, Stream source)
     {
         using var fs = new FileStream(mbox, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 64 * 1024);
         if (!WaitForFlock(fs)) return Outcome.TempFail($"mailbox {mbox} is locked (flock held)");
         long before = fs.Length;
         try
         {
-            using (var source = new FileStream(r.MessagePath, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan))
-            {
-                fs.Write(Encoding.UTF8.GetBytes(FromLine(r.Sender, DateTime.Now)));
-                fs.Write(DeliveredMessage.Headers(r));
-                DeliveredMessage.CopyAsLf(source, fs, escapeFrom: true);
-                fs.Write("\n"u8);
-            }
+            fs.Write(Encoding.UTF8.GetBytes(FromLine(r.Sender, DateTime.Now)));
+            fs.Write(DeliveredMessage.Headers(r));
+            DeliveredMessage.CopyAsLf(source, fs, escapeFrom: true);
+            fs.Write("\n"u8);
             fs.Flush(flushToDisk: true);
             return Outcome.Ok("Delivered");
         }

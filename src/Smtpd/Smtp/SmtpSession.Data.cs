@@ -56,6 +56,7 @@ public sealed partial class SmtpSession
             Send(Replies.LineTooLong);
             await FlushAsync();
             _quit = true;
+            _closeReason = "line-too-long";
             return null;
         }
 
@@ -92,8 +93,13 @@ public sealed partial class SmtpSession
 
             var reader = new SequenceReader<byte>(result.Buffer);
             var status = data.Process(ref reader, buffer);
+            if (status != DataReader.Status.NeedMore)
+            {
+                // What follows the final dot (pipelined commands) is not examined yet.
+                _input.AdvanceTo(reader.Position);
+                return (status, writeError);
+            }
             _input.AdvanceTo(reader.Position, result.Buffer.End);
-            if (status != DataReader.Status.NeedMore) return (status, writeError);
             if (result.IsCompleted) throw new ConnectionClosedException();
 
             if (buffer.WrittenCount >= WriteChunk && writeError is null)

@@ -28,6 +28,7 @@ public sealed partial class SmtpSession
     Transaction? _tx;
     int _errors;
     bool _quit;
+    string _closeReason = "quit";
 
     public SmtpSession(SmtpContext ctx, ListenerConfig listener, Stream stream, IPEndPoint? remote, CancellationToken shutdown)
     {
@@ -91,7 +92,7 @@ public sealed partial class SmtpSession
             }
 
             var reply = await HandleCommandAsync(line!);
-            if (reply is null) continue; // DATA answered for itself
+            if (reply is null) continue; // DATA answered for itself (and may have ended the session)
             Send(reply);
             if (reply.IsPermanent || reply.IsTransient)
             {
@@ -105,7 +106,7 @@ public sealed partial class SmtpSession
             }
             if (_quit || !HasBufferedInput()) await FlushAsync();
         }
-        return "quit";
+        return _closeReason;
     }
 
     enum LineStatus { Ok, Closed, Timeout, TooLong }

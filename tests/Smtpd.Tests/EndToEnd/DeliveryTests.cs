@@ -145,7 +145,7 @@ public sealed class DeliveryTests
         string output = await p.StandardOutput.ReadToEndAsync();
         await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         Assert.True(p.ExitCode == 0, output);
-        Assert.Matches(@"<~  250 2\.0\.0 [0-9a-f]{8} Message accepted", output);
+        Assert.Matches(@"<-\s+250 2\.0\.0 [0-9a-f]{8} Message accepted", output);
 
         string mbox = await Mailboxes.WaitForMboxAsync(Path.Combine(smtpd.MailSpool, me), 1, DeliveryTimeout);
         Assert.StartsWith("From MAILER-DAEMON ", mbox);
