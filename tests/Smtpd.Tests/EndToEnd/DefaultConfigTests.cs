@@ -26,10 +26,15 @@ public sealed class DefaultConfigTests
         if (Directory.Exists(maildir)) Directory.Delete(maildir, true);
         if (Directory.Exists(state)) Directory.Delete(state, true);
 
+        // The build output may sit where the other user cannot read (e.g. under /root): run a copy.
+        string bin = Directory.CreateTempSubdirectory("smtpd-bin-").FullName;
+        foreach (var f in new[] { "smtpd.dll", "Smtpd.Core.dll", "smtpd.runtimeconfig.json", "smtpd.deps.json" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, f), Path.Combine(bin, f));
+        File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
         int port = SmtpdInstance.FreePort();
         var psi = new ProcessStartInfo("runuser") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-u", User, "--", "env", $"HOME={home}", $"SMTPD_PORT={port}", "-u", "SMTPD_SPOOL", "-u", "SMTPD_SOCKET", "-u", "XDG_STATE_HOME",
-                     "dotnet", SmtpdInstance.SmtpdDll, "-d" })
+        foreach (var a in new[] { "-u", User, "--", "env", "-u", "SMTPD_SPOOL", "-u", "SMTPD_SOCKET", "-u", "XDG_STATE_HOME", $"HOME={home}", $"SMTPD_PORT={port}",
+                     "dotnet", Path.Combine(bin, "smtpd.dll"), "-d" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var log = new System.Text.StringBuilder();
@@ -70,6 +75,7 @@ public sealed class DefaultConfigTests
             await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
             if (Directory.Exists(maildir)) Directory.Delete(maildir, true);
             if (Directory.Exists(state)) Directory.Delete(state, true);
+            Directory.Delete(bin, true);
         }
     }
 
