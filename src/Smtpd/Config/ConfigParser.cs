@@ -56,7 +56,7 @@ public sealed partial class ConfigParser
 
     void ParseText(string text, string fileName)
     {
-        var tokens = new Lexer(text, fileName, Macro, _errors).Tokenize();
+        var tokens = new Lexer(text, fileName, _errors).Tokenize();
         var statement = new List<Token>();
         foreach (var token in tokens)
         {
@@ -70,8 +70,11 @@ public sealed partial class ConfigParser
         }
     }
 
-    void RunStatement(List<Token> tokens, string fileName)
+    void RunStatement(List<Token> raw, string fileName)
     {
+        // Macros expand when their statement runs: a macro is usable after its definition.
+        var tokens = MacroExpander.Expand(raw, Macro, _errors);
+        if (tokens is null || tokens.Count == 0) return;
         var cursor = new TokenCursor(tokens, tokens[0].Location);
         try
         {

@@ -5,10 +5,10 @@ namespace Smtpd.Config;
 /// <summary>
 /// Splits smtpd.conf into tokens, as OpenSMTPD's parse.y lexer does: <c>#</c> comments,
 /// <c>\</c> line continuation, double-quoted strings, <c>&lt;table&gt;</c> references, and
-/// newlines ending statements except inside braces. <c>$macro</c> in unquoted text is replaced
-/// by the macro's value (quoted strings are not expanded).
+/// newlines ending statements except inside braces. Words may hold <c>$macro</c> references,
+/// which <see cref="MacroExpander"/> replaces when their statement runs.
 /// </summary>
-public sealed class Lexer(string text, string file, Func<string, string?> macro, List<ConfigError> errors)
+public sealed class Lexer(string text, string file, List<ConfigError> errors)
 {
     int _pos;
     int _line = 1;
@@ -20,8 +20,7 @@ public sealed class Lexer(string text, string file, Func<string, string?> macro,
         while (true)
         {
             var t = Next();
-            if (t.Kind == TokenKind.Word && t.Text.Contains('$')) tokens.AddRange(Expand(t));
-            else tokens.Add(t);
+            tokens.Add(t);
             if (t.Kind == TokenKind.EndOfFile) return tokens;
         }
     }
@@ -88,26 +87,5 @@ public sealed class Lexer(string text, string file, Func<string, string?> macro,
         }
         if (_pos < text.Length && text[_pos] == '"') _pos++;
         return new Token(TokenKind.String, sb.ToString(), at);
-    }
-
-    /// <summary>Replaces <c>$name</c> in a word; the value is lexed again, so it may be several tokens.</summary>
-    IEnumerable<Token> Expand(Token word)
-    {
-        var sb = new StringBuilder();
-        string s = word.Text;
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (s[i] != '$') { sb.Append(s[i]); continue; }
-            int j = i + 1;
-            while (j < s.Length && (char.IsLetterOrDigit(s[j]) || s[j] == '_')) j++;
-            string name = s[(i + 1)..j];
-            string? value = name.Length == 0 ? null : macro(name);
-            if (value is null) { errors.Add(new ConfigError(word.Location, $"macro '{name}' not defined")); return []; }
-            sb.Append(value);
-            i = j - 1;
-        }
-        var inner = new Lexer(sb.ToString(), file, _ => null, errors).Tokenize();
-        return inner.Where(t => t.Kind is not (TokenKind.EndOfFile or TokenKind.EndOfLine))
-                    .Select(t => t with { Location = word.Location });
     }
 }
