@@ -10,6 +10,7 @@ public sealed partial class ConfigParser
         string name = c.ExpectValue("action");
         if (actions.TryGetValue(name, out var existing))
             throw new ConfigSyntaxException(keyword.Location, $"duplicate action '{name}' (first defined at {existing.Location})");
+        brokenActions.Add(name);
         var method = c.Take();
         ActionConfig action = method.Quoted ? throw UnknownMethod(method) : method.Text switch
         {
@@ -37,6 +38,7 @@ public sealed partial class ConfigParser
         if (action.AuthTable is not null && action.Host is null && action.HostTable is null)
             throw new ConfigSyntaxException(keyword.Location, $"action {name}: auth may not be specified without host");
         actions.Add(name, action);
+        brokenActions.Remove(name);
 
         ActionConfig Local(DeliveryMethod m, string? path) =>
             new(name, m, path, null, null, null, null, null, null, keyword.Location);

@@ -32,7 +32,8 @@ public sealed partial class ConfigParser
             {
                 case "port":
                     Once(port is not null, "port");
-                    string value = c.ExpectValue("port");
+                    // "smtp" and "smtps" are reserved words but also port names.
+                    string value = c.Peek().IsKeyword("smtp") || c.Peek().IsKeyword("smtps") ? c.Take().Text : c.ExpectValue("port");
                     port = ConfigValues.TryParsePort(value, out int p)
                         ? p
                         : throw new ConfigSyntaxException(c.Previous.Location, $"invalid port '{value}'");

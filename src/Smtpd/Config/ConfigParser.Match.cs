@@ -20,7 +20,7 @@ public sealed partial class ConfigParser
             {
                 c.Take();
                 string name = c.ExpectValue("action");
-                if (!actions.ContainsKey(name))
+                if (!actions.ContainsKey(name) && !brokenActions.Contains(name))
                     throw new ConfigSyntaxException(c.Previous.Location, $"undefined action '{name}'");
                 c.ExpectEnd("match");
                 Add(reject: false, name);

@@ -7,6 +7,7 @@ public sealed partial class ConfigParser
     {
         var keyword = c.Take();
         string name = c.ExpectValue("table");
+        brokenTables.Add(name);
         TableConfig table;
         if (c.Peek().Kind == TokenKind.LeftBrace || (c.Peek().IsKeyword("static") && c.Peek(1).Kind == TokenKind.LeftBrace))
         {
@@ -21,6 +22,7 @@ public sealed partial class ConfigParser
         if (tables.TryGetValue(name, out var existing))
             throw new ConfigSyntaxException(keyword.Location, $"duplicate table <{name}> (first defined at {existing.Location})");
         tables.Add(name, table);
+        brokenTables.Remove(name);
     }
 
     /// <summary><c>[type:]/path</c>: where a table's entries come from. The file is not opened here.</summary>
@@ -92,7 +94,7 @@ public sealed partial class ConfigParser
         var name = c.Take();
         if (!name.IsWord || !c.TryPunct(TokenKind.GreaterThan))
             throw new ConfigSyntaxException(open.Location, $"malformed table reference after '{after}': expected <name>");
-        if (!tables.ContainsKey(name.Text))
+        if (!tables.ContainsKey(name.Text) && !brokenTables.Contains(name.Text))
             throw new ConfigSyntaxException(name.Location, $"undefined table <{name.Text}>");
         return name.Text;
     }

@@ -28,6 +28,9 @@ public sealed partial class ConfigParser
     private readonly Dictionary<string, FilterConfig> filters = new(StringComparer.Ordinal);
     // Scalar settings, replaced with `with` as statements set them.
     private Ruleset settings;
+    // Names whose declaration had an error: naming them later is not reported again.
+    private readonly HashSet<string> brokenTables = new(StringComparer.Ordinal);
+    private readonly HashSet<string> brokenActions = new(StringComparer.Ordinal);
     private int anonymousTables;
     private ConfigLocation lastLocation;
 

@@ -25,10 +25,9 @@ public static class ConfigValues
             return false;
         if (!decimal.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value))
             return false;
-        decimal scaled = value * (1L << shift);
-        if (scaled > long.MaxValue)
+        if (value > long.MaxValue >> shift)
             return false;
-        bytes = (long)scaled;
+        bytes = (long)(value * (1L << shift));
         return true;
     }
 
