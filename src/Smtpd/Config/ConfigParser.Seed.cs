@@ -19,7 +19,7 @@ public sealed partial class ConfigParser
         ForCondition? @for = null;
         string? tag = null;
         var conditions = new List<MatchCondition>();
-        string name = $"rule-{keyword.Location.Line}";
+        string name = SeedActionName(keyword.Location);
         var action = new ActionConfig(name, DeliveryMethod.Mbox, null, null, null, null, null, null, null, keyword.Location);
         bool delivers = false;
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -75,15 +75,22 @@ public sealed partial class ConfigParser
         if (!reject && !delivers)
             throw new ConfigSyntaxException(keyword.Location, "accept rule needs 'deliver to ...' or 'relay'");
         if (!reject)
-        {
-            if (actions.TryGetValue(name, out var existing))
-                throw new ConfigSyntaxException(keyword.Location, $"duplicate action '{name}' (first defined at {existing.Location})");
             actions.Add(name, action);
-        }
         rules.Add(new Rule(reject, from ?? FromCondition.Local, @for, tag, reject ? null : name, keyword.Location)
         {
             Conditions = conditions,
         });
+    }
+
+    /// <summary>"rule-LINE" for the main file; rules of included files add the file's name, and a
+    /// modern action already holding the name gets a suffix, so that every rule has its own.</summary>
+    private string SeedActionName(ConfigLocation at)
+    {
+        string name = at.File == fileName ? $"rule-{at.Line}" : $"rule-{Path.GetFileName(at.File)}-{at.Line}";
+        string unique = name;
+        for (int n = 2; actions.ContainsKey(unique); n++)
+            unique = $"{name}-{n}";
+        return unique;
     }
 
     private FromCondition ParseSeedFrom(TokenCursor c)

@@ -29,6 +29,18 @@ public sealed class IncludeTests : IDisposable
     }
 
     [Fact]
+    public void SeedRulesOnTheSameLineOfTwoFilesGetDistinctActions()
+    {
+        File.WriteAllText(Path.Combine(dir, "rules.conf"), "accept for local deliver to mbox\n");
+        string main = Path.Combine(dir, "smtpd.conf");
+        File.WriteAllText(main, "accept for any relay\ninclude \"rules.conf\"\n");
+        var r = ConfigParser.ParseFile(main);
+        Assert.Equal(["rule-1", "rule-rules.conf-1"], r.Rules.Select(x => x.ActionName));
+        Assert.Equal(DeliveryMethod.Relay, r.Actions["rule-1"].Method);
+        Assert.Equal(DeliveryMethod.Mbox, r.Actions["rule-rules.conf-1"].Method);
+    }
+
+    [Fact]
     public void MissingIncludeIsAnErrorAtTheIncludeLine()
     {
         string main = Path.Combine(dir, "smtpd.conf");
