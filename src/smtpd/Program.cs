@@ -33,10 +33,19 @@ catch (TableTempFailException ex)
     return 1;
 }
 
+// Valid smtpd.conf that uses what this version cannot do yet: -n warns, the daemon refuses to
+// start rather than run with a different meaning.
+var unsupported = RulesetSupport.Unsupported(ruleset);
 if (options.CheckOnly)
 {
+    foreach (var u in unsupported) Console.Error.WriteLine($"{u.Location}: warning: {u.Message}");
     Console.WriteLine("configuration OK");
     return 0;
+}
+if (unsupported.Count > 0)
+{
+    foreach (var u in unsupported) Console.Error.WriteLine(u);
+    return 1;
 }
 
 var paths = SmtpdPaths.FromEnvironment(privileged);

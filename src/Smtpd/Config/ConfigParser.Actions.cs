@@ -1,172 +1,144 @@
 namespace Smtpd.Config;
 
+// action NAME mbox|maildir [PATH] [junk]|mda CMD|lmtp DEST [rcpt-to]|expand-only|forward-only|relay
+// followed by options (OpenSMTPD 6.4+). Options in any order; each at most once.
 public sealed partial class ConfigParser
 {
-    /// <summary>
-    /// <c>action NAME mbox|maildir [PATH] [junk]|mda COMMAND|lmtp DEST [rcpt-to]|relay [options]</c>
-    /// followed by <c>alias &lt;t&gt;</c>, <c>virtual &lt;t&gt;</c>, <c>userbase &lt;t&gt;</c> and other options.
-    /// </summary>
-    void Action(TokenCursor c)
+    private void ParseAction(TokenCursor c)
     {
-        var at = c.Location;
-        string name = c.Value("action name");
-        if (_actions.ContainsKey(name)) throw new ConfigSyntaxException(new ConfigError(at, $"action \"{name}\" already defined"));
-        var builder = new ActionBuilder(name, at);
-        var methodAt = c.Location;
-        string method = c.Value("delivery method");
-        switch (method)
+        var keyword = c.Take();
+        string name = c.ExpectValue("action");
+        if (actions.TryGetValue(name, out var existing))
+            throw new ConfigSyntaxException(keyword.Location, $"duplicate action '{name}' (first defined at {existing.Location})");
+        brokenActions.Add(name);
+        var method = c.Take();
+        ActionConfig action = method.Quoted ? throw UnknownMethod(method) : method.Text switch
         {
-            case "mbox": builder.Method = DeliveryMethod.Mbox; break;
-            case "maildir":
-                builder.Method = DeliveryMethod.Maildir;
-                if (c.Peek.IsValue && !IsActionOption(c.Peek.Text)) builder.Path = c.Next().Text;
-                break;
-            case "mda": builder.Method = DeliveryMethod.Mda; builder.Path = c.Value("mda command"); break;
-            case "lmtp": builder.Method = DeliveryMethod.Lmtp; builder.Path = c.Value("lmtp destination"); break;
-            case "relay": builder.Method = DeliveryMethod.Relay; break;
-            case "expand-only" or "forward-only":
-                builder.Method = DeliveryMethod.Mbox;
-                builder.Options.Add(method);
-                break;
+            "mbox" => Local(DeliveryMethod.Mbox, null),
+            "maildir" => ParseMaildir(c, keyword.Location, name),
+            "mda" => Local(DeliveryMethod.Mda, c.ExpectValue("mda")),
+            "lmtp" => Local(DeliveryMethod.Lmtp, c.ExpectValue("lmtp")) with { LmtpRcptTo = c.TryKeyword("rcpt-to") },
+            "expand-only" => Local(DeliveryMethod.ExpandOnly, null),
+            "forward-only" => Local(DeliveryMethod.ForwardOnly, null),
+            "relay" => new ActionConfig(name, DeliveryMethod.Relay, null, null, null, null, null, null, null, keyword.Location),
+            _ => throw UnknownMethod(method),
+        };
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (!c.AtEnd)
+        {
+            var option = c.Take();
+            if (!option.IsWord || option.Quoted)
+                throw new ConfigSyntaxException(option.Location, $"unexpected {option.Display} in action {name}");
+            if (!seen.Add(option.Text))
+                throw new ConfigSyntaxException(option.Location, $"{option.Text} already specified for action {name}");
+            action = option.Text == "ttl"
+                ? action with { Ttl = ParseDelay(c, "ttl") }
+                : action.IsLocal ? ParseLocalOption(c, option, action) : ParseRelayOption(c, option, action);
+        }
+        if (action.AuthTable is not null && action.Host is null && action.HostTable is null)
+            throw new ConfigSyntaxException(keyword.Location, $"action {name}: auth may not be specified without host");
+        actions.Add(name, action);
+        brokenActions.Remove(name);
+
+        ActionConfig Local(DeliveryMethod m, string? path) =>
+            new(name, m, path, null, null, null, null, null, null, keyword.Location);
+
+        ConfigSyntaxException UnknownMethod(Token t) => new(t.Location, t.Kind == TokenKind.End
+            ? $"missing delivery method for action {name}"
+            : $"unknown delivery method {t.Display} for action {name} (mbox, maildir, mda, lmtp, relay, expand-only, forward-only)");
+    }
+
+    private static ActionConfig ParseMaildir(TokenCursor c, ConfigLocation at, string name)
+    {
+        string? path = c.PeekIsValue() ? c.Take().Text : null;
+        bool junk = c.TryKeyword("junk");
+        return new ActionConfig(name, DeliveryMethod.Maildir, path, null, null, null, null, null, null, at) { Junk = junk };
+    }
+
+    private ActionConfig ParseLocalOption(TokenCursor c, Token option, ActionConfig action)
+    {
+        switch (option.Text)
+        {
+            case "alias" or "virtual":
+                if (action.AliasTable is not null || action.VirtualTable is not null)
+                    throw new ConfigSyntaxException(option.Location, $"action {action.Name}: alias and virtual are mutually exclusive");
+                string table = ParseTables(c, option.Text);
+                return option.Text == "alias" ? action with { AliasTable = table } : action with { VirtualTable = table };
+            case "userbase":
+                return action with { UserbaseTable = ParseTables(c, "userbase") };
+            case "user":
+                if (action.Method is DeliveryMethod.Mbox or DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly)
+                    throw new ConfigSyntaxException(option.Location, $"action {action.Name}: user may not be specified for {MethodName(action.Method)}");
+                return action with { User = c.ExpectValue("user") };
+            case "wrapper":
+                string wrapper = c.ExpectValue("wrapper");
+                if (!mdaWrappers.ContainsKey(wrapper))
+                    throw new ConfigSyntaxException(c.Previous.Location, $"undefined mda wrapper '{wrapper}'");
+                return action with { Wrapper = wrapper };
             default:
-                throw new ConfigSyntaxException(new ConfigError(methodAt, $"unknown delivery method \"{method}\""));
+                throw new ConfigSyntaxException(option.Location, $"unknown option '{option.Text}' for local action {action.Name}");
         }
-        while (!c.AtEnd) ActionOption(c, builder);
-        _actions[name] = builder.Build();
     }
 
-    static bool IsActionOption(string word) => word is "alias" or "virtual" or "userbase" or "user" or "junk"
-        or "rcpt-to" or "wrapper" or "forward-only" or "expand-only" or "host" or "backup" or "auth" or "helo"
-        or "helo-src" or "tls" or "pki" or "src" or "mail-from" or "srs" or "domain" or "ttl";
-
-    void ActionOption(TokenCursor c, ActionBuilder a)
+    private ActionConfig ParseRelayOption(TokenCursor c, Token option, ActionConfig action)
     {
-        var at = c.Location;
-        string option = c.Value("action option");
-        bool relay = a.Method == DeliveryMethod.Relay;
-        switch (option)
+        string o = option.Text;
+        switch (o)
         {
-            case "alias" when !relay: a.Alias = UseTable(c, option); break;
-            case "virtual" when !relay: a.Virtual = UseTable(c, option); break;
-            case "userbase" when !relay: a.Userbase = UseTable(c, option); break;
-            case "user" when !relay: a.Options.Add($"user {c.Value("user name")}"); break;
-            case "wrapper" when !relay: a.Options.Add($"wrapper {c.Value("wrapper name")}"); break;
-            case "junk" or "rcpt-to" or "forward-only" or "expand-only" when !relay: a.Options.Add(option); break;
-            case "host" when relay: a.Host = c.Value("relay host"); break;
-            case "backup" when relay:
-                a.Backup = c.Accept("mx") ? c.Value("backup MX") : "";
-                break;
-            case "auth" when relay: a.Auth = UseTable(c, option); break;
-            case "helo" or "mail-from" or "pki" when relay: a.Options.Add($"{option} {c.Value(option)}"); break;
-            case "helo-src" or "src" or "domain" when relay: a.Options.Add($"{option} <{UseTable(c, option)}>"); break;
-            case "srs" when relay: a.Options.Add(option); break;
-            case "tls" when relay:
-                string tls = c.Peek.Is("no-verify") ? $"tls {c.Next().Text}" : "tls";
-                a.Options.Add(tls);
-                break;
-            case "ttl":
-                a.Options.Add($"ttl {Delay(c)}");
-                break;
+            case "host":
+                if (action.Backup is not null)
+                    throw new ConfigSyntaxException(option.Location, $"action {action.Name}: backup and host are mutually exclusive");
+                return PeekTableRef(c) ? action with { HostTable = ParseTableRef(c, "host") } : action with { Host = c.ExpectValue("host") };
+            case "backup":
+                if (action.Host is not null || action.HostTable is not null)
+                    throw new ConfigSyntaxException(option.Location, $"action {action.Name}: backup and host are mutually exclusive");
+                return action with { Backup = c.TryKeyword("mx") ? c.ExpectValue("backup mx") : "" };
+            case "auth":
+                return action with { AuthTable = ParseTableRef(c, "auth") };
+            case "helo":
+                return action with { Helo = c.ExpectValue("helo") };
+            case "mail-from":
+                return action with { MailFrom = c.ExpectValue("mail-from") };
+            case "src":
+                return action with { SourceTable = ParseTables(c, "src") };
+            case "tls":
+                return action with { RequireTls = true, TlsNoVerify = c.TryKeyword("no-verify") };
+            case "srs":
+                if (settings.SrsKey is null)
+                    throw new ConfigSyntaxException(option.Location, $"action {action.Name}: srs needs an 'srs key' declared first");
+                return action with { Srs = true };
+            case "pki":
+                string pki = c.ExpectValue("pki");
+                return pkis.ContainsKey(pki) ? action with { Pki = pki } : throw new ConfigSyntaxException(c.Previous.Location, $"undefined pki '{pki}'");
+            case "ca":
+                string ca = c.ExpectValue("ca");
+                return cas.ContainsKey(ca) ? action with { Ca = ca } : throw new ConfigSyntaxException(c.Previous.Location, $"undefined ca '{ca}'");
+            case "helo-src" or "domain":
+                return action with { Options = [.. action.Options, $"{o} <{ParseTableRef(c, o)}>"] };
+            case "protocols" or "ciphers":
+                return action with { Options = [.. action.Options, $"{o} {c.ExpectValue(o)}"] };
+            case "filter":
+                string filter = c.ExpectValue("filter");
+                return filters.ContainsKey(filter)
+                    ? action with { Options = [.. action.Options, $"filter {filter}"] }
+                    : throw new ConfigSyntaxException(c.Previous.Location, $"undefined filter '{filter}'");
             default:
-                throw new ConfigSyntaxException(new ConfigError(at, IsActionOption(option)
-                    ? $"option \"{option}\" does not apply to a {(relay ? "relay" : "local")} action"
-                    : $"unknown action option \"{option}\""));
+                throw new ConfigSyntaxException(option.Location, $"unknown option '{o}' for relay action {action.Name}");
         }
     }
 
-    /// <summary>
-    /// <c>match [!]from ... [!]for ... [!]tag T ... action NAME|reject</c>. Omitted, "from" is
-    /// <c>from local</c> and "for" is <c>for local</c> (smtpd.conf(5)).
-    /// </summary>
-    void Match(TokenCursor c)
+    private static string MethodName(DeliveryMethod method) => method switch
     {
-        var at = c.Location;
-        FromCondition from = FromCondition.Local;
-        ForCondition @for = ForCondition.Local;
-        string? tag = null;
-        while (true)
-        {
-            bool negate = c.Accept(TokenKind.Bang);
-            var conditionAt = c.Location;
-            string word = c.Value("match condition, \"action\" or \"reject\"");
-            switch (word)
-            {
-                case "from": from = FromClause(c, negate, modern: true); continue;
-                case "for": @for = ForClause(c, negate, modern: true); continue;
-                case "tag":
-                    if (negate) throw new ConfigSyntaxException(new ConfigError(conditionAt, "\"!tag\" is not supported yet"));
-                    tag = c.Value("tag");
-                    continue;
-                case "action" when !negate:
-                    var nameAt = c.Location;
-                    string name = c.Value("action name");
-                    c.ExpectEnd();
-                    if (!_actions.ContainsKey(name)) throw new ConfigSyntaxException(new ConfigError(nameAt, $"undefined action \"{name}\""));
-                    _rules.Add(new Rule(false, from, @for, tag, name, at));
-                    return;
-                case "reject" when !negate:
-                    c.ExpectEnd();
-                    _rules.Add(new Rule(true, from, @for, tag, null, at));
-                    return;
-                case "mail-from" or "rcpt-to" or "helo" or "tls" or "auth" or "rdns" or "fcrdns":
-                    throw new ConfigSyntaxException(new ConfigError(conditionAt, $"match condition \"{word}\" is not supported yet"));
-                default:
-                    throw new ConfigSyntaxException(new ConfigError(conditionAt, $"unknown match condition \"{word}\""));
-            }
-        }
-    }
+        DeliveryMethod.ExpandOnly => "expand-only",
+        DeliveryMethod.ForwardOnly => "forward-only",
+        _ => method.ToString().ToLowerInvariant(),
+    };
 
-    /// <summary>What follows "from": any, local, socket, src/source &lt;t&gt; or "address", auth [&lt;t&gt;].</summary>
-    FromCondition FromClause(TokenCursor c, bool negate, bool modern)
+    private static TimeSpan ParseDelay(TokenCursor c, string after)
     {
-        var at = c.Location;
-        string kind = c.Value("source (any, local, src...)");
-        switch (kind)
-        {
-            case "any": return new FromCondition(FromKind.Any, null, negate);
-            case "local": return new FromCondition(FromKind.Local, null, negate);
-            case "socket" when modern: return new FromCondition(FromKind.Socket, null, negate);
-            case "src" or "source":
-                if (c.Peek.Kind == TokenKind.TableRef) return new FromCondition(FromKind.Source, UseTable(c, kind), negate);
-                return new FromCondition(FromKind.Source, AnonymousTable([c.Value("address or network")], new Dictionary<string, string>(), at), negate);
-            case "auth" when modern:
-                string? table = c.Peek.Kind == TokenKind.TableRef ? UseTable(c, kind) : null;
-                return new FromCondition(FromKind.Auth, table, negate);
-            case "rdns" or "mail-from":
-                throw new ConfigSyntaxException(new ConfigError(at, $"\"from {kind}\" is not supported yet"));
-            default:
-                throw new ConfigSyntaxException(new ConfigError(at, $"unknown source \"{kind}\""));
-        }
-    }
-
-    /// <summary>What follows "for": any, local, domain "d" or &lt;t&gt;; the seed grammar also takes a bare domain.</summary>
-    ForCondition ForClause(TokenCursor c, bool negate, bool modern)
-    {
-        var at = c.Location;
-        string kind = c.Value("destination (any, local, domain...)");
-        switch (kind)
-        {
-            case "any" or "all": return new ForCondition(ForKind.Any, Negate: negate);
-            case "local": return new ForCondition(ForKind.Local, Negate: negate);
-            case "domain":
-                if (c.Peek.Kind == TokenKind.TableRef) return new ForCondition(ForKind.Domain, Table: UseTable(c, kind), Negate: negate);
-                return new ForCondition(ForKind.Domain, Domain: c.Value("domain"), Negate: negate);
-            case "rcpt" or "rcpt-to":
-                throw new ConfigSyntaxException(new ConfigError(at, $"\"for {kind}\" is not supported yet"));
-            default:
-                if (!modern && kind.Contains('.')) return new ForCondition(ForKind.Domain, Domain: kind, Negate: negate);
-                throw new ConfigSyntaxException(new ConfigError(at, $"unknown destination \"{kind}\""));
-        }
-    }
-
-    /// <summary>Collects an action's parts while its options are read.</summary>
-    sealed class ActionBuilder(string name, ConfigLocation at)
-    {
-        public DeliveryMethod Method;
-        public string? Path, Alias, Virtual, Userbase, Host, Backup, Auth;
-        public List<string> Options { get; } = [];
-
-        public ActionConfig Build() =>
-            new(name, Method, Path, Alias, Virtual, Userbase, Host, Backup, Auth, at) { Options = Options };
+        string value = c.ExpectValue(after);
+        return ConfigValues.TryParseDelay(value, out var delay)
+            ? delay
+            : throw new ConfigSyntaxException(c.Previous.Location, $"invalid delay '{value}' (a number and s, m, h or d)");
     }
 }

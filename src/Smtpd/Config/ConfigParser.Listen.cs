@@ -1,59 +1,117 @@
 namespace Smtpd.Config;
 
+// listen on IFACE|ADDRESS|socket [options]: port, tag and hostname are typed; every other option is
+// kept as written in ListenerConfig.Options for the components that implement it.
 public sealed partial class ConfigParser
 {
-    /// <summary>Listener options kept for later components, with whether each takes an argument.</summary>
-    static readonly Dictionary<string, bool> KeptListenOptions = new(StringComparer.Ordinal)
+    private void ParseListen(TokenCursor c)
     {
-        ["tls"] = false, ["tls-require"] = false, ["smtps"] = false, ["secure"] = false,
-        ["auth"] = false, ["auth-optional"] = false, ["mask-src"] = false, ["received-auth"] = false,
-        ["no-dsn"] = false, ["inet4"] = false, ["inet6"] = false, ["proxy-v2"] = false,
-        ["pki"] = true, ["ca"] = true, ["filter"] = true, ["certificate"] = true, ["senders"] = true,
-        ["hostnames"] = true, ["ciphers"] = true, ["protocols"] = true,
-    };
-
-    /// <summary><c>listen on IFACE|ADDRESS|socket [port N] [tag T] [hostname H] [options]</c>.</summary>
-    void Listen(TokenCursor c)
-    {
-        var at = c.Location;
-        c.Expect("on");
-        string iface = c.Value("interface or address");
-        if (iface == "socket")
-        {
-            // The local enqueue socket (smtpctl sendmail) comes with the control socket.
-            c.ExpectEnd();
-            return;
-        }
+        var keyword = c.Take();
+        c.ExpectKeyword("on", "listen");
+        bool socket = c.TryKeyword("socket");
+        string iface = socket ? "socket" : c.ExpectValue("listen on");
         int? port = null;
         string? tag = null, hostname = null;
         var options = new List<string>();
+        bool tlsMode = false;
+
+        void Once(bool already, string what)
+        {
+            if (already)
+                throw new ConfigSyntaxException(c.Previous.Location, $"{what} already specified");
+        }
+
         while (!c.AtEnd)
         {
-            var optionAt = c.Location;
-            string option = c.Value("listen option");
-            switch (option)
+            var option = c.Peek();
+            if (!option.IsWord || option.Quoted)
+                throw c.Unexpected("listen", null);
+            c.Take();
+            string o = option.Text;
+            switch (o)
             {
                 case "port":
-                    string p = c.Value("port");
-                    if (!ConfigValues.TryParsePort(p, out int n)) throw new ConfigSyntaxException(new ConfigError(optionAt, $"invalid port \"{p}\""));
-                    port = n;
+                    Once(port is not null, "port");
+                    // "smtp" and "smtps" are reserved words but also port names.
+                    string value = c.Peek().IsKeyword("smtp") || c.Peek().IsKeyword("smtps") ? c.Take().Text : c.ExpectValue("port");
+                    port = ConfigValues.TryParsePort(value, out int p)
+                        ? p
+                        : throw new ConfigSyntaxException(c.Previous.Location, $"invalid port '{value}'");
                     break;
-                case "tag": tag = c.Value("tag"); break;
-                case "hostname": hostname = c.Value("host name"); break;
+                case "tag":
+                    Once(tag is not null, "tag");
+                    tag = c.ExpectValue("tag");
+                    break;
+                case "hostname":
+                    Once(hostname is not null, "hostname");
+                    hostname = c.ExpectValue("hostname");
+                    break;
+                case "filter":
+                    if (c.Peek().Kind == TokenKind.LeftBrace)
+                        throw new ConfigSyntaxException(option.Location, "inline filter chains are not supported yet; declare a filter chain and name it");
+                    string filter = c.ExpectValue("filter");
+                    if (!filters.ContainsKey(filter))
+                        throw new ConfigSyntaxException(c.Previous.Location, $"undefined filter '{filter}'");
+                    options.Add($"filter {filter}");
+                    break;
+                case "mask-src" or "no-dsn":
+                    options.Add(o);
+                    break;
+                case "inet4" or "inet6" or "tls" or "tls-require" or "smtps" or "ssl" or "auth" or "auth-optional"
+                    or "pki" or "ca" or "certificate" or "senders" or "hostnames" or "received-auth" or "proxy-v2"
+                    or "protocols" or "ciphers" when !socket:
+                    options.Add(ParseInterfaceOption(c, option, options, ref tlsMode));
+                    break;
                 default:
-                    if (!KeptListenOptions.TryGetValue(option, out bool takesArgument))
-                        throw new ConfigSyntaxException(new ConfigError(optionAt, $"unknown listen option \"{option}\""));
-                    if (takesArgument && c.Peek.Kind is TokenKind.Word or TokenKind.String or TokenKind.TableRef)
-                        option += " " + (c.Peek.Kind == TokenKind.TableRef ? $"<{c.Next().Text}>" : c.Next().Text);
-                    else if (option is "auth" or "auth-optional" && c.Peek.Kind == TokenKind.TableRef)
-                        option += $" <{UseTable(c, option)}>";
-                    else if (takesArgument)
-                        throw new ConfigSyntaxException(new ConfigError(optionAt, $"listen option \"{option}\" needs an argument"));
-                    if (option.StartsWith("smtps", StringComparison.Ordinal) && port is null) port = 465;
-                    options.Add(option);
-                    break;
+                    throw new ConfigSyntaxException(option.Location,
+                        $"unknown keyword '{o}' in listen on {(socket ? "socket" : iface)}");
             }
         }
-        _listeners.Add(new ListenerConfig(iface, port, tag, hostname, at) { Options = options });
+        listeners.Add(new ListenerConfig(iface, port, tag, hostname, keyword.Location)
+        {
+            IsSocket = socket,
+            Options = options,
+        });
+    }
+
+    /// <summary>An option of a network listener, returned as it will be recorded.</summary>
+    private string ParseInterfaceOption(TokenCursor c, Token option, List<string> options, ref bool tlsMode)
+    {
+        string o = option.Text;
+        switch (o)
+        {
+            case "inet4" or "inet6":
+                if (options.Contains("inet4") || options.Contains("inet6"))
+                    throw new ConfigSyntaxException(option.Location, "address family already specified");
+                return o;
+            case "tls" or "tls-require" or "smtps" or "ssl":
+                if (tlsMode)
+                    throw new ConfigSyntaxException(option.Location, "TLS mode already specified");
+                tlsMode = true;
+                return o != "tls" && o != "ssl" && c.TryKeyword("verify") ? $"{o} verify" : o;
+            case "auth" or "auth-optional":
+                if (options.Any(x => x.StartsWith("auth", StringComparison.Ordinal)))
+                    throw new ConfigSyntaxException(option.Location, "auth already specified");
+                return PeekTableRef(c) ? $"{o} <{ParseTableRef(c, o)}>" : o;
+            case "pki":
+                string pki = c.ExpectValue("pki");
+                if (!pkis.ContainsKey(pki))
+                    throw new ConfigSyntaxException(c.Previous.Location, $"undefined pki '{pki}'");
+                return $"pki {pki}";
+            case "ca":
+                string ca = c.ExpectValue("ca");
+                if (!cas.ContainsKey(ca))
+                    throw new ConfigSyntaxException(c.Previous.Location, $"undefined ca '{ca}'");
+                return $"ca {ca}";
+            case "senders":
+                string senders = $"senders <{ParseTableRef(c, "senders")}>";
+                return c.TryKeyword("masquerade") ? $"{senders} masquerade" : senders;
+            case "hostnames":
+                return $"hostnames <{ParseTableRef(c, "hostnames")}>";
+            case "certificate" or "protocols" or "ciphers":
+                return $"{o} {c.ExpectValue(o)}";
+            default:
+                return o; // received-auth, proxy-v2
+        }
     }
 }

@@ -1,110 +1,161 @@
 namespace Smtpd.Config;
 
+// The seed grammar (OpenSMTPD 5.x, the talk's "Configuration" slides):
+//   accept [tagged T] [from any|local|source <t>|<t>] [sender <t>] for any|local|domain D|<t>
+//          [alias <t>|virtual <t>|virtual { ... }] [userbase <t>]
+//          deliver to mbox|maildir [PATH]|mda CMD|lmtp DEST
+//        | relay [via URL] [backup [MX]] [auth <t>] [certificate NAME] [source <t>] [helo H] [as ADDR]
+//          [expire D]
+//   reject [tagged T] [from ...] [sender <t>] for ...
+// "from" defaults to local and "for" is required, as in 5.x. Each accept becomes an action named
+// "rule-LINE" and a rule pointing at it.
 public sealed partial class ConfigParser
 {
-    /// <summary>
-    /// The seeds' grammar (OpenSMTPD 5.x): <c>accept|reject [tagged T] [from ...] [for ...]
-    /// [alias &lt;t&gt;] [virtual &lt;t&gt;|{...}] [userbase &lt;t&gt;] [expire D] deliver to
-    /// mbox|maildir ["path"]|mda "cmd"|lmtp "dest"</c>, or <c>... relay [via URL] [backup [MX]]
-    /// [auth &lt;t&gt;]</c>. Each accept becomes an action named "rule-LINE" and a rule using it;
-    /// "from" defaults to local and "for" to local, as in OpenSMTPD 5.
-    /// </summary>
-    void SeedRule(TokenCursor c, bool reject, ConfigLocation at)
+    private void ParseSeedRule(TokenCursor c)
     {
-        FromCondition from = FromCondition.Local;
-        ForCondition @for = ForCondition.Local;
+        var keyword = c.Take();
+        bool reject = keyword.Text == "reject";
+        FromCondition? from = null;
+        ForCondition? @for = null;
         string? tag = null;
-        var action = new ActionBuilder($"rule-{at.Line}", at);
-        bool hasMethod = false;
-
+        var conditions = new List<MatchCondition>();
+        string name = SeedActionName(keyword.Location);
+        var action = new ActionConfig(name, DeliveryMethod.Mbox, null, null, null, null, null, null, null, keyword.Location);
+        bool delivers = false;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         while (!c.AtEnd)
         {
-            bool negate = c.Accept(TokenKind.Bang);
-            var wordAt = c.Location;
-            string word = c.Value("rule keyword");
-            switch (word)
+            var option = c.Take();
+            if (!option.IsWord || option.Quoted)
+                throw new ConfigSyntaxException(option.Location, $"unexpected {option.Display} in {keyword.Text} rule");
+            string o = option.Text is "deliver" or "relay" ? "delivery" : option.Text;
+            if (!seen.Add(o))
+                throw new ConfigSyntaxException(option.Location, $"{option.Text} already specified for this rule");
+            switch (option.Text)
             {
-                case "tagged": tag = c.Value("tag"); break;
-                case "from": from = FromClause(c, negate, modern: false); break;
-                case "for": @for = ForClause(c, negate, modern: false); break;
-                case "alias": action.Alias = UseTable(c, word); break;
-                case "userbase": action.Userbase = UseTable(c, word); break;
-                case "virtual":
-                    if (c.Accept(TokenKind.Open))
-                    {
-                        var (list, map) = TableContents(c);
-                        action.Virtual = AnonymousTable(list, map, wordAt);
-                    }
-                    else action.Virtual = UseTable(c, word);
+                case "tagged":
+                    tag = c.ExpectValue("tagged");
+                    break;
+                case "from":
+                    from = ParseSeedFrom(c);
                     break;
                 case "sender":
-                    throw new ConfigSyntaxException(new ConfigError(wordAt, "\"sender\" conditions are not supported yet"));
-                case "expire": action.Options.Add($"ttl {Delay(c)}"); break;
+                    conditions.Add(new MatchCondition(MatchKind.MailFrom, ParseTables(c, "sender")));
+                    break;
+                case "for":
+                    @for = ParseSeedFor(c);
+                    break;
+                case "alias" or "virtual":
+                    if (action.AliasTable is not null || action.VirtualTable is not null)
+                        throw new ConfigSyntaxException(option.Location, "alias and virtual are mutually exclusive");
+                    string mapping = ParseTables(c, option.Text);
+                    action = option.Text == "alias" ? action with { AliasTable = mapping } : action with { VirtualTable = mapping };
+                    break;
+                case "userbase":
+                    action = action with { UserbaseTable = ParseTables(c, "userbase") };
+                    break;
+                case "expire":
+                    action = action with { Ttl = ParseDelay(c, "expire") };
+                    break;
                 case "deliver" when !reject:
-                    c.Expect("to");
-                    DeliverTo(c, action);
-                    hasMethod = true;
+                    c.ExpectKeyword("to", "accept rule");
+                    action = ParseSeedDelivery(c, action);
+                    delivers = true;
                     break;
                 case "relay" when !reject:
-                    action.Method = DeliveryMethod.Relay;
-                    hasMethod = true;
-                    RelayOptions(c, action);
+                    action = ParseSeedRelay(c, action with { Method = DeliveryMethod.Relay });
+                    delivers = true;
                     break;
                 default:
-                    throw new ConfigSyntaxException(new ConfigError(wordAt, $"syntax error at \"{word}\""));
+                    throw new ConfigSyntaxException(option.Location, $"unknown keyword '{option.Text}' in {keyword.Text} rule");
             }
         }
-
-        if (reject)
+        if (@for is null)
+            throw new ConfigSyntaxException(keyword.Location, $"{keyword.Text} rule needs 'for any', 'for local' or 'for domain ...'");
+        if (!reject && !delivers)
+            throw new ConfigSyntaxException(keyword.Location, "accept rule needs 'deliver to ...' or 'relay'");
+        if (!reject)
+            actions.Add(name, action);
+        rules.Add(new Rule(reject, from ?? FromCondition.Local, @for, tag, reject ? null : name, keyword.Location)
         {
-            _rules.Add(new Rule(true, from, @for, tag, null, at));
-            return;
-        }
-        if (!hasMethod) throw new ConfigSyntaxException(new ConfigError(at, "accept rule needs \"deliver to ...\" or \"relay\""));
-        var built = action.Build();
-        _actions[built.Name] = built;
-        _rules.Add(new Rule(false, from, @for, tag, built.Name, at));
+            Conditions = conditions,
+        });
     }
 
-    void DeliverTo(TokenCursor c, ActionBuilder action)
+    /// <summary>"rule-LINE" for the main file; rules of included files add the file's name, and a
+    /// modern action already holding the name gets a suffix, so that every rule has its own.</summary>
+    private string SeedActionName(ConfigLocation at)
     {
-        var at = c.Location;
-        string method = c.Value("delivery method");
-        switch (method)
-        {
-            case "mbox": action.Method = DeliveryMethod.Mbox; break;
-            case "maildir":
-                action.Method = DeliveryMethod.Maildir;
-                if (c.Peek.Kind == TokenKind.String) action.Path = c.Next().Text;
-                break;
-            case "mda": action.Method = DeliveryMethod.Mda; action.Path = c.Value("mda command"); break;
-            case "lmtp": action.Method = DeliveryMethod.Lmtp; action.Path = c.Value("lmtp destination"); break;
-            default: throw new ConfigSyntaxException(new ConfigError(at, $"unknown delivery method \"{method}\""));
-        }
+        string name = at.File == fileName ? $"rule-{at.Line}" : $"rule-{Path.GetFileName(at.File)}-{at.Line}";
+        string unique = name;
+        for (int n = 2; actions.ContainsKey(unique); n++)
+            unique = $"{name}-{n}";
+        return unique;
     }
 
-    void RelayOptions(TokenCursor c, ActionBuilder action)
+    private FromCondition ParseSeedFrom(TokenCursor c)
     {
-        while (!c.AtEnd)
+        if (c.TryKeyword("any"))
+            return FromCondition.Any;
+        if (c.TryKeyword("local"))
+            return FromCondition.Local;
+        c.TryKeyword("source"); // 5.4 spells "from source <t>"; 5.3 "from <t>"
+        return new FromCondition(FromKind.Source, ParseTables(c, "from"));
+    }
+
+    private ForCondition ParseSeedFor(TokenCursor c)
+    {
+        if (c.TryKeyword("any"))
+            return ForCondition.Any;
+        if (c.TryKeyword("local"))
+            return ForCondition.Local;
+        c.ExpectKeyword("domain", "for (any, local or domain)");
+        if (c.PeekIsValue())
+            return new ForCondition(ForKind.Domain, Domain: c.Take().Text);
+        return new ForCondition(ForKind.Domain, Table: ParseTables(c, "for domain"));
+    }
+
+    private static ActionConfig ParseSeedDelivery(TokenCursor c, ActionConfig action)
+    {
+        var method = c.Take();
+        return (method.Quoted ? "" : method.Text) switch
         {
-            var at = c.Location;
-            string option = c.Value("relay option");
-            switch (option)
+            "mbox" => action with { Method = DeliveryMethod.Mbox },
+            // No path means ~/Maildir, as the action's null Path does.
+            "maildir" => action with { Method = DeliveryMethod.Maildir, Path = c.PeekIsValue() ? c.Take().Text : null },
+            "mda" => action with { Method = DeliveryMethod.Mda, Path = c.ExpectValue("mda") },
+            "lmtp" => action with { Method = DeliveryMethod.Lmtp, Path = c.ExpectValue("lmtp") },
+            _ => throw new ConfigSyntaxException(method.Location, method.Kind == TokenKind.End
+                ? "missing argument after 'deliver to' (mbox, maildir, mda or lmtp)"
+                : $"unknown delivery method {method.Display} after 'deliver to' (mbox, maildir, mda or lmtp)"),
+        };
+    }
+
+    private ActionConfig ParseSeedRelay(TokenCursor c, ActionConfig action)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (!c.AtEnd && c.Peek().IsWord && !c.Peek().Quoted && !c.Peek().IsKeyword("expire"))
+        {
+            var option = c.Take();
+            if (!seen.Add(option.Text))
+                throw new ConfigSyntaxException(option.Location, $"{option.Text} already specified for this relay");
+            action = option.Text switch
             {
-                case "via": action.Host = c.Value("relay URL"); break;
-                case "backup":
-                    action.Backup = c.Peek.IsValue && !IsSeedKeyword(c.Peek.Text) ? c.Next().Text : "";
-                    break;
-                case "auth": action.Auth = UseTable(c, option); break;
-                case "as": action.Options.Add($"mail-from {c.Value("sender address")}"); break;
-                case "source": action.Options.Add($"src <{UseTable(c, option)}>"); break;
-                case "hostname": action.Options.Add($"helo {c.Value("host name")}"); break;
-                case "tls": action.Options.Add("tls"); break;
-                case "expire": action.Options.Add($"ttl {Delay(c)}"); break;
-                default: throw new ConfigSyntaxException(new ConfigError(at, $"unknown relay option \"{option}\""));
-            }
+                "via" when action.Backup is null => action with { Host = c.ExpectValue("via") },
+                "backup" when action.Host is null => action with
+                {
+                    Backup = c.TryKeyword("mx") || c.PeekIsValue() ? c.ExpectValue("backup") : "",
+                },
+                "via" or "backup" => throw new ConfigSyntaxException(option.Location, "backup and via are mutually exclusive"),
+                "auth" => action with { AuthTable = ParseTableRef(c, "auth") },
+                "certificate" => action with { Pki = c.ExpectValue("certificate") },
+                "source" => action with { SourceTable = ParseTables(c, "source") },
+                "helo" => action with { Options = [.. action.Options, $"helo-src <{ParseTableRef(c, "helo")}>"] },
+                "as" => action with { MailFrom = c.ExpectValue("as") },
+                "tls" => action with { RequireTls = true },
+                _ => throw new ConfigSyntaxException(option.Location, $"unknown keyword '{option.Text}' in relay"),
+            };
         }
+        return action;
     }
-
-    static bool IsSeedKeyword(string word) => word is "via" or "auth" or "as" or "source" or "hostname" or "tls" or "expire";
 }

@@ -1,61 +1,125 @@
 namespace Smtpd.Config;
 
+// table NAME [static] { ... } | table NAME [file:|db:]/path, and the places that name a table.
 public sealed partial class ConfigParser
 {
-    /// <summary>
-    /// <c>table NAME { a, b }</c>, <c>table NAME { k = v, ... }</c>, <c>table NAME static:/path</c>...
-    /// <c>table NAME file:/path</c>, <c>table NAME db:/path</c>, or <c>table NAME /path</c> (a file).
-    /// </summary>
-    void Table(TokenCursor c)
+    private void ParseTable(TokenCursor c)
     {
-        var at = c.Location;
-        string name = c.Value("table name");
-        if (_tables.ContainsKey(name)) throw new ConfigSyntaxException(new ConfigError(at, $"table <{name}> already defined"));
-
-        if (c.Accept("static") && c.Peek.Kind != TokenKind.Open)
-            throw c.Error("expected { after \"static\"");
-        if (c.Accept(TokenKind.Open))
+        var keyword = c.Take();
+        string name = c.ExpectValue("table");
+        brokenTables.Add(name);
+        TableConfig table;
+        if (c.Peek().Kind == TokenKind.LeftBrace || (c.Peek().IsKeyword("static") && c.Peek(1).Kind == TokenKind.LeftBrace))
         {
-            var (list, map) = TableContents(c);
-            c.ExpectEnd();
-            if (list.Count > 0 && map.Count > 0) throw new ConfigSyntaxException(new ConfigError(at, $"table <{name}> mixes list entries and key = value pairs"));
-            _tables[name] = new TableConfig(name, TableBackendKind.Static, null, list, map, at);
-            return;
+            c.TryKeyword("static");
+            table = ParseInlineTable(c, name, keyword.Location);
         }
-
-        string spec = c.Value("table source");
-        c.ExpectEnd();
-        int colon = spec.IndexOf(':');
-        string backend = colon > 0 ? spec[..colon] : "file";
-        string path = colon > 0 ? spec[(colon + 1)..] : spec;
-        var kind = backend switch
+        else
         {
-            "file" => TableBackendKind.File,
-            "db" => TableBackendKind.Db,
-            _ => throw new ConfigSyntaxException(new ConfigError(at, $"table backend \"{backend}\" is not supported yet")),
-        };
-        if (path.Length == 0 || path[0] != '/') throw new ConfigSyntaxException(new ConfigError(at, $"table <{name}>: path must be absolute"));
-        _tables[name] = new TableConfig(name, kind, path, [], new Dictionary<string, string>(), at);
+            table = ParseTableSource(name, c.ExpectValue($"table {name}"), keyword.Location);
+        }
+        c.ExpectEnd($"table {name}");
+        if (tables.TryGetValue(name, out var existing))
+            throw new ConfigSyntaxException(keyword.Location, $"duplicate table <{name}> (first defined at {existing.Location})");
+        tables.Add(name, table);
+        brokenTables.Remove(name);
     }
 
-    /// <summary>Reads entries up to the closing brace: "a, b" (a list) or "k = v, k2 = v2" (a map).</summary>
-    static (List<string> List, Dictionary<string, string> Map) TableContents(TokenCursor c)
+    /// <summary><c>[type:]/path</c>: where a table's entries come from. The file is not opened here.</summary>
+    private static TableConfig ParseTableSource(string name, string source, ConfigLocation at)
     {
+        var backend = TableBackendKind.File;
+        string path = source;
+        int colon = source.IndexOf(':');
+        if (!source.StartsWith('/') && colon > 0)
+        {
+            string type = source[..colon];
+            path = source[(colon + 1)..];
+            backend = type switch
+            {
+                "file" or "static" => TableBackendKind.File,
+                "db" => TableBackendKind.Db,
+                _ => throw new ConfigSyntaxException(at, $"table <{name}>: backend '{type}' is not supported yet"),
+            };
+        }
+        if (!path.StartsWith('/'))
+            throw new ConfigSyntaxException(at, $"table <{name}>: path must be absolute: '{path}'");
+        return new TableConfig(name, backend, path, [], new Dictionary<string, string>(), at);
+    }
+
+    /// <summary><c>{ a, b }</c> or <c>{ k = v, k2 = v2 }</c>; commas and line breaks both separate.</summary>
+    private static TableConfig ParseInlineTable(TokenCursor c, string name, ConfigLocation at)
+    {
+        var open = c.Take();
         var list = new List<string>();
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        while (!c.Accept(TokenKind.Close))
+        while (!c.TryPunct(TokenKind.RightBrace))
         {
-            var at = c.Location;
-            string key = c.Value("table entry");
-            if (c.Accept(TokenKind.Equals))
+            var key = c.Take();
+            if (key.Kind == TokenKind.End)
+                throw new ConfigSyntaxException(open.Location, $"table <{name}>: missing '}}'");
+            if (!key.IsWord)
+                throw new ConfigSyntaxException(key.Location, $"table <{name}>: unexpected {key.Display}");
+            if (c.TryPunct(TokenKind.Equals))
             {
-                string value = c.Value($"value for \"{key}\"");
-                if (!map.TryAdd(key, value)) throw new ConfigSyntaxException(new ConfigError(at, $"duplicate key \"{key}\""));
+                var value = c.Take();
+                if (!value.IsWord)
+                    throw new ConfigSyntaxException(value.Location, $"table <{name}>: missing value for key '{key.Text}'");
+                map[key.Text] = value.Text;
             }
-            else list.Add(key);
-            if (!c.Accept(TokenKind.Comma) && c.Peek.Kind != TokenKind.Close)
-                throw c.Error($"expected \",\" or \"}}\", found \"{c.Peek}\"");
+            else
+            {
+                list.Add(key.Text);
+            }
+            if (list.Count > 0 && map.Count > 0)
+                throw new ConfigSyntaxException(key.Location, $"table <{name}> mixes values and key = value pairs");
+            c.TryPunct(TokenKind.Comma);
         }
-        return (list, map);
+        if (list.Count == 0 && map.Count == 0)
+            throw new ConfigSyntaxException(open.Location, $"table <{name}> must contain at least one value");
+        return new TableConfig(name, TableBackendKind.Static, null, list, map, at);
+    }
+
+    private bool PeekTableRef(TokenCursor c) => c.Peek().Kind == TokenKind.LessThan;
+
+    /// <summary><c>&lt;name&gt;</c>: a table declared earlier.</summary>
+    private string ParseTableRef(TokenCursor c, string after)
+    {
+        var open = c.Peek();
+        if (open.Kind != TokenKind.LessThan)
+            throw new ConfigSyntaxException(open.Location, open.Kind == TokenKind.End
+                ? $"missing table after '{after}'"
+                : $"expected a table <name> after '{after}', not {open.Display}");
+        c.Take();
+        var name = c.Take();
+        if (!name.IsWord || !c.TryPunct(TokenKind.GreaterThan))
+            throw new ConfigSyntaxException(open.Location, $"malformed table reference after '{after}': expected <name>");
+        if (!tables.ContainsKey(name.Text) && !brokenTables.Contains(name.Text))
+            throw new ConfigSyntaxException(name.Location, $"undefined table <{name.Text}>");
+        return name.Text;
+    }
+
+    /// <summary>A table reference, an inline <c>{ ... }</c> or a single value; the last two become
+    /// anonymous tables, as OpenSMTPD's "tables" rule does.</summary>
+    private string ParseTables(TokenCursor c, string after)
+    {
+        if (PeekTableRef(c))
+            return ParseTableRef(c, after);
+        var at = c.Peek().Location;
+        if (c.Peek().Kind == TokenKind.LeftBrace)
+            return AddAnonymousTable(name => ParseInlineTable(c, name, at));
+        string value = c.ExpectValue(after);
+        return AddAnonymousTable(name =>
+            new TableConfig(name, TableBackendKind.Static, null, [value], new Dictionary<string, string>(), at));
+    }
+
+    private string AddAnonymousTable(Func<string, TableConfig> build)
+    {
+        string name;
+        do
+            name = $"anonymous:{++anonymousTables}";
+        while (tables.ContainsKey(name));
+        tables.Add(name, build(name));
+        return name;
     }
 }

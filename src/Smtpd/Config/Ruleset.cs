@@ -20,21 +20,60 @@ public sealed record Ruleset
     public IReadOnlyDictionary<string, ActionConfig> Actions { get; init; } = new Dictionary<string, ActionConfig>();
     public IReadOnlyList<Rule> Rules { get; init; } = [];
 
-    /// <summary><c>queue compression</c>: gzip messages and envelopes in the spool.</summary>
-    public bool QueueCompression { get; init; }
-    /// <summary><c>queue encryption KEY</c>: the key, or null.</summary>
-    public string? QueueEncryptionKey { get; init; }
-    /// <summary><c>bounce warn-interval</c>: when to warn senders of delayed mail.</summary>
-    public IReadOnlyList<TimeSpan> BounceWarnIntervals { get; init; } = [TimeSpan.FromHours(4)];
-    /// <summary><c>pki NAME cert|key FILE</c>: certificate and key files by pki name.</summary>
-    public IReadOnlyDictionary<string, PkiConfig> Pki { get; init; } = new Dictionary<string, PkiConfig>();
-
     /// <summary>The file this came from, or "(default)" for the embedded configuration.</summary>
     public string Source { get; init; } = "(default)";
-}
 
-/// <summary>A <c>pki</c> block: the certificate and key files of one name.</summary>
-public sealed record PkiConfig(string Name, string? Certificate, string? Key, ConfigLocation Location);
+    /// <summary><c>queue compression</c> (seed: <c>queue compress</c>): store queue files compressed.</summary>
+    public bool QueueCompression { get; init; }
+
+    /// <summary><c>queue encryption [KEY]</c>: encrypt queue files.</summary>
+    public bool QueueEncryption { get; init; }
+
+    /// <summary>The key given to <c>queue encryption</c>; "stdin" when it is to be read from
+    /// standard input; null when none was given (OpenSMTPD then asks for it).</summary>
+    public string? QueueEncryptionKey { get; init; }
+
+    /// <summary><c>bounce warn-interval D[, D...]</c>: when to warn senders of delayed mail.</summary>
+    public IReadOnlyList<TimeSpan> BounceWarnIntervals { get; init; } = [TimeSpan.FromHours(4)];
+
+    /// <summary><c>smtp limit max-mails N</c>: messages per session.</summary>
+    public int MaxMailsPerSession { get; init; } = 100;
+
+    /// <summary><c>smtp limit max-rcpt N</c>: recipients per transaction.</summary>
+    public int MaxRecipientsPerTransaction { get; init; } = 1000;
+
+    /// <summary><c>smtp sub-addr-delim C</c>: the sub-address delimiter of local parts.</summary>
+    public char SubAddressDelimiter { get; init; } = '+';
+
+    /// <summary><c>smtp ciphers S</c>, or null for the default.</summary>
+    public string? SmtpCiphers { get; init; }
+
+    /// <summary><c>mta max-deferred N</c>.</summary>
+    public int MtaMaxDeferred { get; init; } = 100;
+
+    /// <summary><c>admd NAME</c>: the authserv-id given to filters; null means the hostname.</summary>
+    public string? Admd { get; init; }
+
+    /// <summary><c>srs key S</c> and <c>srs key backup S</c>.</summary>
+    public string? SrsKey { get; init; }
+    public string? SrsBackupKey { get; init; }
+
+    /// <summary><c>srs ttl D</c>.</summary>
+    public TimeSpan SrsTtl { get; init; } = TimeSpan.FromDays(4);
+
+    /// <summary><c>pki NAME cert FILE</c> / <c>pki NAME key FILE</c>, by name.</summary>
+    public IReadOnlyDictionary<string, PkiConfig> Pkis { get; init; } = new Dictionary<string, PkiConfig>();
+
+    /// <summary><c>ca NAME cert FILE</c>, by name.</summary>
+    public IReadOnlyDictionary<string, CaConfig> Cas { get; init; } = new Dictionary<string, CaConfig>();
+
+    /// <summary><c>mda wrapper NAME COMMAND</c>, by name.</summary>
+    public IReadOnlyDictionary<string, string> MdaWrappers { get; init; } = new Dictionary<string, string>();
+
+    /// <summary><c>filter NAME ...</c> and <c>proc NAME ...</c> declarations, by name, recorded for the
+    /// filter component; the parser does not interpret them.</summary>
+    public IReadOnlyDictionary<string, FilterConfig> Filters { get; init; } = new Dictionary<string, FilterConfig>();
+}
 
 /// <summary><c>listen on IFACE|ADDRESS [port N] [tag T] [hostname H]</c>.</summary>
 /// <param name="Interface">An address ("127.0.0.1", "::1", "0.0.0.0"), a host name, an interface
@@ -47,9 +86,18 @@ public sealed record ListenerConfig(
     string? Hostname,
     ConfigLocation Location)
 {
-    /// <summary>Other options as written (<c>tls</c>, <c>auth</c>, <c>pki NAME</c>, <c>filter NAME</c>...),
-    /// kept for the components that will act on them.</summary>
+    /// <summary><c>listen on socket</c>: the local enqueuer's socket (Interface is then "socket").</summary>
+    public bool IsSocket { get; init; }
+
+    /// <summary>Every other option as written, with its arguments, in order, e.g. "tls",
+    /// "tls-require verify", "smtps", "auth", "auth &lt;users&gt;", "auth-optional", "pki mx.example.org",
+    /// "ca NAME", "certificate NAME" (seed), "filter NAME", "mask-src", "no-dsn", "senders &lt;t&gt;",
+    /// "senders &lt;t&gt; masquerade", "hostnames &lt;t&gt;", "received-auth", "proxy-v2", "inet4",
+    /// "inet6", "protocols P", "ciphers C". Kept for the components that implement them.</summary>
     public IReadOnlyList<string> Options { get; init; } = [];
+
+    public bool HasOption(string name) =>
+        Options.Any(o => o == name || o.StartsWith(name + " ", StringComparison.Ordinal));
 }
 
 /// <summary>Where a table's contents come from.</summary>
@@ -70,7 +118,14 @@ public sealed record TableConfig(
 }
 
 /// <summary>How an action delivers: locally (mbox, maildir, mda, lmtp) or by relaying.</summary>
-public enum DeliveryMethod { Mbox, Maildir, Mda, Lmtp, Relay }
+public enum DeliveryMethod
+{
+    Mbox, Maildir, Mda, Lmtp, Relay,
+    /// <summary>Only accept if aliases or ~/.forward give a delivery method.</summary>
+    ExpandOnly,
+    /// <summary>Only accept if aliases or ~/.forward give a remote address.</summary>
+    ForwardOnly,
+}
 
 /// <summary>
 /// A named action (modern grammar), or one synthesized for a seed-grammar <c>accept</c> rule
@@ -94,16 +149,64 @@ public sealed record ActionConfig(
 {
     public bool IsLocal => Method != DeliveryMethod.Relay;
 
-    /// <summary>Other options as written (<c>user U</c>, <c>tls</c>, <c>helo H</c>, <c>junk</c>...).</summary>
+    /// <summary><c>ttl D</c> (seed: <c>expire D</c> on the rule); null means Ruleset.Expire.</summary>
+    public TimeSpan? Ttl { get; init; }
+
+    /// <summary>local: <c>user U</c>, the one user that performs every delivery.</summary>
+    public string? User { get; init; }
+
+    /// <summary>local: <c>wrapper NAME</c>, a key of Ruleset.MdaWrappers.</summary>
+    public string? Wrapper { get; init; }
+
+    /// <summary>maildir: <c>junk</c>, file messages marked X-Spam into the Junk folder.</summary>
+    public bool Junk { get; init; }
+
+    /// <summary>lmtp: <c>rcpt-to</c>, send the recipient address rather than the local user.</summary>
+    public bool LmtpRcptTo { get; init; }
+
+    /// <summary>relay: <c>host &lt;t&gt;</c>, a table of relay URLs instead of Host.</summary>
+    public string? HostTable { get; init; }
+
+    /// <summary>relay: <c>helo NAME</c>.</summary>
+    public string? Helo { get; init; }
+
+    /// <summary>relay: <c>mail-from ADDR</c> (seed: <c>as ADDR</c>).</summary>
+    public string? MailFrom { get; init; }
+
+    /// <summary>relay: <c>src &lt;t&gt;</c> (seed: <c>source &lt;t&gt;</c>), source addresses to bind.</summary>
+    public string? SourceTable { get; init; }
+
+    /// <summary>relay: <c>tls</c> (TLS required) and <c>tls no-verify</c>.</summary>
+    public bool RequireTls { get; init; }
+    public bool TlsNoVerify { get; init; }
+
+    /// <summary>relay: <c>pki NAME</c>, <c>ca NAME</c> (seed: <c>certificate NAME</c> is kept as Pki).</summary>
+    public string? Pki { get; init; }
+    public string? Ca { get; init; }
+
+    /// <summary>relay: <c>srs</c>, rewrite senders of forwarded mail.</summary>
+    public bool Srs { get; init; }
+
+    /// <summary>Other relay options as written: "helo-src &lt;t&gt;", "domain &lt;t&gt;",
+    /// "protocols P", "ciphers C", "filter NAME".</summary>
     public IReadOnlyList<string> Options { get; init; } = [];
 }
 
 /// <summary>Which sources a rule applies to.</summary>
-public enum FromKind { Any, Local, Source, Socket, Auth }
+public enum FromKind
+{
+    Any, Local, Source, Socket, Auth,
+    /// <summary><c>from rdns [&lt;t&gt;]</c>: the client has a reverse DNS name (in the table).</summary>
+    Rdns,
+}
 
-/// <param name="Table">For Source: the table of networks; for Auth: optional table of users.</param>
+/// <param name="Table">For Source: the table of networks; for Auth: optional table of users;
+/// for Rdns: optional table of host names.</param>
 public sealed record FromCondition(FromKind Kind, string? Table = null, bool Negate = false)
 {
+    /// <summary><c>regex</c>: the table holds regular expressions.</summary>
+    public bool Regex { get; init; }
+
     public static readonly FromCondition Local = new(FromKind.Local);
     public static readonly FromCondition Any = new(FromKind.Any);
 }
@@ -115,6 +218,9 @@ public enum ForKind { Any, Local, Domain }
 /// <param name="Table">For Domain: a table of domains, instead of a literal.</param>
 public sealed record ForCondition(ForKind Kind, string? Domain = null, string? Table = null, bool Negate = false)
 {
+    /// <summary><c>regex</c>: the domain or the table's entries are regular expressions.</summary>
+    public bool Regex { get; init; }
+
     public static readonly ForCondition Local = new(ForKind.Local);
     public static readonly ForCondition Any = new(ForKind.Any);
 }
@@ -130,7 +236,13 @@ public sealed record Rule(
     ForCondition For,
     string? Tag,
     string? ActionName,
-    ConfigLocation Location);
+    ConfigLocation Location)
+{
+    /// <summary>Further conditions, all of which must hold: <c>[!]tag</c> (negated or regex),
+    /// <c>[!]helo</c>, <c>[!]auth</c>, <c>[!]mail-from</c>, <c>[!]rcpt-to</c>, <c>[!]tls</c>; also
+    /// <c>from mail-from</c>, <c>for rcpt-to</c> and the seed's <c>sender &lt;t&gt;</c>.</summary>
+    public IReadOnlyList<MatchCondition> Conditions { get; init; } = [];
+}
 
 /// <summary>file:line of a configuration element, for error messages.</summary>
 public readonly record struct ConfigLocation(string File, int Line)

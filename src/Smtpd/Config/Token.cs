@@ -1,21 +1,18 @@
 namespace Smtpd.Config;
 
-public enum TokenKind { Word, String, TableRef, Open, Close, Comma, Equals, Bang, EndOfLine, EndOfFile }
-
-/// <summary>One lexical token of smtpd.conf, with where it was read.</summary>
-public readonly record struct Token(TokenKind Kind, string Text, ConfigLocation Location)
+/// <summary>One token of smtpd.conf and the file:line it was read at.</summary>
+/// <param name="Quoted">Written in quotes: always a value, never a keyword.</param>
+internal sealed record Token(TokenKind Kind, string Text, bool Quoted, ConfigLocation Location)
 {
-    /// <summary>A word or quoted string: something that can be a value.</summary>
-    public bool IsValue => Kind is TokenKind.Word or TokenKind.String;
+    public bool IsWord => Kind == TokenKind.Word;
 
-    public bool Is(string keyword) => Kind == TokenKind.Word && string.Equals(Text, keyword, StringComparison.Ordinal);
+    public bool IsKeyword(string keyword) => Kind == TokenKind.Word && !Quoted && Text == keyword;
 
-    public override string ToString() => Kind switch
+    /// <summary>How the token reads in an error message.</summary>
+    public string Display => Kind switch
     {
-        TokenKind.EndOfLine => "end of line",
-        TokenKind.EndOfFile => "end of file",
-        TokenKind.TableRef => $"<{Text}>",
-        TokenKind.String => $"\"{Text}\"",
-        _ => Text,
+        TokenKind.Word => Quoted ? $"\"{Text}\"" : $"'{Text}'",
+        TokenKind.Newline or TokenKind.End => "end of line",
+        _ => $"'{Text}'",
     };
 }

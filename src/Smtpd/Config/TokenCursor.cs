@@ -1,71 +1,94 @@
 namespace Smtpd.Config;
 
-/// <summary>Walks the tokens of one statement; any error ends the statement with a file:line message.</summary>
-public sealed class TokenCursor(IReadOnlyList<Token> tokens, ConfigLocation statementStart)
+/// <summary>Reads one statement's tokens left to right; every "expect" failure throws a
+/// <see cref="ConfigSyntaxException"/> at the offending token's file:line.</summary>
+internal sealed class TokenCursor
 {
-    int _i;
+    private readonly IReadOnlyList<Token> tokens;
+    private readonly Token end;
+    private int index;
 
-    public bool AtEnd => _i >= tokens.Count;
-    public Token Peek => AtEnd ? new Token(TokenKind.EndOfLine, "", Last) : tokens[_i];
-    public ConfigLocation Location => AtEnd ? Last : tokens[_i].Location;
-    ConfigLocation Last => tokens.Count > 0 ? tokens[^1].Location : statementStart;
-
-    /// <summary>Steps back over <paramref name="token"/>, which must be the one just read.</summary>
-    public void Unread(Token token)
+    public TokenCursor(IReadOnlyList<Token> tokens)
     {
-        if (_i > 0 && tokens[_i - 1] == token) _i--;
+        this.tokens = tokens;
+        var last = tokens.Count > 0 ? tokens[^1].Location : new ConfigLocation("(none)", 0);
+        end = new Token(TokenKind.End, "", false, last);
     }
 
-    public Token Next() => AtEnd ? throw Error($"unexpected end of line") : tokens[_i++];
+    public bool AtEnd => index >= tokens.Count;
 
-    public bool Accept(string keyword)
+    public Token Peek(int ahead = 0) => index + ahead < tokens.Count ? tokens[index + ahead] : end;
+
+    /// <summary>The token most recently taken (the statement's first before any is taken).</summary>
+    public Token Previous => index > 0 ? tokens[index - 1] : Peek();
+
+    public Token Take()
     {
-        if (!Peek.Is(keyword)) return false;
-        _i++;
+        var token = Peek();
+        if (index < tokens.Count)
+            index++;
+        return token;
+    }
+
+    public bool TryKeyword(string keyword)
+    {
+        if (!Peek().IsKeyword(keyword))
+            return false;
+        index++;
         return true;
     }
 
-    public bool Accept(TokenKind kind)
+    public void ExpectKeyword(string keyword, string context)
     {
-        if (Peek.Kind != kind) return false;
-        _i++;
+        if (!TryKeyword(keyword))
+            throw Unexpected(context, $"expected '{keyword}'");
+    }
+
+    public bool TryPunct(TokenKind kind)
+    {
+        if (Peek().Kind != kind)
+            return false;
+        index++;
         return true;
     }
 
-    public void Expect(string keyword)
+    /// <summary>True if the next token can be a value: a quoted word, or a word that is not reserved.</summary>
+    public bool PeekIsValue(int ahead = 0)
     {
-        if (!Accept(keyword)) throw Error($"expected \"{keyword}\", found {Describe(Peek)}");
+        var token = Peek(ahead);
+        return token.IsWord && (token.Quoted || !ConfigKeywords.IsReserved(token.Text));
     }
 
-    /// <summary>A word or quoted string; <paramref name="what"/> names it in the error.</summary>
-    public string Value(string what)
+    /// <summary>Takes the value that must follow <paramref name="after"/> (e.g. "port").</summary>
+    public string ExpectValue(string after)
     {
-        var t = Peek;
-        if (!t.IsValue) throw Error($"{what} expected, found {Describe(t)}");
-        _i++;
-        return t.Text;
+        var token = Peek();
+        if (PeekIsValue())
+        {
+            index++;
+            return token.Text;
+        }
+        if (token.Kind is TokenKind.End)
+            throw new ConfigSyntaxException(token.Location, $"missing argument after '{after}'");
+        if (token.IsWord)
+            throw new ConfigSyntaxException(token.Location,
+                $"missing argument after '{after}': '{token.Text}' is a reserved word (quote it to use it as a value)");
+        throw new ConfigSyntaxException(token.Location, $"missing argument after '{after}': unexpected {token.Display}");
     }
 
-    public string TableRef(string what)
+    public void ExpectEnd(string context)
     {
-        var t = Peek;
-        if (t.Kind != TokenKind.TableRef) throw Error($"{what}: table reference <name> expected, found {Describe(t)}");
-        _i++;
-        return t.Text;
+        if (!AtEnd)
+            throw Unexpected(context, null);
     }
 
-    public void ExpectEnd()
+    /// <summary>An error about the next token: "unexpected 'x' in listen" or "missing ... in listen".</summary>
+    public ConfigSyntaxException Unexpected(string context, string? expected)
     {
-        if (!AtEnd) throw Error($"unexpected {Describe(Peek)}");
+        var token = Peek();
+        string what = token.Kind == TokenKind.End
+            ? $"unexpected end of line in {context}"
+            : token.IsWord ? $"unknown keyword {token.Display} in {context}" : $"unexpected {token.Display} in {context}";
+        return new ConfigSyntaxException(token.Location, expected is null ? what : $"{what} ({expected})");
     }
-
-    public ConfigSyntaxException Error(string message) => new(new ConfigError(Location, message));
-
-    static string Describe(Token t) => t.Kind == TokenKind.EndOfLine ? "end of line" : $"\"{t}\"";
-}
-
-/// <summary>An error that ends the current statement; the parser records it and goes on.</summary>
-public sealed class ConfigSyntaxException(ConfigError error) : Exception(error.ToString())
-{
-    public ConfigError Error { get; } = error;
 }

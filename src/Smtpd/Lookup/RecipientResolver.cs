@@ -12,8 +12,6 @@ namespace Smtpd.Lookup;
 /// mail here, or null (the Mda side knows system users and privileges).</param>
 public sealed class RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func<string, string?> userExists)
 {
-    public const char SubaddressDelimiter = '+';
-
     public RecipientDecision Resolve(SessionInfo session, MailAddress rcpt)
     {
         Rule? rule;
@@ -34,7 +32,7 @@ public sealed class RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func
         // user+tag@domain delivers to user, keeping the tag (RFC 5233 sub-addressing).
         string local = rcpt.User;
         string? tag = null;
-        int plus = local.IndexOf(SubaddressDelimiter);
+        int plus = local.IndexOf(ruleset.SubAddressDelimiter);
         if (plus > 0) { tag = local[(plus + 1)..]; local = local[..plus]; }
 
         string? user = userExists(local.ToLowerInvariant());

@@ -31,6 +31,7 @@ public static class Replies
     public static readonly Reply TempFailure = new(451, "4.3.0", "Temporary failure");
     public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
     public static readonly Reply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
+    public static readonly Reply TooManyMessages = new(452, "4.5.3", "Too many messages sent in this session");
     public static readonly Reply InsufficientStorage = new(452, "4.3.1", "Insufficient system storage");
 
     // 5xx

@@ -20,7 +20,6 @@ public sealed class SmtpContext
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>Commands longer than this get 500 (RFC 5321 allows 512; parameters make real ones longer).</summary>
     public int MaxCommandLine { get; init; } = 4096;
-    public int MaxRecipients { get; init; } = 1000;
     /// <summary>A client that gets this many error replies in one session is disconnected.</summary>
     public int MaxErrors { get; init; } = 10;
 }

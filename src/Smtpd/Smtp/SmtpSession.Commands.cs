@@ -49,6 +49,7 @@ public sealed partial class SmtpSession
     {
         if (_helo is null) return Replies.HeloFirst;
         if (_tx is not null) return Replies.NestedMail;
+        if (_mailCount >= _ctx.Ruleset.MaxMailsPerSession) return Replies.TooManyMessages;
         if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
 
@@ -78,7 +79,7 @@ public sealed partial class SmtpSession
         if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[3..], isSender: false, out var path)) return Replies.RecipientSyntax;
         if (path.Parameters.Count > 0) return Replies.UnsupportedParameter(Printable(path.Parameters.Keys.First()));
-        if (_tx.Recipients.Count >= _ctx.MaxRecipients) return Replies.TooManyRecipients;
+        if (_tx.Recipients.Count >= _ctx.Ruleset.MaxRecipientsPerTransaction) return Replies.TooManyRecipients;
 
         var decision = _ctx.Recipients.Resolve(Info, path.Address);
         switch (decision)

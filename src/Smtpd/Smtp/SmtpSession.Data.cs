@@ -141,7 +141,7 @@ public sealed partial class SmtpSession
             MdaUser = r.Decision.MdaUser,
             MdaSubaddress = r.Decision.Subaddress,
             CreationTime = now,
-            Ttl = (long)_ctx.Ruleset.Expire.TotalSeconds,
+            Ttl = (long)(r.Decision.Action.Ttl ?? _ctx.Ruleset.Expire).TotalSeconds,
         }).ToList();
 
         try
@@ -160,6 +160,7 @@ public sealed partial class SmtpSession
         }
 
         tx.MessageId = null; // committed: no longer ours to delete
+        _mailCount++;
         _ctx.Bus.Post(new SchedulerCommit(msgid));
         _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
         foreach (var e in envelopes)

@@ -27,6 +27,7 @@ public sealed partial class SmtpSession
     bool _esmtp;
     Transaction? _tx;
     int _errors;
+    int _mailCount;
     bool _quit;
     string _closeReason = "quit";
 
@@ -46,7 +47,11 @@ public sealed partial class SmtpSession
 
     string ClientAddress => _remote?.Address.ToString() ?? "local";
     bool IsLocalClient => _remote is null || IPAddress.IsLoopback(_remote.Address);
-    SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, null);
+    SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, null)
+    {
+        Helo = _helo ?? "",
+        Sender = _tx?.Sender.ToString() ?? "",
+    };
 
     public async Task RunAsync()
     {

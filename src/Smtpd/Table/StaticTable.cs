@@ -23,6 +23,9 @@ public sealed class StaticTable : ITableBackend
 
     public string Name { get; }
 
+    /// <summary>Every key (list entries and map keys), for tables of regular expressions.</summary>
+    public IEnumerable<string> Keys => _list.Concat(_map.Keys);
+
     public bool Check(TableService service, string key)
     {
         key = key.ToLowerInvariant();

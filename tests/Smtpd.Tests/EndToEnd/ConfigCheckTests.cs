@@ -60,7 +60,8 @@ public sealed class ConfigCheckTests : IDisposable
     public static TheoryData<string> SeedConfigs => new()
     {
         // Seed 004 (the talk): "Backup server" and "Signing outgoing mail with DKIM proxy" use only
-        // features of the foundation (static tables, tags, relay rules, mbox).
+        // features of the foundation (static tables, tags, relay rules, mbox). The others need
+        // db tables, userbase, TLS or auth, which come with later issues.
         """
         listen on egress
 
@@ -82,18 +83,23 @@ public sealed class ConfigCheckTests : IDisposable
         accept tagged DKIM for any relay
         accept for any relay via smtp://127.0.0.1:10028
         """,
-        """
-        listen on egress
-
-        table usr { "alice" = "100:100:/var/vusers/alice",
-                    "bob" = "100:100:/var/vusers/bob" }
-
-        accept from any for domain "wonderland.org" \
-               userbase <usr> deliver to maildir
-
-        accept for any relay
-        """,
     };
+
+    [Fact]
+    public async Task Features_not_built_yet_are_warned_by_n_and_refused_at_start()
+    {
+        // The seed's minimalist setup: valid smtpd.conf, but db tables and aliases come later.
+        string path = Write("listen on 127.0.0.1 port 2525\ntable aliases db:/etc/mail/aliases.db\naccept for local alias <aliases> deliver to mbox\naccept for any relay\n");
+        var (code, stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(0, code);
+        Assert.Equal("configuration OK", stdout.Trim());
+        Assert.Contains($"{path}:2: warning: db table <aliases> is not supported yet", stderr);
+        Assert.Contains($"{path}:3: warning: alias expansion is not supported yet", stderr);
+
+        var started = await SmtpdInstance.RunAsync("-d", "-f", path);
+        Assert.Equal(1, started.Code);
+        Assert.Contains($"{path}:3: alias expansion is not supported yet", started.Stderr);
+    }
 
     [Theory]
     [MemberData(nameof(SeedConfigs))]

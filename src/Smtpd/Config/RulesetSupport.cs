@@ -1,0 +1,38 @@
+namespace Smtpd.Config;
+
+/// <summary>
+/// What the parser reads but the server cannot do yet. Rather than run a configuration whose
+/// meaning it would silently change, smtpd (and <c>smtpd -n</c>) reports each such use with its
+/// file:line. The list shrinks as components land.
+/// </summary>
+public static class RulesetSupport
+{
+    public static IReadOnlyList<ConfigError> Unsupported(Ruleset r)
+    {
+        var errors = new List<ConfigError>();
+        void No(ConfigLocation at, string what) => errors.Add(new ConfigError(at, $"{what} is not supported yet"));
+
+        foreach (var rule in r.Rules)
+        {
+            if (rule.From.Kind == FromKind.Rdns) No(rule.Location, "\"from rdns\"");
+        }
+        foreach (var action in r.Actions.Values)
+        {
+            if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");
+            if (action.AliasTable is not null) No(action.Location, "alias expansion");
+            if (action.VirtualTable is not null) No(action.Location, "virtual expansion");
+            if (action.UserbaseTable is not null) No(action.Location, "userbase");
+            if (action.User is not null) No(action.Location, "\"user\" on an action");
+            if (action.Wrapper is not null) No(action.Location, "mda wrappers");
+        }
+        foreach (var t in r.Tables.Values)
+            if (t.Backend == TableBackendKind.Db) No(t.Location, $"db table <{t.Name}>");
+        foreach (var l in r.Listeners)
+            foreach (var option in l.Options)
+                No(l.Location, $"listener option \"{option}\"");
+        if (r.Filters.Count > 0) No(r.Filters.Values.First().Location, "filters");
+        if (r.QueueCompression) No(new ConfigLocation(r.Source, 0), "queue compression");
+        if (r.QueueEncryption) No(new ConfigLocation(r.Source, 0), "queue encryption");
+        return errors;
+    }
+}
