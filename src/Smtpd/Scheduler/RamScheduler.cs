@@ -126,8 +126,12 @@ public sealed class RamScheduler : ISchedulerBackend
         return n;
     }
 
-    static DateTimeOffset NextTry(SchedulerInfo info) =>
-        info.Retry == 0 || info.LastTry is null
+    /// <summary>The next try, but never later than expiry: an envelope expires on time.</summary>
+    static DateTimeOffset NextTry(SchedulerInfo info)
+    {
+        var next = info.Retry == 0 || info.LastTry is null
             ? info.Creation
             : info.LastTry.Value + RetryDelay.After(info.Type, info.Retry);
+        return next < info.ExpiresAt ? next : info.ExpiresAt;
+    }
 }

@@ -73,6 +73,17 @@ public class RamSchedulerTests
     }
 
     [Fact]
+    public void Envelope_waiting_past_its_expiry_expires_on_time()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(5, 1, EnvelopeType.Mta, ttl: 100)); s.Commit(5);
+        s.Batch(T0, 10);
+        s.Update(Info(5, 1, EnvelopeType.Mta, retry: 1, lastTry: T0, ttl: 100)); // next try would be T0+400 s
+        Assert.Equal(TimeSpan.FromSeconds(100), s.Batch(T0, 10).Delay);
+        Assert.Equal(BatchKind.Expire, s.Batch(T0.AddSeconds(100), 10).Kind);
+    }
+
+    [Fact]
     public void Schedule_makes_a_waiting_envelope_due_now()
     {
         var s = new RamScheduler();
