@@ -1,0 +1,32 @@
+namespace Smtpd.Tests.EndToEnd;
+
+// Path: raw client in an open session → smtpd gets SIGTERM → the client is told 421 and smtpd
+// exits 0; a message accepted before stays queued for the next start.
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Sigterm_tells_open_sessions_421_and_exits_cleanly()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "out" relay
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+        Assert.StartsWith("220", await d.ReadReplyAsync());
+        Assert.StartsWith("250", await d.CommandAsync("EHLO shutdown.test"));
+        Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<a@shutdown.test>"));
+        Assert.StartsWith("250", await d.CommandAsync("RCPT TO:<b@remote.example>"));
+        Assert.StartsWith("354", await d.CommandAsync("DATA"));
+        Assert.StartsWith("250", await d.CommandAsync("Subject: kept\r\n\r\nkept\r\n."));
+
+        await smtpd.StopAsync();
+        Assert.StartsWith("421 4.3.2", await d.ReadReplyAsync());
+        Assert.Equal(0, smtpd.Process.ExitCode);
+        Assert.Contains("smtpd exiting", smtpd.Log);
+
+        await smtpd.StartAsync();
+        Assert.Contains("1 envelope(s) in queue", smtpd.Log);
+    }
+}
