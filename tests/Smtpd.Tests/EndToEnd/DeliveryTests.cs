@@ -103,7 +103,12 @@ public sealed class DeliveryTests
         {
             var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", user), users.Count(u => u == user), DeliveryTimeout);
             total += files.Length;
-            foreach (var f in files) Assert.Contains("Subject: three", await File.ReadAllTextAsync(f));
+            foreach (var f in files)
+            {
+                Assert.Contains("Subject: three", await File.ReadAllTextAsync(f));
+                // Delivered as, and owned by, the recipient: never a root-owned file in a user's mailbox.
+                Assert.Equal(user, await OwnerOf(f));
+            }
         }
         Assert.Equal(3, total);
         Assert.Matches(@"smtp message msgid=[0-9a-f]{8} size=\d+ nrcpt=3 proto=ESMTP", smtpd.Log);
@@ -151,6 +156,15 @@ public sealed class DeliveryTests
         Assert.StartsWith("From MAILER-DAEMON ", mbox);
         Assert.Contains("Return-Path: <>", mbox);
         Assert.Contains("hello from swaks", mbox);
+    }
+
+    static async Task<string> OwnerOf(string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%U", path]) { RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string owner = (await p.StandardOutput.ReadToEndAsync()).Trim();
+        await p.WaitForExitAsync();
+        return owner;
     }
 
     static async Task WaitUntil(Func<bool> condition)
