@@ -63,7 +63,12 @@ public sealed class FsQueue : IQueueBackend
         FlushFile(Path.Combine(incoming, MessageFile));
         DirectorySync.Sync(incoming);
         string bucket = BucketDir(msgid);
-        Directory.CreateDirectory(bucket);
+        if (!Directory.Exists(bucket))
+        {
+            // A new bucket must itself be durable in queue/ before a message can live in it.
+            Directory.CreateDirectory(bucket);
+            DirectorySync.Sync(_queue);
+        }
         Directory.Move(incoming, QueueDir(msgid));
         // Syncing the bucket makes the rename durable; a stale incoming/ entry would be purged at start.
         DirectorySync.Sync(bucket);

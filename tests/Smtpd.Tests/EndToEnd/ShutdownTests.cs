@@ -29,4 +29,20 @@ public sealed class ShutdownTests
         await smtpd.StartAsync();
         Assert.Contains("1 envelope(s) in queue", smtpd.Log);
     }
+
+    [Fact]
+    public async Task Verbose_flag_adds_debug_lines()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "out" relay
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync("-v");
+        Assert.Contains("debug: smtp: listening on 127.0.0.1:", smtpd.Log);
+        await smtpd.StopAsync();
+
+        await smtpd.StartAsync();
+        Assert.DoesNotContain("debug:", smtpd.Log);
+    }
 }
