@@ -31,6 +31,7 @@ public sealed partial class SmtpSession
         {
             _ctx.Log.Warn($"{Id:x16} smtp queue: cannot create message: {ex.Message}");
             await AbortTransactionAsync();
+            _tx = null; // the transaction is over: the client starts again with MAIL
             return StorageReply(ex);
         }
 
