@@ -6,7 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=${SMTPD_REPO:-$(cd "$here/.." && pwd)}
-messages=2000 sessions=20 size=10240 with_osd=0
+messages=2000 sessions=20 size=10240 with_osd=0 osd_bin=/opt/opensmtpd/usr/sbin/smtpd
+# OpenSMTPD installed as Debian's package, or extracted by install-opensmtpd.sh.
+if dpkg-query -W -f='${Status}' opensmtpd 2>/dev/null | grep -q "ok installed"; then osd_bin=/usr/sbin/smtpd; with_osd=1; fi
 [ -x /opt/opensmtpd/usr/sbin/smtpd ] && with_osd=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -85,7 +87,7 @@ kill -TERM "$ours_pid"; wait "$ours_pid" || true
 [ "$with_osd" = 1 ] || exit 0
 
 # --- OpenSMTPD 6.8, in its own mount namespace (its paths are compiled in) ---
-"$here/install-opensmtpd.sh" >&2
+[ -x "$osd_bin" ] || "$here/install-opensmtpd.sh" >&2
 osd=$work/osd; mkdir -p "$osd/maildir" "$osd/spool" "$osd/run" "$osd/mail"; chown "$user" "$osd/maildir"
 chmod 711 "$osd/spool"
 port=$(free_port)
@@ -98,7 +100,7 @@ CONF
 unshare -m -n --propagation private bash -c "
   ip link set lo up &&
   mount --bind '$osd/spool' /var/spool/smtpd && mount --bind '$osd/run' /run && mount --bind '$osd/mail' /var/mail &&
-  exec /opt/opensmtpd/usr/sbin/smtpd -d -f '$osd/smtpd.conf'" 2>"$osd/log" &
+  exec '$osd_bin' -d -f '$osd/smtpd.conf'" 2>"$osd/log" &
 osd_pid=$!; pids+=("$osd_pid")
 load_prefix="nsenter -t $osd_pid -n"
 wait_for 60 $load_prefix python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null || { cat "$osd/log" >&2; exit 1; }
