@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 
 namespace Smtpd.Mda;
@@ -5,30 +6,45 @@ namespace Smtpd.Mda;
 /// <summary>
 /// Runs file operations with a user's file-system identity. Started as root, smtpd must never
 /// write a user's mailbox as root: a symlink planted by the user would make root write anywhere.
-/// Linux's setfsuid/setfsgid change the identity used for file access of one thread only, so
-/// the work runs synchronously on a dedicated thread that takes the user's identity and drops it
-/// when done. Files it creates belong to the user. Not root: the work runs as we are.
+/// Linux's setfsuid/setfsgid change the identity used for file access of one thread only, so the
+/// work runs synchronously on one of a few dedicated threads, which takes the user's identity
+/// for the job and returns to root after it. Files it creates belong to the user.
+/// Not root: the work simply runs as we are.
 /// </summary>
 public static partial class UserFileAccess
 {
+    /// <summary>Dedicated threads; deliveries beyond this many wait their turn.</summary>
+    public const int Threads = 8;
+
     [LibraryImport("libc", EntryPoint = "setfsuid")]
     private static partial int SetFsUid(uint uid);
 
     [LibraryImport("libc", EntryPoint = "setfsgid")]
     private static partial int SetFsGid(uint gid);
 
+    static readonly BlockingCollection<Action> Jobs = StartWorkers();
+
+    static BlockingCollection<Action> StartWorkers()
+    {
+        var jobs = new BlockingCollection<Action>();
+        for (int i = 0; i < Threads; i++)
+            new Thread(() => { foreach (var job in jobs.GetConsumingEnumerable()) job(); })
+            { IsBackground = true, Name = $"mda-as-user-{i}" }.Start();
+        return jobs;
+    }
+
     public static Task<T> RunAsync<T>(SystemUser user, Func<T> work)
     {
         if (!SystemUsers.IsRoot) return Task.Run(work);
 
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
+        Jobs.Add(() =>
         {
-            // setfsuid reports the previous value; asking again with an invalid id (-1) reads the current one.
             SetFsGid(user.Gid);
             SetFsUid(user.Uid);
             try
             {
+                // setfsuid reports the previous value; asking with an invalid id (-1) reads the current one.
                 if (unchecked((uint)SetFsUid(uint.MaxValue)) != user.Uid || unchecked((uint)SetFsGid(uint.MaxValue)) != user.Gid)
                     throw new IOException($"could not take the identity of {user.Name}");
                 done.SetResult(work());
@@ -39,9 +55,7 @@ public static partial class UserFileAccess
                 SetFsUid(0);
                 SetFsGid(0);
             }
-        })
-        { IsBackground = true, Name = "mda-as-user" };
-        thread.Start();
+        });
         return done.Task;
     }
 }
