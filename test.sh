@@ -5,8 +5,9 @@ cd "$(dirname "$0")"
 out=$(mktemp)
 dotnet test smtpd.sln -c Release --blame-hang-timeout 10m --logger "console;verbosity=normal" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
-passed=$(grep -Eo 'Passed: +[0-9]+' "$out" | grep -Eo '[0-9]+' | paste -sd+ | bc)
-failed=$(grep -Eo 'Failed: +[0-9]+' "$out" | grep -Eo '[0-9]+' | paste -sd+ | bc)
+# Sum the counts of every test assembly's summary line ("Failed: 0, Passed: 42, ...").
+passed=$(grep -Eo 'Passed: +[0-9]+' "$out" | awk '{ n += $2 } END { print n + 0 }')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$out" | awk '{ n += $2 } END { print n + 0 }')
 passed=${passed:-0}
 failed=${failed:-0}
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # build error or crashed run
