@@ -83,6 +83,21 @@ public sealed class ConfigCheckTests : IDisposable
         accept tagged DKIM for any relay
         accept for any relay via smtp://127.0.0.1:10028
         """,
+        // Seed 000: relaying through a fixed host, and acting as a backup MX.
+        """
+        listen on lo0
+        accept for domain "poolp.org" relay via "mx1.poolp.org"
+        """,
+        """
+        listen on lo0
+        accept for domain "poolp.org" relay backup "mx2.poolp.org"
+        """,
+        // Seed 001: a sink delivering every address to one account (virtual expansion comes
+        // with the local delivery issue: -n warns about it, and says the file is fine).
+        """
+        listen on lo0
+        accept for any virtual { "@" => gilles } deliver to maildir
+        """,
     };
 
     [Fact]
