@@ -26,6 +26,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly SchedulerProcess _scheduler;
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
+    FileStream? _spoolLock;
 
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
     {
@@ -66,6 +67,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
 
     public async Task StartAsync()
     {
+        // Lock before Init: Init purges incoming/, which another running daemon may be using.
+        Directory.CreateDirectory(Paths.Spool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _spoolLock = LockSpool(Paths.Spool);
         _queue.Init();
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
         _smtp.Bind(DefaultPort);
@@ -91,6 +95,28 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        _spoolLock?.Dispose();
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// One daemon per spool: two would deliver the same envelopes twice. The lock (flock, which
+    /// .NET takes for FileShare.None) dies with the process, so a crash never leaves it stale.
+    /// </summary>
+    static FileStream LockSpool(string spool)
+    {
+        string path = Path.Combine(spool, "smtpd.lock");
+        try
+        {
+            var lockFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockFile.SetLength(0);
+            lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+            lockFile.Flush();
+            return lockFile;
+        }
+        catch (IOException)
+        {
+            throw new InvalidOperationException($"another smtpd is already using the spool {spool}");
+        }
     }
 }

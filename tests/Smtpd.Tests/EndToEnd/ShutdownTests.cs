@@ -45,4 +45,25 @@ public sealed class ShutdownTests
         await smtpd.StartAsync();
         Assert.DoesNotContain("debug:", smtpd.Log);
     }
+
+    [Fact]
+    public async Task Second_daemon_on_the_same_spool_refuses_to_start()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "out" relay
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        // Same spool, another port: the second one must not run.
+        string other = Path.Combine(smtpd.Dir, "other.conf");
+        await File.WriteAllTextAsync(other, $"listen on 127.0.0.1 port {SmtpdInstance.FreePort()}\naction \"out\" relay\nmatch from local for any action \"out\"\n");
+        var psi = SmtpdInstance.StartInfo("-d", "-f", other);
+        psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        Assert.Equal(1, p.ExitCode);
+        Assert.Contains("another smtpd is already using the spool", stderr);
+    }
 }
