@@ -42,7 +42,14 @@ public sealed class MaildirDelivery : IMailboxDelivery
         try
         {
             long size;
-            using (var target = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024))
+            // Mail is private: 0600, whatever the umask.
+            using (var target = new FileStream(tmp, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                BufferSize = 64 * 1024,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            }))
             {
                 byte[] headers = DeliveredMessage.Headers(r);
                 target.Write(headers);

@@ -82,6 +82,7 @@ public sealed class DeliveryTests
         Assert.Contains($"Delivered-To: {me}@localhost", delivered);
         Assert.Matches(@"Received: from [^\r\n]+\r?\n\tby [^ ]+ \(smtpd\) with ESMTP id [0-9a-f]{8}", delivered);
         Assert.Equal(Serialize(message), WithoutAddedHeaders(delivered));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(files[0]));
         Assert.Contains($"result=Ok", smtpd.Log);
         Assert.Matches(@"delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<" + me + @"@localhost> rcpt=<[^>]+> user=" + me + @" delay=\d+s result=Ok stat=", smtpd.Log);
 
