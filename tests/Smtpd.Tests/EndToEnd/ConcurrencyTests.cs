@@ -10,11 +10,7 @@ public sealed class ConcurrencyTests
     [Fact]
     public async Task Hundreds_of_simultaneous_sessions_are_all_served()
     {
-        await using var smtpd = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "out" relay
-            match from local for any action "out"
-            """);
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync();
         const int Sessions = 500;
         var clients = new List<TcpClient>();

@@ -44,7 +44,7 @@ public sealed class CrashTests
         await SendOneAsync(smtpd.Port, $"{me}@localhost", "survivor");
         await smtpd.WaitForLogAsync("result=TempFail", TimeSpan.FromSeconds(60));
         await smtpd.KillAsync();
-        Assert.False(File.Exists(mbox) && Mailboxes.CountMboxMessages(await File.ReadAllTextAsync(mbox)) > 0);
+        Assert.False(File.Exists(mbox) && Mailboxes.CountMboxMessages(await Mailboxes.ReadMboxAsync(mbox)) > 0);
         Assert.False(QueueIsEmpty(smtpd.Spool));
 
         File.Delete(dotlock);
@@ -59,7 +59,7 @@ public sealed class CrashTests
         while (!QueueIsEmpty(smtpd.Spool) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.True(QueueIsEmpty(smtpd.Spool));
         await Task.Delay(1000); // nothing more arrives
-        Assert.Equal(1, Mailboxes.CountMboxMessages(await File.ReadAllTextAsync(mbox)));
+        Assert.Equal(1, Mailboxes.CountMboxMessages(await Mailboxes.ReadMboxAsync(mbox)));
     }
 
     [Fact]

@@ -20,9 +20,22 @@ public static class Mailboxes
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            string text = File.Exists(mbox) ? await File.ReadAllTextAsync(mbox) : "";
+            string text = await ReadMboxAsync(mbox);
             if (CountMboxMessages(text) >= messages || DateTime.UtcNow > deadline) return text;
             await Task.Delay(50);
+        }
+    }
+
+    /// <summary>
+    /// Reads a mailbox as a mail reader would: while a delivery holds its flock, .NET's shared
+    /// open fails, so wait and read again (bounded).
+    /// </summary>
+    public static async Task<string> ReadMboxAsync(string mbox)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try { return File.Exists(mbox) ? await File.ReadAllTextAsync(mbox) : ""; }
+            catch (IOException) when (attempt < 200) { await Task.Delay(25); }
         }
     }
 

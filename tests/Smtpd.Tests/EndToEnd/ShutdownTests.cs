@@ -7,11 +7,7 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Sigterm_tells_open_sessions_421_and_exits_cleanly()
     {
-        await using var smtpd = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "out" relay
-            match from local for any action "out"
-            """);
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync();
         await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
         Assert.StartsWith("220", await d.ReadReplyAsync());
@@ -33,11 +29,7 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Verbose_flag_adds_debug_lines()
     {
-        await using var smtpd = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "out" relay
-            match from local for any action "out"
-            """);
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync("-v");
         Assert.Contains("debug: smtp: listening on 127.0.0.1:", smtpd.Log);
         await smtpd.StopAsync();
@@ -49,11 +41,7 @@ public sealed class ShutdownTests
     [Fact]
     public async Task Second_daemon_on_the_same_spool_refuses_to_start()
     {
-        await using var smtpd = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "out" relay
-            match from local for any action "out"
-            """);
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync();
         // Same spool, another port: the second one must not run.
         string other = Path.Combine(smtpd.Dir, "other.conf");

@@ -8,11 +8,7 @@ public sealed class TemporaryFailureTests
     [Fact]
     public async Task Queue_write_failure_is_451_and_the_session_recovers()
     {
-        await using var smtpd = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "out" relay
-            match from local for any action "out"
-            """);
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync();
         string incoming = Path.Combine(smtpd.Spool, "incoming");
         Directory.Delete(incoming);
