@@ -2,11 +2,13 @@
 # Throughput benchmark: 2000 messages of 10 KiB over 20 concurrent sessions to a maildir.
 # Prints accepted msgs/s, delivered msgs/s and peak RSS for our smtpd and, with
 # --with-opensmtpd (or when /opt/opensmtpd exists), for OpenSMTPD 6.8 in the same run.
-#   bench/run.sh [--with-opensmtpd] [--messages N] [--sessions N] [--size BYTES]
+# With --rounds N the servers take turns N times and the medians are compared (this machine's
+# figures vary by ±20 % and more from run to run).
+#   bench/run.sh [--with-opensmtpd] [--rounds N] [--messages N] [--sessions N] [--size BYTES]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=${SMTPD_REPO:-$(cd "$here/.." && pwd)}
-messages=2000 sessions=20 size=10240 with_osd=0 osd_bin=/opt/opensmtpd/usr/sbin/smtpd
+messages=2000 sessions=20 size=10240 rounds=1 with_osd=0 osd_bin=/opt/opensmtpd/usr/sbin/smtpd
 # OpenSMTPD installed as Debian's package, or extracted by install-opensmtpd.sh.
 if dpkg-query -W -f='${Status}' opensmtpd 2>/dev/null | grep -q "ok installed"; then osd_bin=/usr/sbin/smtpd; with_osd=1; fi
 [ -x /opt/opensmtpd/usr/sbin/smtpd ] && with_osd=1
@@ -16,7 +18,8 @@ while [ $# -gt 0 ]; do
     --messages) messages=$2; shift ;;
     --sessions) sessions=$2; shift ;;
     --size) size=$2; shift ;;
-    *) echo "usage: $0 [--with-opensmtpd] [--messages N] [--sessions N] [--size BYTES]" >&2; exit 64 ;;
+    --rounds) rounds=$2; shift ;;
+    *) echo "usage: $0 [--with-opensmtpd] [--rounds N] [--messages N] [--sessions N] [--size BYTES]" >&2; exit 64 ;;
   esac
   shift
 done
@@ -65,52 +68,65 @@ measure() {
   echo "$name accepted_per_second=$accepted_rate delivered_per_second=$delivered_rate peak_rss_mib=$rss"
 }
 
-load_prefix=""
+# run_ours ROUND: our smtpd, fresh spool and maildir
+run_ours() {
+  local dir=$work/ours-$1 port pid
+  mkdir -p "$dir/maildir" "$dir/mail"; chown "$user" "$dir/maildir"
+  port=$(free_port)
+  printf 'listen on 127.0.0.1 port %s\naction "local" maildir "%s"\nmatch from any for local action "local"\n' "$port" "$dir/maildir" > "$dir/smtpd.conf"
+  SMTPD_SPOOL=$dir/spool SMTPD_SOCKET=$dir/sock SMTPD_MAILSPOOL=$dir/mail \
+    dotnet "$smtpd_dll" -d -f "$dir/smtpd.conf" 2>"$dir/log" &
+  pid=$!; pids+=("$pid")
+  wait_for 60 grep -q "listening on" "$dir/log" || { cat "$dir/log" >&2; return 1; }
+  load_prefix=""
+  ours_pids() { echo "$pid"; }
+  measure smtpd "$dir" "$port" ours_pids || return 1
+  kill -TERM "$pid"; wait "$pid" || true
+}
 
-# --- our smtpd ---
-ours=$work/ours; mkdir -p "$ours/maildir" "$ours/mail"; chown "$user" "$ours/maildir"
-port=$(free_port)
-cat > "$ours/smtpd.conf" <<CONF
-listen on 127.0.0.1 port $port
-action "local" maildir "$ours/maildir"
-match from any for local action "local"
-CONF
-SMTPD_SPOOL=$ours/spool SMTPD_SOCKET=$ours/sock SMTPD_MAILSPOOL=$ours/mail \
-  dotnet "$smtpd_dll" -d -f "$ours/smtpd.conf" 2>"$ours/log" &
-ours_pid=$!; pids+=("$ours_pid")
-wait_for 60 grep -q "listening on" "$ours/log" || { cat "$ours/log" >&2; exit 1; }
-ours_pids() { echo "$ours_pid"; }
-ours_line=$(measure smtpd "$ours" "$port" ours_pids) || exit 1
-echo "$ours_line"
-kill -TERM "$ours_pid"; wait "$ours_pid" || true
+# run_osd ROUND: OpenSMTPD 6.8 in its own mount namespace (its paths are compiled in) and its
+# own network namespace (only loopback, so its resolver can reach nothing outside)
+run_osd() {
+  local dir=$work/osd-$1 port pid
+  mkdir -p "$dir/maildir" "$dir/spool" "$dir/run" "$dir/mail"; chown "$user" "$dir/maildir"; chmod 711 "$dir/spool"
+  port=$(free_port)
+  printf 'listen on 127.0.0.1 port %s\naction "local" maildir "%s"\nmatch from any for local action "local"\n' "$port" "$dir/maildir" > "$dir/smtpd.conf"
+  unshare -m -n --propagation private bash -c "
+    ip link set lo up &&
+    mount --bind '$dir/spool' /var/spool/smtpd && mount --bind '$dir/run' /run && mount --bind '$dir/mail' /var/mail &&
+    exec '$osd_bin' -d -f '$dir/smtpd.conf'" 2>"$dir/log" &
+  pid=$!; pids+=("$pid")
+  load_prefix="nsenter -t $pid -n"
+  wait_for 60 $load_prefix python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null || { cat "$dir/log" >&2; return 1; }
+  # Several processes: unshare and bash exec into smtpd, so $pid is the parent of all the others.
+  osd_pids() { echo "$pid" $(pgrep -P "$pid" | tr '\n' ' '); }
+  measure opensmtpd "$dir" "$port" osd_pids || return 1
+  kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+}
 
-[ "$with_osd" = 1 ] || exit 0
+if [ "$with_osd" = 1 ] && [ ! -x "$osd_bin" ]; then "$here/install-opensmtpd.sh" >&2; fi
+results=()
+for round in $(seq 1 "$rounds"); do
+  line=$(run_ours "$round") || exit 1; echo "$line"; results+=("$line")
+  if [ "$with_osd" = 1 ]; then
+    line=$(run_osd "$round") || exit 1; echo "$line (RSS summed over its processes)"; results+=("$line")
+  fi
+done
 
-# --- OpenSMTPD 6.8, in its own mount namespace (its paths are compiled in) ---
-[ -x "$osd_bin" ] || "$here/install-opensmtpd.sh" >&2
-osd=$work/osd; mkdir -p "$osd/maildir" "$osd/spool" "$osd/run" "$osd/mail"; chown "$user" "$osd/maildir"
-chmod 711 "$osd/spool"
-port=$(free_port)
-cat > "$osd/smtpd.conf" <<CONF
-listen on 127.0.0.1 port $port
-action "local" maildir "$osd/maildir"
-match from any for local action "local"
-CONF
-# Its own network namespace too: only loopback, so its resolver can reach nothing outside.
-unshare -m -n --propagation private bash -c "
-  ip link set lo up &&
-  mount --bind '$osd/spool' /var/spool/smtpd && mount --bind '$osd/run' /run && mount --bind '$osd/mail' /var/mail &&
-  exec '$osd_bin' -d -f '$osd/smtpd.conf'" 2>"$osd/log" &
-osd_pid=$!; pids+=("$osd_pid")
-load_prefix="nsenter -t $osd_pid -n"
-wait_for 60 $load_prefix python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null || { cat "$osd/log" >&2; exit 1; }
-# OpenSMTPD is several processes: count them all (the parent and every child it forked).
-# (unshare and bash exec into smtpd, so $osd_pid is its parent process.)
-osd_pids() { echo "$osd_pid" $(pgrep -P "$osd_pid" | tr '\n' ' '); }
-osd_line=$(measure opensmtpd "$osd" "$port" osd_pids) || exit 1
-echo "$osd_line (RSS summed over its processes)"
-kill -TERM "$osd_pid" 2>/dev/null; wait "$osd_pid" 2>/dev/null || true
+# median NAME FIELD: the median of FIELD over NAME's rounds
+median() {
+  printf '%s\n' "${results[@]}" \
+    | awk -v n="$1" -v f="$2" '$1 == n { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' \
+    | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-ratio() { python3 -c "a=float('$1'); b=float('$2'); print(f'{a/b:.2f}' if b else 'n/a')"; }
-field() { sed -n "s/.*$2=\([0-9.]*\).*/\1/p" <<<"$1"; }
-echo "ratio smtpd/opensmtpd: accepted=$(ratio "$(field "$ours_line" accepted_per_second)" "$(field "$osd_line" accepted_per_second)") delivered=$(ratio "$(field "$ours_line" delivered_per_second)" "$(field "$osd_line" delivered_per_second)") peak_rss=$(ratio "$(field "$ours_line" peak_rss_mib)" "$(field "$osd_line" peak_rss_mib)")"
+if [ "$rounds" -gt 1 ]; then
+  for name in smtpd opensmtpd; do
+    [ "$name" = opensmtpd ] && [ "$with_osd" != 1 ] && continue
+    echo "median $name accepted_per_second=$(median $name accepted_per_second) delivered_per_second=$(median $name delivered_per_second) peak_rss_mib=$(median $name peak_rss_mib)"
+  done
+fi
+if [ "$with_osd" = 1 ]; then
+  echo "ratio smtpd/opensmtpd: accepted=$(ratio "$(median smtpd accepted_per_second)" "$(median opensmtpd accepted_per_second)") delivered=$(ratio "$(median smtpd delivered_per_second)" "$(median opensmtpd delivered_per_second)") peak_rss=$(ratio "$(median smtpd peak_rss_mib)" "$(median opensmtpd peak_rss_mib)")"
+fi
