@@ -12,6 +12,7 @@ public sealed record DaemonOptions
     public bool Foreground { get; init; }
     public bool Verbose { get; init; }
     public bool CheckOnly { get; init; }
+    public bool Help { get; init; }
     public string? ConfigFile { get; init; }
     public Dictionary<string, string> Macros { get; init; } = new();
 
@@ -31,6 +32,7 @@ public sealed record DaemonOptions
                     case 'v': o = o with { Verbose = true }; break;
                     case 'n': o = o with { CheckOnly = true }; break;
                     case 'F': o = o with { Foreground = true }; break;
+                    case 'h': o = o with { Help = true }; break;
                     case 'f' or 'D':
                         string value = j + 1 < a.Length ? a[(j + 1)..]
                             : ++i < args.Length ? args[i] : throw new UsageException($"option -{flag} requires an argument");
@@ -51,6 +53,7 @@ public sealed record DaemonOptions
     }
 
     public const string Usage = "usage: smtpd [-dFhnv] [-D macro=value] [-f file]";
+    public const string Version = "smtpd for .NET (OpenSMTPD-compatible), version 0.1";
 }
 
 public sealed class UsageException(string message) : Exception(message);

@@ -15,6 +15,13 @@ catch (UsageException ex)
     return 64;
 }
 
+if (options.Help)
+{
+    Console.WriteLine(DaemonOptions.Version);
+    Console.WriteLine(DaemonOptions.Usage);
+    return 0;
+}
+
 bool privileged = LocalUsers.IsRoot;
 Ruleset ruleset;
 try

@@ -48,6 +48,20 @@ public sealed class ConfigCheckTests : IDisposable
     }
 
     [Fact]
+    public async Task Usage_errors_and_help()
+    {
+        var help = await SmtpdInstance.RunAsync("-h");
+        Assert.Equal(0, help.Code);
+        Assert.Contains("usage: smtpd", help.Stdout);
+        var bad = await SmtpdInstance.RunAsync("-x");
+        Assert.Equal(64, bad.Code);
+        Assert.Contains("unknown option -x", bad.Stderr);
+        var missing = await SmtpdInstance.RunAsync("-n", "-f");
+        Assert.Equal(64, missing.Code);
+        Assert.Contains("option -f requires an argument", missing.Stderr);
+    }
+
+    [Fact]
     public async Task Macros_from_the_command_line()
     {
         string path = Write("listen on $addr port 2525\naction \"local\" mbox\nmatch from local for local action \"local\"\n");
