@@ -50,6 +50,10 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Bus = _bus,
             Log = log,
             Time = time,
+            Tables = tables,
+            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables),
+            LocalAddresses = ListenerAddresses.OwnAddresses(),
+            TlsHandshakeTimeout = TlsHandshakeTimeout,
         });
     }
 
@@ -64,6 +68,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public static int DefaultPort =>
         int.TryParse(Environment.GetEnvironmentVariable("SMTPD_PORT"), out int port) && port is > 0 and < 65536 ? port
         : LocalUsers.IsRoot ? 25 : 2525;
+
+    /// <summary>
+    /// How long a TLS handshake may take: 30 s, or <c>SMTPD_TLS_HANDSHAKE_TIMEOUT</c> seconds
+    /// (OpenSMTPD has no such knob; tests shorten it).
+    /// </summary>
+    static TimeSpan TlsHandshakeTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
+            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
 
     public async Task StartAsync()
     {

@@ -1,5 +1,15 @@
-// smtpctl: the control client. The control socket and its verbs (show queue, pause, resume,
-// schedule, remove, monitor, sendmail, makemap, encrypt) are not built yet; say so plainly
-// rather than pretend.
-Console.Error.WriteLine("smtpctl: not implemented yet in this version of smtpd for .NET");
-return 1;
+using Smtpd.Ctl;
+
+// smtpctl: the control client. Verbs that need the control socket (show, pause, resume,
+// schedule, remove, monitor) are not built yet; say so plainly rather than pretend.
+return args switch
+{
+    ["encrypt", .. var rest] => EncryptCommand.Run(rest),
+    _ => NotYet(),
+};
+
+static int NotYet()
+{
+    Console.Error.WriteLine("smtpctl: not implemented yet in this version of smtpd for .NET");
+    return 1;
+}

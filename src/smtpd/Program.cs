@@ -3,6 +3,8 @@ using Smtpd;
 using Smtpd.Config;
 using Smtpd.Daemon;
 using Smtpd.Mda;
+using Smtpd.Smtp;
+using Smtpd.Smtp.Tls;
 using Smtpd.Table;
 
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
@@ -28,6 +30,12 @@ try
 {
     ruleset = LoadConfiguration(options, privileged);
     _ = new TableSet(ruleset); // opens file tables: a missing one is a configuration error
+    _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
+}
+catch (TlsSetupException ex)
+{
+    Console.Error.WriteLine(ex);
+    return 1;
 }
 catch (ConfigException ex)
 {

@@ -38,4 +38,17 @@ public static class ListenerAddresses
         NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(n => n.GetIPProperties().UnicastAddresses)
             .Any(u => u.Address.Equals(address));
+
+    /// <summary>
+    /// The addresses of this host's interfaces: what OpenSMTPD's <c>&lt;localhost&gt;</c> table
+    /// holds and <c>from local</c> means. 127.0.0.2 is loopback but not ours unless assigned.
+    /// </summary>
+    public static IReadOnlySet<IPAddress> OwnAddresses()
+    {
+        var set = new HashSet<IPAddress> { IPAddress.Loopback, IPAddress.IPv6Loopback };
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+            foreach (var ua in nic.GetIPProperties().UnicastAddresses)
+                set.Add(ua.Address);
+        return set;
+    }
 }

@@ -15,19 +15,29 @@ public static class Replies
     public static readonly Reply RecipientOk = new(250, "2.1.5", "Destination address valid: Recipient ok");
     public static Reply Accepted(uint msgid) => new(250, "2.0.0", $"{msgid:x8} Message accepted for delivery");
     public static Reply Hello(string name, string helo, string client) => new(250, null, $"{name} Hello {helo} [{client}], pleased to meet you");
-    public static Reply Ehlo(string name, string helo, string client, long maxSize) => new(250, null,
-        $"{name} Hello {helo} [{client}], pleased to meet you",
-        "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", $"SIZE {maxSize}", "HELP");
+    public static Reply Ehlo(string name, string helo, string client, long maxSize, bool startTls = false, bool auth = false) => new(250, null,
+        [
+            $"{name} Hello {helo} [{client}], pleased to meet you",
+            "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", $"SIZE {maxSize}",
+            .. startTls ? new[] { "STARTTLS" } : [],
+            .. auth ? new[] { "AUTH PLAIN LOGIN" } : [],
+            "HELP",
+        ]);
     public static readonly Reply Help = new(214, "2.0.0",
         "This is smtpd for .NET, an OpenSMTPD-compatible server",
         "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP HELP QUIT",
         "End of HELP info");
+    public static readonly Reply ReadyToStartTls = new(220, "2.0.0", "Ready to start TLS");
+    public static readonly Reply AuthSucceeded = new(235, "2.0.0", "Authentication succeeded");
+    public static Reply AuthChallenge(string base64) => new(334, null, base64);
     public static readonly Reply StartData = new(354, null, "Enter mail, end with \".\" on a line by itself");
 
     // 4xx: temporary trouble, never a 5xx.
     public static readonly Reply Timeout = new(421, "4.4.2", "Timeout, closing connection");
     public static readonly Reply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
     public static readonly Reply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");
+    public static readonly Reply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
+    public static readonly Reply AuthTempFailure = new(454, "4.7.0", "Temporary authentication failure");
     public static readonly Reply TempFailure = new(451, "4.3.0", "Temporary failure");
     public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
     public static readonly Reply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
@@ -41,9 +51,23 @@ public static class Replies
     public static Reply NoArguments(string verb) => new(501, "5.5.4", $"{verb}: command does not accept arguments");
     public static Reply HeloSyntax(string verb) => new(501, "5.5.4", $"{verb}: requires a valid domain name");
     public static readonly Reply SyntaxError = new(501, "5.5.4", "Syntax error");
+    public static readonly Reply NoParametersAllowed = new(501, "5.5.4", "No parameters allowed");
+    public static readonly Reply NoParametersGiven = new(501, "5.5.4", "No parameters given");
+    public static readonly Reply AuthCancelled = new(501, "5.0.0", "Authentication cancelled");
+    public static readonly Reply AuthSyntax = new(501, "5.5.2", "Syntax error in authentication data");
+    public static readonly Reply StartTlsPipelining = new(501, "5.5.1", "STARTTLS: pipelined commands after STARTTLS are not allowed");
     public static readonly Reply RecipientSyntax = new(501, "5.1.3", "Recipient address syntax error");
     public static readonly Reply VrfyDisabled = new(502, "5.5.1", "VRFY command is disabled");
     public static readonly Reply ExpnDisabled = new(502, "5.5.1", "EXPN command is disabled");
+    public static readonly Reply NotAllowedNow = new(503, "5.5.1", "Command not allowed at this point.");
+    public static readonly Reply NotSupported = new(503, "5.5.1", "Command not supported");
+    public static readonly Reply AlreadySecured = new(503, "5.5.1", "Channel already secured");
+    public static readonly Reply AlreadyAuthenticated = new(503, "5.5.1", "Already authenticated");
+    public static Reply AuthMechanismNotSupported(string m) => new(504, "5.5.4", $"AUTH method \"{m}\" not supported");
+    public static readonly Reply StartTlsFirst = new(530, "5.7.0", "Must issue a STARTTLS command first");
+    public static readonly Reply AuthFirst = new(530, "5.7.0", "Must issue an AUTH command first");
+    public static readonly Reply AuthFailed = new(535, "5.7.8", "Authentication failed");
+    public static readonly Reply EncryptionRequired = new(538, "5.7.11", "Encryption required for requested authentication mechanism");
     public static readonly Reply HeloFirst = new(503, "5.5.1", "Polite people say HELO first");
     public static readonly Reply AlreadyIdentified = new(503, "5.5.1", "Already identified");
     public static readonly Reply NestedMail = new(503, "5.5.1", "Sender already specified");
@@ -55,6 +79,7 @@ public static class Replies
     public static readonly Reply DeliveryNotAuthorized = new(550, "5.7.1", "Delivery not authorized, message refused");
     public static readonly Reply MessageTooBig = new(552, "5.3.4", "Message too big for system");
     public static readonly Reply HeaderTooBig = new(552, "5.3.4", "Message header too large");
+    public static readonly Reply SenderNotOwned = new(553, "5.7.1", "Sender address not allowed for this user");
     public static readonly Reply SenderSyntax = new(553, "5.1.7", "Sender address syntax error");
     public static readonly Reply TooManyHops = new(554, "5.4.6", "Too many hops, mail loop detected");
 }

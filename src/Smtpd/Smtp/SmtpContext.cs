@@ -1,6 +1,8 @@
 using Smtpd.Config;
 using Smtpd.Lookup;
 using Smtpd.Queue;
+using Smtpd.Smtp.Auth;
+using Smtpd.Table;
 
 namespace Smtpd.Smtp;
 
@@ -13,6 +15,12 @@ public sealed class SmtpContext
     public required Bus Bus { get; init; }
     public required SmtpdLog Log { get; init; }
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    public required TableSet Tables { get; init; }
+    public required Authenticator Authenticator { get; init; }
+    /// <summary>The addresses of our own interfaces: clients from them are <c>from local</c>.</summary>
+    public required IReadOnlySet<System.Net.IPAddress> LocalAddresses { get; init; }
+    /// <summary>How long a TLS handshake may take before the client is dropped; it holds no one else up.</summary>
+    public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a client may stay silent between commands (RFC 5321 4.5.3.2.7: at least 5 min).</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);

@@ -12,19 +12,26 @@ namespace Smtpd.Smtp;
 public sealed class SmtpServer : IAsyncDisposable
 {
     readonly SmtpContext _ctx;
-    readonly List<(Socket Socket, ListenerConfig Config)> _sockets = [];
+    readonly List<(Socket Socket, ListenerSetup Setup)> _sockets = [];
+    readonly IReadOnlyList<ListenerSetup> _listeners;
     readonly List<Task> _sessions = [];
     readonly object _lock = new();
 
-    public SmtpServer(SmtpContext ctx) => _ctx = ctx;
+    /// <exception cref="Tls.TlsSetupException">A listener's certificate or TLS options cannot be used.</exception>
+    public SmtpServer(SmtpContext ctx)
+    {
+        _ctx = ctx;
+        _listeners = ListenerSetup.LoadAll(ctx.Ruleset);
+    }
 
     /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
     public IEnumerable<IPEndPoint> Endpoints => _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!);
 
     public void Bind(int defaultPort)
     {
-        foreach (var listener in _ctx.Ruleset.Listeners)
+        foreach (var setup in _listeners)
         {
+            var listener = setup.Config;
             var addresses = ListenerAddresses.Resolve(listener.Interface);
             if (addresses.Count == 0)
                 throw new InvalidOperationException($"{listener.Location}: listen on {listener.Interface}: no address to bind");
@@ -34,7 +41,7 @@ public sealed class SmtpServer : IAsyncDisposable
                 socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                 if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
                     socket.DualMode = true;
-                var endpoint = new IPEndPoint(address, listener.Port ?? defaultPort);
+                var endpoint = new IPEndPoint(address, setup.PortOr(defaultPort));
                 try
                 {
                     socket.Bind(endpoint);
@@ -45,16 +52,16 @@ public sealed class SmtpServer : IAsyncDisposable
                     socket.Dispose();
                     throw new InvalidOperationException($"{listener.Location}: cannot listen on {endpoint}: {ex.Message}", ex);
                 }
-                _sockets.Add((socket, listener));
+                _sockets.Add((socket, setup));
                 _ctx.Log.Debug($"smtp: listening on {endpoint}");
             }
         }
     }
 
     public Task RunAsync(CancellationToken ct) =>
-        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Config, ct)));
+        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Setup, ct)));
 
-    async Task AcceptLoopAsync(Socket listen, ListenerConfig config, CancellationToken ct)
+    async Task AcceptLoopAsync(Socket listen, ListenerSetup config, CancellationToken ct)
     {
         while (!ct.IsCancellationRequested)
         {
@@ -78,7 +85,7 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
-    async Task RunSessionAsync(Socket client, ListenerConfig config, CancellationToken ct)
+    async Task RunSessionAsync(Socket client, ListenerSetup config, CancellationToken ct)
     {
         await Task.Yield();
         try

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Smtpd.Lookup;
+using Smtpd.Smtp.Tls;
 
 namespace Smtpd.Smtp;
 
@@ -17,6 +18,8 @@ public sealed partial class SmtpSession
         {
             "HELO" => Helo(args, esmtp: false),
             "EHLO" => Helo(args, esmtp: true),
+            "STARTTLS" => await StartTlsAsync(args),
+            "AUTH" => await AuthAsync(args),
             "MAIL" => Mail(args),
             "RCPT" => Rcpt(args),
             "DATA" => await DataAsync(args),
@@ -41,7 +44,8 @@ public sealed partial class SmtpSession
         _tx = null;
         _ctx.Log.Debug($"{Id:x16} smtp {verb} {domain}");
         return esmtp
-            ? Replies.Ehlo(_smtpName, domain, ClientAddress, _ctx.Ruleset.MaxMessageSize)
+            ? Replies.Ehlo(_smtpName, domain, ClientAddress, _ctx.Ruleset.MaxMessageSize,
+                startTls: _tls is null && _setup.Security.Tls is TlsMode.StartTls or TlsMode.StartTlsRequired, auth: AdvertisesAuth)
             : Replies.Hello(_smtpName, domain, ClientAddress);
     }
 
@@ -52,6 +56,7 @@ public sealed partial class SmtpSession
         if (_mailCount >= _ctx.Ruleset.MaxMailsPerSession) return Replies.TooManyMessages;
         if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
+        if (CheckMailPolicy(path.Address) is { } refused) return refused;
 
         foreach (var (key, value) in path.Parameters)
         {
@@ -65,6 +70,8 @@ public sealed partial class SmtpSession
                     if (value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
                         return Replies.UnsupportedParameter(key);
                     break;
+                case "AUTH" when _esmtp && AdvertisesAuth:
+                    break; // RFC 4954 5: the original submitter; we record none, so it is only accepted
                 default:
                     return Replies.UnsupportedParameter(Printable(key));
             }

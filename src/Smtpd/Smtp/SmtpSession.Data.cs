@@ -188,10 +188,21 @@ public sealed partial class SmtpSession
     string ReceivedHeader(uint msgid)
     {
         var sb = new StringBuilder("Received: ");
-        string addr = _remote is null ? "local" : _remote.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
-            ? $"IPv6:{_remote.Address}" : _remote.Address.ToString();
-        sb.Append($"from {_helo} ({ClientHost} [{addr}])\r\n");
-        sb.Append($"\tby {_smtpName} (smtpd) with {(_esmtp ? "ESMTP" : "SMTP")} id {msgid:x8}");
+        if (!_setup.Security.MaskSource)
+        {
+            string addr = _remote is null ? "local" : _remote.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                ? $"IPv6:{_remote.Address}" : _remote.Address.ToString();
+            sb.Append($"from {_helo} ({ClientHost} [{addr}])");
+        }
+        // RFC 3848: ESMTPS over TLS, ESMTPA / ESMTPSA once authenticated.
+        string with = (_esmtp ? "ESMTP" : "SMTP") + (_tls is not null ? "S" : "") + (_authUser is not null ? "A" : "");
+        sb.Append($"\r\n\tby {_smtpName} (smtpd) with {with} id {msgid:x8}");
+        if (_tls is not null)
+        {
+            sb.Append($" ({TlsDescription}:{(ClientVerified ? "YES" : "NO")})");
+            if (_setup.Security.ReceivedAuth)
+                sb.Append(_authUser is null ? " auth=no" : $" auth=yes user={Printable(_authUser)}");
+        }
         if (_tx!.Recipients.Count == 1) sb.Append($"\r\n\tfor <{_tx.Recipients[0].Rcpt}>");
         sb.Append(";\r\n\t").Append(_ctx.Time.GetLocalNow().ToString("ddd, d MMM yyyy HH:mm:ss ", CultureInfo.InvariantCulture));
         var offset = _ctx.Time.GetLocalNow().Offset;

@@ -17,8 +17,10 @@ public sealed partial class SmtpSession
 {
     readonly SmtpContext _ctx;
     readonly ListenerConfig _listener;
-    readonly PipeReader _input;
-    readonly PipeWriter _output;
+    readonly ListenerSetup _setup;
+    readonly Stream _network;
+    PipeReader _input;
+    PipeWriter _output;
     readonly IPEndPoint? _remote;
     readonly string _smtpName;
     readonly CancellationToken _shutdown;
@@ -31,14 +33,15 @@ public sealed partial class SmtpSession
     bool _quit;
     string _closeReason = "quit";
 
-    public SmtpSession(SmtpContext ctx, ListenerConfig listener, Stream stream, IPEndPoint? remote, CancellationToken shutdown)
+    public SmtpSession(SmtpContext ctx, ListenerSetup setup, Stream stream, IPEndPoint? remote, CancellationToken shutdown)
     {
         _ctx = ctx;
-        _listener = listener;
-        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
-        _output = PipeWriter.Create(stream);
+        _setup = setup;
+        _listener = setup.Config;
+        _network = stream;
+        (_input, _output) = Pipes(stream);
         _remote = remote;
-        _smtpName = listener.Hostname ?? ctx.Ruleset.Hostname;
+        _smtpName = _listener.Hostname ?? ctx.Ruleset.Hostname;
         _shutdown = shutdown;
         Id = (ulong)RandomNumberGenerator.GetInt32(int.MaxValue) << 32 | (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
     }
@@ -46,12 +49,18 @@ public sealed partial class SmtpSession
     public ulong Id { get; }
 
     string ClientAddress => _remote?.Address.ToString() ?? "local";
-    bool IsLocalClient => _remote is null || IPAddress.IsLoopback(_remote.Address);
-    SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, null)
+    bool IsLocalClient => _remote is null || _ctx.LocalAddresses.Contains(_remote.Address);
+    SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, _authUser)
     {
         Helo = _helo ?? "",
         Sender = _tx?.Sender.ToString() ?? "",
+        Tls = _tls is not null,
     };
+
+    /// <summary>Pipes over the connection; they leave it open so that STARTTLS can wrap it.</summary>
+    static (PipeReader, PipeWriter) Pipes(Stream stream) => (
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true)),
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
 
     public async Task RunAsync()
     {
@@ -59,6 +68,11 @@ public sealed partial class SmtpSession
         string reason = "quit";
         try
         {
+            if (_setup.Security.Tls == Tls.TlsMode.Smtps && !await HandshakeAsync())
+            {
+                _ctx.Log.Info($"{Id:x16} smtp disconnected reason=tls-handshake-failed");
+                return;
+            }
             Send(Replies.Banner(_smtpName));
             await FlushAsync();
             reason = await CommandLoopAsync();
@@ -75,6 +89,7 @@ public sealed partial class SmtpSession
             await AbortTransactionAsync();
             await _input.CompleteAsync();
             await _output.CompleteAsync();
+            if (_tls is not null) await _tls.DisposeAsync();
         }
         _ctx.Log.Info($"{Id:x16} smtp disconnected reason={reason}");
     }
