@@ -15,6 +15,15 @@ public sealed record MailPath(MailAddress Address, IReadOnlyDictionary<string, s
         int close = args.IndexOf('>');
         if (close < 0) return false;
         string inner = args[1..close];
+        // A source route (<@relay1,@relay2:user@domain>) is obsolete: RFC 5321 4.1.1.3 and C.
+        // say to ignore it and deliver by the final address, which is what relay checks see.
+        if (inner.StartsWith('@'))
+        {
+            int colon = inner.IndexOf(':');
+            if (colon < 0) return false;
+            inner = inner[(colon + 1)..];
+            if (inner.Length == 0) return false;
+        }
 
         MailAddress address;
         if (inner.Length == 0)

@@ -7,16 +7,27 @@ namespace Smtpd.Tests.EndToEnd;
 public sealed class SmtpDialogue : IAsyncDisposable
 {
     static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
-    readonly TcpClient _client = new();
-    NetworkStream _stream = null!;
+    TcpClient _client = new();
+    Stream _stream = null!;
     readonly StringBuilder _pending = new();
 
-    public static async Task<SmtpDialogue> ConnectAsync(int port)
+    public static async Task<SmtpDialogue> ConnectAsync(int port, string from = "127.0.0.1")
     {
         var d = new SmtpDialogue();
+        // Binding another loopback address makes the client look like a stranger (not "from local").
+        d._client = new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(from), 0));
         await d._client.ConnectAsync("127.0.0.1", port);
         d._stream = d._client.GetStream();
         return d;
+    }
+
+    /// <summary>Starts TLS on the connection (after STARTTLS's 220, or at once for smtps); any certificate is accepted.</summary>
+    public async Task<System.Net.Security.SslStream> StartTlsAsync(string? serverName = null)
+    {
+        var ssl = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: false, (_, _, _, _) => true);
+        await ssl.AuthenticateAsClientAsync(serverName ?? "localhost");
+        _stream = ssl;
+        return ssl;
     }
 
     public async Task SendAsync(string text) => await _stream.WriteAsync(Encoding.UTF8.GetBytes(text));

@@ -41,6 +41,8 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     public string ConfigPath => Path.Combine(Dir, "smtpd.conf");
     public string Log { get { lock (_lock) return _log.ToString(); } }
     public Process Process => _process ?? throw new InvalidOperationException("not started");
+    /// <summary>Extra environment for the daemon (e.g. SMTPD_CERTDIR, SMTPD_TLS_HANDSHAKE_TIMEOUT).</summary>
+    public Dictionary<string, string> Environment { get; } = [];
 
     /// <summary>Writes the configuration, replacing {port} and {dir} (so tests read naturally).</summary>
     public void WriteConfig(string config) =>
@@ -57,9 +59,14 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     }
 
     /// <summary>Runs smtpd to completion (e.g. <c>-n</c>); returns exit code and output.</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args) =>
+        RunAsync(new Dictionary<string, string>(), args);
+
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(IDictionary<string, string> env, params string[] args)
     {
-        using var p = Process.Start(StartInfo(args))!;
+        var psi = StartInfo(args);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -74,6 +81,7 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         psi.Environment["SMTPD_SPOOL"] = Spool;
         psi.Environment["SMTPD_SOCKET"] = ControlSocket;
         psi.Environment["SMTPD_MAILSPOOL"] = MailSpool;
+        foreach (var (k, v) in Environment) psi.Environment[k] = v;
         _process = Process.Start(psi)!;
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _log.AppendLine(e.Data); };
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _log.AppendLine(e.Data); };

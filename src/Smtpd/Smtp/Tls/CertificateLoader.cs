@@ -23,7 +23,7 @@ public static class CertificateLoader
 
         X509Certificate2 leaf;
         try { leaf = X509Certificate2.CreateFromPem(certPem, keyPem); }
-        catch (CryptographicException ex) when (ex.Message.Contains("match", StringComparison.OrdinalIgnoreCase))
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException && ex.Message.Contains("match", StringComparison.OrdinalIgnoreCase))
         {
             throw new TlsSetupException(at, $"{keyFile}: private key does not match certificate {certificateFile}");
         }
