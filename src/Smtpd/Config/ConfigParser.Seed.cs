@@ -42,6 +42,10 @@ public sealed partial class ConfigParser
                 case "sender":
                     conditions.Add(new MatchCondition(MatchKind.MailFrom, ParseTables(c, "sender")));
                     break;
+                case "authenticated":
+                    // 6.0's "accept from any authenticated for any relay".
+                    conditions.Add(new MatchCondition(MatchKind.Auth, null));
+                    break;
                 case "for":
                     @for = ParseSeedFor(c);
                     break;
@@ -79,6 +83,7 @@ public sealed partial class ConfigParser
         rules.Add(new Rule(reject, from ?? FromCondition.Local, @for, tag, reject ? null : name, keyword.Location)
         {
             Conditions = conditions,
+            AuthenticatedIsLocal = true,
         });
     }
 

@@ -242,6 +242,11 @@ public sealed record Rule(
     /// <c>[!]helo</c>, <c>[!]auth</c>, <c>[!]mail-from</c>, <c>[!]rcpt-to</c>, <c>[!]tls</c>; also
     /// <c>from mail-from</c>, <c>for rcpt-to</c> and the seed's <c>sender &lt;t&gt;</c>.</summary>
     public IReadOnlyList<MatchCondition> Conditions { get; init; } = [];
+
+    /// <summary>Seed grammar (OpenSMTPD 5.x): an authenticated client counts as <c>from local</c>,
+    /// which is what makes the "authenticating relay" example's <c>accept for any relay</c> work.
+    /// The modern grammar says <c>match auth</c> instead.</summary>
+    public bool AuthenticatedIsLocal { get; init; }
 }
 
 /// <summary>file:line of a configuration element, for error messages.</summary>

@@ -20,7 +20,7 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
         {
             if (rule.Tag is not null && !string.Equals(rule.Tag, session.ListenerTag, StringComparison.OrdinalIgnoreCase))
                 continue;
-            if (MatchesFrom(rule.From, session) && MatchesFor(rule.For, rcpt)
+            if (MatchesFrom(rule.From, session, rule.AuthenticatedIsLocal) && MatchesFor(rule.For, rcpt)
                 && rule.Conditions.All(c => MatchesCondition(c, session, rcpt)))
                 return rule;
         }
@@ -29,13 +29,13 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
 
     public bool IsLocalDomain(string domain) => domain.Length == 0 || localNames.Contains(domain);
 
-    bool MatchesFrom(FromCondition from, SessionInfo session)
+    bool MatchesFrom(FromCondition from, SessionInfo session, bool authenticatedIsLocal)
     {
         string? address = session.ClientAddress?.ToString();
         bool result = from.Kind switch
         {
             FromKind.Any => true,
-            FromKind.Local => session.Local,
+            FromKind.Local => session.Local || (authenticatedIsLocal && session.AuthUser is not null),
             FromKind.Socket => session.ClientAddress is null,
             FromKind.Source => address is not null && InTable(from.Table!, TableService.NetAddr, address, from.Regex),
             FromKind.Auth => session.AuthUser is not null

@@ -90,8 +90,8 @@ public sealed class AuthTests
             Assert.Equal("334 ", await d.CommandAsync("AUTH PLAIN"));
             Assert.StartsWith("501 5.0.0", await d.CommandAsync("*"));
         }
-        Assert.Contains("smtp authentication user=alice result=permfail", smtpd.Log);
-        Assert.Contains("smtp authentication user=bob result=ok", smtpd.Log);
+        await smtpd.WaitForLogAsync("smtp authentication user=alice result=permfail", TimeSpan.FromSeconds(10));
+        await smtpd.WaitForLogAsync("smtp authentication user=bob result=ok", TimeSpan.FromSeconds(10));
         Assert.DoesNotContain("wonderland", smtpd.Log);
     }
 

@@ -79,4 +79,37 @@ public sealed class OpenRelayTests
         string queue = Path.Combine(smtpd.Spool, "queue");
         Assert.Empty(Directory.Exists(queue) ? Directory.GetFiles(queue, "*", SearchOption.AllDirectories) : []);
     }
+
+    [Fact]
+    public async Task Seed_authenticating_relay_example_relays_for_authenticated_strangers_only()
+    {
+        // Seed 004 "Authenticating relay", with a port of our own and a credentials table.
+        await using var smtpd = new SmtpdInstance();
+        TestCertificates.Write(smtpd.Dir, "my.cert", "localhost");
+        await CredentialsTable.WriteAsync(Path.Combine(smtpd.Dir, "creds"), ("alice", "wonderland"));
+        smtpd.Environment["SMTPD_CERTDIR"] = smtpd.Dir;
+        smtpd.WriteConfig("""
+            table creds file:{dir}/creds
+            listen on 127.0.0.1 port {port} tls \
+                             certificate my.cert auth <creds>
+
+            accept from any for domain "opensmtpd.org" \
+                             deliver to maildir
+
+            accept for any relay
+            """);
+        await smtpd.StartAsync();
+
+        await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port, from: "127.0.0.2");
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO stranger.example");
+        Assert.StartsWith("530 5.7.0", await d.CommandAsync("MAIL FROM:<alice@example.org>"));
+        await d.CommandAsync("STARTTLS");
+        await d.StartTlsAsync();
+        await d.CommandAsync("EHLO stranger.example");
+        Assert.StartsWith("530 5.7.0", await d.CommandAsync("MAIL FROM:<alice@example.org>"));
+        Assert.StartsWith("235", await d.CommandAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0wonderland"))));
+        Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<alice@example.org>"));
+        Assert.StartsWith("250", await d.CommandAsync("RCPT TO:<friend@outside.example>"));
+    }
 }

@@ -55,7 +55,7 @@ public sealed class TlsTests
         Assert.DoesNotContain("250-STARTTLS", output.Split("250-AUTH")[1]);
         Assert.Contains("221 2.0.0", output);
         Assert.Contains("CN = mx.example.org", output);
-        Assert.Contains("smtp tls ciphers=TLSv1.", smtpd.Log);
+        await smtpd.WaitForLogAsync("smtp tls ciphers=TLSv1.", TimeSpan.FromSeconds(10));
     }
 
     [SkippableFact]
@@ -91,7 +91,7 @@ public sealed class TlsTests
         Assert.Contains("with ESMTPSA id", mail);
         Assert.Contains("auth=yes user=alice", mail);
         Assert.Contains("hello over TLS", mail);
-        Assert.Contains("smtp authentication user=alice result=ok", smtpd.Log);
+        await smtpd.WaitForLogAsync("smtp authentication user=alice result=ok", TimeSpan.FromSeconds(10));
     }
 
     [SkippableFact]
@@ -130,7 +130,7 @@ public sealed class TlsTests
         string reply = await d.ReadReplyAsync() ?? "";
         Assert.StartsWith("501 5.5.1", reply);
         Assert.Null(await d.ReadReplyAsync()); // and the session is closed, nothing else answered
-        Assert.Contains("smtp disconnected reason=starttls-injection", smtpd.Log);
+        await smtpd.WaitForLogAsync("smtp disconnected reason=starttls-injection", TimeSpan.FromSeconds(10));
     }
 
     [Fact]
