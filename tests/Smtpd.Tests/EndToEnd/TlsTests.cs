@@ -170,6 +170,24 @@ public sealed class TlsTests
         await smtpd.WaitForLogAsync("smtp tls-failed", TimeSpan.FromSeconds(10));
     }
 
+    [SkippableFact]
+    public async Task A_client_asking_to_renegotiate_is_dropped_and_others_are_served()
+    {
+        Skip.IfNot(ExternalTool.Exists("openssl"), "openssl is not installed");
+        await using var smtpd = await StartAsync(StartTlsConfig);
+        // s_client renegotiates when a line read from stdin is "R" (TLS 1.2: 1.3 has no renegotiation).
+        var (_, output) = await ExternalTool.RunAsync("bash", ["-c",
+            $"(printf 'EHLO client.example\\r\\n'; sleep 1; printf 'R\\n'; sleep 2; printf 'NOOP\\r\\n'; sleep 1) | " +
+            $"openssl s_client -starttls smtp -connect 127.0.0.1:{smtpd.Port} -tls1_2 -crlf"], timeoutSeconds: 30);
+        Assert.Contains("RENEGOTIATING", output);
+        Assert.DoesNotContain("250 2.0.0 Ok", output); // the NOOP after it was never answered
+        await smtpd.WaitForLogAsync("smtp disconnected reason=io-error", TimeSpan.FromSeconds(10));
+
+        await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+        Assert.StartsWith("220", await d.ReadReplyAsync());
+        Assert.StartsWith("250", await d.CommandAsync("NOOP"));
+    }
+
     [Fact]
     public async Task Stalled_handshakes_do_not_delay_a_normal_client_and_are_dropped_at_the_timeout()
     {
