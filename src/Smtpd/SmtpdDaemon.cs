@@ -41,7 +41,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _queueProcess = new QueueProcess(_queue, _bus, time, log);
         _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
-        _mta = new MtaProcess(_bus, log);
+        _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,

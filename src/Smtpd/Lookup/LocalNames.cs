@@ -17,7 +17,7 @@ public sealed class LocalNames
         _names.Add(configuredHostname);
         try
         {
-            string host = Dns.GetHostName();
+            string host = System.Net.Dns.GetHostName();
             _names.Add(host);
             int dot = host.IndexOf('.');
             if (dot > 0) _names.Add(host[..dot]);

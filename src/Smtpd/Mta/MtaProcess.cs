@@ -1,25 +1,199 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Smtpd.Config;
+using Smtpd.Lookup.Dns;
 using Smtpd.Queue;
 
 namespace Smtpd.Mta;
 
 /// <summary>
-/// The relaying component. Relaying (MX lookup, routes, SMTP client sessions) is not built
-/// yet: every envelope handed here is failed temporarily, so relayed mail stays safely in the
-/// queue and is retried with the transfer back-off until it expires. Nothing is lost.
+/// The relaying component (OpenSMTPD's mta). Each transfer from the queue is split by route
+/// (action and destination domain); all recipients of a message for one route go in one
+/// transaction. Next hops are tried in MX order; a host that fails to connect or greet is
+/// marked broken for a while and new sessions go elsewhere; failures that are the host's fault
+/// are temporary for the mail. Sessions are kept per next hop and reused, across domains.
 /// </summary>
-public sealed class MtaProcess(Bus bus, SmtpdLog log)
+public sealed class MtaProcess
 {
+    static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
+    static readonly TimeSpan BrokenFor = TimeSpan.FromSeconds(60);
+    const int MaxConcurrentRoutes = 100;
+
+    readonly Ruleset _ruleset;
+    readonly RoutePlanner _planner;
+    readonly IDnsResolver _dns;
+    readonly IQueueBackend _queue;
+    readonly Bus _bus;
+    readonly TimeProvider _time;
+    readonly SmtpdLog _log;
+    readonly ConcurrentDictionary<string, HostConnections> _hosts = new();
+    readonly ConcurrentDictionary<string, DateTimeOffset> _brokenUntil = new(StringComparer.OrdinalIgnoreCase);
+    readonly SemaphoreSlim _concurrency = new(MaxConcurrentRoutes);
+    readonly ConcurrentDictionary<Task, bool> _running = new();
+
+    public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+    {
+        _ruleset = ruleset;
+        _planner = new RoutePlanner(ruleset, tables, dns);
+        _dns = dns;
+        _queue = queue;
+        _bus = bus;
+        _time = time;
+        _log = log;
+    }
+
     public async Task RunAsync(CancellationToken ct)
     {
-        await foreach (var message in bus.Mta.Reader.ReadAllAsync(ct))
+        using var reaper = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        var reaping = ReapIdleAsync(reaper, ct);
+        try
         {
-            if (message is not MtaTransfer transfer) continue;
-            foreach (var e in transfer.Envelopes)
+            await foreach (var message in _bus.Mta.Reader.ReadAllAsync(ct))
             {
-                const string error = "451 4.3.0 Relaying is not available yet";
-                log.Info($"{e.Id:x16} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> source=\"\" relay=\"\" delay={Durations.Format(DateTimeOffset.UtcNow - e.CreationTime)} result=TempFail stat=\"{error}\"");
-                bus.Post(new QueueDeliveryTempFail(e, error));
+                if (message is not MtaTransfer transfer) continue;
+                foreach (var group in transfer.Envelopes.GroupBy(e => (e.Dispatcher, Domain: DomainOf(e.Dest).ToLowerInvariant())))
+                {
+                    var task = DeliverGroupAsync(group.Key.Dispatcher, group.Key.Domain, group.ToList(), ct);
+                    _running[task] = true;
+                    _ = task.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
+                }
             }
         }
+        catch (OperationCanceledException) { }
+        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5)));
+        foreach (var host in _hosts.Values)
+            foreach (var s in host.TakeIdle(TimeSpan.Zero, DateTimeOffset.MaxValue))
+                await s.QuitAsync("shutdown");
+        await reaping;
     }
+
+    async Task ReapIdleAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+                foreach (var host in _hosts.Values)
+                    foreach (var s in host.TakeIdle(IdleTimeout, DateTimeOffset.UtcNow))
+                        await s.QuitAsync("timeout");
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    static string DomainOf(string address)
+    {
+        int at = address.LastIndexOf('@');
+        return at < 0 ? "" : address[(at + 1)..];
+    }
+
+    async Task DeliverGroupAsync(string dispatcher, string domain, List<Envelope> envelopes, CancellationToken ct)
+    {
+        await _concurrency.WaitAsync(ct);
+        try
+        {
+            if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
+            {
+                Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
+                return;
+            }
+            var route = await _planner.PlanAsync(action, domain, ct);
+            if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
+            await TransferAsync(route, action, envelopes, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Report(envelopes, Outcome.TempFail($"Cannot read the message: {ex.Message}"), null);
+        }
+        finally { _concurrency.Release(); }
+    }
+
+    async Task TransferAsync(Route route, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
+    {
+        string lastError = "No MX could be reached";
+        var now = _time.GetUtcNow();
+        // Hosts marked broken are tried only when nothing else is left.
+        var hosts = route.Hosts.Where(h => !IsBroken(h.Host, now)).Concat(route.Hosts.Where(h => IsBroken(h.Host, now))).ToList();
+        foreach (var hop in hosts)
+        {
+            IReadOnlyList<IPAddress> addresses;
+            try { addresses = await _dns.ResolveHostAsync(hop.Host, ct); }
+            catch (DnsTempFailException ex) { lastError = ex.Message; continue; }
+            if (addresses.Count == 0) { lastError = $"No address for {hop.Host}"; continue; }
+
+            foreach (var address in addresses)
+            {
+                var endpoint = new IPEndPoint(address, hop.Port);
+                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint), _ => new HostConnections());
+                SmtpClientSession session;
+                try
+                {
+                    session = await connections.AcquireAsync(
+                        () => SmtpClientSession.OpenAsync(endpoint, hop.Host, route.Options, _log, ct),
+                        TimeSpan.FromMinutes(5), ct);
+                }
+                catch (MtaException ex)
+                {
+                    _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
+                    lastError = $"{hop.Host} [{address}]: {ex.Message}";
+                    if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return; }
+                    MarkBroken(hop.Host);
+                    continue;
+                }
+                await SendAsync(session, connections, action, envelopes, ct);
+                return;
+            }
+        }
+        Report(envelopes, Outcome.TempFail(lastError), null);
+    }
+
+    async Task SendAsync(SmtpClientSession session, HostConnections connections, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
+    {
+        var first = envelopes[0];
+        // "as" / "mail-from" rewrites the sender, never a bounce's empty one.
+        string sender = first.Sender.Length > 0 && action.MailFrom is { } from ? from : first.Sender;
+        bool delivered = false;
+        try
+        {
+            await using var message = _queue.MessageReadStream(first.MessageId);
+            var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct);
+            for (int i = 0; i < envelopes.Count; i++)
+            {
+                Report([envelopes[i]], replies[i].Outcome, session);
+                delivered |= replies[i].IsPositive;
+            }
+        }
+        catch (MtaException ex)
+        {
+            // Lost mid-transaction: nothing was confirmed, so everything is tried again later.
+            _log.Info($"{session.Id:x16} mta error reason={ex.Message}");
+            Report(envelopes, Outcome.TempFail($"{session.Relay}: {ex.Message}"), session);
+        }
+        finally { connections.Release(session, delivered); }
+    }
+
+    bool IsBroken(string host, DateTimeOffset now) => _brokenUntil.TryGetValue(host, out var until) && until > now;
+
+    void MarkBroken(string host) => _brokenUntil[host] = _time.GetUtcNow() + BrokenFor;
+
+    void Report(IEnumerable<Envelope> envelopes, Outcome outcome, SmtpClientSession? session)
+    {
+        foreach (var e in envelopes)
+        {
+            var delay = _time.GetUtcNow() - e.CreationTime;
+            string id = session is null ? $"{e.Id:x16}" : $"{session.Id:x16}";
+            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> source=\"{session?.Source}\" relay=\"{session?.Relay}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
+            _bus.Post(outcome.Kind switch
+            {
+                OutcomeKind.Ok => new QueueDeliveryOk(e),
+                OutcomeKind.PermFail => (QueueMessage)new QueueDeliveryPermFail(e, outcome.Text),
+                _ => new QueueDeliveryTempFail(e, outcome.Text),
+            });
+        }
+    }
+
+    /// <summary>The state of every next hop, for <c>smtpctl show routes</c>: connections open, idle, waiting, broken until.</summary>
+    public IReadOnlyList<(string Hop, int Open, int Idle, int Waiting)> Routes() =>
+        _hosts.Select(kv => (kv.Key.Split('|')[0], kv.Value.Open, kv.Value.Idle, kv.Value.Waiting)).ToList();
+
+    public IReadOnlyDictionary<string, DateTimeOffset> BrokenHosts => _brokenUntil;
 }

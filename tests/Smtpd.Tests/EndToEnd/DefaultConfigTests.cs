@@ -28,7 +28,7 @@ public sealed class DefaultConfigTests
 
         // The build output may sit where the other user cannot read (e.g. under /root): run a copy.
         string bin = Directory.CreateTempSubdirectory("smtpd-bin-").FullName;
-        foreach (var f in new[] { "smtpd.dll", "Smtpd.Core.dll", "smtpd.runtimeconfig.json", "smtpd.deps.json" })
+        foreach (var f in new[] { "smtpd.dll", "Smtpd.Core.dll", "DnsClient.dll", "smtpd.runtimeconfig.json", "smtpd.deps.json" })
             File.Copy(Path.Combine(AppContext.BaseDirectory, f), Path.Combine(bin, f));
         File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
         int port = SmtpdInstance.FreePort();

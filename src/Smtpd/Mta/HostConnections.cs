@@ -1,0 +1,92 @@
+namespace Smtpd.Mta;
+
+/// <summary>
+/// The connections to one next hop (address + options), shared by every route that ends there,
+/// so that domains with the same MX share sessions (seed 000: connection caching). A session
+/// that finishes a message goes back here and takes the next one. New connections open
+/// progressively (seed 003): one until it has proven itself by delivering, then one more for
+/// every <see cref="WaitersPerConnection"/> messages waiting, up to <see cref="MaxConnections"/>.
+/// </summary>
+public sealed class HostConnections
+{
+    public const int MaxConnections = 10;
+    const int WaitersPerConnection = 10;
+
+    readonly object _lock = new();
+    readonly Queue<SmtpClientSession> _idle = new();
+    readonly SemaphoreSlim _released = new(0);
+    int _open, _waiting;
+    bool _proven;
+
+    public int Open { get { lock (_lock) return _open; } }
+    public int Idle { get { lock (_lock) return _idle.Count; } }
+    public int Waiting { get { lock (_lock) return _waiting; } }
+
+    int Allowed => _proven ? Math.Min(MaxConnections, 1 + _waiting / WaitersPerConnection) : 1;
+
+    /// <summary>An idle session, or a new one when the limits allow, else waits for one to be released.</summary>
+    public async Task<SmtpClientSession> AcquireAsync(Func<Task<SmtpClientSession>> open, TimeSpan maxWait, CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + maxWait;
+        while (true)
+        {
+            bool mayOpen = false;
+            lock (_lock)
+            {
+                while (_idle.TryDequeue(out var s))
+                {
+                    if (s.Usable) return s;
+                    _open--;
+                    _ = s.DisposeAsync().AsTask();
+                }
+                if (_open < Allowed) { _open++; mayOpen = true; }
+                else _waiting++;
+            }
+            if (mayOpen)
+            {
+                try { return await open(); }
+                catch
+                {
+                    lock (_lock) _open--;
+                    _released.Release();
+                    throw;
+                }
+            }
+            var left = deadline - DateTimeOffset.UtcNow;
+            bool signalled;
+            try { signalled = left > TimeSpan.Zero && await _released.WaitAsync(left, ct); }
+            finally { lock (_lock) _waiting--; }
+            if (!signalled) throw new MtaException("No connection available to the next hop in time");
+        }
+    }
+
+    /// <summary>Gives a session back after a message: kept for the next one if it is still sound.</summary>
+    public void Release(SmtpClientSession session, bool delivered)
+    {
+        lock (_lock)
+        {
+            if (delivered) _proven = true;
+            if (session.Usable) _idle.Enqueue(session);
+            else _open--;
+        }
+        if (!session.Usable) _ = session.QuitAsync("error");
+        _released.Release();
+    }
+
+    /// <summary>Closes sessions idle longer than <paramref name="idle"/>.</summary>
+    public List<SmtpClientSession> TakeIdle(TimeSpan idle, DateTimeOffset now)
+    {
+        var expired = new List<SmtpClientSession>();
+        lock (_lock)
+        {
+            int n = _idle.Count;
+            for (int i = 0; i < n; i++)
+            {
+                var s = _idle.Dequeue();
+                if (!s.Usable || now - s.IdleSince > idle) { expired.Add(s); _open--; }
+                else _idle.Enqueue(s);
+            }
+        }
+        return expired;
+    }
+}

@@ -1,0 +1,10 @@
+namespace Smtpd.Mta;
+
+/// <summary>One host to try for a route, with its MX preference and port.</summary>
+public sealed record NextHop(string Host, int Preference, int Port);
+
+/// <summary>Where a group of recipients can go: hosts in the order to try, or why nowhere.</summary>
+public sealed record Route(IReadOnlyList<NextHop> Hosts, ClientOptions Options, Outcome? Failure = null)
+{
+    public static Route Fail(Outcome failure) => new([], null!, failure);
+}

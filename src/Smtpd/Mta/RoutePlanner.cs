@@ -1,0 +1,78 @@
+using System.Net;
+using Smtpd.Config;
+using Smtpd.Lookup.Dns;
+using Smtpd.Queue;
+using Smtpd.Table;
+
+namespace Smtpd.Mta;
+
+/// <summary>
+/// Decides where the recipients of one action and domain go (OpenSMTPD's mta routes): the
+/// relay host of the action (<c>relay via</c> / <c>host</c>) or the domain's MX hosts, lowest
+/// preference first, equal preferences shuffled so they share the load; with <c>backup</c>, only
+/// the MXs preferred to us. Also the session options: HELO name, TLS policy, credentials.
+/// </summary>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns)
+{
+    /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
+    public static int MxPort =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_MTA_PORT"), out int p) && p is > 0 and < 65536 ? p : 25;
+
+    public async Task<Route> PlanAsync(ActionConfig action, string domain, CancellationToken ct)
+    {
+        string helo = action.Helo ?? ruleset.Hostname;
+        if (action.Host is { } url)
+        {
+            if (!RelayHost.TryParse(url, out var relay, out string error))
+                return Route.Fail(Outcome.PermFail($"Invalid relay host: {error}"));
+            NetworkCredential? credentials = null;
+            if (relay.AuthLabel is { } label && action.AuthTable is { } table)
+            {
+                try { credentials = Credentials(table, label); }
+                catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Credentials lookup failed: {ex.Message}")); }
+                if (credentials is null) return Route.Fail(Outcome.TempFail($"No credentials for label {label} in table {table}"));
+            }
+            var tls = action.RequireTls && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
+            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, null) { Timeout = Timeout };
+            return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options);
+        }
+
+        var mxOptions = new ClientOptions(helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic,
+            action.RequireTls && !action.TlsNoVerify, null, null) { Timeout = Timeout };
+        if (domain.StartsWith('[') && domain.EndsWith(']'))
+            return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
+
+        var lookup = await dns.LookupMxAsync(domain, ct);
+        switch (lookup)
+        {
+            case MxLookup.Permanent p: return Route.Fail(Outcome.PermFail(p.Reason));
+            case MxLookup.Temporary t: return Route.Fail(Outcome.TempFail(t.Reason));
+        }
+        var hosts = ((MxLookup.Found)lookup).Hosts;
+        if (action.Backup is { } backup)
+        {
+            string self = backup.Length > 0 ? backup : ruleset.Hostname;
+            var mine = hosts.FirstOrDefault(h => string.Equals(h.Name, self, StringComparison.OrdinalIgnoreCase));
+            if (mine is not null) hosts = hosts.Where(h => h.Preference < mine.Preference).ToList();
+            if (hosts.Count == 0)
+                return Route.Fail(Outcome.TempFail($"backup: no MX of {domain} is preferred to {self}"));
+        }
+        var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
+            .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
+            .Select(h => new NextHop(h.Name, h.Preference, MxPort)).ToList();
+        return new Route(ordered, mxOptions);
+    }
+
+    /// <summary>OpenSMTPD's secrets format: <c>label  login:password</c>.</summary>
+    NetworkCredential? Credentials(string table, string label)
+    {
+        string? value = tables[table].Lookup(TableService.Credentials, label);
+        if (value is null) return null;
+        int colon = value.IndexOf(':');
+        return colon < 0 ? null : new NetworkCredential(value[..colon].Trim(), value[(colon + 1)..].Trim());
+    }
+
+    /// <summary>5 minutes (RFC 5321), or <c>SMTPD_MTA_TIMEOUT</c> seconds.</summary>
+    static TimeSpan Timeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_MTA_TIMEOUT"), out int s) && s > 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromMinutes(5);
+}

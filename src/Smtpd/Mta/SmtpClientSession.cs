@@ -1,0 +1,305 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Smtpd.Mta;
+
+/// <summary>
+/// Our SMTP client (OpenSMTPD's mta_session.c): connects to one next hop, reads the banner,
+/// EHLO (HELO if refused), STARTTLS as the policy says, AUTH for smarthosts, then carries any
+/// number of messages, one transaction each, until it is idle too long or the peer goes away.
+/// MAIL and every RCPT are pipelined when the server offers PIPELINING.
+/// </summary>
+public sealed class SmtpClientSession : IAsyncDisposable
+{
+    const int MaxReplyLines = 100;
+    readonly Socket _socket;
+    readonly ClientOptions _options;
+    readonly SmtpdLog _log;
+    Stream _stream;
+    readonly byte[] _buffer = new byte[16 * 1024];
+    int _start, _end;
+    HashSet<string> _extensions = [];
+
+    SmtpClientSession(Socket socket, ClientOptions options, SmtpdLog log, string hostName)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _options = options;
+        _log = log;
+        HostName = hostName;
+        Id = (ulong)RandomNumberGenerator.GetInt32(int.MaxValue) << 32 | (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+    }
+
+    public ulong Id { get; }
+    public string HostName { get; }
+    public IPEndPoint Remote => (IPEndPoint)_socket.RemoteEndPoint!;
+    public string Source => (_socket.LocalEndPoint as IPEndPoint)?.Address.ToString() ?? "";
+    /// <summary>"mx.example.org [192.0.2.1]" as OpenSMTPD's relay= field.</summary>
+    public string Relay => $"{HostName} [{Remote.Address}]";
+    public bool Secure => _stream is SslStream;
+    public int Messages { get; private set; }
+    /// <summary>False once anything went wrong: such a session is never reused.</summary>
+    public bool Usable { get; private set; } = true;
+    public DateTimeOffset IdleSince { get; private set; } = DateTimeOffset.UtcNow;
+
+    /// <summary>Connects and greets; on failure the exception says why (temporary unless the server said 5xx).</summary>
+    public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (options.Source is not null) socket.Bind(new IPEndPoint(options.Source, 0));
+        var session = new SmtpClientSession(socket, options, log, hostName);
+        string scheme = options.Tls == MtaTls.Smtps ? "smtps" : "smtp";
+        log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={hostName}");
+        try
+        {
+            using (var timeout = Timeout(ct, TimeSpan.FromSeconds(Math.Min(30, options.Timeout.TotalSeconds))))
+            {
+                try { await socket.ConnectAsync(endpoint, timeout.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new MtaException("Connection timeout"); }
+                catch (SocketException ex) { throw new MtaException($"Connection failed: {ex.Message}"); }
+            }
+            log.Info($"{session.Id:x16} mta connected");
+            if (options.Tls == MtaTls.Smtps) await session.StartTlsAsync(ct);
+            await session.GreetAsync(ct);
+            return session;
+        }
+        catch
+        {
+            await session.DisposeAsync();
+            throw;
+        }
+    }
+
+    async Task GreetAsync(CancellationToken ct)
+    {
+        var banner = await ReadReplyAsync(ct);
+        if (!banner.IsPositive) throw new MtaException($"Server refused the session: {banner.Text}", banner.IsPermanent);
+        await HelloAsync(ct);
+
+        bool offered = _extensions.Contains("STARTTLS");
+        if (!Secure && _options.Tls == MtaTls.Required && !offered)
+            throw new MtaException("TLS required but not offered by the server");
+        if (!Secure && offered && _options.Tls is MtaTls.Opportunistic or MtaTls.Required)
+        {
+            var reply = await CommandAsync("STARTTLS", ct);
+            if (reply.IsPositive)
+            {
+                await StartTlsAsync(ct);
+                await HelloAsync(ct);
+            }
+            else if (_options.Tls == MtaTls.Required)
+                throw new MtaException($"STARTTLS refused: {reply.Text}");
+        }
+        if (_options.Credentials is { } credentials) await AuthenticateAsync(credentials, ct);
+    }
+
+    async Task HelloAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync($"EHLO {_options.Helo}", ct);
+        if (!reply.IsPositive)
+        {
+            reply = await CommandAsync($"HELO {_options.Helo}", ct);
+            if (!reply.IsPositive) throw new MtaException($"HELO refused: {reply.Text}", reply.IsPermanent);
+            _extensions = [];
+            return;
+        }
+        _extensions = reply.Extensions.Select(e => e.Split(' ')[0]).ToHashSet();
+        _authMechanisms = reply.Extensions.Where(e => e.StartsWith("AUTH", StringComparison.Ordinal))
+            .SelectMany(e => e[4..].Split([' ', '='], StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
+    }
+
+    HashSet<string> _authMechanisms = [];
+
+    async Task StartTlsAsync(CancellationToken ct)
+    {
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = HostName,
+            EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+            CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            // Opportunistic TLS protects against passive listeners; verification is asked for with "tls".
+            RemoteCertificateValidationCallback = (_, _, _, errors) => !_options.VerifyCertificate || errors == SslPolicyErrors.None,
+        };
+        using var timeout = Timeout(ct, _options.Timeout);
+        try { await ssl.AuthenticateAsClientAsync(options, timeout.Token); }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new MtaException($"TLS handshake failed: {(ex is OperationCanceledException ? "timeout" : ex.InnerException?.Message ?? ex.Message)}");
+        }
+        _stream = ssl;
+        _start = _end = 0;
+        _log.Info($"{Id:x16} mta tls ciphers={(ssl.SslProtocol == System.Security.Authentication.SslProtocols.Tls13 ? "TLSv1.3" : "TLSv1.2")}:{ssl.NegotiatedCipherSuite}");
+    }
+
+    async Task AuthenticateAsync(NetworkCredential credentials, CancellationToken ct)
+    {
+        if (!Secure) throw new MtaException("Refusing to authenticate over an unencrypted connection");
+        SmtpReply reply;
+        if (_authMechanisms.Contains("PLAIN") || !_authMechanisms.Contains("LOGIN"))
+        {
+            string token = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{credentials.UserName}\0{credentials.Password}"));
+            reply = await CommandAsync($"AUTH PLAIN {token}", ct, secret: true);
+        }
+        else
+        {
+            reply = await CommandAsync("AUTH LOGIN", ct);
+            if (reply.Code == 334) reply = await CommandAsync(Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials.UserName)), ct, secret: true);
+            if (reply.Code == 334) reply = await CommandAsync(Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials.Password)), ct, secret: true);
+        }
+        // A refused login is the configuration's problem, not the mail's: keep it and retry later.
+        if (!reply.IsPositive) throw new MtaException($"Authentication failed: {reply.Text}");
+    }
+
+    /// <summary>
+    /// One transaction: MAIL, RCPT for each recipient, DATA. Returns one reply per recipient:
+    /// its RCPT reply when refused, else the reply to the end of data.
+    /// </summary>
+    public async Task<IReadOnlyList<SmtpReply>> TransferAsync(string sender, IReadOnlyList<string> recipients, Stream message, long size, CancellationToken ct)
+    {
+        IdleSince = DateTimeOffset.UtcNow;
+        try
+        {
+            string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "");
+            var rcptCommands = recipients.Select(r => $"RCPT TO:<{r}>").ToList();
+            SmtpReply mailReply;
+            var rcptReplies = new List<SmtpReply>();
+            if (_extensions.Contains("PIPELINING"))
+            {
+                await WriteAsync(string.Concat(new[] { mail }.Concat(rcptCommands).Select(c => c + "\r\n")), ct);
+                mailReply = await ReadReplyAsync(ct);
+                foreach (var _ in rcptCommands) rcptReplies.Add(await ReadReplyAsync(ct));
+            }
+            else
+            {
+                mailReply = await CommandAsync(mail, ct);
+                if (mailReply.IsPositive)
+                    foreach (var c in rcptCommands) rcptReplies.Add(await CommandAsync(c, ct));
+            }
+            if (!mailReply.IsPositive)
+            {
+                await ResetAsync(ct);
+                return recipients.Select(_ => mailReply).ToList();
+            }
+            if (!rcptReplies.Any(r => r.IsPositive))
+            {
+                await ResetAsync(ct);
+                return rcptReplies;
+            }
+
+            var data = await CommandAsync("DATA", ct);
+            if (data.Code != 354)
+            {
+                await ResetAsync(ct);
+                return rcptReplies.Select(r => r.IsPositive ? data : r).ToList();
+            }
+            await DotStuffing.CopyAsync(message, _stream, ct);
+            var final = await ReadReplyAsync(ct);
+            Messages++;
+            return rcptReplies.Select(r => r.IsPositive ? final : r).ToList();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            Usable = false;
+            throw new MtaException(ex is OperationCanceledException ? "Timeout" : $"Connection lost: {ex.Message}");
+        }
+        catch (MtaException)
+        {
+            Usable = false;
+            throw;
+        }
+        finally { IdleSince = DateTimeOffset.UtcNow; }
+    }
+
+    async Task ResetAsync(CancellationToken ct)
+    {
+        var reply = await CommandAsync("RSET", ct);
+        if (!reply.IsPositive) Usable = false;
+    }
+
+    public async Task QuitAsync(string reason)
+    {
+        if (Usable)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await CommandAsync("QUIT", cts.Token);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or MtaException) { }
+        }
+        Usable = false;
+        _log.Info($"{Id:x16} mta disconnected reason={reason} messages={Messages}");
+    }
+
+    async Task<SmtpReply> CommandAsync(string command, CancellationToken ct, bool secret = false)
+    {
+        await WriteAsync(command + "\r\n", ct);
+        return await ReadReplyAsync(ct);
+    }
+
+    async Task WriteAsync(string text, CancellationToken ct)
+    {
+        using var timeout = Timeout(ct, _options.Timeout);
+        await _stream.WriteAsync(Encoding.UTF8.GetBytes(text), timeout.Token);
+        await _stream.FlushAsync(timeout.Token);
+    }
+
+    async Task<SmtpReply> ReadReplyAsync(CancellationToken ct)
+    {
+        using var timeout = Timeout(ct, _options.Timeout);
+        var lines = new List<string>();
+        while (lines.Count < MaxReplyLines)
+        {
+            string line;
+            try { line = await ReadLineAsync(timeout.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { Usable = false; throw new MtaException("Timeout waiting for the server"); }
+            if (line.Length < 3 || !int.TryParse(line.AsSpan(0, 3), out int code) || code < 200 || code > 599)
+            {
+                Usable = false;
+                throw new MtaException($"Invalid reply from the server: {Printable(line)}");
+            }
+            lines.Add(line);
+            if (line.Length == 3 || line[3] != '-') return new SmtpReply(code, lines);
+        }
+        Usable = false;
+        throw new MtaException("Reply too long");
+    }
+
+    async Task<string> ReadLineAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            int nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
+            if (nl >= 0)
+            {
+                string line = Encoding.UTF8.GetString(_buffer, _start, nl - _start).TrimEnd('\r');
+                _start = nl + 1;
+                return line;
+            }
+            if (_start > 0) { Array.Copy(_buffer, _start, _buffer, 0, _end - _start); _end -= _start; _start = 0; }
+            if (_end == _buffer.Length) { Usable = false; throw new MtaException("Reply line too long"); }
+            int n = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
+            if (n == 0) { Usable = false; throw new MtaException("Connection closed by the server"); }
+            _end += n;
+        }
+    }
+
+    static string Printable(string s) => new(s.Take(200).Select(c => c < 0x20 || c > 0x7e ? '?' : c).ToArray());
+
+    static CancellationTokenSource Timeout(CancellationToken ct, TimeSpan after)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(after);
+        return cts;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Usable = false;
+        await _stream.DisposeAsync();
+    }
+}
