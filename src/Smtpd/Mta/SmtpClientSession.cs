@@ -26,7 +26,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     SmtpClientSession(Socket socket, ClientOptions options, SmtpdLog log, string hostName)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = Stream.Null; // until connected
         _options = options;
         _log = log;
         HostName = hostName;
@@ -61,6 +61,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new MtaException("Connection timeout"); }
                 catch (SocketException ex) { throw new MtaException($"Connection failed: {ex.Message}"); }
             }
+            session._stream = new NetworkStream(socket, ownsSocket: true);
             log.Info($"{session.Id:x16} mta connected");
             if (options.Tls == MtaTls.Smtps) await session.StartTlsAsync(ct);
             await session.GreetAsync(ct);
@@ -301,5 +302,6 @@ public sealed class SmtpClientSession : IAsyncDisposable
     {
         Usable = false;
         await _stream.DisposeAsync();
+        _socket.Dispose();
     }
 }

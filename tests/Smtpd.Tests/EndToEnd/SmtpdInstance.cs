@@ -18,10 +18,11 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     readonly object _lock = new();
     Process? _process;
 
-    public SmtpdInstance(string? config = null, string? dir = null)
+    /// <param name="port">A port chosen by the test (peers of a relay test share the MX port); default: a free one.</param>
+    public SmtpdInstance(string? config = null, string? dir = null, int? port = null)
     {
         Dir = dir ?? Directory.CreateTempSubdirectory("smtpd-test-").FullName;
-        Port = FreePort();
+        Port = port ?? FreePort();
         Directory.CreateDirectory(MailSpool);
         Directory.CreateDirectory(Maildirs);
         // Others (recipients we deliver to as root) must be able to reach their mail under here.

@@ -67,15 +67,21 @@ public sealed class DnsResolver : IDnsResolver
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal)) return [literal];
         var addresses = new List<IPAddress>();
+        string? failure = null;
         foreach (var type in new[] { QueryType.A, QueryType.AAAA })
         {
-            IDnsQueryResponse response;
-            try { response = await _client.QueryAsync(host, type, QueryClass.IN, ct); }
-            catch (DnsResponseException ex) { throw new DnsTempFailException($"DNS error for {host}: {ex.Message}"); }
-            if (response.Header.ResponseCode is not (DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain))
-                throw new DnsTempFailException($"DNS error for {host}: {response.Header.ResponseCode}");
-            addresses.AddRange(response.Answers.OfType<AddressRecord>().Select(a => a.Address));
+            try
+            {
+                var response = await _client.QueryAsync(host, type, QueryClass.IN, ct);
+                if (response.Header.ResponseCode is DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain)
+                    addresses.AddRange(response.Answers.OfType<AddressRecord>().Select(a => a.Address));
+                else
+                    failure = $"DNS error for {host}: {response.Header.ResponseCode}";
+            }
+            catch (DnsResponseException ex) { failure = $"DNS error for {host}: {ex.Message}"; }
         }
+        // One family answering is enough; with none and an error, the answer is "try later".
+        if (addresses.Count == 0 && failure is not null) throw new DnsTempFailException(failure);
         return addresses;
     }
 }

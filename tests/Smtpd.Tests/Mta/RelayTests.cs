@@ -1,0 +1,234 @@
+using System.Net;
+using System.Net.Sockets;
+using Smtpd.Tests.EndToEnd;
+using Smtpd.Tests.Tls;
+
+namespace Smtpd.Tests.Mta;
+
+// Relaying through a real DNS server (dnsmasq) to real receiving servers (second smtpd
+// instances) on 127.0.0.x. MX hosts are reached on one free port (SMTPD_MTA_PORT) instead of 25.
+public sealed class RelayTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    const string Relayer = """
+        listen on 127.0.0.1 port {port}
+        action "out" relay
+        match from local for any action "out"
+        """;
+
+    /// <summary>A receiving server on <paramref name="address"/>: mail for root@ANY domain goes to its maildir.</summary>
+    static async Task<SmtpdInstance> PeerAsync(string address, int port)
+    {
+        var peer = new SmtpdInstance(port: port);
+        peer.WriteConfig($$"""
+            listen on {{address}} port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await peer.StartAsync();
+        return peer;
+    }
+
+    static async Task<SmtpdInstance> RelayerAsync(Dnsmasq dns, int mxPort, string config = Relayer)
+    {
+        var smtpd = new SmtpdInstance();
+        smtpd.Environment["SMTPD_RESOLVER"] = dns.Resolver;
+        smtpd.Environment["SMTPD_MTA_PORT"] = mxPort.ToString();
+        smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "5";
+        smtpd.WriteConfig(config);
+        await smtpd.StartAsync();
+        return smtpd;
+    }
+
+    static async Task SendAsync(int port, string to, string subject, string from = "alice@example.org")
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        Assert.StartsWith("250", await d.CommandAsync($"MAIL FROM:<{from}>"));
+        Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{to}>"));
+        Assert.StartsWith("354", await d.CommandAsync("DATA"));
+        Assert.StartsWith("250", await d.CommandAsync($"Subject: {subject}\r\n\r\n..leading dot\r\nbody of {subject}\r\n."));
+        await d.CommandAsync("QUIT");
+    }
+
+    [SkippableFact]
+    public async Task Mail_goes_to_the_backup_mx_when_the_preferred_one_is_down()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["example.net"], [
+            "mx-host=example.net,mx1.example.net,10", "mx-host=example.net,mx2.example.net,20",
+            "host-record=mx1.example.net,127.0.0.3", "host-record=mx2.example.net,127.0.0.4"]);
+        await using var mx2 = await PeerAsync("127.0.0.4", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        await SendAsync(smtpd.Port, "root@example.net", "to the backup");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, "root"), 1, Timeout);
+        string mail = await File.ReadAllTextAsync(files[0]);
+        Assert.Contains("body of to the backup", mail);
+        Assert.Contains("\n.leading dot", mail.Replace("\r\n", "\n")); // dot-stuffing undone at the far end
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("host=mx1.example.net", smtpd.Log);
+        Assert.Contains("relay=\"mx2.example.net [127.0.0.4]\"", smtpd.Log);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
+    }
+
+    [SkippableFact]
+    public async Task Two_domains_sharing_an_mx_share_one_connection()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["one.example", "two.example"], [
+            "mx-host=one.example,mx.shared.example,10", "mx-host=two.example,mx.shared.example,10",
+            "host-record=mx.shared.example,127.0.0.5"]);
+        await using var mx = await PeerAsync("127.0.0.5", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        // Ten messages in one client session: they reach the MTA together.
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            for (int i = 0; i < 10; i++)
+            {
+                await d.CommandAsync("MAIL FROM:<alice@example.org>");
+                await d.CommandAsync($"RCPT TO:<root@{(i % 2 == 0 ? "one" : "two")}.example>");
+                await d.CommandAsync("DATA");
+                Assert.StartsWith("250", await d.CommandAsync($"Subject: message {i}\r\n\r\nbody {i}\r\n."));
+            }
+        }
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, "root"), 10, Timeout);
+        Assert.Equal(1, SmtpdInstance.Occurrences(mx.Log, "smtp connected"));
+        Assert.Equal(10, SmtpdInstance.Occurrences(mx.Log, "smtp message msgid="));
+    }
+
+    [SkippableFact]
+    public async Task Equal_preference_mxs_share_the_load()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["spread.example"], [
+            "mx-host=spread.example,a.spread.example,10", "mx-host=spread.example,b.spread.example,10",
+            "host-record=a.spread.example,127.0.0.6", "host-record=b.spread.example,127.0.0.7"]);
+        await using var a = await PeerAsync("127.0.0.6", mxPort);
+        await using var b = await PeerAsync("127.0.0.7", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        // Separate client sessions, a little apart, so each message is routed on its own.
+        for (int i = 0; i < 12; i++)
+        {
+            await SendAsync(smtpd.Port, "root@spread.example", $"spread {i}");
+            await smtpd.WaitForLogAsync("result=Ok", Timeout, count: i + 1);
+        }
+        int atA = Directory.GetFiles(Path.Combine(a.Maildirs, "root", "new")).Length;
+        int atB = Directory.GetFiles(Path.Combine(b.Maildirs, "root", "new")).Length;
+        Assert.Equal(12, atA + atB);
+        Assert.True(atA > 0 && atB > 0, $"a={atA} b={atB}");
+    }
+
+    [SkippableFact]
+    public async Task Smarthost_over_smtps_with_auth_from_a_secrets_table()
+    {
+        var host = new SmtpdInstance();
+        await using var __ = host;
+        TestCertificates.Write(host.Dir, "tls", "smtps.my.isp");
+        await CredentialsTable.WriteAsync(Path.Combine(host.Dir, "creds"), ("alice", "wonderland"));
+        host.WriteConfig("""
+            pki tlscert cert "{dir}/tls.crt"
+            pki tlscert key "{dir}/tls.key"
+            table creds file:{dir}/creds
+            listen on 127.0.0.8 port {port} smtps pki tlscert auth <creds>
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match auth from any for any action "local"
+            """);
+        await host.StartAsync();
+        int port = host.Port;
+
+        // Seed 004 "using a smarthost", pointed at the peer.
+        var smtpd = new SmtpdInstance();
+        await using var _ = smtpd;
+        File.WriteAllText(Path.Combine(smtpd.Dir, "secrets"), "# label   login:password\nlabel   alice:wonderland\n");
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            table secrets file:{dir}/secrets
+            accept for any relay                    \
+                via smtps+auth://label@127.0.0.8:{{port}} \
+                auth <secrets>
+            """);
+        await smtpd.StartAsync();
+
+        await SendAsync(smtpd.Port, "root@far.example", "via smarthost");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(host.Maildirs, "root"), 1, Timeout);
+        Assert.Contains("with ESMTPSA", await File.ReadAllTextAsync(files[0]));
+        await host.WaitForLogAsync("smtp authentication user=alice result=ok", Timeout);
+        await host.WaitForLogAsync("smtp tls ciphers=", Timeout);
+        await smtpd.WaitForLogAsync("mta tls ciphers=", Timeout);
+    }
+
+    [SkippableFact]
+    public async Task Null_mx_and_missing_domains_fail_permanently_dns_trouble_temporarily()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        await using var dns = new Dnsmasq(["nullmx.example", "gone.example"], ["mx-host=nullmx.example,.,0"]);
+        await using var smtpd = await RelayerAsync(dns, SmtpdInstance.FreePort());
+        await SendAsync(smtpd.Port, "root@nullmx.example", "null mx");
+        await SendAsync(smtpd.Port, "root@nothing.gone.example", "nxdomain");
+        await SendAsync(smtpd.Port, "root@unserved.example", "no answer"); // dnsmasq has no upstream: REFUSED
+        await smtpd.WaitForLogAsync("mta delivery", Timeout, count: 3);
+        Assert.Contains("to=<root@nullmx.example>", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
+        Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
+        Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("gone.example")));
+        Assert.Contains("result=TempFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("unserved.example")));
+    }
+
+    [Fact]
+    public async Task A_silent_peer_or_one_that_drops_mid_data_loses_nothing()
+    {
+        foreach (var behaviour in new[] { "silent", "drop" })
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            var peer = FaultyPeerAsync(listener, behaviour);
+
+            var smtpd = new SmtpdInstance();
+            await using var _ = smtpd;
+            smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "3";
+            smtpd.WriteConfig($$"""
+                listen on 127.0.0.1 port {port}
+                action "out" relay host smtp://127.0.0.1:{{port}}
+                match from local for any action "out"
+                """);
+            await smtpd.StartAsync();
+            await SendAsync(smtpd.Port, "root@far.example", behaviour);
+            await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+            // Still in the queue, to be tried again.
+            Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
+            listener.Stop();
+            await peer;
+        }
+    }
+
+    /// <summary>A peer that accepts and then never speaks, or drops the connection in the middle of DATA.</summary>
+    static async Task FaultyPeerAsync(TcpListener listener, string behaviour)
+    {
+        try
+        {
+            using var client = await listener.AcceptTcpClientAsync().WaitAsync(Timeout);
+            var stream = client.GetStream();
+            if (behaviour == "silent") { await Task.Delay(TimeSpan.FromSeconds(6)); return; }
+            var reader = new StreamReader(stream);
+            async Task Say(string s) => await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(s + "\r\n"));
+            await Say("220 faulty ESMTP");
+            while (await reader.ReadLineAsync().WaitAsync(Timeout) is { } line)
+            {
+                if (line.StartsWith("EHLO")) await Say("250 faulty");
+                else if (line.StartsWith("DATA")) { await Say("354 go on"); await reader.ReadLineAsync(); return; } // hang up mid-data
+                else await Say("250 ok");
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or TimeoutException or ObjectDisposedException) { }
+    }
+}
