@@ -231,4 +231,64 @@ public sealed class RelayTests
         }
         catch (Exception ex) when (ex is IOException or SocketException or TimeoutException or ObjectDisposedException) { }
     }
+
+    [SkippableFact]
+    public async Task Relay_backup_sends_to_the_preferred_mx_and_never_to_itself()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["backup.example", "worst.example"], [
+            "mx-host=backup.example,mx1.backup.example,10", "mx-host=backup.example,mx2.backup.example,20",
+            "host-record=mx1.backup.example,127.0.0.9", "host-record=mx2.backup.example,127.0.0.1",
+            // We are the best MX of worst.example: nobody to hand it to.
+            "mx-host=worst.example,mx2.backup.example,5", "mx-host=worst.example,mx1.backup.example,50"]);
+        await using var mx1 = await PeerAsync("127.0.0.9", mxPort);
+        // Seed 004 "backup server", we being mx2.
+        await using var smtpd = await RelayerAsync(dns, mxPort, """
+            listen on 127.0.0.1 port {port}
+            accept from any for domain "backup.example" relay backup mx2.backup.example
+            accept from any for domain "worst.example" relay backup mx2.backup.example
+            """);
+        await SendAsync(smtpd.Port, "root@backup.example", "held for the primary");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx1.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, "root@worst.example", "we are the best mx");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        Assert.Contains("no MX of worst.example is preferred to mx2.backup.example", smtpd.Log);
+        Assert.Equal(2, SmtpdInstance.Occurrences(smtpd.Log, "smtp connected")); // only our two clients: no loop to ourselves
+    }
+
+    [SkippableFact]
+    public async Task Seed_dkim_proxy_loop_with_tags_and_sender_rewrite()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["final.example"], ["mx-host=final.example,mx.final.example,10", "host-record=mx.final.example,127.0.0.10"]);
+        await using var final = await PeerAsync("127.0.0.10", mxPort);
+
+        // Seed 004 "Signing outgoing mail with DKIM proxy": mail goes out through the proxy on
+        // 10028 and comes back on 10029 tagged DKIM, then relays. The proxy is a second smtpd
+        // that sends everything back (it would sign it); ports are free ones.
+        int back = SmtpdInstance.FreePort();
+        var proxy = new SmtpdInstance();
+        await using var _ = proxy;
+        proxy.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            action "back" relay host smtp://127.0.0.1:{{back}}
+            match from any for any action "back"
+            """);
+        await proxy.StartAsync();
+
+        await using var smtpd = await RelayerAsync(dns, mxPort, $$"""
+            listen on 127.0.0.1 port {port}
+            listen on 127.0.0.1 port {{back}} tag DKIM
+            accept tagged DKIM for any relay as "signed@example.org"
+            accept for any relay via smtp://127.0.0.1:{{proxy.Port}}
+            """);
+        await SendAsync(smtpd.Port, "root@final.example", "signed by the proxy");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(final.Maildirs, "root"), 1, Timeout);
+        string mail = await File.ReadAllTextAsync(files[0]);
+        Assert.Contains("Return-Path: <signed@example.org>", mail); // "as" rewrote the envelope sender
+        Assert.Equal(4, SmtpdInstance.Occurrences(mail, "Received: ")); // us, the proxy, us again, the final MX
+        Assert.Contains("to=<root@final.example>", proxy.Log);
+    }
 }
