@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Smtpd.Bounce;
 using Smtpd.Mda;
 using Smtpd.Mta;
 using Smtpd.Queue;
@@ -18,9 +19,11 @@ public sealed class Bus
     public Channel<QueueMessage> Queue { get; } = Create<QueueMessage>();
     public Channel<MdaMessage> Mda { get; } = Create<MdaMessage>();
     public Channel<MtaMessage> Mta { get; } = Create<MtaMessage>();
+    public Channel<BounceMessage> Bounce { get; } = Create<BounceMessage>();
 
     public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
     public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
     public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);
     public void Post(MtaMessage m) => Mta.Writer.TryWrite(m);
+    public void Post(BounceMessage m) => Bounce.Writer.TryWrite(m);
 }

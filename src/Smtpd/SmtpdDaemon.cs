@@ -26,6 +26,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly SchedulerProcess _scheduler;
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
+    readonly Smtpd.Bounce.BounceProcess _bounce;
     FileStream? _spoolLock;
 
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
@@ -42,10 +43,12 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
+        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor);
+        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
-            Recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor),
+            Recipients = recipients,
             Queue = _queue,
             Bus = _bus,
             Log = log,
@@ -89,6 +92,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_queueProcess.RunAsync(_stop.Token));
         _running.Add(_mda.RunAsync(_stop.Token));
         _running.Add(_mta.RunAsync(_stop.Token));
+        _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }

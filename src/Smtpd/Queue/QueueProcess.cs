@@ -59,8 +59,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
                 break;
             case QueueDeliveryPermFail m:
-                // Bounces come with the bounce work; until then a permanent failure is logged and dropped.
-                log.Info($"{m.Envelope.Id:x16} queue permfail evpid={m.Envelope.Id:x16} error=\"{m.Error}\" (no bounce generated yet)");
+                RequestBounce(m.Envelope, m.Error);
                 await backend.EnvelopeDeleteAsync(m.Envelope.Id);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
                 break;
@@ -93,9 +92,32 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         if (e is not null)
         {
             var delay = time.GetUtcNow() - e.CreationTime;
-            log.Info($"{evpid:x16} queue expire evpid={evpid:x16} from=<{e.Sender}> to=<{e.Dest}> delay={Durations.Format(delay)} result=PermFail stat=\"Envelope expired{(e.ErrorLine is null ? "" : ": " + e.ErrorLine)}\"");
+            string error = $"Envelope expired{(e.ErrorLine is null ? "" : ": " + e.ErrorLine)}";
+            log.Info($"{evpid:x16} queue expire evpid={evpid:x16} from=<{e.Sender}> to=<{e.Dest}> delay={Durations.Format(delay)} result=PermFail stat=\"{error}\"");
+            RequestBounce(e, error);
             await backend.EnvelopeDeleteAsync(evpid);
         }
         bus.Post(new SchedulerDelete(evpid));
+    }
+
+    /// <summary>
+    /// Asks for a failure report to the sender, with the original headers read now, while the
+    /// message still exists. A bounce (empty sender) that fails is dropped: never bounced.
+    /// </summary>
+    void RequestBounce(Envelope e, string error)
+    {
+        if (e.Sender.Length == 0)
+        {
+            log.Info($"{e.Id:x16} queue bounce-dropped evpid={e.Id:x16} to=<{e.Dest}> error=\"{error}\" (a bounce is never bounced)");
+            return;
+        }
+        string headers;
+        try
+        {
+            using var message = backend.MessageReadStream(e.MessageId);
+            headers = Bounce.OriginalHeaders.Read(message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { headers = ""; }
+        bus.Post(new Bounce.BounceRequest(e, error, headers));
     }
 }

@@ -28,8 +28,9 @@ public sealed class DefaultConfigTests
 
         // The build output may sit where the other user cannot read (e.g. under /root): run a copy.
         string bin = Directory.CreateTempSubdirectory("smtpd-bin-").FullName;
-        foreach (var f in new[] { "smtpd.dll", "Smtpd.Core.dll", "DnsClient.dll", "smtpd.runtimeconfig.json", "smtpd.deps.json" })
-            File.Copy(Path.Combine(AppContext.BaseDirectory, f), Path.Combine(bin, f));
+        // The daemon and every library it loads (the test directory holds them all).
+        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Append(Path.Combine(AppContext.BaseDirectory, "smtpd.runtimeconfig.json")).Append(Path.Combine(AppContext.BaseDirectory, "smtpd.deps.json")))
+            File.Copy(f, Path.Combine(bin, Path.GetFileName(f)));
         File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
         int port = SmtpdInstance.FreePort();
         var psi = new ProcessStartInfo("runuser") { RedirectStandardError = true, RedirectStandardOutput = true };

@@ -1,0 +1,110 @@
+using MimeKit;
+using Smtpd.Config;
+using Smtpd.Lookup;
+using Smtpd.Queue;
+using Smtpd.Scheduler;
+using Smtpd.Smtp;
+
+namespace Smtpd.Bounce;
+
+/// <summary>
+/// The bounce component (OpenSMTPD's bounce.c): failures of the same message for the same
+/// sender that come close together are grouped into one report, written after a short delay
+/// (seed 000). The report is a new message with an empty sender, routed by the ruleset like
+/// local mail and put into the queue like any other; being a bounce, it is never bounced.
+/// </summary>
+public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+{
+    public static readonly TimeSpan GroupDelay = TimeSpan.FromSeconds(2);
+
+    readonly Dictionary<(uint MessageId, string Sender), List<BounceRequest>> _pending = [];
+
+    sealed record Flush(uint MessageId, string Sender) : BounceMessage;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var message in bus.Bounce.Reader.ReadAllAsync(ct))
+            {
+                switch (message)
+                {
+                    case BounceRequest r:
+                        var key = (r.Envelope.MessageId, r.Envelope.Sender.ToLowerInvariant());
+                        if (!_pending.TryGetValue(key, out var list))
+                        {
+                            _pending[key] = list = [];
+                            _ = Task.Delay(GroupDelay, time, ct).ContinueWith(_ => bus.Post(new Flush(key.MessageId, key.Item2)), TaskScheduler.Default);
+                        }
+                        list.Add(r);
+                        break;
+                    case Flush f when _pending.Remove((f.MessageId, f.Sender), out var failures):
+                        await EnqueueAsync(failures, ct);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    async Task EnqueueAsync(List<BounceRequest> failures, CancellationToken ct)
+    {
+        var original = failures[0].Envelope;
+        if (!MailAddress.TryParse(original.Sender, allowNoDomain: false, out var sender))
+        {
+            log.Warn($"warn: bounce: cannot report to invalid sender <{original.Sender}>; dropped");
+            return;
+        }
+        var decision = resolver.Resolve(new SessionInfo(null, true, null, null), sender);
+        if (decision is not RecipientDecision.Accept accept)
+        {
+            log.Warn($"warn: bounce: no rule routes a report to <{sender}> ({((RecipientDecision.Refuse)decision).Reason}); dropped");
+            return;
+        }
+
+        var report = DeliveryReport.Build(ruleset.Hostname, failures, time.GetUtcNow());
+        uint msgid = 0;
+        try
+        {
+            msgid = await queue.MessageCreateAsync(ct);
+            await using (var stream = queue.MessageWriteStream(msgid))
+            {
+                var format = FormatOptions.Default.Clone();
+                format.NewLineFormat = NewLineFormat.Dos;
+                await report.WriteToAsync(format, stream, ct);
+            }
+            var now = time.GetUtcNow();
+            var envelope = new Envelope
+            {
+                Id = QueueIds.NewEnvelopeId(msgid),
+                Dispatcher = accept.Action.Name,
+                Type = accept.Action.IsLocal ? EnvelopeType.Mda : EnvelopeType.Mta,
+                SmtpName = ruleset.Hostname,
+                Helo = ruleset.Hostname,
+                Hostname = "localhost",
+                SockAddr = "local",
+                Sender = "",
+                Rcpt = sender.ToString(),
+                Dest = accept.Dest,
+                MdaUser = accept.MdaUser,
+                MdaSubaddress = accept.Subaddress,
+                CreationTime = now,
+                Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
+            };
+            await queue.EnvelopeCreateAsync(envelope, ct);
+            bus.Post(new SchedulerInsert(SchedulerInfo.From(envelope)));
+            await queue.MessageCommitAsync(msgid, ct);
+            bus.Post(new SchedulerCommit(msgid));
+            log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
+        }
+        catch (IOException ex)
+        {
+            log.Warn($"warn: bounce: cannot queue the report for <{sender}>: {ex.Message}");
+            if (msgid != 0)
+            {
+                bus.Post(new SchedulerRollback(msgid));
+                try { await queue.MessageDeleteAsync(msgid); } catch (IOException) { }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text;
+using MimeKit;
+using Smtpd.Queue;
+
+namespace Smtpd.Bounce;
+
+/// <summary>
+/// A delivery status notification (RFC 3464): multipart/report with a human-readable part in
+/// OpenSMTPD's words, a message/delivery-status part with one block per failed recipient, and
+/// the original message's headers. Sent from MAILER-DAEMON with an empty envelope sender.
+/// </summary>
+public static class DeliveryReport
+{
+    public static MimeMessage Build(string hostname, IReadOnlyList<BounceRequest> failures, DateTimeOffset now)
+    {
+        var first = failures[0].Envelope;
+        var report = new MimeMessage();
+        report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
+        report.To.Add(MailboxAddress.Parse(first.Sender));
+        report.Subject = "Delivery status notification: error";
+        report.Date = now;
+        report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(hostname);
+        report.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no auto-reply loops
+
+        var human = new StringBuilder();
+        human.Append("Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n");
+        human.Append("An error has occurred while attempting to deliver a message for\nthe following list of recipients:\n\n");
+        foreach (var f in failures) human.Append($"{f.Envelope.Dest}: {f.Error}\n\n");
+        human.Append("Below is a copy of the original message headers:\n");
+
+        var status = new MessageDeliveryStatus();
+        var perMessage = new HeaderList
+        {
+            { "Reporting-MTA", $"dns; {hostname}" },
+            { "Arrival-Date", MimeKit.Utils.DateUtils.FormatDate(first.CreationTime) },
+        };
+        status.StatusGroups.Add(perMessage);
+        foreach (var f in failures)
+        {
+            status.StatusGroups.Add(new HeaderList
+            {
+                { "Final-Recipient", $"rfc822; {f.Envelope.Dest}" },
+                { "Original-Recipient", $"rfc822; {f.Envelope.Rcpt}" },
+                { "Action", "failed" },
+                { "Status", StatusCode(f.Error) },
+                { "Diagnostic-Code", $"smtp; {f.Error}" },
+            });
+        }
+
+        var headers = new MimePart("text", "rfc822-headers")
+        {
+            Content = new MimeContent(new MemoryStream(Encoding.UTF8.GetBytes(failures[0].OriginalHeaders))),
+            ContentTransferEncoding = ContentEncoding.EightBit,
+        };
+
+        var multipart = new MultipartReport("delivery-status")
+        {
+            new TextPart("plain") { Text = human.ToString() },
+            status,
+            headers,
+        };
+        report.Body = multipart;
+        return report;
+    }
+
+    /// <summary>The enhanced status code of the failure text ("550 5.1.1 ..."), else a generic permanent one.</summary>
+    public static string StatusCode(string error)
+    {
+        foreach (string word in error.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3))
+        {
+            var parts = word.Split('.');
+            if (parts.Length == 3 && parts[0] is "4" or "5" && parts.All(p => p.Length > 0 && p.All(char.IsAsciiDigit)))
+                return parts[0] == "4" ? "5" + word[1..] : word; // the failure is final now
+        }
+        return "5.0.0";
+    }
+}
