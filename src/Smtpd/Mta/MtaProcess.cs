@@ -18,6 +18,10 @@ public sealed class MtaProcess
     static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
     static readonly TimeSpan BrokenFor = TimeSpan.FromSeconds(60);
     const int MaxConcurrentRoutes = 100;
+    /// <summary>How long envelopes of a penalized route are held here before going back to the scheduler.</summary>
+    static readonly TimeSpan MaxHold = TimeSpan.FromMinutes(5);
+    /// <summary>A transaction with at least this many recipients, all deferred, counts as greylisting.</summary>
+    const int GreylistThreshold = 1;
 
     readonly Ruleset _ruleset;
     readonly RoutePlanner _planner;
@@ -30,6 +34,7 @@ public sealed class MtaProcess
     readonly ConcurrentDictionary<string, DateTimeOffset> _brokenUntil = new(StringComparer.OrdinalIgnoreCase);
     readonly SemaphoreSlim _concurrency = new(MaxConcurrentRoutes);
     readonly ConcurrentDictionary<Task, bool> _running = new();
+    readonly RoutePenalties _penalties = new();
 
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
@@ -87,27 +92,54 @@ public sealed class MtaProcess
 
     async Task DeliverGroupAsync(string dispatcher, string domain, List<Envelope> envelopes, CancellationToken ct)
     {
-        await _concurrency.WaitAsync(ct);
+        if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
+        {
+            Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
+            return;
+        }
+        string routeKey = $"{dispatcher}|{domain}";
+        var heldSince = _time.GetUtcNow();
         try
         {
-            if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
+            while (envelopes.Count > 0)
             {
-                Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
-                return;
+                // A penalized route makes new envelopes wait too, instead of hammering it.
+                var penalty = _penalties.Until(routeKey) - _time.GetUtcNow();
+                if (penalty > TimeSpan.Zero) await Task.Delay(penalty, _time, ct);
+
+                RouteAttempt attempt;
+                await _concurrency.WaitAsync(ct);
+                try
+                {
+                    var route = await _planner.PlanAsync(action, domain, ct);
+                    if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
+                    attempt = await TransferAsync(route, action, envelopes, ct);
+                }
+                finally { _concurrency.Release(); }
+
+                if (attempt.Retry.Count == 0) { _penalties.Clear(routeKey); return; }
+                // Nobody reachable, or greylisted: hold the envelopes here for a growing delay,
+                // then hand them back to the scheduler's back-off if it lasts.
+                var next = _penalties.Penalize(routeKey, _time.GetUtcNow());
+                _log.Info($"smtp-out: route {domain} ({dispatcher}) penalized until {next:HH:mm:ss}: {attempt.Error}");
+                if (next - heldSince > MaxHold) { Report(attempt.Retry, Outcome.TempFail(attempt.Error), null); return; }
+                envelopes = attempt.Retry;
             }
-            var route = await _planner.PlanAsync(action, domain, ct);
-            if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
-            await TransferAsync(route, action, envelopes, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             Report(envelopes, Outcome.TempFail($"Cannot read the message: {ex.Message}"), null);
         }
-        finally { _concurrency.Release(); }
     }
 
-    async Task TransferAsync(Route route, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
+    /// <summary>What one pass over a route left to do: envelopes to try again, and why.</summary>
+    sealed record RouteAttempt(List<Envelope> Retry, string Error)
+    {
+        public static readonly RouteAttempt Done = new([], "");
+    }
+
+    async Task<RouteAttempt> TransferAsync(Route route, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
     {
         string lastError = "No MX could be reached";
         var now = _time.GetUtcNow();
@@ -135,18 +167,17 @@ public sealed class MtaProcess
                 {
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
-                    if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return; }
+                    if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return RouteAttempt.Done; }
                     MarkBroken(hop.Host);
                     continue;
                 }
-                await SendAsync(session, connections, action, envelopes, ct);
-                return;
+                return await SendAsync(session, connections, action, envelopes, ct);
             }
         }
-        Report(envelopes, Outcome.TempFail(lastError), null);
+        return new RouteAttempt(envelopes, lastError);
     }
 
-    async Task SendAsync(SmtpClientSession session, HostConnections connections, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
+    async Task<RouteAttempt> SendAsync(SmtpClientSession session, HostConnections connections, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
     {
         var first = envelopes[0];
         // "as" / "mail-from" rewrites the sender, never a bounce's empty one.
@@ -156,17 +187,26 @@ public sealed class MtaProcess
         {
             await using var message = _queue.MessageReadStream(first.MessageId);
             var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct);
+            // Every recipient deferred at once is how greylisting looks (seed 003): the route
+            // waits, the mail stays here, nobody is hammered.
+            if (replies.Count >= GreylistThreshold && replies.All(r => r.IsTransient))
+            {
+                _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{replies[0].Text}\"");
+                return new RouteAttempt(envelopes, $"{session.Relay}: {replies[0].Text}");
+            }
             for (int i = 0; i < envelopes.Count; i++)
             {
                 Report([envelopes[i]], replies[i].Outcome, session);
                 delivered |= replies[i].IsPositive;
             }
+            return RouteAttempt.Done;
         }
         catch (MtaException ex)
         {
             // Lost mid-transaction: nothing was confirmed, so everything is tried again later.
             _log.Info($"{session.Id:x16} mta error reason={ex.Message}");
             Report(envelopes, Outcome.TempFail($"{session.Relay}: {ex.Message}"), session);
+            return RouteAttempt.Done;
         }
         finally { connections.Release(session, delivered); }
     }

@@ -203,7 +203,8 @@ public sealed class RelayTests
                 """);
             await smtpd.StartAsync();
             await SendAsync(smtpd.Port, "root@far.example", behaviour);
-            await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+            // Silent: the route is penalized and the mail held; dropped mid-DATA: deferred.
+            await smtpd.WaitForLogAsync(behaviour == "silent" ? "penalized" : "result=TempFail", Timeout);
             // Still in the queue, to be tried again.
             Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
             listener.Stop();
@@ -290,5 +291,54 @@ public sealed class RelayTests
         Assert.Contains("Return-Path: <signed@example.org>", mail); // "as" rewrote the envelope sender
         Assert.Equal(4, SmtpdInstance.Occurrences(mail, "Received: ")); // us, the proxy, us again, the final MX
         Assert.Contains("to=<root@final.example>", proxy.Log);
+    }
+
+    [SkippableFact]
+    public async Task With_every_mx_down_mail_waits_and_goes_when_one_comes_back()
+    {
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["down.example"], [
+            "mx-host=down.example,mx1.down.example,10", "mx-host=down.example,mx2.down.example,20",
+            "host-record=mx1.down.example,127.0.0.11", "host-record=mx2.down.example,127.0.0.12"]);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+        await SendAsync(smtpd.Port, "root@down.example", "waiting");
+        await smtpd.WaitForLogAsync("penalized", Timeout);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
+
+        await using var mx2 = await PeerAsync("127.0.0.12", mxPort);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, "root"), 1, TimeSpan.FromSeconds(60));
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Equal(1, SmtpdInstance.Occurrences(mx2.Log, "smtp message msgid="));
+    }
+
+    [Fact]
+    public async Task A_greylisting_peer_gets_everything_after_its_grey_period_without_hammering()
+    {
+        await using var peer = new GreylistPeer(TimeSpan.FromSeconds(3));
+        var smtpd = new SmtpdInstance();
+        await using var _ = smtpd;
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        for (int i = 0; i < 3; i++)
+        {
+            await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<alice@example.org>");
+            await d.CommandAsync($"RCPT TO:<a{i}@grey.example>");
+            await d.CommandAsync($"RCPT TO:<b{i}@grey.example>");
+            await d.CommandAsync("DATA");
+            Assert.StartsWith("250", await d.CommandAsync($"Subject: grey {i}\r\n\r\nbody\r\n."));
+        }
+        await smtpd.WaitForLogAsync("result=Ok", TimeSpan.FromSeconds(60), count: 6);
+        Assert.Contains("mta greylisted", smtpd.Log);
+        Assert.Equal(3, peer.Messages);
+        // Each of the six recipients was asked for at most a few times, not hammered.
+        Assert.True(peer.RcptCommands <= 6 * 3, $"{peer.RcptCommands} RCPT commands");
     }
 }
