@@ -341,4 +341,37 @@ public sealed class RelayTests
         // Each of the six recipients was asked for at most a few times, not hammered.
         Assert.True(peer.RcptCommands <= 6 * 3, $"{peer.RcptCommands} RCPT commands");
     }
+
+    [SkippableFact]
+    public async Task Postfix_smtp_sink_as_mx_receives_every_message_over_one_pipelined_session()
+    {
+        Skip.IfNot(Dnsmasq.Available && SmtpSink.Available, "dnsmasq or postfix's smtp-sink is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["sink-a.example", "sink-b.example", "sink.example"], [
+            "mx-host=sink-a.example,mx.sink.example,10", "mx-host=sink-b.example,mx.sink.example,10",
+            "host-record=mx.sink.example,127.0.0.13"]);
+        await using var sink = new SmtpSink("127.0.0.13", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            for (int i = 0; i < 6; i++)
+            {
+                await d.CommandAsync("MAIL FROM:<alice@example.org>");
+                await d.CommandAsync($"RCPT TO:<user{i}@sink-{(i % 2 == 0 ? "a" : "b")}.example>");
+                if (i == 0) await d.CommandAsync("RCPT TO:<second@sink-a.example>");
+                await d.CommandAsync("DATA");
+                Assert.StartsWith("250", await d.CommandAsync($"Subject: sink {i}\r\n\r\n..dot line\r\nbody {i}\r\n."));
+            }
+        }
+        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 7);
+        Assert.Equal(6, sink.Messages.Length);
+        string first = sink.Messages.Select(File.ReadAllText).Single(m => m.Contains("Subject: sink 0"));
+        Assert.Contains("X-Rcpt-Args: <user0@sink-a.example>", first);
+        Assert.Contains("X-Rcpt-Args: <second@sink-a.example>", first); // both recipients in one transaction
+        Assert.Contains("\n.dot line", first.Replace("\r\n", "\n"));
+        Assert.Equal(1, sink.Sessions);
+    }
 }
