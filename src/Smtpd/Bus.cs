@@ -21,6 +21,9 @@ public sealed class Bus
     public Channel<MtaMessage> Mta { get; } = Create<MtaMessage>();
     public Channel<BounceMessage> Bounce { get; } = Create<BounceMessage>();
 
+    /// <summary>Where every component pushes its statistics (never read back by the logic).</summary>
+    public Stats.IStatBackend Stats { get; set; } = new Stats.RamStatBackend();
+
     public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
     public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
     public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);

@@ -27,6 +27,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
     readonly Smtpd.Bounce.BounceProcess _bounce;
+    readonly Smtpd.Control.ControlServer _control;
     FileStream? _spoolLock;
 
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
@@ -35,6 +36,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _log = log;
         Ruleset = ruleset;
         Paths = paths;
+        _bus.Stats = StatBackend(paths);
         var tables = new TableSet(ruleset);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
@@ -58,6 +60,23 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = TlsHandshakeTimeout,
         });
+        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow());
+        _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
+    }
+
+    /// <summary>
+    /// <c>SMTPD_STATS=sqlite</c> keeps statistics in SPOOL/stats.sqlite across restarts;
+    /// the default (ram) forgets them (smtpd.conf has no keyword for it).
+    /// </summary>
+    static Smtpd.Stats.IStatBackend StatBackend(SmtpdPaths paths) =>
+        Environment.GetEnvironmentVariable("SMTPD_STATS") is "sqlite"
+            ? new Smtpd.Stats.SqliteStatBackend(Path.Combine(EnsureDirectory(paths.Spool), "stats.sqlite"))
+            : new Smtpd.Stats.RamStatBackend();
+
+    static string EnsureDirectory(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        return dir;
     }
 
     public Ruleset Ruleset { get; }
@@ -83,17 +102,27 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public async Task StartAsync()
     {
         // Lock before Init: Init purges incoming/, which another running daemon may be using.
-        Directory.CreateDirectory(Paths.Spool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // 0711 as OpenSMTPD's spool: others may reach offline/ (1777) but list nothing; the queue
+        // directories inside stay 0700.
+        Directory.CreateDirectory(Paths.Spool);
+        File.SetUnixFileMode(Paths.Spool, (UnixFileMode)0b111_001_001);
         _spoolLock = LockSpool(Paths.Spool);
         _queue.Init();
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
         _smtp.Bind(DefaultPort);
+        _control.Bind();
         _running.Add(_scheduler.RunAsync(_stop.Token));
         _running.Add(_queueProcess.RunAsync(_stop.Token));
         _running.Add(_mda.RunAsync(_stop.Token));
         _running.Add(_mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
+        _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
+        // Anyone may leave mail here while we are down (sticky, like /tmp); we pick it up now.
+        string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
+        Directory.CreateDirectory(offline);
+        File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }
 
@@ -111,6 +140,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
+        _control.Dispose();
+        _bus.Stats.Dispose();
         _spoolLock?.Dispose();
         _stop.Dispose();
     }

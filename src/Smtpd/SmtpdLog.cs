@@ -43,6 +43,37 @@ public sealed class SmtpdLog : IDisposable
     public void Warn(string line) => _queue.Writer.TryWrite((4, "warn: " + line));
     public void Debug(string line) { if (Verbose) _queue.Writer.TryWrite((7, "debug: " + line)); }
 
+    /// <summary>The subsystems OpenSMTPD can trace (<c>smtpctl trace NAME</c>); "all" is every one.</summary>
+    public static readonly IReadOnlySet<string> Subsystems = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "imsg", "io", "smtp", "filters", "transfer", "bounce", "scheduler", "expand", "lookup", "stat", "rules", "mproc", "all",
+    };
+
+    readonly HashSet<string> _traced = new(StringComparer.Ordinal);
+    volatile bool _anyTraced;
+
+    /// <summary>Turns tracing of a subsystem on or off at runtime, with or without -v (seed 003).</summary>
+    public void SetTrace(string subsystem, bool on)
+    {
+        lock (_traced)
+        {
+            if (on) _traced.Add(subsystem); else _traced.Remove(subsystem);
+            _anyTraced = _traced.Count > 0;
+        }
+    }
+
+    public bool IsTraced(string subsystem)
+    {
+        if (!_anyTraced) return false;
+        lock (_traced) return _traced.Contains(subsystem) || _traced.Contains("all");
+    }
+
+    /// <summary>A trace line for <paramref name="subsystem"/>; the text is built only when traced.</summary>
+    public void Trace(string subsystem, Func<string> line)
+    {
+        if (IsTraced(subsystem)) _queue.Writer.TryWrite((7, $"trace: {subsystem}: {line()}"));
+    }
+
     async Task WriteLoopAsync()
     {
         var reader = _queue.Reader;

@@ -1,15 +1,45 @@
+using System.Text;
 using Smtpd.Ctl;
 
-// smtpctl: the control client. Verbs that need the control socket (show, pause, resume,
-// schedule, remove, monitor) are not built yet; say so plainly rather than pretend.
-return args switch
+// smtpctl: the control client (OpenSMTPD's smtpctl(8)). Also sendmail, mailq, makemap and
+// newaliases when invoked under those names (a symlink to this program).
+Console.OutputEncoding = new UTF8Encoding(false);
+string name = InvokedName();
+return name switch
 {
-    ["encrypt", .. var rest] => EncryptCommand.Run(rest),
-    _ => NotYet(),
+    "sendmail" or "send-mail" => await SendmailCommand.RunAsync(args),
+    "mailq" => await ControlClient.RunAsync(["show", "queue"]),
+    "makemap" or "newaliases" => NotYet(name),
+    _ => args switch
+    {
+        [] => Usage(),
+        ["encrypt", .. var rest] => EncryptCommand.Run(rest),
+        ["sendmail" or "enqueue", .. var rest] => await SendmailCommand.RunAsync(rest),
+        ["makemap", ..] => NotYet("makemap"),
+        _ => await ControlClient.RunAsync(args),
+    },
 };
 
-static int NotYet()
+static int Usage()
 {
-    Console.Error.WriteLine("smtpctl: not implemented yet in this version of smtpd for .NET");
+    Console.Error.WriteLine("usage: smtpctl command [argument ...]");
     return 1;
+}
+
+static int NotYet(string what)
+{
+    Console.Error.WriteLine($"smtpctl: {what} is not implemented yet in this version of smtpd for .NET");
+    return 1;
+}
+
+// argv[0] as the user typed it (a symlink named sendmail keeps its name there).
+static string InvokedName()
+{
+    try
+    {
+        string cmdline = File.ReadAllText("/proc/self/cmdline");
+        string argv0 = Path.GetFileName(cmdline.Split('\0')[0]);
+        return argv0 is "dotnet" ? "smtpctl" : argv0;
+    }
+    catch (IOException) { return "smtpctl"; }
 }

@@ -95,6 +95,8 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
             bus.Post(new SchedulerInsert(SchedulerInfo.From(envelope)));
             await queue.MessageCommitAsync(msgid, ct);
             bus.Post(new SchedulerCommit(msgid));
+            bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued);
+            bus.Stats.Increment(Stats.StatKeys.Envelope);
             log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
         }
         catch (IOException ex)

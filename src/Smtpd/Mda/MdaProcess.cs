@@ -22,11 +22,21 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     public async Task RunAsync(CancellationToken ct)
     {
         var running = new List<Task>();
+        var held = new List<Envelope>();
+        bool paused = false;
         await foreach (var message in bus.Mda.Reader.ReadAllAsync(ct))
         {
-            if (message is not MdaDeliver deliver) continue;
             running.RemoveAll(t => t.IsCompleted);
-            running.Add(DeliverAsync(deliver.Envelope, ct));
+            switch (message)
+            {
+                case MdaPause p:
+                    paused = p.Paused;
+                    log.Info($"info: mda {(paused ? "paused" : "resumed")}");
+                    if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, ct)); held.Clear(); }
+                    break;
+                case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
+                case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, ct)); break;
+            }
         }
         await Task.WhenAll(running);
     }

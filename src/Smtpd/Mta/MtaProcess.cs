@@ -53,15 +53,20 @@ public sealed class MtaProcess
         var reaping = ReapIdleAsync(reaper, ct);
         try
         {
+            var held = new List<MtaTransfer>();
+            bool paused = false;
             await foreach (var message in _bus.Mta.Reader.ReadAllAsync(ct))
             {
-                if (message is not MtaTransfer transfer) continue;
-                foreach (var group in transfer.Envelopes.GroupBy(e => (e.Dispatcher, Domain: DomainOf(e.Dest).ToLowerInvariant())))
+                if (message is MtaPause p)
                 {
-                    var task = DeliverGroupAsync(group.Key.Dispatcher, group.Key.Domain, group.ToList(), ct);
-                    _running[task] = true;
-                    _ = task.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
+                    paused = p.Paused;
+                    _log.Info($"info: mta {(paused ? "paused" : "resumed")}");
+                    if (!paused) { foreach (var h in held) Start(h, ct); held.Clear(); }
+                    continue;
                 }
+                if (message is not MtaTransfer transfer) continue;
+                if (paused) held.Add(transfer);
+                else Start(transfer, ct);
             }
         }
         catch (OperationCanceledException) { }
@@ -70,6 +75,17 @@ public sealed class MtaProcess
             foreach (var s in host.TakeIdle(TimeSpan.Zero, DateTimeOffset.MaxValue))
                 await s.QuitAsync("shutdown");
         await reaping;
+    }
+
+    /// <summary>Splits a transfer by route (action and domain) and starts each.</summary>
+    void Start(MtaTransfer transfer, CancellationToken ct)
+    {
+        foreach (var group in transfer.Envelopes.GroupBy(e => (e.Dispatcher, Domain: DomainOf(e.Dest).ToLowerInvariant())))
+        {
+            var task = DeliverGroupAsync(group.Key.Dispatcher, group.Key.Domain, group.ToList(), ct);
+            _running[task] = true;
+            _ = task.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
+        }
     }
 
     async Task ReapIdleAsync(PeriodicTimer timer, CancellationToken ct)
@@ -189,7 +205,7 @@ public sealed class MtaProcess
             var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct);
             // Every recipient deferred at once is how greylisting looks (seed 003): the route
             // waits, the mail stays here, nobody is hammered.
-            if (replies.Count >= GreylistThreshold && replies.All(r => r.IsTransient))
+            if (replies.Count >= GreylistThreshold && session.RecipientsAllDeferred)
             {
                 _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{replies[0].Text}\"");
                 return new RouteAttempt(envelopes, $"{session.Relay}: {replies[0].Text}");
@@ -236,4 +252,7 @@ public sealed class MtaProcess
         _hosts.Select(kv => (kv.Key.Split('|')[0], kv.Value.Open, kv.Value.Idle, kv.Value.Waiting)).ToList();
 
     public IReadOnlyDictionary<string, DateTimeOffset> BrokenHosts => _brokenUntil;
+
+    /// <summary>Penalized routes ("action|domain"): how many failures in a row and until when they wait.</summary>
+    public IReadOnlyDictionary<string, (int Count, DateTimeOffset Until)> Penalties => _penalties.Snapshot();
 }

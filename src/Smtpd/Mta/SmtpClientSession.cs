@@ -44,6 +44,8 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// <summary>False once anything went wrong: such a session is never reused.</summary>
     public bool Usable { get; private set; } = true;
     public DateTimeOffset IdleSince { get; private set; } = DateTimeOffset.UtcNow;
+    /// <summary>The last transaction's RCPTs were all answered 4xx: what greylisting looks like.</summary>
+    public bool RecipientsAllDeferred { get; private set; }
 
     /// <summary>Connects and greets; on failure the exception says why (temporary unless the server said 5xx).</summary>
     public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
@@ -162,6 +164,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public async Task<IReadOnlyList<SmtpReply>> TransferAsync(string sender, IReadOnlyList<string> recipients, Stream message, long size, CancellationToken ct)
     {
         IdleSince = DateTimeOffset.UtcNow;
+        RecipientsAllDeferred = false;
         try
         {
             string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "");
@@ -185,6 +188,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 await ResetAsync(ct);
                 return recipients.Select(_ => mailReply).ToList();
             }
+            RecipientsAllDeferred = rcptReplies.Count > 0 && rcptReplies.All(r => r.IsTransient);
             if (!rcptReplies.Any(r => r.IsPositive))
             {
                 await ResetAsync(ct);

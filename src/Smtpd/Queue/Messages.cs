@@ -13,3 +13,11 @@ public sealed record QueueDeliveryOk(Envelope Envelope) : QueueMessage;
 public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error) : QueueMessage;
 /// <summary>From Mda/Mta: failed for good.</summary>
 public sealed record QueueDeliveryPermFail(Envelope Envelope, string Error) : QueueMessage;
+/// <summary>Admin: delete these envelopes (the scheduler has forgotten them).</summary>
+public sealed record QueueRemove(IReadOnlyList<ulong> Evpids) : QueueMessage;
+/// <summary>Admin: load these envelopes (missing ones are left out), for <c>smtpctl show queue</c>.</summary>
+public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, TaskCompletionSource<IReadOnlyList<Envelope>> Reply) : QueueMessage;
+/// <summary>Admin: the envelope file as stored, or null.</summary>
+public sealed record QueueEnvelopeText(ulong Evpid, TaskCompletionSource<string?> Reply) : QueueMessage;
+/// <summary>Admin: the path of a message's file, or null when it is not in the queue.</summary>
+public sealed record QueueMessageFile(uint MsgId, TaskCompletionSource<string?> Reply) : QueueMessage;

@@ -1,6 +1,7 @@
 using Smtpd.Mda;
 using Smtpd.Mta;
 using Smtpd.Scheduler;
+using Smtpd.Stats;
 
 namespace Smtpd.Queue;
 
@@ -25,6 +26,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             if (e.MessageId != current && current != 0) bus.Post(new SchedulerCommit(current));
             current = e.MessageId;
             bus.Post(new SchedulerInsert(SchedulerInfo.From(e)));
+            bus.Stats.Increment(StatKeys.Envelope);
             count++;
         }
         if (current != 0) bus.Post(new SchedulerCommit(current));
@@ -52,16 +54,44 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             case QueueDeliveryOk m:
                 await backend.EnvelopeDeleteAsync(m.Envelope.Id);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
+                Count(StatKeys.DeliveryOk);
                 break;
             case QueueDeliveryTempFail m:
                 var retried = m.Envelope with { Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error };
                 await backend.EnvelopeUpdateAsync(retried);
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
+                bus.Stats.Increment(StatKeys.DeliveryTempFail);
                 break;
             case QueueDeliveryPermFail m:
                 RequestBounce(m.Envelope, m.Error);
                 await backend.EnvelopeDeleteAsync(m.Envelope.Id);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
+                Count(StatKeys.DeliveryPermFail);
+                break;
+            case QueueRemove m:
+                foreach (var evpid in m.Evpids)
+                {
+                    await backend.EnvelopeDeleteAsync(evpid);
+                    log.Info($"{evpid:x16} queue remove evpid={evpid:x16} (by smtpctl)");
+                    Count(StatKeys.EnvelopeRemoved);
+                }
+                break;
+            case QueueLoad m:
+                var envelopes = new List<Envelope>();
+                foreach (var evpid in m.Evpids)
+                {
+                    try { if (await backend.EnvelopeLoadAsync(evpid) is { } e) envelopes.Add(e); }
+                    catch (FormatException) { }
+                }
+                m.Reply.TrySetResult(envelopes);
+                break;
+            case QueueEnvelopeText m:
+                try { m.Reply.TrySetResult(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
+                catch (FormatException ex) { m.Reply.TrySetResult($"# corrupt envelope: {ex.Message}\n"); }
+                break;
+            case QueueMessageFile m:
+                string path = backend.MessagePath(m.MsgId);
+                m.Reply.TrySetResult(File.Exists(path) ? path : null);
                 break;
         }
     }
@@ -96,6 +126,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             log.Info($"{evpid:x16} queue expire evpid={evpid:x16} from=<{e.Sender}> to=<{e.Dest}> delay={Durations.Format(delay)} result=PermFail stat=\"{error}\"");
             RequestBounce(e, error);
             await backend.EnvelopeDeleteAsync(evpid);
+            Count(StatKeys.EnvelopeExpired);
         }
         bus.Post(new SchedulerDelete(evpid));
     }
@@ -119,5 +150,14 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { headers = ""; }
         bus.Post(new Bounce.BounceRequest(e, error, headers));
+        bus.Stats.Increment(StatKeys.Bounce);
+    }
+
+    /// <summary>An envelope left the queue for <paramref name="reason"/>.</summary>
+    void Count(string reason)
+    {
+        bus.Stats.Increment(reason);
+        bus.Stats.Increment(StatKeys.EnvelopeDequeued);
+        bus.Stats.Decrement(StatKeys.Envelope);
     }
 }

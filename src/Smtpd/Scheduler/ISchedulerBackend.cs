@@ -26,6 +26,17 @@ public interface ISchedulerBackend
     /// <summary>Makes an envelope (or all of a message's when the low 32 bits are 0) due now.</summary>
     int Schedule(ulong id, DateTimeOffset now);
 
+    /// <summary>Admin: forgets envelopes that are not in flight (0 = all, message id, envelope id); returns them.</summary>
+    IReadOnlyList<ulong> Remove(ulong id);
+    /// <summary>Admin: pending envelopes are held until resumed.</summary>
+    int Suspend(ulong id);
+    int Resume(ulong id, DateTimeOffset now);
+    /// <summary>Admin: what is known of the envelopes an id names, for <c>smtpctl show queue</c>.</summary>
+    IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id);
+
     /// <summary>Number of committed envelopes known, in flight or waiting.</summary>
     int Count { get; }
 }
+
+/// <summary>An envelope as the scheduler sees it: "pending", "inflight" or "suspend", and when it is due.</summary>
+public sealed record ScheduledEnvelope(SchedulerInfo Info, string State, DateTimeOffset Due);

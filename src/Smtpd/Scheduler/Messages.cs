@@ -15,5 +15,11 @@ public sealed record SchedulerRollback(uint MsgId) : SchedulerMessage;
 public sealed record SchedulerUpdate(SchedulerInfo Info) : SchedulerMessage;
 /// <summary>The envelope is gone from the queue (delivered, failed, expired or removed).</summary>
 public sealed record SchedulerDelete(ulong Evpid) : SchedulerMessage;
-/// <summary>Admin: try now (an envelope id, or a message id in the top 32 bits).</summary>
-public sealed record SchedulerSchedule(ulong Id) : SchedulerMessage;
+/// <summary>Admin: try now (0 for all, a message id in the top 32 bits, or an envelope id); replies how many.</summary>
+public sealed record SchedulerSchedule(ulong Id, TaskCompletionSource<int>? Reply = null) : SchedulerMessage;
+/// <summary>Admin: remove from the queue; the scheduler forgets them and has the queue delete their files.</summary>
+public sealed record SchedulerRemove(ulong Id, TaskCompletionSource<int> Reply) : SchedulerMessage;
+/// <summary>Admin: pause (suspend) or resume envelopes.</summary>
+public sealed record SchedulerSuspend(ulong Id, bool Suspend, TaskCompletionSource<int> Reply) : SchedulerMessage;
+/// <summary>Admin: the envelopes an id names, with their state.</summary>
+public sealed record SchedulerList(ulong Id, TaskCompletionSource<IReadOnlyList<ScheduledEnvelope>> Reply) : SchedulerMessage;

@@ -10,7 +10,7 @@ namespace Smtpd.Scheduler;
 /// </summary>
 public sealed class RamScheduler : ISchedulerBackend
 {
-    enum State { Pending, InFlight }
+    enum State { Pending, InFlight, Suspended }
 
     sealed class Entry(SchedulerInfo info)
     {
@@ -110,11 +110,15 @@ public sealed class RamScheduler : ISchedulerBackend
         return new SchedulerBatch(kind, taken, null);
     }
 
+    /// <summary>The envelopes an admin id names: 0 for all, a message id (low 32 bits 0), or one envelope.</summary>
+    IEnumerable<ulong> Select(ulong id) =>
+        id == 0 ? _envelopes.Keys.ToArray()
+        : (id & 0xffffffff) == 0 ? _byMessage.GetValueOrDefault(QueueIds.MessageOf(id))?.ToArray() ?? []
+        : [id];
+
     public int Schedule(ulong id, DateTimeOffset now)
     {
-        IEnumerable<ulong> ids = (id & 0xffffffff) == 0
-            ? _byMessage.GetValueOrDefault(QueueIds.MessageOf(id))?.ToArray() ?? []
-            : [id];
+        var ids = Select(id);
         int n = 0;
         foreach (var evpid in ids)
         {
@@ -125,6 +129,47 @@ public sealed class RamScheduler : ISchedulerBackend
         }
         return n;
     }
+
+    public IReadOnlyList<ulong> Remove(ulong id)
+    {
+        var removed = new List<ulong>();
+        foreach (var evpid in Select(id))
+        {
+            // In flight: its delivery decides; an admin retries the remove afterwards.
+            if (!_envelopes.TryGetValue(evpid, out var e) || e.State == State.InFlight) continue;
+            Delete(evpid);
+            removed.Add(evpid);
+        }
+        return removed;
+    }
+
+    public int Suspend(ulong id)
+    {
+        int n = 0;
+        foreach (var evpid in Select(id))
+            if (_envelopes.TryGetValue(evpid, out var e) && e.State == State.Pending) { e.State = State.Suspended; n++; }
+        return n;
+    }
+
+    public int Resume(ulong id, DateTimeOffset now)
+    {
+        int n = 0;
+        foreach (var evpid in Select(id))
+        {
+            if (!_envelopes.TryGetValue(evpid, out var e) || e.State != State.Suspended) continue;
+            e.State = State.Pending;
+            _due.Enqueue(evpid, e.Due);
+            n++;
+        }
+        return n;
+    }
+
+    public IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id) =>
+        Select(id).Where(_envelopes.ContainsKey).Select(evpid =>
+        {
+            var e = _envelopes[evpid];
+            return new ScheduledEnvelope(e.Info, e.State switch { State.InFlight => "inflight", State.Suspended => "suspend", _ => "pending" }, e.Due);
+        }).OrderBy(e => e.Info.Evpid).ToList();
 
     /// <summary>The next try, but never later than expiry: an envelope expires on time.</summary>
     static DateTimeOffset NextTry(SchedulerInfo info)

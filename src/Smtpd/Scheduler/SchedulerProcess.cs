@@ -50,7 +50,16 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
             case SchedulerRollback m: backend.Rollback(m.MsgId); break;
             case SchedulerUpdate m: backend.Update(m.Info); break;
             case SchedulerDelete m: backend.Delete(m.Evpid); break;
-            case SchedulerSchedule m: backend.Schedule(m.Id, time.GetUtcNow()); break;
+            case SchedulerSchedule m: m.Reply?.TrySetResult(backend.Schedule(m.Id, time.GetUtcNow())); break;
+            case SchedulerRemove m:
+                var removed = backend.Remove(m.Id);
+                if (removed.Count > 0) bus.Post(new QueueRemove(removed));
+                m.Reply.TrySetResult(removed.Count);
+                break;
+            case SchedulerSuspend m:
+                m.Reply.TrySetResult(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
+                break;
+            case SchedulerList m: m.Reply.TrySetResult(backend.Envelopes(m.Id)); break;
         }
     }
 

@@ -35,6 +35,7 @@ public static class Replies
     // 4xx: temporary trouble, never a 5xx.
     public static readonly Reply Timeout = new(421, "4.4.2", "Timeout, closing connection");
     public static readonly Reply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
+    public static readonly Reply Paused = new(421, "4.3.2", "Service temporarily unavailable, try again later");
     public static readonly Reply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");
     public static readonly Reply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
     public static readonly Reply AuthTempFailure = new(454, "4.7.0", "Temporary authentication failure");

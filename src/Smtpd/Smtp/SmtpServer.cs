@@ -25,6 +25,11 @@ public sealed class SmtpServer : IAsyncDisposable
     }
 
     /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
+    volatile bool _paused;
+
+    /// <summary><c>smtpctl pause smtp</c>: new clients get 421 until resumed; sessions under way go on.</summary>
+    public bool Paused { get => _paused; set { _paused = value; _ctx.Log.Info($"info: smtp {(value ? "paused" : "resumed")}"); } }
+
     public IEnumerable<IPEndPoint> Endpoints => _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!);
 
     public void Bind(int defaultPort)
@@ -76,6 +81,11 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
             client.NoDelay = true;
+            if (_paused)
+            {
+                _ = RefuseAsync(client);
+                continue;
+            }
             var task = RunSessionAsync(client, config, ct);
             lock (_lock)
             {
@@ -85,9 +95,21 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
+    async Task RefuseAsync(Socket client)
+    {
+        using (client)
+        {
+            try { await client.SendAsync(Replies.Paused.Bytes, SocketFlags.None); }
+            catch (SocketException) { }
+        }
+    }
+
     async Task RunSessionAsync(Socket client, ListenerSetup config, CancellationToken ct)
     {
         await Task.Yield();
+        var stats = _ctx.Bus.Stats;
+        stats.Increment(Stats.StatKeys.SmtpConnect);
+        stats.Increment(Stats.StatKeys.SmtpSession);
         try
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
@@ -99,7 +121,27 @@ public sealed class SmtpServer : IAsyncDisposable
         {
             _ctx.Log.Warn($"smtp: session ended by error: {ex}");
         }
+        finally
+        {
+            stats.Decrement(Stats.StatKeys.SmtpSession);
+            stats.Increment(Stats.StatKeys.SmtpDisconnect);
+        }
     }
+
+    /// <summary>
+    /// Runs an SMTP session over a local stream (the control socket's enqueue, used by
+    /// <c>smtpctl sendmail</c>): no client address, so it is <c>from local</c> (and <c>socket</c>).
+    /// </summary>
+    public async Task RunLocalSessionAsync(Stream stream, CancellationToken ct)
+    {
+        var listener = _listeners.FirstOrDefault(l => l.Config.IsSocket) ?? LocalSetup;
+        _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpConnect);
+        try { await new SmtpSession(_ctx, listener, stream, null, ct).RunAsync(); }
+        finally { _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpDisconnect); }
+    }
+
+    ListenerSetup LocalSetup => new(new ListenerConfig("socket", null, null, null, new ConfigLocation("(local)", 0)) { IsSocket = true },
+        new Tls.ListenerSecurity(), null);
 
     public async ValueTask DisposeAsync()
     {

@@ -163,6 +163,9 @@ public sealed partial class SmtpSession
         tx.MessageId = null; // committed: no longer ours to delete
         _mailCount++;
         _ctx.Bus.Post(new SchedulerCommit(msgid));
+        _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpMessage);
+        _ctx.Bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued, envelopes.Count);
+        _ctx.Bus.Stats.Increment(Stats.StatKeys.Envelope, envelopes.Count);
         _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
         foreach (var e in envelopes)
             _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");

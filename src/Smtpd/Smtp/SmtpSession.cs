@@ -111,7 +111,9 @@ public sealed partial class SmtpSession
                     return "line-too-long";
             }
 
+            _ctx.Log.Trace("smtp", () => $"{Id:x16} <<< {Printable(line!)}");
             var reply = await HandleCommandAsync(line!);
+            if (reply is not null) _ctx.Log.Trace("smtp", () => $"{Id:x16} >>> {reply.FirstLine}");
             if (reply is null) continue; // DATA answered for itself (and may have ended the session)
             Send(reply);
             if (reply.IsPermanent || reply.IsTransient)

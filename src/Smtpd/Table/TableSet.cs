@@ -5,12 +5,27 @@ namespace Smtpd.Table;
 /// <summary>The tables a ruleset declares, opened and ready for lookups by name.</summary>
 public sealed class TableSet
 {
-    readonly Dictionary<string, ITableBackend> _tables = new(StringComparer.Ordinal);
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, ITableBackend> _tables = new(StringComparer.Ordinal);
+    readonly Ruleset _ruleset;
 
     public TableSet(Ruleset ruleset)
     {
+        _ruleset = ruleset;
         foreach (var (name, config) in ruleset.Tables)
             _tables[name] = Open(config);
+    }
+
+    /// <summary>
+    /// Reads a table again (<c>smtpctl update table NAME</c>): lookups already under way finish
+    /// with the old contents, the next ones see the new. If the new contents cannot be read,
+    /// the old stay and the error is thrown.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">No such table.</exception>
+    /// <exception cref="TableTempFailException">The table cannot be read now.</exception>
+    public void Reload(string name)
+    {
+        if (!_ruleset.Tables.TryGetValue(name, out var config)) throw new KeyNotFoundException($"no table {name}");
+        _tables[name] = Open(config);
     }
 
     public ITableBackend this[string name] =>

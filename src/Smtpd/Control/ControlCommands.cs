@@ -1,0 +1,181 @@
+using System.Globalization;
+using Smtpd.Mda;
+using Smtpd.Mta;
+using Smtpd.Queue;
+using Smtpd.Scheduler;
+using Smtpd.Stats;
+using Smtpd.Table;
+
+namespace Smtpd.Control;
+
+/// <summary>
+/// The verbs of <c>smtpctl</c> (OpenSMTPD's control.c and smtpctl.c): each writes what smtpctl
+/// prints and returns its exit status. Verbs that change anything are for root or the user the
+/// daemon runs as; the others may show the queue and statistics.
+/// </summary>
+public sealed class ControlCommands(ControlContext ctx)
+{
+    static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
+
+    public async Task<int> RunAsync(string[] words, bool privileged, TextWriter output, CancellationToken ct)
+    {
+        string verb = string.Join(' ', words.Take(2));
+        bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
+            or "log" or "update" or "profile" or "unprofile";
+        if (changes && !privileged)
+        {
+            await output.WriteLineAsync("smtpctl: permission denied: only root (or the daemon's user) may do that");
+            return 1;
+        }
+
+        switch (words)
+        {
+            case ["show", "queue"]: return await ShowQueueAsync(0, output);
+            case ["show", "queue", var id]: return TryId(id, out ulong q) ? await ShowQueueAsync(q, output) : await BadIdAsync(id, output);
+            case ["show", "envelope", var id]: return await ShowEnvelopeAsync(id, output);
+            case ["show", "message", var id]: return await ShowMessageAsync(id, output);
+            case ["show", "stats"]: return await ShowStatsAsync(output);
+            case ["show", "status"]:
+                await output.WriteLineAsync($"MDA {(ctx.MdaPaused ? "paused" : "running")}");
+                await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
+                await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
+                return 0;
+            case ["show", "routes"] or ["show", "hosts"] or ["show", "relays"]: return await ShowRoutesAsync(output);
+            case ["pause", "smtp"]: ctx.Smtp.Paused = true; return await OkAsync(output);
+            case ["resume", "smtp"]: ctx.Smtp.Paused = false; return await OkAsync(output);
+            case ["pause", "mta"]: ctx.MtaPaused = true; ctx.Bus.Post(new MtaPause(true)); return await OkAsync(output);
+            case ["resume", "mta"]: ctx.MtaPaused = false; ctx.Bus.Post(new MtaPause(false)); return await OkAsync(output);
+            case ["pause", "mda"]: ctx.MdaPaused = true; ctx.Bus.Post(new MdaPause(true)); return await OkAsync(output);
+            case ["resume", "mda"]: ctx.MdaPaused = false; ctx.Bus.Post(new MdaPause(false)); return await OkAsync(output);
+            case ["pause", "envelope", var id]: return await ForEachAsync(id, output, "paused", (i, r) => new SchedulerSuspend(i, true, r));
+            case ["resume", "envelope", var id]: return await ForEachAsync(id, output, "resumed", (i, r) => new SchedulerSuspend(i, false, r));
+            case ["schedule", var id]: return await ForEachAsync(id, output, "scheduled", (i, r) => new SchedulerSchedule(i, r));
+            case ["remove", var id]: return await ForEachAsync(id, output, "removed", (i, r) => new SchedulerRemove(i, r));
+            case ["log", "verbose"]: ctx.Log.Verbose = true; return await OkAsync(output);
+            case ["log", "brief"]: ctx.Log.Verbose = false; return await OkAsync(output);
+            case ["trace" or "untrace", _]:
+                string sub = words[1];
+                if (!SmtpdLog.Subsystems.Contains(sub))
+                {
+                    await output.WriteLineAsync($"smtpctl: invalid trace subsystem: {sub} ({string.Join(", ", SmtpdLog.Subsystems)})");
+                    return 1;
+                }
+                ctx.Log.SetTrace(sub, words[0] == "trace");
+                return await OkAsync(output);
+            case ["update", "table", var name]:
+                try { ctx.Tables.Reload(name); }
+                catch (KeyNotFoundException) { await output.WriteLineAsync($"smtpctl: no such table: {name}"); return 1; }
+                catch (TableTempFailException ex) { await output.WriteLineAsync($"smtpctl: {ex.Message}"); return 1; }
+                ctx.Log.Info($"info: table {name} updated");
+                return await OkAsync(output);
+            default:
+                await output.WriteLineAsync($"smtpctl: unknown command: {string.Join(' ', words)}");
+                return 1;
+        }
+    }
+
+    static async Task<int> OkAsync(TextWriter output)
+    {
+        await output.WriteLineAsync("command succeeded");
+        return 0;
+    }
+
+    static async Task<int> BadIdAsync(string id, TextWriter output)
+    {
+        await output.WriteLineAsync($"smtpctl: invalid msgid/evpid: {id}");
+        return 1;
+    }
+
+    /// <summary>"all", an 8-digit message id or a 16-digit envelope id, hexadecimal. 0 means all.</summary>
+    static bool TryId(string text, out ulong id)
+    {
+        id = 0;
+        if (text == "all") return true;
+        if (text.Length is not (8 or 16) || !ulong.TryParse(text, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out id)) return false;
+        if (text.Length == 8) id <<= 32;
+        return id != 0;
+    }
+
+    async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, SchedulerMessage> message)
+    {
+        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ctx.Bus.Post(message(reply));
+        return await reply.Task.WaitAsync(ReplyTimeout);
+    }
+
+    async Task<T> AskQueueAsync<T>(Func<TaskCompletionSource<T>, QueueMessage> message)
+    {
+        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ctx.Bus.Post(message(reply));
+        return await reply.Task.WaitAsync(ReplyTimeout);
+    }
+
+    async Task<int> ForEachAsync(string idText, TextWriter output, string done, Func<ulong, TaskCompletionSource<int>, SchedulerMessage> message)
+    {
+        if (!TryId(idText, out ulong id)) return await BadIdAsync(idText, output);
+        int n = await AskAsync<int>(r => message(id, r));
+        await output.WriteLineAsync($"{n} envelope{(n > 1 ? "s" : "")} {done}");
+        return 0;
+    }
+
+    async Task<int> ShowQueueAsync(ulong id, TextWriter output)
+    {
+        var scheduled = await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r));
+        var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
+        var byId = scheduled.ToDictionary(s => s.Info.Evpid);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var e in envelopes)
+            await output.WriteLineAsync(QueueListing.Line(e, byId[e.Id], now));
+        return 0;
+    }
+
+    async Task<int> ShowEnvelopeAsync(string idText, TextWriter output)
+    {
+        if (!TryId(idText, out ulong id) || idText.Length != 16) return await BadIdAsync(idText, output);
+        string? text = await AskQueueAsync<string?>(r => new QueueEnvelopeText(id, r));
+        if (text is null) { await output.WriteLineAsync($"smtpctl: no such envelope: {idText}"); return 1; }
+        await output.WriteAsync(text);
+        return 0;
+    }
+
+    async Task<int> ShowMessageAsync(string idText, TextWriter output)
+    {
+        if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
+        string? path = await AskQueueAsync<string?>(r => new QueueMessageFile(QueueIds.MessageOf(id), r));
+        if (path is null) { await output.WriteLineAsync($"smtpctl: no such message: {idText}"); return 1; }
+        using var reader = new StreamReader(path);
+        char[] buffer = new char[64 * 1024];
+        int n;
+        while ((n = await reader.ReadAsync(buffer)) > 0) await output.WriteAsync(buffer.AsMemory(0, n));
+        return 0;
+    }
+
+    async Task<int> ShowStatsAsync(TextWriter output)
+    {
+        var uptime = DateTimeOffset.UtcNow - ctx.Started;
+        await output.WriteLineAsync($"uptime={(long)uptime.TotalSeconds}");
+        await output.WriteLineAsync($"uptime.human={Durations.Format(uptime)}");
+        foreach (var (key, value) in ctx.Bus.Stats.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            string text = value.Kind switch
+            {
+                StatKind.Duration => TimeSpan.FromTicks(value.Value).TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture),
+                _ => value.Value.ToString(CultureInfo.InvariantCulture),
+            };
+            await output.WriteLineAsync($"{key}={text}");
+        }
+        return 0;
+    }
+
+    async Task<int> ShowRoutesAsync(TextWriter output)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (hop, open, idle, waiting) in ctx.Mta.Routes().OrderBy(r => r.Hop, StringComparer.Ordinal))
+            await output.WriteLineAsync($"{hop} connections={open} idle={idle} waiting={waiting}");
+        foreach (var (host, until) in ctx.Mta.BrokenHosts.Where(b => b.Value > now))
+            await output.WriteLineAsync($"{host} broken for {Durations.Format(until - now)}");
+        foreach (var (route, (count, until)) in ctx.Mta.Penalties.Where(p => p.Value.Until > now))
+            await output.WriteLineAsync($"{route} penalty={count} usable in {Durations.Format(until - now)}");
+        return 0;
+    }
+}

@@ -1,0 +1,49 @@
+using System.Net.Sockets;
+using System.Text;
+using Smtpd.Control;
+
+namespace Smtpd.Ctl;
+
+/// <summary>Sends one request over the control socket and prints the daemon's answer.</summary>
+public static class ControlClient
+{
+    /// <summary>
+    /// The socket: <c>SMTPD_SOCKET</c>; else the system daemon's; else, for a normal user, the one of
+    /// the daemon they run themselves (under their state directory).
+    /// </summary>
+    public static string SocketPath
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("SMTPD_SOCKET") is { Length: > 0 } env) return env;
+            var system = SmtpdPaths.FromEnvironment(privileged: true).ControlSocket;
+            if (Mda.LocalUsers.IsRoot || File.Exists(system)) return system;
+            return SmtpdPaths.FromEnvironment(privileged: false).ControlSocket;
+        }
+    }
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> words)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        string path = SocketPath;
+        try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(path)); }
+        catch (SocketException ex)
+        {
+            Console.Error.WriteLine($"smtpctl: smtpd is not running? cannot connect to {path}: {ex.Message}");
+            return 1;
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(string.Join(' ', words) + "\n"));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var stdout = Console.Out;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith(ControlProtocol.ExitPrefix, StringComparison.Ordinal))
+                return int.TryParse(line.AsSpan(ControlProtocol.ExitPrefix.Length), out int code) ? code : 1;
+            (line.StartsWith("smtpctl: ", StringComparison.Ordinal) ? Console.Error : stdout).WriteLine(line);
+            if (words is ["monitor"]) await stdout.FlushAsync();
+        }
+        Console.Error.WriteLine("smtpctl: connection closed by smtpd");
+        return 1;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text;
+using MimeKit;
+using Smtpd.Control;
+
+namespace Smtpd.Ctl;
+
+/// <summary>
+/// <c>sendmail</c> / <c>smtpctl sendmail</c>: reads a message on standard input and enqueues it
+/// through the control socket, or, when the daemon is not running, leaves it in the spool's
+/// offline directory for the daemon to pick up. Accepts the usual flags: <c>-t</c>, <c>-f</c>,
+/// <c>-F</c>, <c>-i</c>/<c>-oi</c>, <c>-bs</c>, <c>-bp</c>, and ignores the ones other MTAs'
+/// sendmail ignore. The sender is the invoking user unless root says otherwise.
+/// </summary>
+public static class SendmailCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var o = SendmailOptions.Parse(args, out string? error);
+        if (error is not null) { Console.Error.WriteLine($"sendmail: {error}"); return 64; }
+        if (o.ListQueue) return await ControlClient.RunAsync(["show", "queue"]);
+        if (o.SmtpOnStdio) return await SmtpOnStdioAsync();
+
+        byte[] raw = await ReadMessageAsync(o.IgnoreDots);
+        string user = Invoker.UserName;
+        string host = System.Net.Dns.GetHostName();
+        string sender = o.Sender is { } claimed && Invoker.IsTrusted ? claimed : $"{user}@{host}";
+
+        var (message, headerRecipients) = Headers.Prepare(raw, o.RecipientsFromHeaders, sender, o.FullName);
+        var recipients = o.Recipients.Concat(headerRecipients).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (recipients.Count == 0) { Console.Error.WriteLine("sendmail: no recipients"); return 64; }
+
+        try
+        {
+            await LocalSubmission.SubmitAsync(ControlClient.SocketPath, sender, recipients, new MemoryStream(message), CancellationToken.None);
+            return 0;
+        }
+        catch (LocalSubmission.NotRunningException)
+        {
+            string spool = SmtpdPaths.FromEnvironment(Mda.LocalUsers.IsRoot || !Directory.Exists(SmtpdPaths.FromEnvironment(false).Spool)).Spool;
+            try
+            {
+                OfflineQueue.Write(spool, sender, recipients, message);
+                return 0;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"sendmail: smtpd is not running and the offline queue in {spool} is not writable: {ex.Message}");
+                return 75; // EX_TEMPFAIL
+            }
+        }
+        catch (InvalidOperationException ex)
+        {
+            Console.Error.WriteLine($"sendmail: message refused: {ex.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>Without -i, a line holding a single dot ends the message (historic sendmail).</summary>
+    static async Task<byte[]> ReadMessageAsync(bool ignoreDots)
+    {
+        using var stdin = Console.OpenStandardInput();
+        using var buffer = new MemoryStream();
+        await stdin.CopyToAsync(buffer);
+        byte[] all = buffer.ToArray();
+        if (ignoreDots) return all;
+        string text = Encoding.UTF8.GetString(all);
+        int end = text.IndexOf("\n.\n", StringComparison.Ordinal);
+        if (text.StartsWith(".\n", StringComparison.Ordinal)) return [];
+        return end < 0 ? all : Encoding.UTF8.GetBytes(text[..(end + 1)]);
+    }
+
+    /// <summary><c>-bs</c>: an SMTP session with the daemon on standard input and output.</summary>
+    static async Task<int> SmtpOnStdioAsync()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try { await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(ControlClient.SocketPath)); }
+        catch (System.Net.Sockets.SocketException ex) { Console.Error.WriteLine($"sendmail: smtpd is not running: {ex.Message}"); return 75; }
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(ControlProtocol.Enqueue + "\n"));
+        using var stdin = Console.OpenStandardInput();
+        using var stdout = Console.OpenStandardOutput();
+        var up = stdin.CopyToAsync(stream);
+        await stream.CopyToAsync(stdout);
+        return 0;
+    }
+}

@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using Smtpd.Tests.EndToEnd;
+
+namespace Smtpd.Tests.Control;
+
+/// <summary>Runs our smtpctl against a test daemon's control socket.</summary>
+public static class Smtpctl
+{
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "smtpctl.dll");
+
+    public static async Task<(int Code, string Output)> RunAsync(SmtpdInstance smtpd, params string[] args) =>
+        await RunWithInputAsync(smtpd, "", args);
+
+    public static async Task<(int Code, string Output)> RunWithInputAsync(SmtpdInstance smtpd, string stdin, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
+        psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.StandardInput.WriteAsync(stdin);
+        p.StandardInput.Close();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>The queue as <c>smtpctl show queue</c> prints it, one array of fields per envelope.</summary>
+    public static async Task<string[][]> QueueAsync(SmtpdInstance smtpd)
+    {
+        var (code, output) = await RunAsync(smtpd, "show", "queue");
+        Assert.Equal(0, code);
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('|')).ToArray();
+    }
+}

@@ -1,0 +1,230 @@
+using Smtpd.Tests.EndToEnd;
+
+namespace Smtpd.Tests.Control;
+
+// smtpctl against a running daemon, each verb checked by what it prints and what it does.
+public sealed class SmtpctlTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    static async Task<SmtpdInstance> StartAsync(int peerPort, Action<SmtpdInstance>? prepare = null)
+    {
+        var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            action "out" relay host smtp://127.0.0.1:{{peerPort}}
+            match from local for local action "local"
+            match from local for any action "out"
+            """);
+        prepare?.Invoke(smtpd);
+        await smtpd.StartAsync();
+        return smtpd;
+    }
+
+    static async Task<string> SendAsync(int port, string rcpt, string subject = "test")
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync("MAIL FROM:<alice@example.org>");
+        Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{rcpt}>"));
+        await d.CommandAsync("DATA");
+        string reply = await d.CommandAsync($"Subject: {subject}\r\n\r\nbody\r\n.");
+        Assert.StartsWith("250", reply);
+        return reply.Split(' ')[2]; // "250 2.0.0 MSGID Message accepted"
+    }
+
+    static async Task WaitAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition()) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException(what);
+    }
+
+    [Fact]
+    public async Task Show_queue_lists_a_deferred_envelope_once_and_schedule_sends_it()
+    {
+        await using var peer = new DeferringPeer();
+        await using var smtpd = await StartAsync(peer.Port);
+        string msgid = await SendAsync(smtpd.Port, "bob@far.example");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+
+        var queue = await Smtpctl.QueueAsync(smtpd);
+        var line = Assert.Single(queue);
+        Assert.StartsWith(msgid, line[0]);
+        Assert.Equal(["mta", "alice@example.org", "bob@far.example"], new[] { line[2], line[4], line[5] });
+        Assert.Equal("pending", line[11]);
+        Assert.Equal("1", line[10]); // one try so far
+        Assert.Contains("451 4.3.0 Try again later", line[13]);
+
+        var (code, envelope) = await Smtpctl.RunAsync(smtpd, "show", "envelope", line[0]);
+        Assert.Equal(0, code);
+        Assert.Contains("rcpt: bob@far.example", envelope);
+        (code, var message) = await Smtpctl.RunAsync(smtpd, "show", "message", msgid);
+        Assert.Equal(0, code);
+        Assert.Contains("Subject: test", message);
+
+        peer.Accepting = true;
+        (code, var output) = await Smtpctl.RunAsync(smtpd, "schedule", msgid);
+        Assert.Equal(0, code);
+        Assert.Equal("1 envelope scheduled", output.Trim());
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery after schedule");
+        await WaitAsync(async () => (await Smtpctl.QueueAsync(smtpd)).Length == 0, "queue empty");
+    }
+
+    [Fact]
+    public async Task Remove_by_envelope_id_and_by_message_id()
+    {
+        await using var peer = new DeferringPeer();
+        await using var smtpd = await StartAsync(peer.Port);
+        string first = await SendAsync(smtpd.Port, "one@far.example");
+        string second = await SendAsync(smtpd.Port, "two@far.example");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 2);
+
+        string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(first))[0];
+        var (code, output) = await Smtpctl.RunAsync(smtpd, "remove", evpid);
+        Assert.Equal((0, "1 envelope removed"), (code, output.Trim()));
+        (code, output) = await Smtpctl.RunAsync(smtpd, "remove", second);
+        Assert.Equal((0, "1 envelope removed"), (code, output.Trim()));
+        Assert.Empty(await Smtpctl.QueueAsync(smtpd));
+        await WaitAsync(() => Task.FromResult(!Directory.EnumerateFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories).Any()), "queue files gone");
+
+        (code, output) = await Smtpctl.RunAsync(smtpd, "remove", "nothex!!");
+        Assert.Equal(1, code);
+        Assert.Contains("invalid msgid/evpid", output);
+        (code, output) = await Smtpctl.RunAsync(smtpd, "frobnicate");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown command", output);
+    }
+
+    [Fact]
+    public async Task Pause_smtp_refuses_new_sessions_with_421_until_resumed()
+    {
+        await using var peer = new DeferringPeer();
+        await using var smtpd = await StartAsync(peer.Port);
+        var paused = await Smtpctl.RunAsync(smtpd, "pause", "smtp");
+        Assert.True(paused.Code == 0, paused.Output);
+        Assert.Contains("SMTP paused", (await Smtpctl.RunAsync(smtpd, "show", "status")).Output);
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+            Assert.StartsWith("421", await d.ReadReplyAsync());
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "smtp")).Code);
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+            Assert.StartsWith("220", await d.ReadReplyAsync());
+    }
+
+    [Fact]
+    public async Task Pause_mta_holds_relayed_mail_until_resumed()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mta")).Code);
+        Assert.Contains("MTA paused", (await Smtpctl.RunAsync(smtpd, "show", "status")).Output);
+        await SendAsync(smtpd.Port, "held@far.example");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(0, peer.Accepted);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mta")).Code);
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery after resume mta");
+    }
+
+    [Fact]
+    public async Task Show_stats_counts_five_messages()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        var before = Stats((await Smtpctl.RunAsync(smtpd, "show", "stats")).Output);
+        for (int i = 0; i < 5; i++) await SendAsync(smtpd.Port, $"r{i}@far.example");
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 5), "five deliveries");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 5);
+        await Task.Delay(200);
+        var after = Stats((await Smtpctl.RunAsync(smtpd, "show", "stats")).Output);
+        long Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
+        Assert.Equal(5, Delta("smtp.message"));
+        Assert.Equal(5, Delta("smtp.session.connect"));
+        Assert.Equal(5, Delta("scheduler.delivery.ok"));
+        Assert.Equal(5, Delta("scheduler.envelope.incoming"));
+        Assert.Equal(0, after.GetValueOrDefault("scheduler.envelope"));
+    }
+
+    static Dictionary<string, long> Stats(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        .Select(l => l.Split('=', 2)).Where(kv => kv.Length == 2 && long.TryParse(kv[1], out _))
+        .ToDictionary(kv => kv[0], kv => long.Parse(kv[1]));
+
+    [Fact]
+    public async Task Sqlite_stats_survive_a_restart()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port, s => s.Environment["SMTPD_STATS"] = "sqlite");
+        for (int i = 0; i < 3; i++) await SendAsync(smtpd.Port, $"r{i}@far.example");
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 3), "three deliveries");
+        await smtpd.StopAsync();
+        await smtpd.StartAsync();
+        var stats = Stats((await Smtpctl.RunAsync(smtpd, "show", "stats")).Output);
+        Assert.Equal(3, stats["smtp.message"]);
+        Assert.Equal(3, stats["scheduler.delivery.ok"]);
+    }
+
+    [Fact]
+    public async Task Trace_adds_lines_to_the_log_at_runtime()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        await SendAsync(smtpd.Port, "root@localhost", "before trace");
+        Assert.DoesNotContain("trace: smtp:", smtpd.Log);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "trace", "smtp")).Code);
+        await SendAsync(smtpd.Port, "root@localhost", "traced");
+        await smtpd.WaitForLogAsync("trace: smtp:", Timeout);
+        Assert.Contains("<<< RCPT TO:<root@localhost>", smtpd.Log);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "untrace", "smtp")).Code);
+        int traced = SmtpdInstance.Occurrences(smtpd.Log, "trace: smtp:");
+        await SendAsync(smtpd.Port, "root@localhost", "after untrace");
+        await Task.Delay(300);
+        Assert.Equal(traced, SmtpdInstance.Occurrences(smtpd.Log, "trace: smtp:"));
+        Assert.Equal(1, (await Smtpctl.RunAsync(smtpd, "trace", "nonsense")).Code);
+    }
+
+    [Fact]
+    public async Task Monitor_counts_fifty_messages()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true };
+        psi.ArgumentList.Add(Smtpctl.Dll);
+        psi.ArgumentList.Add("monitor");
+        psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
+        using var monitor = System.Diagnostics.Process.Start(psi)!;
+        var lines = new List<string>();
+        monitor.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lines) lines.Add(e.Data); };
+        monitor.BeginOutputReadLine();
+        await WaitAsync(() => { lock (lines) return Task.FromResult(lines.Count >= 3); }, "monitor header and a line");
+
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            for (int i = 0; i < 50; i++)
+            {
+                await d.CommandAsync("MAIL FROM:<alice@example.org>");
+                await d.CommandAsync($"RCPT TO:<m{i}@far.example>");
+                await d.CommandAsync("DATA");
+                Assert.StartsWith("250", await d.CommandAsync("Subject: monitored\r\n\r\nbody\r\n."));
+            }
+        }
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 50), "fifty deliveries");
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // two more monitor lines
+        monitor.Kill();
+        await monitor.WaitForExitAsync();
+
+        // Columns: curr conn disc  curr enq deq  ok tmpfail prmfail loop  expire remove bounce
+        List<long[]> rows;
+        lock (lines) rows = lines.Where(l => l.Length > 0 && char.IsAsciiDigit(l.TrimStart()[0]))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToArray()).ToList();
+        Assert.Equal(1, rows.Sum(r => r[1]));  // one client connection
+        Assert.Equal(50, rows.Sum(r => r[4])); // 50 envelopes enqueued
+        Assert.Equal(50, rows.Sum(r => r[6])); // 50 delivered
+        Assert.Equal(0, rows[^1][3]);          // none left in the queue
+    }
+}
