@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using Smtpd.Tests.EndToEnd;
+
+namespace Smtpd.Tests.Control;
+
+// sendmail compatibility: our smtpctl invoked through a symlink named "sendmail", as mail
+// programs call it; recipients from the header with -t; the offline queue when smtpd is down.
+public sealed class SendmailTests : IAsyncDisposable
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    readonly string _bin = Directory.CreateTempSubdirectory("sendmail-bin-").FullName;
+    readonly List<string> _users = [];
+
+    public SendmailTests()
+    {
+        File.CreateSymbolicLink(Path.Combine(_bin, "sendmail"), Path.Combine(AppContext.BaseDirectory, "smtpctl"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var u in _users) await ExternalTool.RunAsync("userdel", [u]);
+        Directory.Delete(_bin, recursive: true);
+    }
+
+    async Task<string> UserAsync()
+    {
+        string name = "smtpdsm" + Random.Shared.Next(100000, 999999);
+        var (code, output) = await ExternalTool.RunAsync("useradd", ["--no-create-home", "--shell", "/bin/sh", name]);
+        Assert.True(code == 0, output);
+        _users.Add(name);
+        return name;
+    }
+
+    static SmtpdInstance Daemon() => new("""
+        listen on 127.0.0.1 port {port}
+        action "local" maildir "{dir}/maildirs/%{user.username}"
+        match from local for local action "local"
+        """);
+
+    async Task<(int Code, string Output)> SendmailAsync(SmtpdInstance smtpd, string message, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(_bin, "sendmail")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
+        psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        await p.StandardInput.WriteAsync(message);
+        p.StandardInput.Close();
+        using var cts = new CancellationTokenSource(Timeout);
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await output + await error);
+    }
+
+    [SkippableFact]
+    public async Task Recipients_come_from_to_cc_and_bcc_and_bcc_is_removed()
+    {
+        Skip.IfNot(Environment.UserName == "root", "creating users needs root");
+        string cc = await UserAsync(), bcc = await UserAsync();
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+
+        var (code, output) = await SendmailAsync(smtpd,
+            $"To: root@localhost\nCc: {cc}@localhost\nBcc: {bcc}@localhost\nSubject: three ways\n\nhello all\n", "-t", "-oi");
+        Assert.True(code == 0, output);
+        foreach (var user in new[] { "root", cc, bcc })
+        {
+            var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, user), 1, Timeout);
+            string mail = await File.ReadAllTextAsync(Assert.Single(files));
+            Assert.Contains("hello all", mail);
+            Assert.DoesNotContain("Bcc:", mail);
+            Assert.DoesNotContain($"{bcc}@localhost", mail.Split("\n\n")[0].Replace($"Delivered-To: {bcc}@localhost", ""));
+            Assert.Contains("Message-ID:", mail);
+            Assert.Contains("Return-Path: <root@", mail); // the invoking user, not a claim
+        }
+    }
+
+    [Fact]
+    public async Task Mail_sent_while_smtpd_is_down_is_delivered_once_when_it_starts()
+    {
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        await smtpd.StopAsync();
+
+        var (code, output) = await SendmailAsync(smtpd, "Subject: while down\n\nkept offline\n", "root@localhost");
+        Assert.True(code == 0, output);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "offline")));
+
+        await smtpd.StartAsync();
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        Assert.Contains("kept offline", await File.ReadAllTextAsync(Assert.Single(files)));
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "offline")));
+        await smtpd.StopAsync();
+        await smtpd.StartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new"))); // once, not at every start
+    }
+
+    [Fact]
+    public async Task Without_dash_i_a_lone_dot_ends_the_message_and_mailq_lists_the_queue()
+    {
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
+        await smtpd.StartAsync();
+        var (code, output) = await SendmailAsync(smtpd, "Subject: dots\n\nfirst\n.\nnot part of it\n", "someone@far.example");
+        Assert.True(code == 0, output);
+        (code, output) = await SendmailAsync(smtpd, "", "-bp");
+        Assert.Equal(0, code);
+        Assert.Contains("|someone@far.example|", output);
+        string msgid = output.Split('|')[0][..8];
+        var (_, message) = await Smtpctl.RunAsync(smtpd, "show", "message", msgid);
+        Assert.Contains("first", message);
+        Assert.DoesNotContain("not part of it", message);
+    }
+
+    [SkippableFact]
+    public async Task A_normal_user_cannot_pause_or_remove()
+    {
+        Skip.IfNot(Environment.UserName == "root", "switching users needs root");
+        Skip.IfNot((await ExternalTool.RunAsync("id", ["smtpdtest"])).Code == 0, "user smtpdtest does not exist (.ci/run creates it)");
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
+        await smtpd.StartAsync();
+        // The test's binaries may sit where smtpdtest cannot read them: copy them.
+        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Concat(Directory.GetFiles(AppContext.BaseDirectory, "smtpctl.*")))
+            File.Copy(f, Path.Combine(_bin, Path.GetFileName(f)), overwrite: true);
+        File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);
+        foreach (var verb in new[] { new[] { "pause", "smtp" }, ["remove", "all"], ["schedule", "all"] })
+        {
+            var (code, output) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
+                "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), .. verb]);
+            Assert.Equal(1, code);
+            Assert.Contains("permission denied", output);
+        }
+        var (_, status) = await Smtpctl.RunAsync(smtpd, "show", "status");
+        Assert.Contains("SMTP running", status);
+        var (showCode, _) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
+            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "stats"]);
+        Assert.Equal(0, showCode); // reading statistics is for everyone
+    }
+}
