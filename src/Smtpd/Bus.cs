@@ -24,6 +24,18 @@ public sealed class Bus
     /// <summary>Where every component pushes its statistics (never read back by the logic).</summary>
     public Stats.IStatBackend Stats { get; set; } = new Stats.RamStatBackend();
 
+    /// <summary><c>smtpctl profile</c>: components push the time each message handler took.</summary>
+    public volatile bool Profiling;
+
+    /// <summary>Times <paramref name="handler"/> when profiling, as "profiling.COMPONENT.MESSAGE" durations.</summary>
+    public async Task ProfileAsync(string component, object message, Func<Task> handler)
+    {
+        if (!Profiling) { await handler(); return; }
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        await handler();
+        Stats.SetDuration($"profiling.{component}.{message.GetType().Name}", System.Diagnostics.Stopwatch.GetElapsedTime(start));
+    }
+
     public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
     public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
     public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);

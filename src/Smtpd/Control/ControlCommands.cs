@@ -17,8 +17,10 @@ public sealed class ControlCommands(ControlContext ctx)
 {
     static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<int> RunAsync(string[] words, bool privileged, TextWriter output, CancellationToken ct)
+    public async Task<int> RunAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
     {
+        // Others see only their own mail in the queue (by the sender's user name).
+        string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
         string verb = string.Join(' ', words.Take(2));
         bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
             or "log" or "update" or "profile" or "unprofile";
@@ -30,10 +32,21 @@ public sealed class ControlCommands(ControlContext ctx)
 
         switch (words)
         {
-            case ["show", "queue"]: return await ShowQueueAsync(0, output);
-            case ["show", "queue", var id]: return TryId(id, out ulong q) ? await ShowQueueAsync(q, output) : await BadIdAsync(id, output);
+            case ["show", "queue"]: return await ShowQueueAsync(0, owner, output);
+            case ["show", "queue", var id]: return TryId(id, out ulong q) ? await ShowQueueAsync(q, owner, output) : await BadIdAsync(id, output);
+            case ["show", "envelope" or "message", _] when !privileged:
+                await output.WriteLineAsync("smtpctl: permission denied: only root (or the daemon's user) may read envelopes and messages");
+                return 1;
             case ["show", "envelope", var id]: return await ShowEnvelopeAsync(id, output);
             case ["show", "message", var id]: return await ShowMessageAsync(id, output);
+            case ["profile" or "unprofile", var what]:
+                if (what is not ("queue" or "scheduler" or "all"))
+                {
+                    await output.WriteLineAsync($"smtpctl: invalid profiling subsystem: {what} (queue, scheduler, all)");
+                    return 1;
+                }
+                ctx.Bus.Profiling = words[0] == "profile";
+                return await OkAsync(output);
             case ["show", "stats"]: return await ShowStatsAsync(output);
             case ["show", "status"]:
                 await output.WriteLineAsync($"MDA {(ctx.MdaPaused ? "paused" : "running")}");
@@ -118,14 +131,15 @@ public sealed class ControlCommands(ControlContext ctx)
         return 0;
     }
 
-    async Task<int> ShowQueueAsync(ulong id, TextWriter output)
+    async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
         var scheduled = await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r));
         var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
         var now = DateTimeOffset.UtcNow;
         foreach (var e in envelopes)
-            await output.WriteLineAsync(QueueListing.Line(e, byId[e.Id], now));
+            if (owner is null || string.Equals(e.Sender.Split('@')[0], owner, StringComparison.OrdinalIgnoreCase))
+                await output.WriteLineAsync(QueueListing.Line(e, byId[e.Id], now));
         return 0;
     }
 

@@ -70,7 +70,7 @@ public sealed partial class ControlServer(string path, ControlContext ctx, Func<
                 return;
             }
             var output = new StreamWriter(stream, new UTF8Encoding(false), 16 * 1024, leaveOpen: true) { NewLine = "\n" };
-            int code = words is ["monitor"] ? await MonitorAsync(output, ct) : await _commands.RunAsync(words, privileged, output, ct);
+            int code = words is ["monitor"] ? await MonitorAsync(output, ct) : await _commands.RunAsync(words, privileged, uid, output, ct);
             await output.WriteLineAsync($"{ControlProtocol.ExitPrefix}{code}");
             await output.FlushAsync(ct);
         }

@@ -42,6 +42,9 @@ public static unsafe partial class SystemUsers
         return Query((pwd, buf, len, result) => GetPwNam(lower, pwd, buf, len, result));
     }
 
+    /// <summary>The user with uid <paramref name="uid"/>, or null.</summary>
+    public static SystemUser? LookupUid(uint uid) => Query((pwd, buf, len, result) => GetPwUid(uid, pwd, buf, len, result));
+
     /// <summary>The user this process runs as.</summary>
     public static SystemUser Current()
     {

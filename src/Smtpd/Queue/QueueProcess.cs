@@ -37,7 +37,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     {
         await foreach (var message in bus.Queue.Reader.ReadAllAsync(ct))
         {
-            try { await HandleAsync(message); }
+            try { await bus.ProfileAsync("queue", message, () => HandleAsync(message)); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 log.Warn($"queue: {message.GetType().Name}: {ex.Message}");

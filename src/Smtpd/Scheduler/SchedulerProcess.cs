@@ -21,7 +21,8 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
         var reader = bus.Scheduler.Reader;
         while (!ct.IsCancellationRequested)
         {
-            while (reader.TryRead(out var message)) Handle(message);
+            while (reader.TryRead(out var message))
+                await bus.ProfileAsync("scheduler", message, () => { Handle(message); return Task.CompletedTask; });
 
             var batch = backend.Batch(time.GetUtcNow(), BatchMax);
             if (batch.Kind != BatchKind.None)

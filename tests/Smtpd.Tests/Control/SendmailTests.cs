@@ -53,6 +53,17 @@ public sealed class SendmailTests : IAsyncDisposable
         return (p.ExitCode, await output + await error);
     }
 
+    static async Task SendAsync(int port, string from, string to)
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{from}>");
+        await d.CommandAsync($"RCPT TO:<{to}>");
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync("Subject: queued\r\n\r\nbody\r\n."));
+    }
+
     [SkippableFact]
     public async Task Recipients_come_from_to_cc_and_bcc_and_bcc_is_removed()
     {
@@ -133,6 +144,15 @@ public sealed class SendmailTests : IAsyncDisposable
         }
         var (_, status) = await Smtpctl.RunAsync(smtpd, "show", "status");
         Assert.Contains("SMTP running", status);
+
+        // The queue: a normal user sees their own mail only.
+        await SendAsync(smtpd.Port, "alice@example.org", "for@far.example");
+        await SendAsync(smtpd.Port, "smtpdtest@example.org", "mine@far.example");
+        var (queueCode, queue) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
+            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "queue"]);
+        Assert.Equal(0, queueCode);
+        Assert.Contains("|mine@far.example|", queue);
+        Assert.DoesNotContain("for@far.example", queue);
         var (showCode, _) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
             "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "stats"]);
         Assert.Equal(0, showCode); // reading statistics is for everyone

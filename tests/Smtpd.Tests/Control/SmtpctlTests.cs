@@ -227,4 +227,19 @@ public sealed class SmtpctlTests
         Assert.Equal(50, rows.Sum(r => r[6])); // 50 delivered
         Assert.Equal(0, rows[^1][3]);          // none left in the queue
     }
+
+    [Fact]
+    public async Task Profile_pushes_handler_timings_into_stats()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "profile", "queue")).Code);
+        await SendAsync(smtpd.Port, "p@far.example");
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await Task.Delay(200);
+        var (_, stats) = await Smtpctl.RunAsync(smtpd, "show", "stats");
+        Assert.Contains("profiling.queue.QueueDeliver=", stats);
+        Assert.Contains("profiling.scheduler.SchedulerCommit=", stats);
+    }
 }
