@@ -183,13 +183,7 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowRoutesAsync(TextWriter output)
     {
-        var now = DateTimeOffset.UtcNow;
-        foreach (var (hop, open, idle, waiting) in ctx.Mta.Routes().OrderBy(r => r.Hop, StringComparer.Ordinal))
-            await output.WriteLineAsync($"{hop} connections={open} idle={idle} waiting={waiting}");
-        foreach (var (host, until) in ctx.Mta.BrokenHosts.Where(b => b.Value > now))
-            await output.WriteLineAsync($"{host} broken for {Durations.Format(until - now)}");
-        foreach (var (route, (count, until)) in ctx.Mta.Penalties.Where(p => p.Value.Until > now))
-            await output.WriteLineAsync($"{route} penalty={count} usable in {Durations.Format(until - now)}");
+        foreach (string line in ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow)) await output.WriteLineAsync(line);
         return 0;
     }
 }

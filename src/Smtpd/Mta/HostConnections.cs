@@ -7,8 +7,16 @@ namespace Smtpd.Mta;
 /// progressively (seed 003): one until it has proven itself by delivering, then one more for
 /// every <see cref="WaitersPerConnection"/> messages waiting, up to <see cref="MaxConnections"/>.
 /// </summary>
-public sealed class HostConnections
+public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpoint)
 {
+    public string HostName { get; } = hostName;
+    public System.Net.IPEndPoint Endpoint { get; } = endpoint;
+    int _errors;
+    /// <summary>Sessions that could not be opened (connect, TLS, greeting), for <c>show routes</c>.</summary>
+    public int Errors => _errors;
+    /// <summary>No session to this hop has delivered yet.</summary>
+    public bool New { get { lock (_lock) return !_proven; } }
+
     public const int MaxConnections = 10;
     const int WaitersPerConnection = 10;
 
@@ -47,6 +55,7 @@ public sealed class HostConnections
                 try { return await open(); }
                 catch
                 {
+                    Interlocked.Increment(ref _errors);
                     lock (_lock) _open--;
                     _released.Release();
                     throw;

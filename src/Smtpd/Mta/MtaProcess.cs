@@ -160,7 +160,7 @@ public sealed class MtaProcess
         string lastError = "No MX could be reached";
         var now = _time.GetUtcNow();
         // Hosts marked broken are tried only when nothing else is left.
-        var hosts = route.Hosts.Where(h => !IsBroken(h.Host, now)).Concat(route.Hosts.Where(h => IsBroken(h.Host, now))).ToList();
+        var hosts = route.Hosts.Where(h => !IsBroken(h.Host, h.Port, now)).Concat(route.Hosts.Where(h => IsBroken(h.Host, h.Port, now))).ToList();
         foreach (var hop in hosts)
         {
             IReadOnlyList<IPAddress> addresses;
@@ -171,7 +171,7 @@ public sealed class MtaProcess
             foreach (var address in addresses)
             {
                 var endpoint = new IPEndPoint(address, hop.Port);
-                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint), _ => new HostConnections());
+                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint), _ => new HostConnections(hop.Host, endpoint));
                 SmtpClientSession session;
                 try
                 {
@@ -184,7 +184,7 @@ public sealed class MtaProcess
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
                     if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return RouteAttempt.Done; }
-                    MarkBroken(hop.Host);
+                    MarkBroken(hop.Host, hop.Port);
                     continue;
                 }
                 return await SendAsync(session, connections, action, envelopes, ct);
@@ -227,9 +227,10 @@ public sealed class MtaProcess
         finally { connections.Release(session, delivered); }
     }
 
-    bool IsBroken(string host, DateTimeOffset now) => _brokenUntil.TryGetValue(host, out var until) && until > now;
+    /// <summary>A next hop (host and port) that failed to connect or greet is avoided for a while.</summary>
+    bool IsBroken(string host, int port, DateTimeOffset now) => _brokenUntil.TryGetValue($"{host}:{port}", out var until) && until > now;
 
-    void MarkBroken(string host) => _brokenUntil[host] = _time.GetUtcNow() + BrokenFor;
+    void MarkBroken(string host, int port) => _brokenUntil[$"{host}:{port}"] = _time.GetUtcNow() + BrokenFor;
 
     void Report(IEnumerable<Envelope> envelopes, Outcome outcome, SmtpClientSession? session)
     {
@@ -247,12 +248,29 @@ public sealed class MtaProcess
         }
     }
 
-    /// <summary>The state of every next hop, for <c>smtpctl show routes</c>: connections open, idle, waiting, broken until.</summary>
-    public IReadOnlyList<(string Hop, int Open, int Idle, int Waiting)> Routes() =>
-        _hosts.Select(kv => (kv.Key.Split('|')[0], kv.Value.Open, kv.Value.Idle, kv.Value.Waiting)).ToList();
+    /// <summary>
+    /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next hop ("source &lt;-&gt;
+    /// address (host)", flags N new, D disabled, Q waiting, K kept alive, connections, errors,
+    /// penalty and time until usable), then the routes (action|domain) that are penalized.
+    /// </summary>
+    public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
+    {
+        var lines = new List<string>();
+        int n = 0;
+        foreach (var h in _hosts.Values.OrderBy(h => h.HostName, StringComparer.Ordinal))
+        {
+            bool disabled = IsBroken(h.HostName, h.Endpoint.Port, now);
+            string flags = $"{(h.New ? 'N' : '-')}{(disabled ? 'D' : '-')}{(h.Waiting > 0 ? 'Q' : '-')}{(h.Idle > 0 ? 'K' : '-')}";
+            string timeout = disabled ? Durations.Format(_brokenUntil[$"{h.HostName}:{h.Endpoint.Port}"] - now) : "-";
+            lines.Add($"{++n}. [local] <-> {h.Endpoint} ({h.HostName}) {flags} nconn={h.Open} nerror={h.Errors} penalty={(disabled ? 1 : 0)} timeout={timeout}");
+        }
+        foreach (var (route, (count, until)) in _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            string[] parts = route.Split('|');
+            lines.Add($"{++n}. [local] <-> {parts[1]} (action {parts[0]}) --Q- nconn=0 nerror={count} penalty={count} timeout={Durations.Format(until - now)}");
+        }
+        return lines;
+    }
 
-    public IReadOnlyDictionary<string, DateTimeOffset> BrokenHosts => _brokenUntil;
 
-    /// <summary>Penalized routes ("action|domain"): how many failures in a row and until when they wait.</summary>
-    public IReadOnlyDictionary<string, (int Count, DateTimeOffset Until)> Penalties => _penalties.Snapshot();
 }

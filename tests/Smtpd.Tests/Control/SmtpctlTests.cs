@@ -242,4 +242,65 @@ public sealed class SmtpctlTests
         Assert.Contains("profiling.queue.QueueDeliver=", stats);
         Assert.Contains("profiling.scheduler.SchedulerCommit=", stats);
     }
+
+    [Fact]
+    public async Task Show_routes_shows_next_hops_and_penalties()
+    {
+        await using var peer = new DeferringPeer { Accepting = true };
+        int dead = SmtpdInstance.FreePort();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            action "dead" relay host smtp://127.0.0.1:{{dead}}
+            match from local for domain "dead.example" action "dead"
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, "a@far.example");
+        await SendAsync(smtpd.Port, "b@dead.example");
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery");
+        await smtpd.WaitForLogAsync("penalized", Timeout);
+        var (code, routes) = await Smtpctl.RunAsync(smtpd, "show", "routes");
+        Assert.Equal(0, code);
+        var lines = routes.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Any(l => l.Contains($"<-> 127.0.0.1:{peer.Port} (127.0.0.1) ") && l.Contains("nconn=1") && l.Contains("nerror=0")), routes);
+        Assert.Contains(lines, l => l.Contains($"<-> 127.0.0.1:{dead} (127.0.0.1) ND--") && l.Contains("nconn=0") && l.Contains("nerror=1"));
+        Assert.Contains(lines, l => l.Contains("<-> dead.example (action dead) --Q-") && l.Contains("penalty=1"));
+    }
+
+    [Fact]
+    public async Task Update_table_reloads_a_file_table_and_log_verbose_adds_debug_lines()
+    {
+        var smtpd = new SmtpdInstance("""
+            table domains file:{dir}/domains
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain <domains> action "local"
+            """);
+        await using var _ = smtpd;
+        File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "one.example\n");
+        await smtpd.StartAsync();
+        async Task<string> Rcpt(string to)
+        {
+            await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<alice@example.org>");
+            return await d.CommandAsync($"RCPT TO:<{to}>");
+        }
+        Assert.StartsWith("250", await Rcpt("root@one.example"));
+        Assert.StartsWith("550", await Rcpt("root@two.example"));
+        File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "one.example\ntwo.example\n");
+        Assert.StartsWith("550", await Rcpt("root@two.example")); // not before the update
+        var (code, output) = await Smtpctl.RunAsync(smtpd, "update", "table", "domains");
+        Assert.Equal((0, "command succeeded"), (code, output.Trim()));
+        Assert.StartsWith("250", await Rcpt("root@two.example"));
+        Assert.Equal(1, (await Smtpctl.RunAsync(smtpd, "update", "table", "nosuchtable")).Code);
+
+        Assert.DoesNotContain("debug: ", smtpd.Log);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "log", "verbose")).Code);
+        await Smtpctl.RunAsync(smtpd, "show", "status");
+        await smtpd.WaitForLogAsync("debug: control: uid=", Timeout);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "log", "brief")).Code);
+    }
 }
