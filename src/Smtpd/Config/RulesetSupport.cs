@@ -24,7 +24,6 @@ public static class RulesetSupport
             if (action.UserbaseTable is not null) No(action.Location, "userbase");
             if (action.User is not null) No(action.Location, "\"user\" on an action");
             if (action.Wrapper is not null) No(action.Location, "mda wrappers");
-            if (action.SourceTable is not null) No(action.Location, "relay source addresses (src)");
             if (action.HostTable is not null) No(action.Location, "relay host tables");
             if (action.Pki is not null || action.Ca is not null) No(action.Location, "client certificates for relaying (pki/ca)");
             if (action.Srs) No(action.Location, "SRS");

@@ -21,6 +21,16 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
     public async Task<Route> PlanAsync(ActionConfig action, string domain, CancellationToken ct)
     {
         string helo = action.Helo ?? ruleset.Hostname;
+        IReadOnlyList<IPAddress>? sources = null;
+        if (action.SourceTable is { } sourceTable)
+        {
+            try
+            {
+                sources = tables[sourceTable].Fetch(TableService.Source)
+                    .Select(a => IPAddress.TryParse(a, out var ip) ? ip : null).OfType<IPAddress>().ToList();
+            }
+            catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Source table lookup failed: {ex.Message}")); }
+        }
         if (action.Host is { } url)
         {
             if (!RelayHost.TryParse(url, out var relay, out string error))
@@ -33,12 +43,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
                 if (credentials is null) return Route.Fail(Outcome.TempFail($"No credentials for label {label} in table {table}"));
             }
             var tls = action.RequireTls && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
-            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, null) { Timeout = Timeout };
+            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, sources) { Timeout = Timeout };
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options);
         }
 
         var mxOptions = new ClientOptions(helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic,
-            action.RequireTls && !action.TlsNoVerify, null, null) { Timeout = Timeout };
+            action.RequireTls && !action.TlsNoVerify, null, sources) { Timeout = Timeout };
         if (domain.StartsWith('[') && domain.EndsWith(']'))
             return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
 

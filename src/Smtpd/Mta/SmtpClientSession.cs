@@ -51,7 +51,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        if (options.Source is not null) socket.Bind(new IPEndPoint(options.Source, 0));
+        if (options.SourceFor(endpoint.Address) is { } source) socket.Bind(new IPEndPoint(source, 0));
         var session = new SmtpClientSession(socket, options, log, hostName);
         string scheme = options.Tls == MtaTls.Smtps ? "smtps" : "smtp";
         log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={hostName}");

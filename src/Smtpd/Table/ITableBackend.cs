@@ -14,6 +14,9 @@ public interface ITableBackend
 
     /// <summary>The value for <paramref name="key"/>, or null when absent.</summary>
     string? Lookup(TableService service, string key);
+
+    /// <summary>Every entry (OpenSMTPD's table_fetch), e.g. the source addresses of <c>relay src &lt;t&gt;</c>.</summary>
+    IReadOnlyList<string> Fetch(TableService service);
 }
 
 /// <summary>A table that could not be consulted now; never a reason for a permanent failure.</summary>

@@ -26,6 +26,8 @@ public sealed class StaticTable : ITableBackend
     /// <summary>Every key (list entries and map keys), for tables of regular expressions.</summary>
     public IEnumerable<string> Keys => _list.Concat(_map.Keys);
 
+    public IReadOnlyList<string> Fetch(TableService service) => [.. Keys];
+
     public bool Check(TableService service, string key)
     {
         key = key.ToLowerInvariant();

@@ -44,5 +44,6 @@ public sealed class TableSet
         public string Name => name;
         public bool Check(TableService service, string key) => throw new TableTempFailException(name, reason);
         public string? Lookup(TableService service, string key) => throw new TableTempFailException(name, reason);
+        public IReadOnlyList<string> Fetch(TableService service) => throw new TableTempFailException(name, reason);
     }
 }

@@ -177,7 +177,7 @@ public sealed class SmtpctlTests
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "trace", "smtp")).Code);
         await SendAsync(smtpd.Port, "root@localhost", "traced");
         await smtpd.WaitForLogAsync("trace: smtp:", Timeout);
-        Assert.Contains("<<< RCPT TO:<root@localhost>", smtpd.Log);
+        await smtpd.WaitForLogAsync("<<< RCPT TO:<root@localhost>", Timeout);
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "untrace", "smtp")).Code);
         int traced = SmtpdInstance.Occurrences(smtpd.Log, "trace: smtp:");
         await SendAsync(smtpd.Port, "root@localhost", "after untrace");
