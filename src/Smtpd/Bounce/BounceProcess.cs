@@ -17,9 +17,9 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
 {
     public static readonly TimeSpan GroupDelay = TimeSpan.FromSeconds(2);
 
-    readonly Dictionary<(uint MessageId, string Sender), List<BounceRequest>> _pending = [];
+    readonly Dictionary<(uint MessageId, string Sender, bool Failure), List<BounceRequest>> _pending = [];
 
-    sealed record Flush(uint MessageId, string Sender) : BounceMessage;
+    sealed record Flush(uint MessageId, string Sender, bool Failure) : BounceMessage;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -30,15 +30,15 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                 switch (message)
                 {
                     case BounceRequest r:
-                        var key = (r.Envelope.MessageId, r.Envelope.Sender.ToLowerInvariant());
+                        var key = (r.Envelope.MessageId, r.Envelope.Sender.ToLowerInvariant(), r.IsFailure);
                         if (!_pending.TryGetValue(key, out var list))
                         {
                             _pending[key] = list = [];
-                            _ = Task.Delay(GroupDelay, time, ct).ContinueWith(_ => bus.Post(new Flush(key.MessageId, key.Item2)), TaskScheduler.Default);
+                            _ = Task.Delay(GroupDelay, time, ct).ContinueWith(_ => bus.Post(new Flush(key.MessageId, key.Item2, key.Item3)), TaskScheduler.Default);
                         }
                         list.Add(r);
                         break;
-                    case Flush f when _pending.Remove((f.MessageId, f.Sender), out var failures):
+                    case Flush f when _pending.Remove((f.MessageId, f.Sender, f.Failure), out var failures):
                         await EnqueueAsync(failures, ct);
                         break;
                 }

@@ -17,16 +17,20 @@ public static class DeliveryReport
         var report = new MimeMessage();
         report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
         report.To.Add(MailboxAddress.Parse(first.Sender));
-        report.Subject = "Delivery status notification: error";
+        bool failure = failures[0].IsFailure;
+        report.Subject = failure ? "Delivery status notification: error" : "Delivery status notification: success";
         report.Date = now;
         report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(hostname);
         report.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no auto-reply loops
 
         var human = new StringBuilder();
         human.Append("Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n");
-        human.Append("An error has occurred while attempting to deliver a message for\nthe following list of recipients:\n\n");
+        human.Append(failure
+            ? "An error has occurred while attempting to deliver a message for\nthe following list of recipients:\n\n"
+            : "Your message was successfully delivered to these recipients:\n\n");
         foreach (var f in failures) human.Append($"{f.Envelope.Dest}: {f.Error}\n\n");
-        human.Append("Below is a copy of the original message headers:\n");
+        bool full = first.DsnRet == "FULL";
+        human.Append(full ? "Below is a copy of the original message:\n" : "Below is a copy of the original message headers:\n");
 
         var status = new MessageDeliveryStatus();
         var perMessage = new HeaderList
@@ -34,22 +38,23 @@ public static class DeliveryReport
             { "Reporting-MTA", $"dns; {hostname}" },
             { "Arrival-Date", MimeKit.Utils.DateUtils.FormatDate(first.CreationTime) },
         };
+        if (first.DsnEnvid is { } envid) perMessage.Insert(0, new Header("Original-Envelope-Id", Smtp.Dsn.DecodeXtext(envid)));
         status.StatusGroups.Add(perMessage);
         foreach (var f in failures)
         {
             status.StatusGroups.Add(new HeaderList
             {
                 { "Final-Recipient", $"rfc822; {f.Envelope.Dest}" },
-                { "Original-Recipient", $"rfc822; {f.Envelope.Rcpt}" },
-                { "Action", "failed" },
-                { "Status", StatusCode(f.Error) },
+                { "Original-Recipient", f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}" },
+                { "Action", f.Action },
+                { "Status", f.IsFailure ? StatusCode(f.Error) : "2.0.0" },
                 { "Diagnostic-Code", $"smtp; {f.Error}" },
             });
         }
 
-        var headers = new MimePart("text", "rfc822-headers")
+        var headers = new MimePart(full ? "message" : "text", full ? "rfc822" : "rfc822-headers")
         {
-            Content = new MimeContent(new MemoryStream(Encoding.UTF8.GetBytes(failures[0].OriginalHeaders))),
+            Content = new MimeContent(new MemoryStream(Encoding.UTF8.GetBytes(failures[0].Original))),
             ContentTransferEncoding = ContentEncoding.EightBit,
         };
 

@@ -6,6 +6,16 @@ namespace Smtpd.Bounce;
 public static class OriginalHeaders
 {
     const int Max = 64 * 1024;
+    /// <summary>RET=FULL returns messages up to this size whole; larger ones only their header.</summary>
+    const int MaxFull = 10 * 1024 * 1024;
+
+    /// <summary>The whole message (RET=FULL) when not too large, else its header.</summary>
+    public static string ReadFull(Stream message)
+    {
+        if (message.Length > MaxFull) return Read(message);
+        using var reader = new StreamReader(message, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
 
     public static string Read(Stream message)
     {

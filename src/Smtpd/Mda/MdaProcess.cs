@@ -118,7 +118,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         log.Info($"{e.Id:x16} mda delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> user={e.MdaUser} delay={Durations.Format(delay)} result={outcome.ResultWord} stat={outcome.Text}");
         bus.Post(outcome.Kind switch
         {
-            OutcomeKind.Ok => new QueueDeliveryOk(e),
+            OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),
             OutcomeKind.TempFail => new QueueDeliveryTempFail(e, outcome.Text),
             _ => (QueueMessage)new QueueDeliveryPermFail(e, outcome.Text),
         });

@@ -202,7 +202,8 @@ public sealed class MtaProcess
         try
         {
             await using var message = _queue.MessageReadStream(first.MessageId);
-            var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct);
+            var dsn = new SmtpClientSession.Dsn(first.DsnRet, first.DsnEnvid, envelopes.Select(e => (e.DsnNotify, e.DsnOrcpt)).ToList());
+            var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct, dsn);
             // Every recipient deferred at once is how greylisting looks (seed 003): the route
             // waits, the mail stays here, nobody is hammered.
             if (replies.Count >= GreylistThreshold && session.RecipientsAllDeferred)
@@ -212,7 +213,9 @@ public sealed class MtaProcess
             }
             for (int i = 0; i < envelopes.Count; i++)
             {
-                Report([envelopes[i]], replies[i].Outcome, session);
+                // A next hop that speaks DSN reports success to the sender itself (RFC 3461 4.3).
+                var e = session.SupportsDsn ? envelopes[i] with { DsnNotify = envelopes[i].DsnNotify & ~DsnNotify.Success } : envelopes[i];
+                Report([e], replies[i].Outcome, session);
                 delivered |= replies[i].IsPositive;
             }
             return RouteAttempt.Done;
@@ -241,7 +244,7 @@ public sealed class MtaProcess
             _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> source=\"{session?.Source}\" relay=\"{session?.Relay}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
             _bus.Post(outcome.Kind switch
             {
-                OutcomeKind.Ok => new QueueDeliveryOk(e),
+                OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),
                 OutcomeKind.PermFail => (QueueMessage)new QueueDeliveryPermFail(e, outcome.Text),
                 _ => new QueueDeliveryTempFail(e, outcome.Text),
             });

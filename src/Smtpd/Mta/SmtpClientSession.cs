@@ -44,6 +44,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// <summary>False once anything went wrong: such a session is never reused.</summary>
     public bool Usable { get; private set; } = true;
     public DateTimeOffset IdleSince { get; private set; } = DateTimeOffset.UtcNow;
+    /// <summary>The server takes DSN parameters (RFC 3461): it will report to the sender itself.</summary>
+    public bool SupportsDsn => _extensions.Contains("DSN");
+
+    /// <summary>DSN parameters to pass on: RET and ENVID of the message, NOTIFY and ORCPT per recipient.</summary>
+    public sealed record Dsn(string? Ret, string? Envid, IReadOnlyList<(Queue.DsnNotify Notify, string? Orcpt)> Recipients)
+    {
+        public string RecipientParameters(int i)
+        {
+            var (notify, orcpt) = Recipients[i];
+            string text = notify == Queue.DsnNotify.None ? "" : " NOTIFY=" + (notify.HasFlag(Queue.DsnNotify.Never) ? "NEVER"
+                : string.Join(',', new[] { (Queue.DsnNotify.Success, "SUCCESS"), (Queue.DsnNotify.Failure, "FAILURE"), (Queue.DsnNotify.Delay, "DELAY") }
+                    .Where(f => notify.HasFlag(f.Item1)).Select(f => f.Item2)));
+            return orcpt is null ? text : $"{text} ORCPT={orcpt}";
+        }
+    }
+
     /// <summary>The last transaction's RCPTs were all answered 4xx: what greylisting looks like.</summary>
     public bool RecipientsAllDeferred { get; private set; }
 
@@ -161,14 +177,17 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// One transaction: MAIL, RCPT for each recipient, DATA. Returns one reply per recipient:
     /// its RCPT reply when refused, else the reply to the end of data.
     /// </summary>
-    public async Task<IReadOnlyList<SmtpReply>> TransferAsync(string sender, IReadOnlyList<string> recipients, Stream message, long size, CancellationToken ct)
+    public async Task<IReadOnlyList<SmtpReply>> TransferAsync(string sender, IReadOnlyList<string> recipients, Stream message, long size, CancellationToken ct,
+        Dsn? dsn = null)
     {
         IdleSince = DateTimeOffset.UtcNow;
         RecipientsAllDeferred = false;
         try
         {
-            string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "");
-            var rcptCommands = recipients.Select(r => $"RCPT TO:<{r}>").ToList();
+            bool passDsn = dsn is not null && SupportsDsn;
+            string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "")
+                + (passDsn && dsn!.Ret is { } ret ? $" RET={ret}" : "") + (passDsn && dsn!.Envid is { } envid ? $" ENVID={envid}" : "");
+            var rcptCommands = recipients.Select((r, i) => $"RCPT TO:<{r}>" + (passDsn ? dsn!.RecipientParameters(i) : "")).ToList();
             SmtpReply mailReply;
             var rcptReplies = new List<SmtpReply>();
             if (_extensions.Contains("PIPELINING"))

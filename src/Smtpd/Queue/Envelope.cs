@@ -3,6 +3,10 @@ namespace Smtpd.Queue;
 /// <summary>What the scheduler hands an envelope to: local delivery, a relay, or a bounce.</summary>
 public enum EnvelopeType { Mda, Mta, Bounce }
 
+/// <summary>RCPT TO's NOTIFY= (RFC 3461), stored as OpenSMTPD's dsn-notify bitmask. None: not given (failures and delays are reported).</summary>
+[Flags]
+public enum DsnNotify : byte { None = 0, Success = 1, Failure = 2, Delay = 4, Never = 8 }
+
 /// <summary>
 /// One recipient of one message, as kept in the queue. The id's top 32 bits are the message id.
 /// Serialized by <see cref="EnvelopeText"/> as OpenSMTPD's readable <c>key: value</c> lines.
@@ -45,6 +49,16 @@ public sealed record Envelope
     public DateTimeOffset? LastBounce { get; init; }
     public int Retry { get; init; }
     public string? ErrorLine { get; init; }
+
+    /// <summary>DSN (RFC 3461): NOTIFY and ORCPT of the recipient, RET and ENVID of the message.</summary>
+    public DsnNotify DsnNotify { get; init; }
+    public string? DsnOrcpt { get; init; }
+    /// <summary>"FULL" or "HDRS" (what a report returns of the message); null: not given.</summary>
+    public string? DsnRet { get; init; }
+    public string? DsnEnvid { get; init; }
+
+    /// <summary>Whether a failure should be reported to the sender (not for a bounce, nor NOTIFY=NEVER or without FAILURE).</summary>
+    public bool WantsFailureReport => Sender.Length > 0 && (DsnNotify == DsnNotify.None || DsnNotify.HasFlag(DsnNotify.Failure));
 
     public DateTimeOffset ExpiresAt => CreationTime.AddSeconds(Ttl);
 }

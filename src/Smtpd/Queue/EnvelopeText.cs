@@ -40,6 +40,10 @@ public static class EnvelopeText
         Put("last-bounce", (e.LastBounce?.ToUnixTimeSeconds() ?? 0).ToString(CultureInfo.InvariantCulture));
         Put("ttl", e.Ttl.ToString(CultureInfo.InvariantCulture));
         Put("retry", e.Retry.ToString(CultureInfo.InvariantCulture));
+        if (e.DsnNotify != DsnNotify.None) Put("dsn-notify", ((int)e.DsnNotify).ToString(CultureInfo.InvariantCulture));
+        Put("dsn-ret", e.DsnRet);
+        Put("dsn-envid", e.DsnEnvid);
+        Put("dsn-orcpt", e.DsnOrcpt);
         if (e.Type == EnvelopeType.Mda)
         {
             Put("mda-subaddress", e.MdaSubaddress);
@@ -97,6 +101,10 @@ public static class EnvelopeText
             Retry = (int)Num("retry"),
             MdaSubaddress = Opt("mda-subaddress"),
             MdaUser = Opt("mda-user"),
+            DsnNotify = fields.ContainsKey("dsn-notify") ? (DsnNotify)(byte)Num("dsn-notify") : DsnNotify.None,
+            DsnRet = Opt("dsn-ret"),
+            DsnEnvid = Opt("dsn-envid"),
+            DsnOrcpt = Opt("dsn-orcpt"),
         };
     }
 

@@ -8,7 +8,7 @@ public sealed record QueueDeliver(EnvelopeType Type, IReadOnlyList<ulong> Evpids
 /// <summary>From the scheduler: this envelope's time in the queue is over.</summary>
 public sealed record QueueExpire(ulong Evpid) : QueueMessage;
 /// <summary>From Mda/Mta: delivered; remove it.</summary>
-public sealed record QueueDeliveryOk(Envelope Envelope) : QueueMessage;
+public sealed record QueueDeliveryOk(Envelope Envelope, string? Stat = null) : QueueMessage;
 /// <summary>From Mda/Mta: failed for now; record the try and the error, retry later.</summary>
 public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error) : QueueMessage;
 /// <summary>From Mda/Mta: failed for good.</summary>

@@ -52,6 +52,8 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             case QueueDeliver m: await DeliverAsync(m); break;
             case QueueExpire m: await ExpireAsync(m.Evpid); break;
             case QueueDeliveryOk m:
+                if (m.Envelope.DsnNotify.HasFlag(DsnNotify.Success) && m.Envelope.Sender.Length > 0)
+                    RequestReport(m.Envelope, m.Stat ?? "Delivered", m.Envelope.Type == EnvelopeType.Mta ? "relayed" : "delivered");
                 await backend.EnvelopeDeleteAsync(m.Envelope.Id);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
                 Count(StatKeys.DeliveryOk);
@@ -142,15 +144,26 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             log.Info($"{e.Id:x16} queue bounce-dropped evpid={e.Id:x16} to=<{e.Dest}> error=\"{error}\" (a bounce is never bounced)");
             return;
         }
-        string headers;
+        if (!e.WantsFailureReport)
+        {
+            log.Info($"{e.Id:x16} queue dsn evpid={e.Id:x16} no failure report (NOTIFY={e.DsnNotify})");
+            return;
+        }
+        RequestReport(e, error, "failed");
+        bus.Stats.Increment(StatKeys.Bounce);
+    }
+
+    /// <summary>Reads what the report returns of the message (header, or all of it for RET=FULL) while it exists.</summary>
+    void RequestReport(Envelope e, string text, string action)
+    {
+        string original;
         try
         {
             using var message = backend.MessageReadStream(e.MessageId);
-            headers = Bounce.OriginalHeaders.Read(message);
+            original = e.DsnRet == "FULL" ? Bounce.OriginalHeaders.ReadFull(message) : Bounce.OriginalHeaders.Read(message);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { headers = ""; }
-        bus.Post(new Bounce.BounceRequest(e, error, headers));
-        bus.Stats.Increment(StatKeys.Bounce);
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { original = ""; }
+        bus.Post(new Bounce.BounceRequest(e, text, original, action));
     }
 
     /// <summary>An envelope left the queue for <paramref name="reason"/>.</summary>

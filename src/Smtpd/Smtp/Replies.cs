@@ -15,10 +15,11 @@ public static class Replies
     public static readonly Reply RecipientOk = new(250, "2.1.5", "Destination address valid: Recipient ok");
     public static Reply Accepted(uint msgid) => new(250, "2.0.0", $"{msgid:x8} Message accepted for delivery");
     public static Reply Hello(string name, string helo, string client) => new(250, null, $"{name} Hello {helo} [{client}], pleased to meet you");
-    public static Reply Ehlo(string name, string helo, string client, long maxSize, bool startTls = false, bool auth = false) => new(250, null,
+    public static Reply Ehlo(string name, string helo, string client, long maxSize, bool startTls = false, bool auth = false, bool dsn = false) => new(250, null,
         [
             $"{name} Hello {helo} [{client}], pleased to meet you",
             "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", $"SIZE {maxSize}",
+            .. dsn ? new[] { "DSN" } : [],
             .. startTls ? new[] { "STARTTLS" } : [],
             .. auth ? new[] { "AUTH PLAIN LOGIN" } : [],
             "HELP",
@@ -80,6 +81,9 @@ public static class Replies
     public static readonly Reply DeliveryNotAuthorized = new(550, "5.7.1", "Delivery not authorized, message refused");
     public static readonly Reply MessageTooBig = new(552, "5.3.4", "Message too big for system");
     public static readonly Reply HeaderTooBig = new(552, "5.3.4", "Message header too large");
+    public static readonly Reply BadNotify = new(501, "5.5.4", "NOTIFY: NEVER, or a list of SUCCESS, FAILURE, DELAY");
+    public static readonly Reply BadOrcpt = new(501, "5.5.4", "ORCPT: address type and address expected (rfc822;user@domain)");
+    public static Reply BadDsnParameter(string p) => new(501, "5.5.4", $"{p}: invalid value");
     public static readonly Reply SenderNotOwned = new(553, "5.7.1", "Sender address not allowed for this user");
     public static readonly Reply SenderSyntax = new(553, "5.1.7", "Sender address syntax error");
     public static readonly Reply TooManyHops = new(554, "5.4.6", "Too many hops, mail loop detected");

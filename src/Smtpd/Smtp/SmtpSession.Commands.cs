@@ -45,7 +45,7 @@ public sealed partial class SmtpSession
         _ctx.Log.Debug($"{Id:x16} smtp {verb} {domain}");
         return esmtp
             ? Replies.Ehlo(_smtpName, domain, ClientAddress, _ctx.Ruleset.MaxMessageSize,
-                startTls: _tls is null && _setup.Security.Tls is TlsMode.StartTls or TlsMode.StartTlsRequired, auth: AdvertisesAuth)
+                startTls: _tls is null && _setup.Security.Tls is TlsMode.StartTls or TlsMode.StartTlsRequired, auth: AdvertisesAuth, dsn: DsnEnabled)
             : Replies.Hello(_smtpName, domain, ClientAddress);
     }
 
@@ -70,6 +70,13 @@ public sealed partial class SmtpSession
                     if (value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
                         return Replies.UnsupportedParameter(key);
                     break;
+                case "RET" when _esmtp && DsnEnabled:
+                    if (value is null || !(value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase)))
+                        return Replies.BadDsnParameter("RET");
+                    break;
+                case "ENVID" when _esmtp && DsnEnabled:
+                    if (value is null || value.Length > 100 || !Dsn.IsXtext(value)) return Replies.BadDsnParameter("ENVID");
+                    break;
                 case "AUTH" when _esmtp && AdvertisesAuth:
                     break; // RFC 4954 5: the original submitter; we record none, so it is only accepted
                 default:
@@ -85,14 +92,30 @@ public sealed partial class SmtpSession
         if (_tx is null) return Replies.NeedMail;
         if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[3..], isSender: false, out var path)) return Replies.RecipientSyntax;
-        if (path.Parameters.Count > 0) return Replies.UnsupportedParameter(Printable(path.Parameters.Keys.First()));
+        var notify = Queue.DsnNotify.None;
+        string? orcpt = null;
+        foreach (var (key, value) in path.Parameters)
+        {
+            switch (key.ToUpperInvariant())
+            {
+                case "NOTIFY" when _esmtp && DsnEnabled:
+                    if (!Dsn.TryParseNotify(value, out notify)) return Replies.BadNotify;
+                    break;
+                case "ORCPT" when _esmtp && DsnEnabled:
+                    if (!Dsn.IsValidOrcpt(value)) return Replies.BadOrcpt;
+                    orcpt = value;
+                    break;
+                default:
+                    return Replies.UnsupportedParameter(Printable(key));
+            }
+        }
         if (_tx.Recipients.Count >= _ctx.Ruleset.MaxRecipientsPerTransaction) return Replies.TooManyRecipients;
 
         var decision = _ctx.Recipients.Resolve(Info, path.Address);
         switch (decision)
         {
             case RecipientDecision.Accept accept:
-                _tx.Recipients.Add((path.Address, accept));
+                _tx.Recipients.Add(new TxRecipient(path.Address, accept, notify, orcpt));
                 return Replies.RecipientOk;
             case RecipientDecision.Refuse refuse:
                 _ctx.Log.Info($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
@@ -101,6 +124,9 @@ public sealed partial class SmtpSession
                 return Replies.TempFailure;
         }
     }
+
+    /// <summary>DSN (RFC 3461) is offered unless the listener says <c>no-dsn</c>.</summary>
+    bool DsnEnabled => !_setup.Security.NoDsn;
 
     Reply Rset(string args)
     {

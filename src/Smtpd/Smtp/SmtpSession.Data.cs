@@ -141,6 +141,10 @@ public sealed partial class SmtpSession
             Dest = r.Decision.Dest,
             MdaUser = r.Decision.MdaUser,
             MdaSubaddress = r.Decision.Subaddress,
+            DsnNotify = r.Notify,
+            DsnOrcpt = r.Orcpt,
+            DsnRet = tx.Parameters.GetValueOrDefault("RET")?.ToUpperInvariant(),
+            DsnEnvid = tx.Parameters.GetValueOrDefault("ENVID"),
             CreationTime = now,
             Ttl = (long)(r.Decision.Action.Ttl ?? _ctx.Ruleset.Expire).TotalSeconds,
         }).ToList();

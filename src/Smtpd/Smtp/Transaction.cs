@@ -7,8 +7,11 @@ public sealed class Transaction(MailAddress sender, IReadOnlyDictionary<string, 
 {
     public MailAddress Sender { get; } = sender;
     public IReadOnlyDictionary<string, string?> Parameters { get; } = parameters;
-    public List<(MailAddress Rcpt, RecipientDecision.Accept Decision)> Recipients { get; } = [];
+    public List<TxRecipient> Recipients { get; } = [];
 
     /// <summary>Set once DATA created the message in the queue; cleared when committed.</summary>
     public uint? MessageId { get; set; }
 }
+
+/// <summary>An accepted recipient with its DSN parameters (RFC 3461 NOTIFY and ORCPT).</summary>
+public sealed record TxRecipient(MailAddress Rcpt, RecipientDecision.Accept Decision, Queue.DsnNotify Notify = Queue.DsnNotify.None, string? Orcpt = null);

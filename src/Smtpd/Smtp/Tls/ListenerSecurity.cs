@@ -34,6 +34,8 @@ public sealed record ListenerSecurity
     public bool ReceivedAuth { get; init; }
     /// <summary><c>mask-src</c>: leave the client's address and name out of the Received header.</summary>
     public bool MaskSource { get; init; }
+    /// <summary><c>no-dsn</c>: do not offer DSN.</summary>
+    public bool NoDsn { get; init; }
 
     public bool OffersTls => Tls != TlsMode.None;
 
@@ -68,6 +70,7 @@ public sealed record ListenerSecurity
                     break;
                 case "received-auth": s = s with { ReceivedAuth = true }; break;
                 case "mask-src": s = s with { MaskSource = true }; break;
+                case "no-dsn": s = s with { NoDsn = true }; break;
             }
         }
         return s with { PkiNames = pkis };
@@ -77,6 +80,6 @@ public sealed record ListenerSecurity
     public static readonly IReadOnlySet<string> Implemented = new HashSet<string>(StringComparer.Ordinal)
     {
         "tls", "ssl", "tls-require", "smtps", "pki", "certificate", "ca", "protocols", "ciphers",
-        "auth", "auth-optional", "senders", "received-auth", "mask-src",
+        "auth", "auth-optional", "senders", "received-auth", "mask-src", "no-dsn",
     };
 }
