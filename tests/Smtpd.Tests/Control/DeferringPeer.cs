@@ -19,6 +19,8 @@ public sealed class DeferringPeer : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public volatile bool Accepting;
+    /// <summary>Hang up in the middle of the next DATA (once).</summary>
+    public volatile bool DropNextData;
     public int Accepted => _accepted;
 
     async Task AcceptAsync()
@@ -42,6 +44,7 @@ public sealed class DeferringPeer : IAsyncDisposable
                 {
                     case "DATA":
                         await Say("354 go ahead");
+                        if (DropNextData) { DropNextData = false; await reader.ReadLineAsync(_stop.Token); return; }
                         while (await reader.ReadLineAsync(_stop.Token) is { } data && data != ".") { }
                         if (Accepting) { Interlocked.Increment(ref _accepted); await Say("250 2.0.0 Ok: queued"); }
                         else await Say("451 4.3.0 Try again later");

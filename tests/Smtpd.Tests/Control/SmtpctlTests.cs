@@ -303,4 +303,19 @@ public sealed class SmtpctlTests
         await smtpd.WaitForLogAsync("debug: control: uid=", Timeout);
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "log", "brief")).Code);
     }
+
+    [Fact]
+    public async Task A_transfer_cut_mid_data_is_retried_and_delivered_exactly_once()
+    {
+        await using var peer = new DeferringPeer { Accepting = true, DropNextData = true };
+        await using var smtpd = await StartAsync(peer.Port);
+        await SendAsync(smtpd.Port, "once@far.example");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        Assert.Equal(0, peer.Accepted);
+        Assert.Equal("1 envelope scheduled", (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Output.Trim());
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery on retry");
+        await WaitAsync(async () => (await Smtpctl.QueueAsync(smtpd)).Length == 0, "queue empty");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, peer.Accepted);
+    }
 }
