@@ -40,7 +40,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var tables = new TableSet(ruleset);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
-        _queue = new FsQueue(paths.Spool);
+        _queue = new FsQueue(paths.Spool, Codec(ruleset, paths));
         _queueProcess = new QueueProcess(_queue, _bus, time, log);
         _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
@@ -77,6 +77,20 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     {
         Directory.CreateDirectory(dir);
         return dir;
+    }
+
+    /// <summary>
+    /// <c>queue compress</c> and <c>queue encrypt KEY</c> (a key of "stdin" or none is read from
+    /// standard input, as OpenSMTPD asks for it).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The key does not open this queue.</exception>
+    static QueueCodec Codec(Ruleset ruleset, SmtpdPaths paths)
+    {
+        if (!ruleset.QueueEncryption) return new QueueCodec(ruleset.QueueCompression, null);
+        string? secret = ruleset.QueueEncryptionKey;
+        if (secret is null or "stdin") secret = Console.In.ReadLine();
+        if (string.IsNullOrEmpty(secret)) throw new InvalidOperationException("queue encrypt: no key given");
+        return new QueueCodec(ruleset.QueueCompression, QueueKey.Open(EnsureDirectory(paths.Spool), secret));
     }
 
     public Ruleset Ruleset { get; }

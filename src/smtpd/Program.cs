@@ -65,7 +65,14 @@ if (unsupported.Count > 0)
 
 var paths = SmtpdPaths.FromEnvironment(privileged);
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
-await using var daemon = new SmtpdDaemon(ruleset, paths, log);
+SmtpdDaemon daemon;
+try { daemon = new SmtpdDaemon(ruleset, paths, log); }
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
+}
+await using var running = daemon;
 try { await daemon.StartAsync(); }
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
 {

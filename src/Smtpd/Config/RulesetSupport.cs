@@ -36,8 +36,6 @@ public static class RulesetSupport
                 if (!Smtp.Tls.ListenerSecurity.Implemented.Contains(option.Split(' ')[0]))
                     No(l.Location, $"listener option \"{option}\"");
         if (r.Filters.Count > 0) No(r.Filters.Values.First().Location, "filters");
-        if (r.QueueCompression) No(new ConfigLocation(r.Source, 0), "queue compression");
-        if (r.QueueEncryption) No(new ConfigLocation(r.Source, 0), "queue encryption");
         return errors;
     }
 }

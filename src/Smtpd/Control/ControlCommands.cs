@@ -155,9 +155,9 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowMessageAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
-        string? path = await AskQueueAsync<string?>(r => new QueueMessageFile(QueueIds.MessageOf(id), r));
-        if (path is null) { await output.WriteLineAsync($"smtpctl: no such message: {idText}"); return 1; }
-        using var reader = new StreamReader(path);
+        var stream = await AskQueueAsync<Stream?>(r => new QueueMessageOpen(QueueIds.MessageOf(id), r));
+        if (stream is null) { await output.WriteLineAsync($"smtpctl: no such message: {idText}"); return 1; }
+        using var reader = new StreamReader(stream);
         char[] buffer = new char[64 * 1024];
         int n;
         while ((n = await reader.ReadAsync(buffer)) > 0) await output.WriteAsync(buffer.AsMemory(0, n));

@@ -21,7 +21,7 @@ public sealed class MaildirDelivery : IMailboxDelivery
         {
             // The spool is ours alone: open the message here and hand the open file to the
             // code running as the user (OpenSMTPD passes a file descriptor the same way).
-            await using var source = DeliveredMessage.OpenSpooled(request.MessagePath);
+            await using var source = request.OpenMessage();
             return await UserFileAccess.RunAsync(request.User, () => Deliver(request, source));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -36,7 +36,7 @@ public sealed partial class MboxDelivery : IMailboxDelivery
                 return Outcome.TempFail($"mailbox {mbox} is locked (dot-lock held)");
             try
             {
-                await using var source = DeliveredMessage.OpenSpooled(request.MessagePath);
+                await using var source = request.OpenMessage();
                 return await UserFileAccess.RunAsync(request.User, () => Append(request, mbox, source));
             }
             finally

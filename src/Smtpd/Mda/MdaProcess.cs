@@ -104,7 +104,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
 
         try
         {
-            return await delivery.DeliverAsync(new DeliveryRequest(queue.MessagePath(e.MessageId), e.Sender, e.Rcpt, e.Dest, user, target), ct);
+            return await delivery.DeliverAsync(new DeliveryRequest(() => queue.MessageReadStream(e.MessageId), e.Sender, e.Rcpt, e.Dest, user, target), ct);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

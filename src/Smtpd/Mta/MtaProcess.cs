@@ -203,7 +203,7 @@ public sealed class MtaProcess
         {
             await using var message = _queue.MessageReadStream(first.MessageId);
             var dsn = new SmtpClientSession.Dsn(first.DsnRet, first.DsnEnvid, envelopes.Select(e => (e.DsnNotify, e.DsnOrcpt)).ToList());
-            var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.Length, ct, dsn);
+            var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.CanSeek ? message.Length : 0, ct, dsn);
             // Every recipient deferred at once is how greylisting looks (seed 003): the route
             // waits, the mail stays here, nobody is hammered.
             if (replies.Count >= GreylistThreshold && session.RecipientsAllDeferred)

@@ -14,10 +14,13 @@ public sealed class FsQueue : IQueueBackend
 {
     const string MessageFile = "message";
     readonly string _queue, _incoming, _corrupt;
+    readonly QueueCodec _codec;
 
-    public FsQueue(string spool)
+    /// <param name="codec"><c>queue compress</c> / <c>queue encrypt</c>: applied to every file written, undone on read.</param>
+    public FsQueue(string spool, QueueCodec? codec = null)
     {
         Spool = spool;
+        _codec = codec ?? QueueCodec.None;
         _queue = Path.Combine(spool, "queue");
         _incoming = Path.Combine(spool, "incoming");
         _corrupt = Path.Combine(spool, "corrupt");
@@ -54,8 +57,8 @@ public sealed class FsQueue : IQueueBackend
     }
 
     public Stream MessageWriteStream(uint msgid) =>
-        new FileStream(Path.Combine(IncomingDir(msgid), MessageFile), FileMode.CreateNew, FileAccess.Write,
-            FileShare.None, bufferSize: 64 * 1024, FileOptions.Asynchronous);
+        _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile), FileMode.CreateNew, FileAccess.Write,
+            FileShare.None, bufferSize: 64 * 1024, FileOptions.Asynchronous));
 
     public Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
@@ -82,8 +85,16 @@ public sealed class FsQueue : IQueueBackend
         return Task.CompletedTask;
     }
 
-    public Stream MessageReadStream(uint msgid) =>
-        new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+    public Stream MessageReadStream(uint msgid)
+    {
+        var file = new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan);
+        try { return _codec.WrapRead(file); }
+        catch (InvalidDataException ex)
+        {
+            file.Dispose();
+            throw new IOException($"message {QueueIds.Hex(msgid)}: {ex.Message}", ex);
+        }
+    }
 
     public string MessagePath(uint msgid) => Path.Combine(QueueDir(msgid), MessageFile);
 
@@ -117,7 +128,7 @@ public sealed class FsQueue : IQueueBackend
     {
         string path = Path.Combine(QueueDir(QueueIds.MessageOf(evpid)), QueueIds.Hex(evpid));
         if (!File.Exists(path)) return null;
-        return EnvelopeText.Parse(evpid, await File.ReadAllTextAsync(path));
+        return EnvelopeText.Parse(evpid, Encoding.UTF8.GetString(_codec.Decode(await File.ReadAllBytesAsync(path))));
     }
 
     public async IAsyncEnumerable<Envelope> EnvelopeWalk(Action<string, Exception>? corrupt = null, [EnumeratorCancellation] CancellationToken ct = default)
@@ -137,7 +148,7 @@ public sealed class FsQueue : IQueueBackend
                 try
                 {
                     if (!hasMessage) throw new FormatException("message file missing");
-                    envelope = EnvelopeText.Parse(evpid, await File.ReadAllTextAsync(file, ct));
+                    envelope = EnvelopeText.Parse(evpid, Encoding.UTF8.GetString(_codec.Decode(await File.ReadAllBytesAsync(file, ct))));
                     if (envelope.MessageId != QueueIds.MessageOf(evpid)) throw new FormatException("envelope in wrong message");
                 }
                 catch (Exception ex) when (ex is FormatException or IOException or DecoderFallbackException)
@@ -164,10 +175,10 @@ public sealed class FsQueue : IQueueBackend
         fs.Flush(flushToDisk: true);
     }
 
-    static async Task WriteDurablyAsync(string path, string text, CancellationToken ct)
+    async Task WriteDurablyAsync(string path, string text, CancellationToken ct)
     {
         await using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
-        await fs.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
         fs.Flush(flushToDisk: true);
     }
 }

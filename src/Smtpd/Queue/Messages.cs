@@ -19,5 +19,5 @@ public sealed record QueueRemove(IReadOnlyList<ulong> Evpids) : QueueMessage;
 public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, TaskCompletionSource<IReadOnlyList<Envelope>> Reply) : QueueMessage;
 /// <summary>Admin: the envelope file as stored, or null.</summary>
 public sealed record QueueEnvelopeText(ulong Evpid, TaskCompletionSource<string?> Reply) : QueueMessage;
-/// <summary>Admin: the path of a message's file, or null when it is not in the queue.</summary>
-public sealed record QueueMessageFile(uint MsgId, TaskCompletionSource<string?> Reply) : QueueMessage;
+/// <summary>Admin: the message as received (decompressed, decrypted), or null when it is not in the queue.</summary>
+public sealed record QueueMessageOpen(uint MsgId, TaskCompletionSource<Stream?> Reply) : QueueMessage;

@@ -91,9 +91,9 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 try { m.Reply.TrySetResult(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
                 catch (FormatException ex) { m.Reply.TrySetResult($"# corrupt envelope: {ex.Message}\n"); }
                 break;
-            case QueueMessageFile m:
-                string path = backend.MessagePath(m.MsgId);
-                m.Reply.TrySetResult(File.Exists(path) ? path : null);
+            case QueueMessageOpen m:
+                try { m.Reply.TrySetResult(backend.MessageReadStream(m.MsgId)); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.TrySetResult(null); }
                 break;
         }
     }

@@ -1,0 +1,106 @@
+using Smtpd.Tests.Control;
+
+namespace Smtpd.Tests.EndToEnd;
+
+// queue compress / queue encrypt on the real spool, and quarantine of corrupt envelopes.
+public sealed class QueueTransformTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    const string Marker = "PLAINTEXT-MARKER-7f3a";
+
+    static string Config(string queueLines) => $$"""
+        {{queueLines}}
+        listen on 127.0.0.1 port {port}
+        action "local" maildir "{dir}/maildirs/%{user.username}"
+        action "out" relay
+        match from local for local action "local"
+        match from local for any action "out"
+        """;
+
+    static async Task SendAsync(int port, string rcpt)
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{Marker}@example.org>");
+        Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{rcpt}>"));
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"Subject: {Marker}\r\n\r\nbody {Marker}\r\n."));
+    }
+
+    static bool SpoolContains(SmtpdInstance smtpd, string text) =>
+        Directory.GetFiles(smtpd.Spool, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith("smtpd.lock"))
+            .Any(f => File.ReadAllBytes(f).AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(text)) >= 0);
+
+    [SkippableFact]
+    public async Task Compressed_queue_holds_no_plaintext_and_zcat_reads_it()
+    {
+        Skip.IfNot(ExternalTool.Exists("zcat"), "zcat is not installed");
+        await using var smtpd = new SmtpdInstance(Config("queue compression"));
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, "someone@far.example"); // stays queued: the resolver does not answer
+        await SendAsync(smtpd.Port, "root@localhost");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        Assert.Contains($"body {Marker}", await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new"))[0]));
+
+        Assert.False(SpoolContains(smtpd, Marker));
+        string message = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Single();
+        string envelope = Directory.GetFiles(Path.GetDirectoryName(message)!).Single(f => !f.EndsWith("message"));
+        Assert.Contains($"body {Marker}", (await ExternalTool.RunAsync("zcat", [message])).Output);
+        Assert.Contains("rcpt: someone@far.example", (await ExternalTool.RunAsync("zcat", [envelope])).Output);
+    }
+
+    [Fact]
+    public async Task Encrypted_queue_holds_no_plaintext_mail_flows_and_a_wrong_key_refuses_to_start()
+    {
+        var smtpd = new SmtpdInstance(Config("queue compression\nqueue encryption key \"correct horse battery staple\""));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, "someone@far.example");
+        await SendAsync(smtpd.Port, "root@localhost");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        Assert.False(SpoolContains(smtpd, Marker));
+        Assert.False(SpoolContains(smtpd, "someone@far.example"));
+        string msgid = (await Smtpctl.QueueAsync(smtpd)).Single()[0][..8];
+        Assert.Contains($"body {Marker}", (await Smtpctl.RunAsync(smtpd, "show", "message", msgid)).Output);
+        await smtpd.StopAsync();
+
+        smtpd.WriteConfig(Config("queue compression\nqueue encryption key \"wrong horse\""));
+        var (code, _, stderr) = await SmtpdInstance.RunAsync(new Dictionary<string, string> { ["SMTPD_SPOOL"] = smtpd.Spool, ["SMTPD_SOCKET"] = smtpd.ControlSocket },
+            "-d", "-f", smtpd.ConfigPath);
+        Assert.Equal(1, code);
+        Assert.Contains("queue encryption key does not match", stderr);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "corrupt"), "*", SearchOption.AllDirectories));
+
+        // With the right key again, the queued message is still there.
+        smtpd.WriteConfig(Config("queue compression\nqueue encryption key \"correct horse battery staple\""));
+        await smtpd.StartAsync();
+        Assert.Single(await Smtpctl.QueueAsync(smtpd));
+    }
+
+    [Fact]
+    public async Task A_corrupt_envelope_is_quarantined_and_the_rest_delivered()
+    {
+        var smtpd = new SmtpdInstance(Config(""));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
+        await SendAsync(smtpd.Port, "root@localhost");
+        await SendAsync(smtpd.Port, "root@localhost");
+        await smtpd.StopAsync();
+
+        var envelopes = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith("message")).Order().ToArray();
+        Assert.Equal(2, envelopes.Length);
+        File.WriteAllText(envelopes[0], "version: 3\ngarbage without the rest\n\0\0\0");
+
+        await smtpd.StartAsync();
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(smtpd.Spool, "corrupt"), "*", SearchOption.AllDirectories));
+        await Task.Delay(500);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.False(smtpd.Process.HasExited);
+    }
+}
