@@ -41,7 +41,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
         _queue = new FsQueue(paths.Spool, Codec(ruleset, paths));
-        _queueProcess = new QueueProcess(_queue, _bus, time, log);
+        _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
         _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);

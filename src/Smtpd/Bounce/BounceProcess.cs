@@ -17,9 +17,9 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
 {
     public static readonly TimeSpan GroupDelay = TimeSpan.FromSeconds(2);
 
-    readonly Dictionary<(uint MessageId, string Sender, bool Failure), List<BounceRequest>> _pending = [];
+    readonly Dictionary<(uint MessageId, string Sender, string Action), List<BounceRequest>> _pending = [];
 
-    sealed record Flush(uint MessageId, string Sender, bool Failure) : BounceMessage;
+    sealed record Flush(uint MessageId, string Sender, string Action) : BounceMessage;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -30,7 +30,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                 switch (message)
                 {
                     case BounceRequest r:
-                        var key = (r.Envelope.MessageId, r.Envelope.Sender.ToLowerInvariant(), r.IsFailure);
+                        var key = (r.Envelope.MessageId, r.Envelope.Sender.ToLowerInvariant(), r.Action == "failed" || r.Action == "delayed" ? r.Action : "success");
                         if (!_pending.TryGetValue(key, out var list))
                         {
                             _pending[key] = list = [];
@@ -38,7 +38,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                         }
                         list.Add(r);
                         break;
-                    case Flush f when _pending.Remove((f.MessageId, f.Sender, f.Failure), out var failures):
+                    case Flush f when _pending.Remove((f.MessageId, f.Sender, f.Action), out var failures):
                         await EnqueueAsync(failures, ct);
                         break;
                 }

@@ -18,7 +18,9 @@ public static class DeliveryReport
         report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
         report.To.Add(MailboxAddress.Parse(first.Sender));
         bool failure = failures[0].IsFailure;
-        report.Subject = failure ? "Delivery status notification: error" : "Delivery status notification: success";
+        bool delayed = failures[0].Action == "delayed";
+        report.Subject = failure ? "Delivery status notification: error"
+            : delayed ? "Delivery status notification: delay" : "Delivery status notification: success";
         report.Date = now;
         report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(hostname);
         report.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no auto-reply loops
@@ -27,6 +29,7 @@ public static class DeliveryReport
         human.Append("Hi!\n\nThis is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n");
         human.Append(failure
             ? "An error has occurred while attempting to deliver a message for\nthe following list of recipients:\n\n"
+            : delayed ? "Delivery of your message to these recipients has been delayed; no action is required\non your part: delivery attempts will continue until the message expires.\n\n"
             : "Your message was successfully delivered to these recipients:\n\n");
         foreach (var f in failures) human.Append($"{f.Envelope.Dest}: {f.Error}\n\n");
         bool full = first.DsnRet == "FULL";
@@ -47,7 +50,7 @@ public static class DeliveryReport
                 { "Final-Recipient", $"rfc822; {f.Envelope.Dest}" },
                 { "Original-Recipient", f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}" },
                 { "Action", f.Action },
-                { "Status", f.IsFailure ? StatusCode(f.Error) : "2.0.0" },
+                { "Status", f.IsFailure ? StatusCode(f.Error) : f.Action == "delayed" ? TransientCode(f.Error) : "2.0.0" },
                 { "Diagnostic-Code", $"smtp; {f.Error}" },
             });
         }
@@ -66,6 +69,17 @@ public static class DeliveryReport
         };
         report.Body = multipart;
         return report;
+    }
+
+    /// <summary>The 4.x.x code of a delay ("451 4.3.0 ..."), else 4.0.0.</summary>
+    public static string TransientCode(string error)
+    {
+        foreach (string word in error.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3))
+        {
+            var parts = word.Split('.');
+            if (parts.Length == 3 && parts[0] == "4" && parts.All(p => p.Length > 0 && p.All(char.IsAsciiDigit))) return word;
+        }
+        return "4.0.0";
     }
 
     /// <summary>The enhanced status code of the failure text ("550 5.1.1 ..."), else a generic permanent one.</summary>

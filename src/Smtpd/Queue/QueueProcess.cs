@@ -12,7 +12,7 @@ namespace Smtpd.Queue;
 /// before telling the scheduler. SMTP sessions write new messages through the backend directly:
 /// each touches only its own incoming message.
 /// </summary>
-public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log)
+public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log, IReadOnlyList<TimeSpan>? warnIntervals = null)
 {
     public IQueueBackend Backend => backend;
 
@@ -60,6 +60,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 break;
             case QueueDeliveryTempFail m:
                 var retried = m.Envelope with { Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error };
+                if (DelayWarningDue(retried, time.GetUtcNow()))
+                {
+                    retried = retried with { LastBounce = time.GetUtcNow() };
+                    if (retried.Sender.Length > 0 && (retried.DsnNotify == DsnNotify.None || retried.DsnNotify.HasFlag(DsnNotify.Delay)))
+                        RequestReport(retried, m.Error, "delayed");
+                }
                 await backend.EnvelopeUpdateAsync(retried);
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
@@ -164,6 +170,20 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { original = ""; }
         bus.Post(new Bounce.BounceRequest(e, text, original, action));
+    }
+
+    /// <summary>
+    /// <c>bounce warn-interval</c>: once an envelope has waited past one of the intervals (4 h by
+    /// default), its sender is told it is delayed, once per interval (OpenSMTPD's queue.c).
+    /// </summary>
+    bool DelayWarningDue(Envelope e, DateTimeOffset now)
+    {
+        foreach (var interval in warnIntervals ?? [])
+        {
+            var threshold = e.CreationTime + interval;
+            if (now >= threshold && (e.LastBounce ?? DateTimeOffset.MinValue) < threshold) return true;
+        }
+        return false;
     }
 
     /// <summary>An envelope left the queue for <paramref name="reason"/>.</summary>
