@@ -162,4 +162,33 @@ public sealed class DialogueTests : IAsyncLifetime
         await _smtpd.WaitForLogAsync("smtp message msgid=", TimeSpan.FromSeconds(10));
         Assert.Equal(1, SmtpdInstance.Occurrences(_smtpd.Log, "smtp message msgid="));
     }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_transaction_leaves_nothing()
+    {
+        await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
+        await smtpd.StartAsync();
+        foreach (bool inData in new[] { false, true })
+        {
+            await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<a@example.org>");
+            await d.CommandAsync("RCPT TO:<b@far.example>");
+            if (inData)
+            {
+                Assert.StartsWith("354", await d.CommandAsync("DATA"));
+                await d.SendAsync("Subject: cut short\r\n\r\nhalf a mess");
+            }
+        }
+        await smtpd.WaitForLogAsync("smtp disconnected", TimeSpan.FromSeconds(10), count: 2);
+        await Task.Delay(300);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(smtpd.Spool, "incoming")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
+        var (_, queue) = await Control.Smtpctl.RunAsync(smtpd, "show", "queue");
+        Assert.Equal("", queue.Trim());
+        var (_, stats) = await Control.Smtpctl.RunAsync(smtpd, "show", "stats");
+        Assert.DoesNotContain("scheduler.envelope=1", stats);
+        Assert.DoesNotContain("smtp.message=", stats);
+    }
 }

@@ -100,4 +100,31 @@ public sealed class FsQueueTests : IDisposable
         Assert.Equal(3, loaded!.Retry);
         Assert.Equal("451 later", loaded.ErrorLine);
     }
+
+    [Fact]
+    public async Task Walk_lists_each_envelope_once_while_others_come_and_go()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var stable = new List<Envelope>();
+        var doomed = new List<Envelope>();
+        for (int i = 0; i < 100; i++) stable.AddRange((await CreateMessage(q, commit: true, $"s{i}@a.org")).Item2);
+        for (int i = 0; i < 100; i++) doomed.AddRange((await CreateMessage(q, commit: true, $"d{i}@a.org")).Item2);
+
+        var walked = new List<ulong>();
+        int step = 0;
+        await foreach (var e in q.EnvelopeWalk())
+        {
+            walked.Add(e.Id);
+            // Churn while walking (seed 002's qwalk): new messages arrive, old envelopes leave.
+            if (step < 100)
+            {
+                await CreateMessage(q, commit: true, $"n{step}@a.org");
+                await q.EnvelopeDeleteAsync(doomed[step].Id);
+            }
+            step++;
+        }
+        Assert.Equal(walked.Count, walked.Distinct().Count());                    // never twice
+        Assert.Empty(stable.Select(e => e.Id).Except(walked));                      // everything that stayed, seen
+    }
 }
