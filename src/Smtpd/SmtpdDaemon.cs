@@ -19,7 +19,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     readonly List<Task> _running = [];
     readonly SmtpdLog _log;
-    readonly FsQueue _queue;
+    readonly IQueueBackend _queue;
     readonly Bus _bus = new();
     readonly SmtpServer _smtp;
     readonly QueueProcess _queueProcess;
@@ -40,9 +40,15 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var tables = new TableSet(ruleset);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
-        _queue = new FsQueue(paths.Spool, Codec(ruleset, paths));
+        _queue = Environment.GetEnvironmentVariable("SMTPD_QUEUE_BACKEND") switch
+        {
+            "ram" => new RamQueue(),
+            "null" => new NullQueue(),
+            _ => new FsQueue(paths.Spool, Codec(ruleset, paths)),
+        };
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
-        _scheduler = new SchedulerProcess(new RamScheduler(), _bus, time, log);
+        ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
+        _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor);

@@ -96,7 +96,7 @@ public sealed class FsQueue : IQueueBackend
         }
     }
 
-    public string MessagePath(uint msgid) => Path.Combine(QueueDir(msgid), MessageFile);
+    internal string MessagePath(uint msgid) => Path.Combine(QueueDir(msgid), MessageFile);
 
     public async Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default)
     {

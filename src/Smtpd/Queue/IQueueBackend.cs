@@ -13,6 +13,9 @@ namespace Smtpd.Queue;
 /// </summary>
 public interface IQueueBackend
 {
+    /// <summary>Prepares the storage at start and discards messages whose reception never finished.</summary>
+    void Init() { }
+
     Task<uint> MessageCreateAsync(CancellationToken ct = default);
 
     /// <summary>The stream the received message is written to (incoming area). Caller disposes.</summary>
@@ -23,9 +26,6 @@ public interface IQueueBackend
 
     /// <summary>A read-only stream of a committed message. Caller disposes.</summary>
     Stream MessageReadStream(uint msgid);
-
-    /// <summary>Path of a committed message's file, for deliveries that open it themselves.</summary>
-    string MessagePath(uint msgid);
 
     Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default);
     Task EnvelopeUpdateAsync(Envelope envelope, CancellationToken ct = default);

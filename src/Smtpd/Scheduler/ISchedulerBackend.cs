@@ -31,6 +31,9 @@ public interface ISchedulerBackend
     /// <summary>Admin: pending envelopes are held until resumed.</summary>
     int Suspend(ulong id);
     int Resume(ulong id, DateTimeOffset now);
+    /// <summary>The message ids that have committed envelopes.</summary>
+    IReadOnlyList<uint> Messages();
+
     /// <summary>Admin: what is known of the envelopes an id names, for <c>smtpctl show queue</c>.</summary>
     IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id);
 

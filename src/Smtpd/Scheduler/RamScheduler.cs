@@ -164,6 +164,8 @@ public sealed class RamScheduler : ISchedulerBackend
         return n;
     }
 
+    public IReadOnlyList<uint> Messages() => [.. _byMessage.Keys.Order()];
+
     public IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id) =>
         Select(id).Where(_envelopes.ContainsKey).Select(evpid =>
         {
