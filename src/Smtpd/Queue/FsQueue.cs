@@ -88,12 +88,26 @@ public sealed class FsQueue : IQueueBackend
     public Stream MessageReadStream(uint msgid)
     {
         var file = new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan);
-        try { return _codec.WrapRead(file); }
+        try { return new GuardedReadStream(_codec.WrapRead(file), msgid); }
         catch (InvalidDataException ex)
         {
             file.Dispose();
-            throw new IOException($"message {QueueIds.Hex(msgid)}: {ex.Message}", ex);
+            throw new CorruptMessageException(msgid, ex.Message, ex);
         }
+    }
+
+    /// <summary>Moves a message that cannot be read, with its envelopes, to <c>corrupt/</c> for the admin.</summary>
+    public Task MessageCorruptAsync(uint msgid)
+    {
+        string dir = QueueDir(msgid);
+        if (Directory.Exists(dir))
+        {
+            Directory.CreateDirectory(_corrupt);
+            string target = Path.Combine(_corrupt, QueueIds.Hex(msgid));
+            if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+            Directory.Move(dir, target);
+        }
+        return Task.CompletedTask;
     }
 
     internal string MessagePath(uint msgid) => Path.Combine(QueueDir(msgid), MessageFile);

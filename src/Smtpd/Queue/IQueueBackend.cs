@@ -24,6 +24,9 @@ public interface IQueueBackend
     Task MessageCommitAsync(uint msgid, CancellationToken ct = default);
     Task MessageDeleteAsync(uint msgid);
 
+    /// <summary>Sets aside a message that cannot be read (fs: moved to corrupt/); by default it is dropped.</summary>
+    Task MessageCorruptAsync(uint msgid) => MessageDeleteAsync(msgid);
+
     /// <summary>A read-only stream of a committed message. Caller disposes.</summary>
     Stream MessageReadStream(uint msgid);
 

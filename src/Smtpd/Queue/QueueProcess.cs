@@ -58,6 +58,13 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
                 Count(StatKeys.DeliveryOk);
                 break;
+            case QueueDeliveryTempFail m when m.Error.Contains(CorruptMessageException.Marker, StringComparison.Ordinal):
+                log.Warn($"queue: message {m.Envelope.MessageId:x8} cannot be read ({m.Error}); moved to corrupt/");
+                await backend.MessageCorruptAsync(m.Envelope.MessageId);
+                bus.Post(new SchedulerDelete(m.Envelope.Id));
+                bus.Post(new SchedulerRemove((ulong)m.Envelope.MessageId << 32, new TaskCompletionSource<int>()));
+                bus.Stats.Decrement(StatKeys.Envelope);
+                break;
             case QueueDeliveryTempFail m:
                 var retried = m.Envelope with { Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error };
                 if (DelayWarningDue(retried, time.GetUtcNow()))

@@ -103,4 +103,29 @@ public sealed class QueueTransformTests
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
         Assert.False(smtpd.Process.HasExited);
     }
+
+    [Fact]
+    public async Task A_message_that_cannot_be_decrypted_is_quarantined_and_the_rest_delivered()
+    {
+        var smtpd = new SmtpdInstance(Config("queue encryption key \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\""));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
+        await SendAsync(smtpd.Port, "root@localhost");
+        await SendAsync(smtpd.Port, "root@localhost");
+        var messages = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Order().ToArray();
+        Assert.Equal(2, messages.Length);
+        byte[] bytes = File.ReadAllBytes(messages[0]);
+        bytes[bytes.Length / 2] ^= 0x40; // one flipped bit in the ciphertext
+        File.WriteAllBytes(messages[0], bytes);
+
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mda")).Code);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
+        string hex = Path.GetFileName(Path.GetDirectoryName(messages[0]))!;
+        Assert.True(File.Exists(Path.Combine(smtpd.Spool, "corrupt", hex, "message")));
+        await Task.Delay(500);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Empty(await Smtpctl.QueueAsync(smtpd));
+    }
 }
