@@ -51,7 +51,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
-        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor);
+        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get);
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         _smtp = new SmtpServer(new SmtpContext
         {

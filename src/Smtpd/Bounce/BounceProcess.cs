@@ -56,9 +56,15 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
             return;
         }
         var decision = resolver.Resolve(new SessionInfo(null, true, null, null), sender);
-        if (decision is not RecipientDecision.Accept accept)
+        IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
         {
-            log.Warn($"warn: bounce: no rule routes a report to <{sender}> ({((RecipientDecision.Refuse)decision).Reason}); dropped");
+            RecipientDecision.Accept a => [a],
+            RecipientDecision.Expanded x => x.Deliveries,
+            _ => [],
+        };
+        if (deliveries.Count == 0)
+        {
+            log.Warn($"warn: bounce: no rule routes a report to <{sender}> ({(decision as RecipientDecision.Refuse)?.Reason}); dropped");
             return;
         }
 
@@ -74,6 +80,8 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                 await report.WriteToAsync(format, stream, ct);
             }
             var now = time.GetUtcNow();
+            foreach (var accept in deliveries)
+            {
             var envelope = new Envelope
             {
                 Id = QueueIds.NewEnvelopeId(msgid),
@@ -88,16 +96,19 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                 Dest = accept.Dest,
                 MdaUser = accept.MdaUser,
                 MdaSubaddress = accept.Subaddress,
+                MdaMethod = accept.MdaMethod,
+                MdaTarget = accept.MdaTarget,
                 CreationTime = now,
                 Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
             };
             await queue.EnvelopeCreateAsync(envelope, ct);
             bus.Post(new SchedulerInsert(SchedulerInfo.From(envelope)));
+            log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
+            }
             await queue.MessageCommitAsync(msgid, ct);
             bus.Post(new SchedulerCommit(msgid));
-            bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued);
-            bus.Stats.Increment(Stats.StatKeys.Envelope);
-            log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
+            bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued, deliveries.Count);
+            bus.Stats.Increment(Stats.StatKeys.Envelope, deliveries.Count);
         }
         catch (IOException ex)
         {

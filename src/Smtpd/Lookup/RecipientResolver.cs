@@ -1,4 +1,5 @@
 using Smtpd.Config;
+using Smtpd.Mda;
 using Smtpd.Smtp;
 using Smtpd.Table;
 
@@ -10,36 +11,40 @@ namespace Smtpd.Lookup;
 /// </summary>
 /// <param name="userExists">Returns the canonical name of a local user allowed to receive
 /// mail here, or null (the Mda side knows system users and privileges).</param>
-public sealed class RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func<string, string?> userExists)
+public sealed class RecipientResolver
 {
-    public RecipientDecision Resolve(SessionInfo session, MailAddress rcpt)
+    readonly Ruleset _ruleset;
+    readonly RuleMatcher _matcher;
+    readonly Expander _expander;
+
+    public RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func<string, string?> userExists, TableSet? tables = null,
+        Func<string, SystemUser?>? users = null)
+    {
+        _ruleset = ruleset;
+        _matcher = matcher;
+        users ??= name => userExists(name) is { } canonical ? new SystemUser(canonical, 1, 1, "/nonexistent", "/bin/sh") : null;
+        _expander = new Expander(ruleset, tables ?? new TableSet(ruleset), users, Resolve);
+    }
+
+    public RecipientDecision Resolve(SessionInfo session, MailAddress rcpt) => Resolve(session, rcpt, 0);
+
+    RecipientDecision Resolve(SessionInfo session, MailAddress rcpt, int depth)
     {
         Rule? rule;
-        try { rule = matcher.Match(session, rcpt); }
+        try { rule = _matcher.Match(session, rcpt); }
         catch (TableTempFailException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
 
         if (rule is null)
-            return matcher.IsLocalDomain(rcpt.Domain)
+            return _matcher.IsLocalDomain(rcpt.Domain)
                 ? new RecipientDecision.Refuse(Replies.UnknownUser, "no rule matched")
                 : new RecipientDecision.Refuse(Replies.RelayDenied, "no rule matched");
         if (rule.Reject)
             return new RecipientDecision.Refuse(Replies.DeliveryNotAuthorized, $"rejected by rule at {rule.Location}");
 
-        var action = ruleset.Actions[rule.ActionName!];
+        var action = _ruleset.Actions[rule.ActionName!];
         if (!action.IsLocal)
             return new RecipientDecision.Accept(action, rcpt.ToString(), null, null);
-
-        // user+tag@domain delivers to user, keeping the tag (RFC 5233 sub-addressing).
-        string local = rcpt.User;
-        string? tag = null;
-        int plus = local.IndexOf(ruleset.SubAddressDelimiter);
-        if (plus > 0) { tag = local[(plus + 1)..]; local = local[..plus]; }
-
-        string? user = userExists(local.ToLowerInvariant());
-        if (user is null)
-            return new RecipientDecision.Refuse(Replies.UnknownUser, $"no local user {local}");
-
-        string dest = rcpt.Domain.Length == 0 ? rcpt.User : rcpt.ToString();
-        return new RecipientDecision.Accept(action, dest, user, tag);
+        // Aliases, virtual tables, ~/.forward and the + delimiter (RFC 5233 sub-addressing).
+        return _expander.Expand(action, rcpt, session, depth);
     }
 }

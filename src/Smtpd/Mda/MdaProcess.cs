@@ -85,8 +85,24 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
 
         string target;
         IMailboxDelivery delivery;
+        switch (e.MdaMethod)
+        {
+            case "mda":
+                target = e.MdaTarget ?? "";
+                delivery = new CommandDelivery(target);
+                goto deliver;
+            case "file":
+                target = e.MdaTarget ?? "";
+                delivery = new FileDelivery(target);
+                goto deliver;
+        }
         switch (action.Method)
         {
+            case DeliveryMethod.Mda:
+                if (!FormatSpecifiers.TryExpand(action.Path ?? "", e, user, out target))
+                    return Outcome.PermFail($"could not expand \"{action.Path}\"");
+                delivery = new CommandDelivery(target);
+                break;
             case DeliveryMethod.Maildir:
                 string template = action.Path ?? "~/Maildir";
                 if (!FormatSpecifiers.TryExpand(template, e, user, out target))
@@ -102,14 +118,32 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 return Outcome.TempFail($"delivery method {action.Method} is not available yet");
         }
 
+        deliver:
         try
         {
+            if (AlreadyDeliveredTo(e))
+                return Outcome.PermFail($"554 5.4.6 Mail loop detected: message already delivered to {e.Dest} (Delivered-To)");
             return await delivery.DeliverAsync(new DeliveryRequest(() => queue.MessageReadStream(e.MessageId), e.Sender, e.Rcpt, e.Dest, user, target), ct);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return Outcome.TempFail(ex.Message);
         }
+    }
+
+    /// <summary>
+    /// Loop detection (OpenSMTPD's mda): a message that already carries a Delivered-To header for
+    /// this recipient came back around (an alias or .forward loop through another host).
+    /// </summary>
+    bool AlreadyDeliveredTo(Envelope e)
+    {
+        using var message = queue.MessageReadStream(e.MessageId);
+        string headers = Bounce.OriginalHeaders.Read(message);
+        foreach (string line in headers.Split("\r\n"))
+            if (line.StartsWith("Delivered-To:", StringComparison.OrdinalIgnoreCase)
+                && string.Equals(line[13..].Trim(), e.Dest, StringComparison.OrdinalIgnoreCase))
+                return true;
+        return false;
     }
 
     void Report(Envelope e, Outcome outcome)

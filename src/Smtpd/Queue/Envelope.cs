@@ -41,6 +41,10 @@ public sealed record Envelope
     public string? MdaUser { get; init; }
     /// <summary>Local deliveries: the <c>+tag</c> part of the local part, if any.</summary>
     public string? MdaSubaddress { get; init; }
+    /// <summary>Set by alias/.forward expansion: "mda" (a |command) or "file" (a /path), with its target;
+    /// null means the action's own method.</summary>
+    public string? MdaMethod { get; init; }
+    public string? MdaTarget { get; init; }
 
     public required DateTimeOffset CreationTime { get; init; }
     /// <summary>Seconds the envelope may stay in the queue (OpenSMTPD's "ttl").</summary>

@@ -48,6 +48,8 @@ public static class EnvelopeText
         {
             Put("mda-subaddress", e.MdaSubaddress);
             Put("mda-user", e.MdaUser);
+            Put("mda-method", e.MdaMethod);
+            Put("mda-target", e.MdaTarget);
         }
         return sb.ToString();
     }
@@ -101,6 +103,8 @@ public static class EnvelopeText
             Retry = (int)Num("retry"),
             MdaSubaddress = Opt("mda-subaddress"),
             MdaUser = Opt("mda-user"),
+            MdaMethod = Opt("mda-method"),
+            MdaTarget = Opt("mda-target"),
             DsnNotify = fields.ContainsKey("dsn-notify") ? (DsnNotify)(byte)Num("dsn-notify") : DsnNotify.None,
             DsnRet = Opt("dsn-ret"),
             DsnEnvid = Opt("dsn-envid"),

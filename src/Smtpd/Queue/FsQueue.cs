@@ -154,7 +154,10 @@ public sealed class FsQueue : IQueueBackend
         {
             if (!QueueIds.TryParseMessage(Path.GetFileName(msgdir), out _)) continue;
             bool hasMessage = File.Exists(Path.Combine(msgdir, MessageFile));
-            foreach (var file in Directory.GetFiles(msgdir).Order(StringComparer.Ordinal))
+            string[] files;
+            try { files = Directory.GetFiles(msgdir); }
+            catch (DirectoryNotFoundException) { continue; } // delivered and removed since the snapshot
+            foreach (var file in files.Order(StringComparer.Ordinal))
             {
                 ct.ThrowIfCancellationRequested();
                 if (!QueueIds.TryParseEnvelope(Path.GetFileName(file), out ulong evpid)) continue;
@@ -165,8 +168,11 @@ public sealed class FsQueue : IQueueBackend
                     envelope = EnvelopeText.Parse(evpid, Encoding.UTF8.GetString(_codec.Decode(await File.ReadAllBytesAsync(file, ct))));
                     if (envelope.MessageId != QueueIds.MessageOf(evpid)) throw new FormatException("envelope in wrong message");
                 }
+                catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException) { } // removed meanwhile
                 catch (Exception ex) when (ex is FormatException or IOException or DecoderFallbackException)
                 {
+                    // Removed while we read it (a delivery finished) is not corruption.
+                    if (!File.Exists(file)) continue;
                     Quarantine(file);
                     corrupt?.Invoke(file, ex);
                 }

@@ -117,6 +117,10 @@ public sealed partial class SmtpSession
             case RecipientDecision.Accept accept:
                 _tx.Recipients.Add(new TxRecipient(path.Address, accept, notify, orcpt));
                 return Replies.RecipientOk;
+            case RecipientDecision.Expanded expanded:
+                foreach (var delivery in expanded.Deliveries)
+                    _tx.Recipients.Add(new TxRecipient(path.Address, delivery, notify, orcpt));
+                return Replies.RecipientOk;
             case RecipientDecision.Refuse refuse:
                 _ctx.Log.Info($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
                 return refuse.Reply;

@@ -141,6 +141,8 @@ public sealed partial class SmtpSession
             Dest = r.Decision.Dest,
             MdaUser = r.Decision.MdaUser,
             MdaSubaddress = r.Decision.Subaddress,
+            MdaMethod = r.Decision.MdaMethod,
+            MdaTarget = r.Decision.MdaTarget,
             DsnNotify = r.Notify,
             DsnOrcpt = r.Orcpt,
             DsnRet = tx.Parameters.GetValueOrDefault("RET")?.ToUpperInvariant(),

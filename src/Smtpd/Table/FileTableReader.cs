@@ -24,7 +24,8 @@ public static class FileTableReader
             if (line.Length == 0) continue;
             int sep = line.IndexOfAny([' ', '\t']);
             if (sep < 0) list.Add(line);
-            else map.Add(new(line[..sep], line[(sep + 1)..].Trim()));
+            // aliases(5) writes "key: value"; the colon is not part of the key.
+            else map.Add(new(line[..sep].TrimEnd(':'), line[(sep + 1)..].Trim()));
         }
         return new StaticTable(name, list, map);
     }

@@ -1,0 +1,199 @@
+using Smtpd.Config;
+using Smtpd.Mda;
+using Smtpd.Smtp;
+using Smtpd.Table;
+
+namespace Smtpd.Lookup;
+
+/// <summary>
+/// Expands a recipient of a local action into deliveries (OpenSMTPD's lka_expand): through a
+/// <c>virtual</c> table (addresses, <c>@domain</c> and <c>@</c> catch-alls) or an <c>alias</c>
+/// table (keys folded to lowercase), then the user's <c>~/.forward</c>. Values are lists of
+/// users, addresses (routed again by the rules), <c>|command</c>, <c>/file</c>,
+/// <c>:include:/path</c> and <c>error:CODE text</c>. Loops are cut, depth is bounded.
+/// </summary>
+public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, SystemUser?> users,
+    Func<SessionInfo, MailAddress, int, RecipientDecision> reroute)
+{
+    public const int MaxDepth = 10;
+
+    sealed class Walk(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth)
+    {
+        public ActionConfig Action { get; } = action;
+        public MailAddress Rcpt { get; } = rcpt;
+        public SessionInfo Session { get; } = session;
+        public int Depth { get; } = depth;
+        public List<RecipientDecision.Accept> Out { get; } = [];
+        public HashSet<string> Seen { get; } = new(StringComparer.OrdinalIgnoreCase);
+        public RecipientDecision.Refuse? Refused { get; set; }
+    }
+
+    public RecipientDecision Expand(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth)
+    {
+        var w = new Walk(action, rcpt, session, depth);
+        var (user, tag) = SplitTag(rcpt.User);
+        try
+        {
+            if (action.VirtualTable is { } vt)
+            {
+                string? value = VirtualLookup(vt, rcpt, user);
+                if (value is null) return new RecipientDecision.Refuse(Replies.UnknownUser, $"no virtual entry for {rcpt}");
+                Items(w, value, 1, owner: null, tag);
+            }
+            else if (action.AliasTable is not null)
+                AliasOrUser(w, user.ToLowerInvariant(), tag, 1);
+            else
+                LocalUser(w, user, tag, 1, forward: true);
+        }
+        catch (TableTempFailException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
+        catch (IOException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
+
+        if (w.Refused is { } refused) return refused;
+        var deliveries = w.Out.DistinctBy(a => (a.Action.Name, a.Dest, a.MdaUser, a.MdaMethod, a.MdaTarget)).ToList();
+        return deliveries.Count switch
+        {
+            0 => new RecipientDecision.Refuse(Replies.UnknownUser, $"{rcpt} expands to nothing"),
+            1 => deliveries[0],
+            _ => new RecipientDecision.Expanded(deliveries),
+        };
+    }
+
+    (string User, string? Tag) SplitTag(string local)
+    {
+        int plus = local.IndexOf(ruleset.SubAddressDelimiter);
+        return plus > 0 ? (local[..plus], local[(plus + 1)..]) : (local, null);
+    }
+
+    /// <summary>user+tag@domain, user@domain, user, @domain, @ — the first key the table has.</summary>
+    string? VirtualLookup(string table, MailAddress rcpt, string user)
+    {
+        var t = tables[table];
+        string domain = rcpt.Domain.ToLowerInvariant();
+        foreach (string key in new[] { rcpt.ToString().ToLowerInvariant(), $"{user}@{domain}".ToLowerInvariant(), user.ToLowerInvariant(), "@" + domain, "@" })
+            if (t.Lookup(TableService.Virtual, key) is { } value) return value;
+        return null;
+    }
+
+    void AliasOrUser(Walk w, string name, string? tag, int depth)
+    {
+        if (!Guard(w, depth) || !w.Seen.Add("alias:" + name)) return;
+        string? value = tables[w.Action.AliasTable!].Lookup(TableService.Alias, name);
+        if (value is null) LocalUser(w, name, tag, depth, forward: true);
+        else Items(w, value, depth + 1, owner: name, tag);
+    }
+
+    void LocalUser(Walk w, string name, string? tag, int depth, bool forward)
+    {
+        if (!Guard(w, depth) || !w.Seen.Add("user:" + name)) return;
+        var user = users(name.ToLowerInvariant());
+        if (user is null)
+        {
+            w.Refused ??= new RecipientDecision.Refuse(Replies.UnknownUser, $"no local user {name}");
+            return;
+        }
+        if (forward && ReadForward(user) is { } content)
+        {
+            Items(w, content, depth + 1, owner: user.Name, tag, fromForward: user.Name);
+            return;
+        }
+        string dest = w.Rcpt.Domain.Length == 0 ? w.Rcpt.User : w.Rcpt.ToString();
+        w.Out.Add(new RecipientDecision.Accept(w.Action, dest, user.Name, tag));
+    }
+
+    /// <summary>A user's ~/.forward, or null when there is none or it says nothing (normal delivery).</summary>
+    static string? ReadForward(SystemUser user)
+    {
+        string path = Path.Combine(user.Home, ".forward");
+        if (!File.Exists(path)) return null;
+        var lines = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        return lines.Count == 0 ? null : string.Join(',', lines);
+    }
+
+    /// <param name="owner">Whose alias or .forward this is: commands and files run as them (never as root).</param>
+    void Items(Walk w, string value, int depth, string? owner, string? tag, string? fromForward = null)
+    {
+        if (!Guard(w, depth)) return;
+        foreach (string raw in SplitList(value))
+        {
+            string item = raw.Trim().Trim('"').Trim();
+            if (item.Length == 0) continue;
+            if (item.StartsWith('|')) Special(w, "mda", item[1..].Trim(), owner);
+            else if (item.StartsWith('/')) Special(w, "file", item, owner);
+            else if (item.StartsWith(":include:", StringComparison.OrdinalIgnoreCase))
+            {
+                string path = item[9..].Trim();
+                if (!w.Seen.Add("include:" + path)) continue;
+                var included = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'));
+                Items(w, string.Join(',', included), depth + 1, owner, tag);
+            }
+            else if (item.StartsWith("error:", StringComparison.OrdinalIgnoreCase)) Error(w, item[6..].Trim());
+            else if (item.StartsWith('\\')) LocalUser(w, item[1..], tag, depth + 1, forward: false);
+            else if (item.Contains('@')) Address(w, item, depth + 1);
+            else if (fromForward is not null && string.Equals(item, fromForward, StringComparison.OrdinalIgnoreCase))
+                LocalUser(w, item, tag, depth + 1, forward: false); // "me" in my own .forward: keep a copy
+            else if (w.Action.AliasTable is not null) AliasOrUser(w, item.ToLowerInvariant(), tag, depth + 1);
+            else LocalUser(w, item, tag, depth + 1, forward: true);
+        }
+    }
+
+    void Special(Walk w, string method, string target, string? owner)
+    {
+        // Commands and files never run as root: as the owner of the alias or .forward if that is
+        // an ordinary user, else as the action's "user", else as nobody.
+        var runAs = new[] { owner, w.Action.User, "nobody" }.Select(n => n is null ? null : users(n)).FirstOrDefault(u => u is { Uid: > 0 });
+        if (runAs is null)
+        {
+            w.Refused ??= new RecipientDecision.Refuse(Replies.TempFailure, "no unprivileged user to run an alias command or file delivery as");
+            return;
+        }
+        string dest = w.Rcpt.Domain.Length == 0 ? w.Rcpt.User : w.Rcpt.ToString();
+        w.Out.Add(new RecipientDecision.Accept(w.Action, dest, runAs.Name, null, method, target));
+    }
+
+    void Address(Walk w, string text, int depth)
+    {
+        if (!Guard(w, depth) || !w.Seen.Add("address:" + text)) return;
+        if (!MailAddress.TryParse(text.Trim('<', '>'), allowNoDomain: false, out var address))
+        {
+            w.Refused ??= new RecipientDecision.Refuse(Replies.UnknownUser, $"invalid address in expansion: {text}");
+            return;
+        }
+        switch (reroute(w.Session, address, depth))
+        {
+            case RecipientDecision.Accept a: w.Out.Add(a); break;
+            case RecipientDecision.Expanded x: w.Out.AddRange(x.Deliveries); break;
+            case RecipientDecision.Refuse r: w.Refused ??= r; break;
+        }
+    }
+
+    /// <summary><c>error:550 text</c>: the recipient is refused with that reply (4xx or 5xx).</summary>
+    static void Error(Walk w, string spec)
+    {
+        string[] parts = spec.Split(' ', 2);
+        int code = int.TryParse(parts[0], out int c) && c is >= 400 and < 600 ? c : 550;
+        string text = parts.Length > 1 ? parts[1] : "Delivery refused";
+        string enhanced = code >= 500 ? "5.0.0" : "4.0.0";
+        w.Refused ??= new RecipientDecision.Refuse(new Reply(code, enhanced, text), $"alias error: {code} {text}");
+    }
+
+    bool Guard(Walk w, int depth)
+    {
+        if (depth + w.Depth <= MaxDepth) return true;
+        w.Refused ??= new RecipientDecision.Refuse(Replies.TooManyHops, "expansion loop or too deep");
+        return false;
+    }
+
+    /// <summary>Comma-separated, commas inside quotes kept.</summary>
+    static IEnumerable<string> SplitList(string value)
+    {
+        var current = new System.Text.StringBuilder();
+        bool quoted = false;
+        foreach (char c in value)
+        {
+            if (c == '"') quoted = !quoted;
+            if (c == ',' && !quoted) { yield return current.ToString(); current.Clear(); }
+            else current.Append(c);
+        }
+        if (current.Length > 0) yield return current.ToString();
+    }
+}

@@ -1,0 +1,208 @@
+using MimeKit;
+
+namespace Smtpd.Tests.EndToEnd;
+
+// Recipient expansion into real mailboxes: aliases (chains, |command, /file, :include:, error:),
+// virtual catch-alls for several domains, the + delimiter, ~/.forward, mda commands and the
+// Delivered-To loop check. Needs root (users are created for the test).
+public sealed class LocalExpansionTests : IAsyncDisposable
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    readonly List<string> _users = [];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var u in _users) await ExternalTool.RunAsync("userdel", ["-r", u]);
+    }
+
+    async Task<string> UserAsync(string home)
+    {
+        string name = "smtpdx" + Random.Shared.Next(100000, 999999);
+        var (code, output) = await ExternalTool.RunAsync("useradd", ["--create-home", "--home-dir", Path.Combine(home, name), "--shell", "/bin/sh", name]);
+        Assert.True(code == 0, output);
+        _users.Add(name);
+        return name;
+    }
+
+    static async Task<string> RcptAsync(int port, string rcpt, string subject = "expansion", string extraHeaders = "")
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync("MAIL FROM:<root@localhost>");
+        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
+        if (!reply.StartsWith("250")) return reply;
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"{extraHeaders}Subject: {subject}\r\n\r\nbody for {rcpt}\r\n."));
+        return reply;
+    }
+
+    static string Drop(SmtpdInstance smtpd)
+    {
+        string drop = Path.Combine(smtpd.Dir, "drop");
+        Directory.CreateDirectory(drop);
+        File.SetUnixFileMode(drop, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        return drop;
+    }
+
+    static async Task WaitForFileAsync(string path, string content)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (File.Exists(path) && (await File.ReadAllTextAsync(path)).Contains(content)) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{path} with \"{content}\"");
+    }
+
+    [SkippableFact]
+    public async Task Aliases_chains_commands_files_includes_and_errors()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root to create users");
+        await using var smtpd = new SmtpdInstance();
+        string u1 = await UserAsync(smtpd.Dir);
+        string drop = Drop(smtpd);
+        File.WriteAllText(Path.Combine(smtpd.Dir, "list.txt"), "# members\nroot\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"), $"""
+            team: root, {u1}
+            chain: team
+            loop1: loop2
+            loop2: loop1, root
+            pipe: "|cat > {drop}/pipe-out.txt"
+            archive: {drop}/archive.mbox
+            listed: :include:{smtpd.Dir}/list.txt
+            gone: error:550 This user has left the company
+            """);
+        smtpd.WriteConfig("""
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "CHAIN@localhost", "chain")); // keys fold to lowercase
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, u1), 1, Timeout);
+
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "pipe@localhost", "piped"));
+        await WaitForFileAsync(Path.Combine(drop, "pipe-out.txt"), "body for pipe@localhost");
+
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "archive@localhost", "archived"));
+        await WaitForFileAsync(Path.Combine(drop, "archive.mbox"), "body for archive@localhost");
+        Assert.StartsWith("From root@localhost ", await File.ReadAllTextAsync(Path.Combine(drop, "archive.mbox")));
+
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "listed@localhost", "included"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "loop1@localhost", "looped")); // the loop is cut, root still gets it
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 3, Timeout);
+
+        Assert.Equal("550 5.0.0 This user has left the company", await RcptAsync(smtpd.Port, "gone@localhost"));
+        Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nobody-here@localhost"));
+    }
+
+    [SkippableFact]
+    public async Task Virtual_catch_alls_for_several_domains_and_plus_tags()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root to create users");
+        await using var smtpd = new SmtpdInstance();
+        string u1 = await UserAsync(smtpd.Dir);
+        smtpd.WriteConfig($$"""
+            table vdomains { one.example, two.example }
+            table virt { "boss@one.example" = "{{u1}}", "@one.example" = "root", "@two.example" = "root, {{u1}}" }
+            listen on 127.0.0.1 port {port}
+            action "vmail" maildir "{dir}/maildirs/%{user.username}" virtual <virt>
+            match from any for domain <vdomains> action "vmail"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "boss@one.example", "to the boss"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "boss+invoices@one.example", "tagged"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "anyone@one.example", "catch-all one"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "x@two.example", "catch-all two"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "x@three.example"));
+
+        var bossMail = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, u1), 3, Timeout);
+        var subjects = bossMail.Select(f => MimeMessage.Load(f).Subject ?? "").Order().ToArray();
+        Assert.Equal(new[] { "catch-all two", "tagged", "to the boss" }, subjects);
+        var rootMail = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        Assert.Equal(new[] { "catch-all one", "catch-all two" }, rootMail.Select(f => MimeMessage.Load(f).Subject ?? "").Order().ToArray());
+        // The delivered file belongs to the recipient.
+        var (_, owner) = await ExternalTool.RunAsync("stat", ["-c", "%U", bossMail[0]]);
+        Assert.Equal(u1, owner.Trim());
+    }
+
+    [SkippableFact]
+    public async Task Empty_forward_delivers_normally_a_forward_with_entries_redirects()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root to create users");
+        await using var smtpd = new SmtpdInstance();
+        string quiet = await UserAsync(smtpd.Dir), forwarding = await UserAsync(smtpd.Dir);
+        File.WriteAllText(Path.Combine(smtpd.Dir, quiet, ".forward"), "# nothing here\n\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, forwarding, ".forward"), $"root, \\{forwarding}\n");
+        smtpd.WriteConfig("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{quiet}@localhost", "quiet"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{forwarding}@localhost", "forwarded"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, quiet), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, forwarding), 1, Timeout); // \self keeps a copy
+        var root = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        Assert.Equal("forwarded", MimeMessage.Load(root[0]).Subject);
+    }
+
+    [SkippableFact]
+    public async Task Mda_command_gets_the_message_and_environment_exit_75_retries_other_codes_fail()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root to create users");
+        await using var smtpd = new SmtpdInstance();
+        string u1 = await UserAsync(smtpd.Dir);
+        string drop = Drop(smtpd);
+        File.WriteAllText(Path.Combine(drop, "mode"), "ok");
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            action "script" mda "read mode < {{drop}}/mode; [ $mode = tempfail ] && exit 75; [ $mode = fail ] && { echo 'no such folder' >&2; exit 67; }; cat > {{drop}}/mda-$USER.txt; echo \"$SENDER $RECIPIENT $EXTENSION $HOME\" > {{drop}}/env-$USER.txt"
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from local for rcpt-to regex "^root@" action "local"
+            match from local for local action "script"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{u1}+box@localhost", "scripted"));
+        await WaitForFileAsync(Path.Combine(drop, $"mda-{u1}.txt"), $"body for {u1}+box@localhost");
+        await WaitForFileAsync(Path.Combine(drop, $"env-{u1}.txt"), $"root@localhost {u1}+box@localhost box {Path.Combine(smtpd.Dir, u1)}");
+        var (_, owner) = await ExternalTool.RunAsync("stat", ["-c", "%U", Path.Combine(drop, $"mda-{u1}.txt")]);
+        Assert.Equal(u1, owner.Trim()); // the command ran as the user, not as root
+
+        File.WriteAllText(Path.Combine(drop, "mode"), "tempfail");
+        await RcptAsync(smtpd.Port, $"{u1}@localhost", "retried");
+        await smtpd.WaitForLogAsync("exited with 75 (temporary failure)", Timeout);
+        Assert.Contains("result=TempFail", smtpd.Log.Split('\n').Last(l => l.Contains("exited with 75")));
+
+        File.WriteAllText(Path.Combine(drop, "mode"), "fail");
+        await RcptAsync(smtpd.Port, $"{u1}@localhost", "refused");
+        await smtpd.WaitForLogAsync("exited with 67: no such folder", Timeout);
+        var bounce = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        Assert.Contains("no such folder", await File.ReadAllTextAsync(bounce[0]));
+    }
+
+    [Fact]
+    public async Task A_message_already_delivered_to_the_recipient_is_not_delivered_again()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        await RcptAsync(smtpd.Port, "root@localhost", "looping", "Delivered-To: root@localhost\r\n");
+        await smtpd.WaitForLogAsync("Mail loop detected", Timeout);
+        // The loop is bounced to the sender (root), not delivered: the one message in root's
+        // mailbox is the report.
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Task.Delay(500);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Contains("Delivery status notification: error", await File.ReadAllTextAsync(files[0]));
+    }
+}
