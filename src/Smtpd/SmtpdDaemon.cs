@@ -49,7 +49,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
         ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
-        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log);
+        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get);
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);

@@ -19,7 +19,6 @@ public static class RulesetSupport
         foreach (var action in r.Actions.Values)
         {
             if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");
-            if (action.UserbaseTable is not null) No(action.Location, "userbase");
             if (action.User is not null) No(action.Location, "\"user\" on an action");
             if (action.Wrapper is not null) No(action.Location, "mda wrappers");
             if (action.Method == DeliveryMethod.Lmtp) No(action.Location, "lmtp delivery");

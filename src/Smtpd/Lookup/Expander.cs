@@ -85,7 +85,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
     void LocalUser(Walk w, string name, string? tag, int depth, bool forward)
     {
         if (!Guard(w, depth) || !w.Seen.Add("user:" + name)) return;
-        var user = users(name.ToLowerInvariant());
+        var user = w.Action.UserbaseTable is { } userbase ? Userbase.Get(tables, userbase, name) : users(name.ToLowerInvariant());
         if (user is null)
         {
             w.Refused ??= new RecipientDecision.Refuse(Replies.UnknownUser, $"no local user {name}");

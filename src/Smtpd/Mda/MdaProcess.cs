@@ -9,7 +9,8 @@ namespace Smtpd.Mda;
 /// reports the outcome to the queue. Deliveries run concurrently, up to a limit in all and per
 /// user, so that one slow mailbox cannot hold up everybody else's mail.
 /// </summary>
-public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers users, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers users, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log,
+    Table.TableSet? tables = null)
 {
     /// <summary>Deliveries running at once, in all and for one user (OpenSMTPD: 100 and 3... we keep it modest).</summary>
     public const int MaxDeliveries = 32, MaxDeliveriesPerUser = 4;
@@ -79,7 +80,14 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     {
         if (!ruleset.Actions.TryGetValue(e.Dispatcher, out var action))
             return Outcome.TempFail($"no action \"{e.Dispatcher}\" in the configuration");
-        var user = e.MdaUser is null ? null : users.Get(e.MdaUser);
+        SystemUser? user;
+        try
+        {
+            user = e.MdaUser is null ? null
+                : action.UserbaseTable is { } userbase && e.MdaMethod is null && tables is not null ? Lookup.Userbase.Get(tables, userbase, e.MdaUser)
+                : users.Get(e.MdaUser);
+        }
+        catch (Table.TableTempFailException ex) { return Outcome.TempFail(ex.Message); }
         if (user is null)
             return Outcome.PermFail($"550 5.1.1 user {e.MdaUser} unknown");
 

@@ -205,4 +205,29 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
         Assert.Contains("Delivery status notification: error", await File.ReadAllTextAsync(files[0]));
     }
+
+    [SkippableFact]
+    public async Task Seed_virtual_users_land_in_their_own_home_with_their_uid()
+    {
+        Skip.IfNot(Environment.UserName == "root", "delivering as another uid needs root");
+        await using var smtpd = new SmtpdInstance();
+        string vusers = Path.Combine(smtpd.Dir, "vusers");
+        Directory.CreateDirectory(vusers);
+        File.SetUnixFileMode(vusers, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        // Seed 004 "Deliver to virtual users", with homes under the test directory.
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            table usr { "alice" = "4242:4242:{{vusers}}/alice",
+                        "bob" = "4243:4243:{{vusers}}/bob" }
+            accept from any for domain "example.org" userbase <usr> deliver to maildir
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "alice@example.org", "for alice"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "bob+lists@example.org", "for bob"));
+        Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "carol@example.org"));
+        var alice = await Mailboxes.WaitForMaildirAsync(Path.Combine(vusers, "alice", "Maildir"), 1, Timeout);
+        var bob = await Mailboxes.WaitForMaildirAsync(Path.Combine(vusers, "bob", "Maildir"), 1, Timeout);
+        Assert.Equal("4242", (await ExternalTool.RunAsync("stat", ["-c", "%u", alice[0]])).Output.Trim());
+        Assert.Equal("4243", (await ExternalTool.RunAsync("stat", ["-c", "%u", bob[0]])).Output.Trim());
+    }
 }
