@@ -106,6 +106,11 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
         switch (action.Method)
         {
+            case DeliveryMethod.Lmtp:
+                if (!FormatSpecifiers.TryExpand(action.Path ?? "", e, user, out target))
+                    return Outcome.PermFail($"could not expand \"{action.Path}\"");
+                delivery = new LmtpDelivery(target, action.LmtpRcptTo, ruleset.Hostname);
+                break;
             case DeliveryMethod.Mda:
                 if (!FormatSpecifiers.TryExpand(action.Path ?? "", e, user, out target))
                     return Outcome.PermFail($"could not expand \"{action.Path}\"");
