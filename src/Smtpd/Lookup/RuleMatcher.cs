@@ -84,7 +84,7 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
     {
         var table = tables[name];
         if (regex)
-            return table is StaticTable st && st.Keys.Any(pattern => RegexMatches(pattern, key));
+            return table.Fetch(service).Any(pattern => RegexMatches(pattern, key));
         if (service != TableService.MailAddr) return table.Check(service, key);
         if (table.Check(service, key)) return true;
         int at = key.LastIndexOf('@');

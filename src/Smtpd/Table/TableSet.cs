@@ -34,7 +34,7 @@ public sealed class TableSet
     static ITableBackend Open(TableConfig config) => config.Backend switch
     {
         TableBackendKind.Static => new StaticTable(config.Name, config.List, config.Map),
-        TableBackendKind.File => FileTableReader.Read(config.Name, config.Path!),
+        TableBackendKind.File => new FileTable(config.Name, config.Path!, FileTableReader.Read(config.Name, config.Path!)),
         _ => new UnavailableTable(config.Name, $"{config.Backend} tables are not supported yet"),
     };
 

@@ -230,4 +230,28 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.Equal("4242", (await ExternalTool.RunAsync("stat", ["-c", "%u", alice[0]])).Output.Trim());
         Assert.Equal("4243", (await ExternalTool.RunAsync("stat", ["-c", "%u", bob[0]])).Output.Trim());
     }
+
+    [Fact]
+    public async Task A_table_that_cannot_be_read_gives_451_and_mail_is_accepted_when_it_is_back()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from local for local action "local"
+            """);
+        string aliases = Path.Combine(smtpd.Dir, "aliases");
+        File.WriteAllText(aliases, "postmaster: root\n");
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "first"));
+
+        File.Move(aliases, aliases + ".away"); // the disk holding it went away, say
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "postmaster@localhost"));
+
+        File.Move(aliases + ".away", aliases);
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "second"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+    }
 }
