@@ -1,0 +1,121 @@
+using Microsoft.Data.Sqlite;
+using Smtpd.Tests.EndToEnd;
+
+namespace Smtpd.Tests.Table;
+
+// Table backends checked through SMTP behaviour: a domain list and aliases in SQLite (the
+// format of opensmtpd-extras' table-sqlite) and in an external table program written in a few
+// lines of Python speaking OpenSMTPD's table protocol 0.1.
+public sealed class TableBackendTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    static async Task<string> RcptAsync(int port, string rcpt)
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync("MAIL FROM:<root@localhost>");
+        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
+        if (!reply.StartsWith("250")) return reply;
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"Subject: table test\r\n\r\nfor {rcpt}\r\n."));
+        return reply;
+    }
+
+    [Fact]
+    public async Task Sqlite_domains_and_aliases_decide_recipients()
+    {
+        await using var smtpd = new SmtpdInstance();
+        string db = Path.Combine(smtpd.Dir, "tables.db");
+        using (var c = new SqliteConnection($"Data Source={db}"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE domains (domain TEXT);
+                INSERT INTO domains VALUES ('sql.example');
+                CREATE TABLE aliases (key TEXT, value TEXT);
+                INSERT INTO aliases VALUES ('sales', 'root');
+                INSERT INTO aliases VALUES ('team', 'root');
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        SqliteConnection.ClearAllPools();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "sqlite.conf"), $"""
+            dbpath {db}
+            query_domain SELECT domain FROM domains WHERE domain=?;
+            query_alias SELECT value FROM aliases WHERE key=?;
+            """);
+        smtpd.WriteConfig("""
+            table sqldomains sqlite:{dir}/sqlite.conf
+            table sqlaliases sqlite:{dir}/sqlite.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <sqlaliases>
+            match from any for domain <sqldomains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@sql.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "sales@other.example"));
+        Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nobody-at-all@sql.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+
+        File.Move(db, db + ".away");
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "team@sql.example"));
+        File.Move(db + ".away", db);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "team@sql.example"));
+    }
+
+    const string PythonTable = """
+        import os, sys
+        state = sys.argv[1]
+        services = set()
+        for line in sys.stdin:
+            line = line.rstrip('\n')
+            if line == 'config|ready':
+                for s in ('domain', 'alias'):
+                    print('register|' + s)
+                print('register|ready', flush=True)
+                continue
+            if line.startswith('config|'):
+                continue
+            f = line.split('|')
+            req, svc, rid = f[4], f[5], f[6]
+            key = f[7] if len(f) > 7 else ''
+            if os.path.exists(state + '/down'):
+                print(req + '-result|' + rid + '|error|backend down', flush=True)
+                continue
+            data = {'domain': {'proc.example': 'proc.example'}, 'alias': {'helpdesk': 'root'}}[svc]
+            if key in data:
+                print(req + '-result|' + rid + ('|found' if req == 'check' else '|found|' + data[key]), flush=True)
+            else:
+                print(req + '-result|' + rid + '|not-found', flush=True)
+        """;
+
+    [SkippableFact]
+    public async Task A_python_table_program_serves_domains_and_aliases_and_its_outage_gives_451()
+    {
+        Skip.IfNot(ExternalTool.Exists("python3"), "python3 is not installed");
+        await using var smtpd = new SmtpdInstance();
+        string script = Path.Combine(smtpd.Dir, "table.py");
+        File.WriteAllText(script, "#!/usr/bin/env python3\n" + PythonTable);
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        smtpd.WriteConfig($$"""
+            table procdomains "proc:{{script}} {dir}"
+            table procaliases "proc:{{script}} {dir}"
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <procaliases>
+            match from any for domain <procdomains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "helpdesk@elsewhere.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+
+        File.WriteAllText(Path.Combine(smtpd.Dir, "down"), "");
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
+        File.Delete(Path.Combine(smtpd.Dir, "down"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+    }
+}
