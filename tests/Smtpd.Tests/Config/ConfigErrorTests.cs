@@ -141,8 +141,8 @@ public class ConfigErrorTests
         ConfigAssert.SingleError("table t file:aliases\nmatch for local reject", 1, "path must be absolute");
 
     [Fact]
-    public void UnsupportedTableBackend() =>
-        ConfigAssert.SingleError("table t sqlite:/etc/mail/sqlite.conf\nmatch for local reject", 1, "backend 'sqlite' is not supported yet");
+    public void UnknownTableBackend() =>
+        ConfigAssert.SingleError("table t nosuchbackend:/etc/mail/x.conf\nmatch for local reject", 1, "unknown backend 'nosuchbackend'");
 
     [Fact]
     public void ReservedWordAsValueMustBeQuoted()
