@@ -9,13 +9,14 @@ return name switch
 {
     "sendmail" or "send-mail" => await SendmailCommand.RunAsync(args),
     "mailq" => await ControlClient.RunAsync(["show", "queue"]),
-    "makemap" or "newaliases" => NotYet(name),
+    "makemap" or "newaliases" => MakemapCommand.Run(name, args),
     _ => args switch
     {
         [] => Usage(),
         ["encrypt", .. var rest] => EncryptCommand.Run(rest),
         ["sendmail" or "enqueue", .. var rest] => await SendmailCommand.RunAsync(rest),
-        ["makemap", ..] => NotYet("makemap"),
+        ["makemap", .. var rest] => MakemapCommand.Run("makemap", rest),
+        ["newaliases", .. var rest] => MakemapCommand.Run("newaliases", rest),
         _ => await ControlClient.RunAsync(args),
     },
 };
@@ -23,12 +24,6 @@ return name switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: smtpctl command [argument ...]");
-    return 1;
-}
-
-static int NotYet(string what)
-{
-    Console.Error.WriteLine($"smtpctl: {what} is not implemented yet in this version of smtpd for .NET");
     return 1;
 }
 

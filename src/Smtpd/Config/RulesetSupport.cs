@@ -26,8 +26,6 @@ public static class RulesetSupport
             if (action.Srs) No(action.Location, "SRS");
             foreach (var option in action.Options) No(action.Location, $"relay option \"{option}\"");
         }
-        foreach (var t in r.Tables.Values)
-            if (t.Backend == TableBackendKind.Db) No(t.Location, $"db table <{t.Name}>");
         foreach (var l in r.Listeners)
             foreach (var option in l.Options)
                 if (!Smtp.Tls.ListenerSecurity.Implemented.Contains(option.Split(' ')[0]))

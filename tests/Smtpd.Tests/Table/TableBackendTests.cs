@@ -118,4 +118,57 @@ public sealed class TableBackendTests
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
     }
+
+    const string OpenSmtpdMakemap = "/opt/opensmtpd/usr/sbin/makemap";
+
+    [Fact]
+    public async Task Seed_minimalist_setup_with_a_db_alias_table_built_by_our_makemap()
+    {
+        await using var smtpd = new SmtpdInstance();
+        string aliases = Path.Combine(smtpd.Dir, "aliases");
+        File.WriteAllText(aliases, "# aliases(5)\nMAILER-DAEMON: postmaster\npostmaster: root\nteam: root,\n  postmaster\n");
+        var (code, output) = await ExternalTool.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "smtpctl.dll"), "makemap", "-t", "aliases", aliases]);
+        Assert.True(code == 0, output);
+        Assert.True(File.Exists(aliases + ".db"));
+        // Seed 004's minimalist example, the aliases.db path moved into the test directory.
+        smtpd.WriteConfig("""
+            listen on 127.0.0.1 port {port}
+            table aliases db:{dir}/aliases.db
+            accept for local alias <aliases> deliver to maildir "{dir}/maildirs/%{user.username}"
+            accept for any relay
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "mailer-daemon@localhost"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "team@localhost"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+
+        if (File.Exists(OpenSmtpdMakemap))
+        {
+            // OpenSMTPD's own makemap reads what ours wrote.
+            var (_, dump) = await ExternalTool.RunAsync(OpenSmtpdMakemap, ["-U", aliases + ".db"]);
+            Assert.Contains("postmaster\troot", dump);
+            Assert.Contains("team\troot, postmaster", dump);
+        }
+    }
+
+    [SkippableFact]
+    public async Task A_db_file_made_by_opensmtpd_makemap_is_read()
+    {
+        Skip.IfNot(File.Exists(OpenSmtpdMakemap), "Debian's OpenSMTPD is not extracted in /opt/opensmtpd (bench/install-opensmtpd.sh)");
+        await using var smtpd = new SmtpdInstance();
+        string aliases = Path.Combine(smtpd.Dir, "aliases");
+        File.WriteAllText(aliases, "support: root\nhelp: support\n");
+        var (code, output) = await ExternalTool.RunAsync(OpenSmtpdMakemap, ["-t", "aliases", aliases]);
+        Assert.True(code == 0, output);
+        smtpd.WriteConfig("""
+            listen on 127.0.0.1 port {port}
+            table aliases db:{dir}/aliases.db
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "help@localhost"));
+        Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nohelp@localhost"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+    }
 }

@@ -1,0 +1,54 @@
+namespace Smtpd.Table;
+
+/// <summary>
+/// A <c>db:</c> table: a Berkeley DB hash file as OpenSMTPD's makemap writes it (and ours).
+/// Keys are tried as given, then in lowercase. A file that cannot be read is a temporary failure.
+/// </summary>
+public sealed class DbTable : ITableBackend, IDisposable
+{
+    readonly string _name, _path;
+    readonly object _lock = new();
+    Db185? _db;
+
+    public DbTable(string name, string path)
+    {
+        _name = name;
+        _path = path;
+        try { _db = Db185.OpenRead(path); }
+        catch (IOException ex) { throw new TableTempFailException(name, ex.Message); }
+    }
+
+    public string Name => _name;
+
+    public bool Check(TableService service, string key) => Lookup(service, key) is not null;
+
+    public string? Lookup(TableService service, string key)
+    {
+        lock (_lock)
+        {
+            var db = Open();
+            try { return db.Get(key) ?? (key != key.ToLowerInvariant() ? db.Get(key.ToLowerInvariant()) : null); }
+            catch (IOException ex) { Close(); throw new TableTempFailException(_name, ex.Message); }
+        }
+    }
+
+    public IReadOnlyList<string> Fetch(TableService service)
+    {
+        lock (_lock)
+        {
+            try { return Open().All().Select(kv => kv.Key).ToList(); }
+            catch (IOException ex) { Close(); throw new TableTempFailException(_name, ex.Message); }
+        }
+    }
+
+    Db185 Open()
+    {
+        if (_db is not null) return _db;
+        try { return _db = Db185.OpenRead(_path); }
+        catch (IOException ex) { throw new TableTempFailException(_name, ex.Message); }
+    }
+
+    void Close() { _db?.Dispose(); _db = null; }
+
+    public void Dispose() { lock (_lock) Close(); }
+}
