@@ -44,6 +44,7 @@ public sealed partial class ConfigParser
                 "file" or "static" => TableBackendKind.File,
                 "db" => TableBackendKind.Db,
                 "sqlite" => TableBackendKind.Sqlite,
+                "postgres" or "postgresql" => TableBackendKind.Postgres,
                 "proc" => TableBackendKind.Proc,
                 // As OpenSMTPD: another type is an external table program, table-TYPE CONFIG.
                 _ when File.Exists(Path.Combine(ExternalTableDirectory, $"table-{type}")) => TableBackendKind.Proc,

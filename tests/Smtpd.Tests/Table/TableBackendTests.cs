@@ -171,4 +171,38 @@ public sealed class TableBackendTests
         Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nohelp@localhost"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
     }
+
+    [SkippableFact]
+    public async Task Postgres_domains_decide_recipients_and_an_outage_gives_451()
+    {
+        Skip.IfNot(PostgresServer.Available, "PostgreSQL server binaries are not installed (or not root)");
+        await using var pg = new PostgresServer();
+        await pg.InitAsync();
+        await using (var c = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={pg.Port};Username=postgres;Database=postgres"))
+        {
+            c.Open();
+            using var cmd = new Npgsql.NpgsqlCommand("CREATE TABLE domains (domain text); INSERT INTO domains VALUES ('pg.example');", c);
+            cmd.ExecuteNonQuery();
+        }
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "postgres.conf"), $"""
+            conninfo {pg.ConnInfo}
+            query_domain SELECT domain FROM domains WHERE domain=$1;
+            """);
+        smtpd.WriteConfig("""
+            table pgdomains postgres:{dir}/postgres.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain <pgdomains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "root@pg.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "root@other.example"));
+
+        await pg.StopAsync();
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "root@pg.example"));
+        await pg.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "root@pg.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+    }
 }
