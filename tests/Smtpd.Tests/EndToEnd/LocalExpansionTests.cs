@@ -50,7 +50,8 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         var deadline = DateTime.UtcNow + Timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (File.Exists(path) && (await File.ReadAllTextAsync(path)).Contains(content)) return;
+            // The daemon may be appending under its lock: ReadMboxAsync waits for it.
+            if ((await Mailboxes.ReadMboxAsync(path)).Contains(content)) return;
             await Task.Delay(100);
         }
         throw new TimeoutException($"{path} with \"{content}\"");
@@ -91,7 +92,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "archive@localhost", "archived"));
         await WaitForFileAsync(Path.Combine(drop, "archive.mbox"), "body for archive@localhost");
-        Assert.StartsWith("From root@localhost ", await File.ReadAllTextAsync(Path.Combine(drop, "archive.mbox")));
+        Assert.StartsWith("From root@localhost ", await Mailboxes.ReadMboxAsync(Path.Combine(drop, "archive.mbox")));
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "listed@localhost", "included"));
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "loop1@localhost", "looped")); // the loop is cut, root still gets it
