@@ -17,6 +17,9 @@ namespace Smtpd;
 public sealed class SmtpdDaemon : IAsyncDisposable
 {
     readonly CancellationTokenSource _stop = new();
+    // The queue stops last: it records the outcomes of deliveries that finish during shutdown.
+    readonly CancellationTokenSource _stopQueue = new();
+    Task? _mdaRunning;
     readonly List<Task> _running = [];
     readonly SmtpdLog _log;
     readonly IQueueBackend _queue;
@@ -30,10 +33,20 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly Smtpd.Control.ControlServer _control;
     FileStream? _spoolLock;
 
-    public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
+    readonly Privsep.PrivilegedClient? _helper;
+    readonly SystemUser? _runAs;
+    readonly DeliveryWorkerPool? _workers;
+
+    /// <param name="helper">Started as root: the privileged helper, and <paramref name="runAs"/> the
+    /// user (<c>_smtpd</c>) the daemon becomes once its ports are bound. Null: everything runs as we are.</param>
+    public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
+        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null)
     {
         time ??= TimeProvider.System;
         _log = log;
+        _helper = helper;
+        _runAs = runAs;
+        if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
         Ruleset = ruleset;
         Paths = paths;
         _bus.Stats = StatBackend(paths);
@@ -49,9 +62,10 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
         ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
-        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables);
+        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
-        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get);
+        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
+            helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         _smtp = new SmtpServer(new SmtpContext
         {
@@ -62,7 +76,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Log = log,
             Time = time,
             Tables = tables,
-            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables),
+            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = TlsHandshakeTimeout,
         });
@@ -131,19 +145,35 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
         _smtp.Bind(DefaultPort);
         _control.Bind();
+        string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
+        Directory.CreateDirectory(offline);
+        File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        if (_runAs is not null) DropPrivileges(_runAs);
         _running.Add(_scheduler.RunAsync(_stop.Token));
-        _running.Add(_queueProcess.RunAsync(_stop.Token));
-        _running.Add(_mda.RunAsync(_stop.Token));
+        _running.Add(_queueProcess.RunAsync(_stopQueue.Token));
+        _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
         _running.Add(_mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
-        // Anyone may leave mail here while we are down (sticky, like /tmp); we pick it up now.
-        string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
-        Directory.CreateDirectory(offline);
-        File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
-        _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
+        // Anyone may leave mail in offline/ while we are down (sticky, like /tmp); we pick it up
+        // now, through the helper when we gave up root (the files belong to their senders).
+        if (_helper is not null) _helper.FlushOffline();
+        else _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
+    }
+
+    /// <summary>
+    /// Privilege separation (DESIGN.md "Privileges"): ports, certificates, the control socket and
+    /// the spool lock are open; from here on the daemon, the part that speaks to the network,
+    /// runs as <paramref name="user"/> and owns its spool. Root stays with the helper only.
+    /// </summary>
+    void DropPrivileges(SystemUser user)
+    {
+        Privsep.Identity.ChownTree(Paths.Spool, user.Uid, user.Gid);
+        Privsep.ChildProcess.PreloadAssemblies();
+        Privsep.Identity.Become(user.Uid, user.Gid, [user.Gid]);
+        _log.Info($"info: running as {user.Name} (uid {user.Uid}); privileged helper is pid {_helper?.HelperPid}");
     }
 
     public async Task StopAsync()
@@ -151,6 +181,17 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
         await _smtp.DisposeAsync();
+        if (_mdaRunning is not null)
+        {
+            try { await _mdaRunning.WaitAsync(MdaProcess.DrainTime + TimeSpan.FromSeconds(2)); }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException) { }
+            // Let the queue write down what those deliveries reported.
+            var queued = _bus.Queue.Reader;
+            if (!queued.CanPeek) await Task.Delay(300);
+            for (var until = DateTime.UtcNow + TimeSpan.FromSeconds(2); queued.CanPeek && queued.TryPeek(out _) && DateTime.UtcNow < until;)
+                await Task.Delay(20);
+        }
+        _stopQueue.Cancel();
         try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }
@@ -161,9 +202,12 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     {
         await StopAsync();
         _control.Dispose();
+        _workers?.Dispose();
+        _helper?.Dispose();
         _bus.Stats.Dispose();
         _spoolLock?.Dispose();
         _stop.Dispose();
+        _stopQueue.Dispose();
     }
 
     /// <summary>

@@ -8,6 +8,10 @@ using Smtpd.Smtp.Tls;
 using Smtpd.Table;
 
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
+// The same program also plays the two roles of privilege separation, started by the daemon itself.
+if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..]) return Smtpd.Privsep.PrivilegedHelper.Main(args);
+if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
+
 DaemonOptions options;
 try { options = DaemonOptions.Parse(args); }
 catch (UsageException ex)
@@ -65,8 +69,25 @@ if (unsupported.Count > 0)
 
 var paths = SmtpdPaths.FromEnvironment(privileged);
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
+
+// Started as root: the network-facing daemon becomes _smtpd once its ports are bound, and a
+// privileged helper keeps root for deliveries, system passwords and .forward files.
+// SMTPD_USER names another user for it (OpenSMTPD fixes it when it is built).
+string UnprivilegedUser = Environment.GetEnvironmentVariable("SMTPD_USER") is { Length: > 0 } named ? named : "_smtpd";
+SystemUser? runAs = null;
+Smtpd.Privsep.PrivilegedClient? helper = null;
+if (privileged)
+{
+    runAs = SystemUsers.Lookup(UnprivilegedUser);
+    if (runAs is null || runAs.Uid == 0)
+    {
+        Console.Error.WriteLine($"smtpd: unknown user {UnprivilegedUser}: create it first (useradd --system --home-dir /var/empty --shell /usr/sbin/nologin {UnprivilegedUser})");
+        return 1;
+    }
+    helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
+}
 SmtpdDaemon daemon;
-try { daemon = new SmtpdDaemon(ruleset, paths, log); }
+try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs); }
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");

@@ -69,7 +69,11 @@ public sealed partial class ConfigParser
             case "user":
                 if (action.Method is DeliveryMethod.Mbox or DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly)
                     throw new ConfigSyntaxException(option.Location, $"action {action.Name}: user may not be specified for {MethodName(action.Method)}");
-                return action with { User = c.ExpectValue("user") };
+                string user = c.ExpectValue("user");
+                // Seed 004: limited superuser delivery; smtpd never delivers as root.
+                if (user == "root")
+                    throw new ConfigSyntaxException(c.Previous.Location, $"action {action.Name}: delivering as root is not allowed");
+                return action with { User = user };
             case "wrapper":
                 string wrapper = c.ExpectValue("wrapper");
                 if (!mdaWrappers.ContainsKey(wrapper))

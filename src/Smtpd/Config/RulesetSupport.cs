@@ -19,7 +19,6 @@ public static class RulesetSupport
         foreach (var action in r.Actions.Values)
         {
             if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");
-            if (action.User is not null) No(action.Location, "\"user\" on an action");
             if (action.Wrapper is not null) No(action.Location, "mda wrappers");
             if (action.HostTable is not null) No(action.Location, "relay host tables");
             if (action.Pki is not null || action.Ca is not null) No(action.Location, "client certificates for relaying (pki/ca)");

@@ -118,6 +118,7 @@ public sealed partial class ControlServer(string path, ControlContext ctx, Func<
     public void Dispose()
     {
         _listen?.Dispose();
-        try { if (_listen is not null && File.Exists(path)) File.Delete(path); } catch (IOException) { }
+        // A daemon that gave up root may not remove what root created; the next start replaces it.
+        try { if (_listen is not null && File.Exists(path)) File.Delete(path); } catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
     }
 }

@@ -12,8 +12,10 @@ namespace Smtpd.Lookup;
 /// users, addresses (routed again by the rules), <c>|command</c>, <c>/file</c>,
 /// <c>:include:/path</c> and <c>error:CODE text</c>. Loops are cut, depth is bounded.
 /// </summary>
+/// <param name="readForward">Reads a user's ~/.forward (null: none); by default directly, in a
+/// daemon that gave up root through the privileged helper.</param>
 public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, SystemUser?> users,
-    Func<SessionInfo, MailAddress, int, RecipientDecision> reroute)
+    Func<SessionInfo, MailAddress, int, RecipientDecision> reroute, Func<SystemUser, string?>? readForward = null)
 {
     public const int MaxDepth = 10;
 
@@ -101,12 +103,18 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
     }
 
     /// <summary>A user's ~/.forward, or null when there is none or it says nothing (normal delivery).</summary>
-    static string? ReadForward(SystemUser user)
+    string? ReadForward(SystemUser user)
+    {
+        string? text = (readForward ?? ReadForwardFile)(user);
+        if (text is null) return null;
+        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        return lines.Count == 0 ? null : string.Join(',', lines);
+    }
+
+    static string? ReadForwardFile(SystemUser user)
     {
         string path = Path.Combine(user.Home, ".forward");
-        if (!File.Exists(path)) return null;
-        var lines = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
-        return lines.Count == 0 ? null : string.Join(',', lines);
+        return File.Exists(path) ? File.ReadAllText(path) : null;
     }
 
     /// <param name="owner">Whose alias or .forward this is: commands and files run as them (never as root).</param>

@@ -18,12 +18,12 @@ public sealed class RecipientResolver
     readonly Expander _expander;
 
     public RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func<string, string?> userExists, TableSet? tables = null,
-        Func<string, SystemUser?>? users = null)
+        Func<string, SystemUser?>? users = null, Func<SystemUser, string?>? readForward = null)
     {
         _ruleset = ruleset;
         _matcher = matcher;
         users ??= name => userExists(name) is { } canonical ? new SystemUser(canonical, 1, 1, "/nonexistent", "/bin/sh") : null;
-        _expander = new Expander(ruleset, tables ?? new TableSet(ruleset), users, Resolve);
+        _expander = new Expander(ruleset, tables ?? new TableSet(ruleset), users, Resolve, readForward);
     }
 
     public RecipientDecision Resolve(SessionInfo session, MailAddress rcpt) => Resolve(session, rcpt, 0);

@@ -7,6 +7,8 @@ namespace Smtpd.Mda;
 public sealed class LocalUsers
 {
     readonly SystemUser _current = SystemUsers.Current();
+    // Decided when smtpd starts: a daemon that later gives up root still serves every user.
+    readonly bool _allUsers = SystemUsers.IsRoot;
 
     public static bool IsRoot => SystemUsers.IsRoot;
 
@@ -14,7 +16,7 @@ public sealed class LocalUsers
     {
         var user = SystemUsers.Lookup(name);
         if (user is null) return null;
-        return IsRoot || user.Uid == _current.Uid ? user : null;
+        return _allUsers || user.Uid == _current.Uid ? user : null;
     }
 
     /// <summary>The canonical user name if mail for <paramref name="name"/> can be delivered here.</summary>

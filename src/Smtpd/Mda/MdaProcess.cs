@@ -10,35 +10,46 @@ namespace Smtpd.Mda;
 /// user, so that one slow mailbox cannot hold up everybody else's mail.
 /// </summary>
 public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers users, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log,
-    Table.TableSet? tables = null)
+    Table.TableSet? tables = null, DeliveryWorkerPool? workers = null)
 {
+    /// <summary>An mbox delivery process also gets the group that owns mail spools (Debian's /var/mail is root:mail 2775), for the dot-lock.</summary>
+    readonly uint? mailGroup = Privsep.Posix.GroupId("mail");
+
     /// <summary>Deliveries running at once, in all and for one user (OpenSMTPD: 100 and 3... we keep it modest).</summary>
     public const int MaxDeliveries = 32, MaxDeliveriesPerUser = 4;
 
     readonly SemaphoreSlim _slots = new(MaxDeliveries);
     readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
-    readonly MaildirDelivery _maildir = new();
-    readonly MboxDelivery _mbox = new();
 
-    public async Task RunAsync(CancellationToken ct)
+    /// <summary>On shutdown, deliveries already running get this long to finish and be recorded (no duplicate at the next start).</summary>
+    public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(8);
+
+    public async Task RunAsync(CancellationToken stop)
     {
         var running = new List<Task>();
         var held = new List<Envelope>();
         bool paused = false;
-        await foreach (var message in bus.Mda.Reader.ReadAllAsync(ct))
+        using var drain = new CancellationTokenSource();
+        using var onStop = stop.Register(() => drain.CancelAfter(DrainTime));
+        var ct = drain.Token;
+        try
         {
+            await foreach (var message in bus.Mda.Reader.ReadAllAsync(stop))
+            {
             running.RemoveAll(t => t.IsCompleted);
             switch (message)
             {
                 case MdaPause p:
                     paused = p.Paused;
                     log.Info($"info: mda {(paused ? "paused" : "resumed")}");
-                    if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, ct)); held.Clear(); }
+                    if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, stop, ct)); held.Clear(); }
                     break;
                 case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
-                case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, ct)); break;
+                case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, stop, ct)); break;
+            }
             }
         }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
         await Task.WhenAll(running);
     }
 
@@ -51,16 +62,18 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
     }
 
-    async Task DeliverAsync(Envelope e, CancellationToken ct)
+    /// <param name="stop">Shutdown: a delivery not started yet stays in the queue.</param>
+    /// <param name="ct">The end of the drain after shutdown: a delivery under way is given up.</param>
+    async Task DeliverAsync(Envelope e, CancellationToken stop, CancellationToken ct)
     {
         string userName = e.MdaUser ?? "";
         var userSlot = UserSlot(userName);
         try
         {
-            await _slots.WaitAsync(ct);
+            await _slots.WaitAsync(stop);
             try
             {
-                await userSlot.WaitAsync(ct);
+                await userSlot.WaitAsync(stop);
                 try
                 {
                     var outcome = await TryDeliverAsync(e, ct);
@@ -70,7 +83,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
             }
             finally { _slots.Release(); }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Shutting down: the envelope stays in the queue and is tried at the next start.
         }
@@ -91,52 +104,44 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         if (user is null)
             return Outcome.PermFail($"550 5.1.1 user {e.MdaUser} unknown");
 
-        string target;
-        IMailboxDelivery delivery;
-        switch (e.MdaMethod)
+        string? method = e.MdaMethod switch
         {
-            case "mda":
-                target = e.MdaTarget ?? "";
-                delivery = new CommandDelivery(target);
-                goto deliver;
-            case "file":
-                target = e.MdaTarget ?? "";
-                delivery = new FileDelivery(target);
-                goto deliver;
-        }
-        switch (action.Method)
-        {
-            case DeliveryMethod.Lmtp:
-                if (!FormatSpecifiers.TryExpand(action.Path ?? "", e, user, out target))
-                    return Outcome.PermFail($"could not expand \"{action.Path}\"");
-                delivery = new LmtpDelivery(target, action.LmtpRcptTo, ruleset.Hostname);
-                break;
-            case DeliveryMethod.Mda:
-                if (!FormatSpecifiers.TryExpand(action.Path ?? "", e, user, out target))
-                    return Outcome.PermFail($"could not expand \"{action.Path}\"");
-                delivery = new CommandDelivery(target);
-                break;
-            case DeliveryMethod.Maildir:
-                string template = action.Path ?? "~/Maildir";
-                if (!FormatSpecifiers.TryExpand(template, e, user, out target))
-                    return Outcome.PermFail($"could not expand \"{template}\"");
-                delivery = _maildir;
-                break;
-            case DeliveryMethod.Mbox:
-                target = Path.Combine(paths.MailSpool, user.Name);
-                delivery = _mbox;
-                break;
-            default:
-                // mda and lmtp come with the local delivery work; keep the mail meanwhile.
-                return Outcome.TempFail($"delivery method {action.Method} is not available yet");
-        }
+            "mda" => DeliveryJob.Mda,
+            "file" => DeliveryJob.File,
+            _ => action.Method switch
+            {
+                DeliveryMethod.Lmtp => DeliveryJob.Lmtp,
+                DeliveryMethod.Mda => DeliveryJob.Mda,
+                DeliveryMethod.Maildir => DeliveryJob.Maildir,
+                DeliveryMethod.Mbox => DeliveryJob.Mbox,
+                _ => null,
+            },
+        };
+        if (method is null) return Outcome.TempFail($"delivery method {action.Method} is not available");
 
-        deliver:
+        string target;
+        if (e.MdaMethod is "mda" or "file") target = e.MdaTarget ?? "";
+        else if (method == DeliveryJob.Mbox) target = Path.Combine(paths.MailSpool, user.Name);
+        else
+        {
+            string template = action.Path ?? (method == DeliveryJob.Maildir ? "~/Maildir" : "");
+            if (!FormatSpecifiers.TryExpand(template, e, user, out target))
+                return Outcome.PermFail($"could not expand \"{template}\"");
+        }
+        // "user NAME" on the action: deliver as that user (aliases' commands and files already chose theirs).
+        SystemUser? runAs = null;
+        if (action.User is { } actionUser && e.MdaMethod is null && (runAs = users.Get(actionUser)) is null)
+            return Outcome.PermFail($"delivery user '{actionUser}' does not exist");
+        var job = new DeliveryJob(method, target, action.LmtpRcptTo, ruleset.Hostname, e.Sender, e.Rcpt, e.Dest, user, runAs);
+
         try
         {
             if (AlreadyDeliveredTo(e))
                 return Outcome.PermFail($"554 5.4.6 Mail loop detected: message already delivered to {e.Dest} (Delivered-To)");
-            return await delivery.DeliverAsync(new DeliveryRequest(() => queue.MessageReadStream(e.MessageId), e.Sender, e.Rcpt, e.Dest, user, target), ct);
+            Stream Open() => queue.MessageReadStream(e.MessageId);
+            if (workers is not null)
+                return await workers.RunAsync(job, method == DeliveryJob.Mbox ? mailGroup : null, Open, ct);
+            return await job.CreateDelivery().DeliverAsync(job.Request(Open), ct);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -160,6 +160,10 @@ public class ConfigErrorTests
         ConfigAssert.SingleError("action a mbox user vmail\nmatch for any action a", 1, "user may not be specified for mbox");
 
     [Fact]
+    public void UserRoot() =>
+        ConfigAssert.SingleError("action a maildir user root\nmatch for any action a", 1, "delivering as root is not allowed");
+
+    [Fact]
     public void LocalOptionOnRelay() =>
         ConfigAssert.SingleError("table t { a = b }\naction r relay alias <t>\nmatch for any action r", 2, "unknown option 'alias' for relay action r");
 

@@ -172,15 +172,15 @@ public sealed class SmtpctlTests
     {
         await using var peer = new DeferringPeer { Accepting = true };
         await using var smtpd = await StartAsync(peer.Port);
-        await SendAsync(smtpd.Port, "root@localhost", "before trace");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", "before trace");
         Assert.DoesNotContain("trace: smtp:", smtpd.Log);
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "trace", "smtp")).Code);
-        await SendAsync(smtpd.Port, "root@localhost", "traced");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", "traced");
         await smtpd.WaitForLogAsync("trace: smtp:", Timeout);
-        await smtpd.WaitForLogAsync("<<< RCPT TO:<root@localhost>", Timeout);
+        await smtpd.WaitForLogAsync($"<<< RCPT TO:<{TestUsers.Recipient}@localhost>", Timeout);
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "untrace", "smtp")).Code);
         int traced = SmtpdInstance.Occurrences(smtpd.Log, "trace: smtp:");
-        await SendAsync(smtpd.Port, "root@localhost", "after untrace");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", "after untrace");
         await Task.Delay(300);
         Assert.Equal(traced, SmtpdInstance.Occurrences(smtpd.Log, "trace: smtp:"));
         Assert.Equal(1, (await Smtpctl.RunAsync(smtpd, "trace", "nonsense")).Code);
@@ -288,13 +288,13 @@ public sealed class SmtpctlTests
             await d.CommandAsync("MAIL FROM:<alice@example.org>");
             return await d.CommandAsync($"RCPT TO:<{to}>");
         }
-        Assert.StartsWith("250", await Rcpt("root@one.example"));
-        Assert.StartsWith("550", await Rcpt("root@two.example"));
+        Assert.StartsWith("250", await Rcpt($"{TestUsers.Recipient}@one.example"));
+        Assert.StartsWith("550", await Rcpt($"{TestUsers.Recipient}@two.example"));
         File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "one.example\ntwo.example\n");
-        Assert.StartsWith("550", await Rcpt("root@two.example")); // not before the update
+        Assert.StartsWith("550", await Rcpt($"{TestUsers.Recipient}@two.example")); // not before the update
         var (code, output) = await Smtpctl.RunAsync(smtpd, "update", "table", "domains");
         Assert.Equal((0, "command succeeded"), (code, output.Trim()));
-        Assert.StartsWith("250", await Rcpt("root@two.example"));
+        Assert.StartsWith("250", await Rcpt($"{TestUsers.Recipient}@two.example"));
         Assert.Equal(1, (await Smtpctl.RunAsync(smtpd, "update", "table", "nosuchtable")).Code);
 
         Assert.DoesNotContain("debug: ", smtpd.Log);

@@ -53,12 +53,12 @@ public sealed class AuthTests
         await client.AuthenticateAsync("alice", "wonderland");
         var m = new MimeMessage();
         m.From.Add(MailboxAddress.Parse("alice@example.org"));
-        m.To.Add(MailboxAddress.Parse("root@localhost"));
+        m.To.Add(MailboxAddress.Parse($"{TestUsers.Recipient}@localhost"));
         m.Subject = "authenticated";
         m.Body = new TextPart("plain") { Text = "sent after AUTH" };
         await client.SendAsync(m);
         await client.DisconnectAsync(true);
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, TimeSpan.FromSeconds(30));
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(30));
         string mail = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("with ESMTPSA", mail);
         Assert.DoesNotContain("user=alice", mail); // only with received-auth

@@ -15,7 +15,7 @@ public sealed class BackendTests
         await d.ReadReplyAsync();
         await d.CommandAsync("EHLO client.example");
         await d.CommandAsync("MAIL FROM:<a@example.org>");
-        await d.CommandAsync("RCPT TO:<root@localhost>");
+        await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@localhost>");
         await d.CommandAsync("DATA");
         Assert.StartsWith("250", await d.CommandAsync("Subject: backend\r\n\r\nbody\r\n."));
     }
@@ -30,7 +30,7 @@ public sealed class BackendTests
         smtpd.Environment["SMTPD_QUEUE_BACKEND"] = "ram";
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port);
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, TimeSpan.FromSeconds(30));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(30));
         Assert.False(Directory.Exists(Path.Combine(smtpd.Spool, "queue")) && SpoolFiles(smtpd) > 0);
     }
 
@@ -44,7 +44,7 @@ public sealed class BackendTests
             await SendAsync(smtpd.Port);
             await Task.Delay(TimeSpan.FromSeconds(1));
             Assert.Equal(2, SpoolFiles(smtpd)); // message + envelope, never scheduled
-            Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, "root")));
+            Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, TestUsers.Recipient)));
         }
         await using (var smtpd = new SmtpdInstance(Config))
         {
@@ -53,7 +53,7 @@ public sealed class BackendTests
             await SendAsync(smtpd.Port);
             await Task.Delay(TimeSpan.FromSeconds(1));
             Assert.Equal(0, Directory.Exists(Path.Combine(smtpd.Spool, "queue")) ? SpoolFiles(smtpd) : 0);
-            Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, "root")));
+            Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, TestUsers.Recipient)));
         }
     }
 }

@@ -32,7 +32,7 @@ public sealed class BounceTests
         await using var d = await SmtpDialogue.ConnectAsync(port);
         await d.ReadReplyAsync();
         await d.CommandAsync("EHLO client.example");
-        Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<root@localhost>"));
+        Assert.StartsWith("250", await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>"));
         foreach (var r in rcpts) Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{r}>"));
         Assert.StartsWith("354", await d.CommandAsync("DATA"));
         Assert.StartsWith("250", await d.CommandAsync($"Subject: {subject}\r\nX-Marker: original-header\r\n\r\nthe body\r\n."));
@@ -46,9 +46,9 @@ public sealed class BounceTests
         await using var __ = smtpd;
         await SendAsync(smtpd.Port, "three refusals", "a@refused.example", "b@refused.example", "c@refused.example");
 
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await Task.Delay(TimeSpan.FromSeconds(3)); // a second report would come within the grouping delay
-        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")));
 
         var report = MimeMessage.Load(files[0]);
         Assert.StartsWith("MAILER-DAEMON@", ((MailboxAddress)report.From[0]).Address);
@@ -76,12 +76,12 @@ public sealed class BounceTests
         var (peer, smtpd) = await StartAsync();
         await using var _ = peer;
         await using var __ = smtpd;
-        await SendAsync(smtpd.Port, "one of two", "root@accepted.example", "nobody@refused.example");
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, "root"), 1, Timeout);
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, "one of two", $"{TestUsers.Recipient}@accepted.example", "nobody@refused.example");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         string text = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("nobody@refused.example", text);
-        Assert.DoesNotContain("Final-Recipient: rfc822; root@accepted.example", text);
+        Assert.DoesNotContain($"Final-Recipient: rfc822; {TestUsers.Recipient}@accepted.example", text);
     }
 
     [Fact]

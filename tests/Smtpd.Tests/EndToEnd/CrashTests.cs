@@ -34,7 +34,7 @@ public sealed class CrashTests
     public async Task Sigkill_after_250_before_delivery_then_restart_delivers_exactly_once()
     {
         await using var smtpd = new SmtpdInstance(MboxConfig);
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
         string mbox = Path.Combine(smtpd.MailSpool, me);
         // A mail reader holds the mailbox's dot-lock: delivery cannot happen yet.
         string dotlock = mbox + ".lock";
@@ -67,7 +67,7 @@ public sealed class CrashTests
     {
         await using var smtpd = new SmtpdInstance(MboxConfig);
         await smtpd.StartAsync();
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
 
         using (var client = new TcpClient())
         {

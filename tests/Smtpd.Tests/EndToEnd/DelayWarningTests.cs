@@ -25,7 +25,7 @@ public sealed class DelayWarningTests
         {
             await d.ReadReplyAsync();
             await d.CommandAsync("EHLO client.example");
-            await d.CommandAsync("MAIL FROM:<root@localhost>");
+            await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
             await d.CommandAsync("RCPT TO:<slow@far.example>");
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync("Subject: slow one\r\n\r\nbody\r\n."));
@@ -34,7 +34,7 @@ public sealed class DelayWarningTests
         await Task.Delay(TimeSpan.FromSeconds(2.5));
         Assert.Equal("1 envelope scheduled", (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Output.Trim());
 
-        string maildir = Path.Combine(smtpd.Maildirs, "root");
+        string maildir = Path.Combine(smtpd.Maildirs, TestUsers.Recipient);
         var first = await Mailboxes.WaitForMaildirAsync(maildir, 1, TimeSpan.FromSeconds(30));
         var warning = MimeMessage.Load(first[0]);
         Assert.Equal("Delivery status notification: delay", warning.Subject);

@@ -70,7 +70,7 @@ public sealed class DeliveryTests
     {
         await using var smtpd = new SmtpdInstance(MaildirConfig);
         await smtpd.StartAsync();
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
         var message = TestMessage($"{me}@localhost", "byte for byte");
         await SendAsync(smtpd.Port, message, $"{me}@localhost");
 
@@ -83,7 +83,7 @@ public sealed class DeliveryTests
         Assert.Matches(@"Received: from [^\r\n]+\r?\n\tby [^ ]+ \(smtpd\) with ESMTP id [0-9a-f]{8}", delivered);
         Assert.Equal(Serialize(message), WithoutAddedHeaders(delivered));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(files[0]));
-        Assert.Contains($"result=Ok", smtpd.Log);
+        await smtpd.WaitForLogAsync("result=Ok", DeliveryTimeout);
         Assert.Matches(@"delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<" + me + @"@localhost> rcpt=<[^>]+> user=" + me + @" delay=\d+s result=Ok stat=", smtpd.Log);
 
         // Delivered means gone from the queue.
@@ -120,8 +120,10 @@ public sealed class DeliveryTests
     {
         await using var smtpd = new SmtpdInstance(MboxConfig);
         await smtpd.StartAsync();
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
         await SendAsync(smtpd.Port, TestMessage($"{me}@localhost", "first"), $"{me}@localhost");
+        await Mailboxes.WaitForMboxAsync(Path.Combine(smtpd.MailSpool, me), 1, DeliveryTimeout);
+        // A later delivery is appended after the earlier one.
         await SendAsync(smtpd.Port, TestMessage($"{me}@localhost", "second"), $"{me}@localhost");
 
         string mbox = await Mailboxes.WaitForMboxAsync(Path.Combine(smtpd.MailSpool, me), 2, DeliveryTimeout);
@@ -143,7 +145,7 @@ public sealed class DeliveryTests
         Skip.IfNot(File.Exists("/usr/bin/swaks"), "swaks is not installed (apt-get install swaks)");
         await using var smtpd = new SmtpdInstance(MboxConfig);
         await smtpd.StartAsync();
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
         var psi = new System.Diagnostics.ProcessStartInfo("swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "--server", $"127.0.0.1:{smtpd.Port}", "--from", "<>", "--to", $"{me}@localhost", "--header", "Subject: from swaks", "--body", "hello from swaks" })
             psi.ArgumentList.Add(a);

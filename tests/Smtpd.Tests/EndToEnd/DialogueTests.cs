@@ -15,7 +15,7 @@ public sealed class DialogueTests : IAsyncLifetime
         """;
 
     readonly SmtpdInstance _smtpd = new(Config);
-    static string Me => Environment.UserName;
+    static string Me => TestUsers.Recipient;
 
     public Task InitializeAsync() => _smtpd.StartAsync();
     public async Task DisposeAsync() => await _smtpd.DisposeAsync();

@@ -33,7 +33,7 @@ public sealed class DsnTests
         await using var d = await SmtpDialogue.ConnectAsync(port);
         await d.ReadReplyAsync();
         Assert.Contains("250-DSN", await d.CommandAsync("EHLO client.example"));
-        Assert.StartsWith("250", await d.CommandAsync($"MAIL FROM:<root@localhost> {mailParams}".TrimEnd()));
+        Assert.StartsWith("250", await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost> {mailParams}".TrimEnd()));
         Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{rcpt}> {rcptParams}".TrimEnd()));
         await d.CommandAsync("DATA");
         Assert.StartsWith("250", await d.CommandAsync("Subject: dsn test\r\nX-Marker: original\r\n\r\nthe whole body\r\n."));
@@ -48,7 +48,7 @@ public sealed class DsnTests
         await SendAsync(smtpd.Port, "", "nobody@refused.example", "NOTIFY=NEVER");
         await smtpd.WaitForLogAsync("no failure report (NOTIFY=Never)", Timeout);
         await Task.Delay(TimeSpan.FromSeconds(3));
-        Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, "root")));
+        Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, TestUsers.Recipient)));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class DsnTests
         await using var _ = peer;
         await using var __ = smtpd;
         await SendAsync(smtpd.Port, "RET=FULL ENVID=QQ314159", "nobody@refused.example", "NOTIFY=FAILURE,DELAY ORCPT=rfc822;original+2Bme@refused.example");
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         var report = MimeMessage.Load(files[0]);
         var multipart = Assert.IsType<MultipartReport>(report.Body);
         var status = Assert.IsType<MessageDeliveryStatus>(multipart[1]);
@@ -75,9 +75,9 @@ public sealed class DsnTests
         var (peer, smtpd) = await StartAsync();
         await using var _ = peer;
         await using var __ = smtpd;
-        await SendAsync(smtpd.Port, "", "root@localhost", "NOTIFY=SUCCESS");
+        await SendAsync(smtpd.Port, "", $"{TestUsers.Recipient}@localhost", "NOTIFY=SUCCESS");
         // root receives the message itself and the success report.
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
         var report = files.Select(f => MimeMessage.Load(f)).Single(m => m.Body is MultipartReport);
         Assert.Equal("Delivery status notification: success", report.Subject);
         var status = Assert.IsType<MessageDeliveryStatus>(Assert.IsType<MultipartReport>(report.Body)[1]);
@@ -119,9 +119,9 @@ public sealed class DsnTests
         await SendAsync(smtpd.Port, "RET=HDRS ENVID=ABC123", "far@sink.example", "NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example");
         await smtpd.WaitForLogAsync("result=Ok", Timeout);
         string dumped = await File.ReadAllTextAsync(Assert.Single(sink.Messages));
-        Assert.Contains("X-Mail-Args: <root@localhost> RET=HDRS ENVID=ABC123", dumped);
+        Assert.Contains($"X-Mail-Args: <{TestUsers.Recipient}@localhost> RET=HDRS ENVID=ABC123", dumped);
         Assert.Contains("X-Rcpt-Args: <far@sink.example> NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example", dumped);
         await Task.Delay(TimeSpan.FromSeconds(3));
-        Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, "root"))); // the next hop reports success, not us
+        Assert.False(Directory.Exists(Path.Combine(smtpd.Maildirs, TestUsers.Recipient))); // the next hop reports success, not us
     }
 }

@@ -29,7 +29,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await using var d = await SmtpDialogue.ConnectAsync(port);
         await d.ReadReplyAsync();
         await d.CommandAsync("EHLO client.example");
-        await d.CommandAsync("MAIL FROM:<root@localhost>");
+        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
         string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
         if (!reply.StartsWith("250")) return reply;
         await d.CommandAsync("DATA");
@@ -64,12 +64,12 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await using var smtpd = new SmtpdInstance();
         string u1 = await UserAsync(smtpd.Dir);
         string drop = Drop(smtpd);
-        File.WriteAllText(Path.Combine(smtpd.Dir, "list.txt"), "# members\nroot\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, "list.txt"), $"# members\n{TestUsers.Recipient}\n");
         File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"), $"""
-            team: root, {u1}
+            team: {TestUsers.Recipient}, {u1}
             chain: team
             loop1: loop2
-            loop2: loop1, root
+            loop2: loop1, {TestUsers.Recipient}
             pipe: "|cat > {drop}/pipe-out.txt"
             archive: {drop}/archive.mbox
             listed: :include:{smtpd.Dir}/list.txt
@@ -84,7 +84,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await smtpd.StartAsync();
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "CHAIN@localhost", "chain")); // keys fold to lowercase
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, u1), 1, Timeout);
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "pipe@localhost", "piped"));
@@ -92,11 +92,11 @@ public sealed class LocalExpansionTests : IAsyncDisposable
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "archive@localhost", "archived"));
         await WaitForFileAsync(Path.Combine(drop, "archive.mbox"), "body for archive@localhost");
-        Assert.StartsWith("From root@localhost ", await Mailboxes.ReadMboxAsync(Path.Combine(drop, "archive.mbox")));
+        Assert.StartsWith($"From {TestUsers.Recipient}@localhost ", await Mailboxes.ReadMboxAsync(Path.Combine(drop, "archive.mbox")));
 
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "listed@localhost", "included"));
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "loop1@localhost", "looped")); // the loop is cut, root still gets it
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 3, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 3, Timeout);
 
         Assert.Equal("550 5.0.0 This user has left the company", await RcptAsync(smtpd.Port, "gone@localhost"));
         Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nobody-here@localhost"));
@@ -110,7 +110,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         string u1 = await UserAsync(smtpd.Dir);
         smtpd.WriteConfig($$"""
             table vdomains { one.example, two.example }
-            table virt { "boss@one.example" = "{{u1}}", "@one.example" = "root", "@two.example" = "root, {{u1}}" }
+            table virt { "boss@one.example" = "{{u1}}", "@one.example" = "{{TestUsers.Recipient}}", "@two.example" = "{{TestUsers.Recipient}}, {{u1}}" }
             listen on 127.0.0.1 port {port}
             action "vmail" maildir "{dir}/maildirs/%{user.username}" virtual <virt>
             match from any for domain <vdomains> action "vmail"
@@ -125,7 +125,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         var bossMail = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, u1), 3, Timeout);
         var subjects = bossMail.Select(f => MimeMessage.Load(f).Subject ?? "").Order().ToArray();
         Assert.Equal(new[] { "catch-all two", "tagged", "to the boss" }, subjects);
-        var rootMail = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        var rootMail = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
         Assert.Equal(new[] { "catch-all one", "catch-all two" }, rootMail.Select(f => MimeMessage.Load(f).Subject ?? "").Order().ToArray());
         // The delivered file belongs to the recipient.
         var (_, owner) = await ExternalTool.RunAsync("stat", ["-c", "%U", bossMail[0]]);
@@ -139,7 +139,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await using var smtpd = new SmtpdInstance();
         string quiet = await UserAsync(smtpd.Dir), forwarding = await UserAsync(smtpd.Dir);
         File.WriteAllText(Path.Combine(smtpd.Dir, quiet, ".forward"), "# nothing here\n\n");
-        File.WriteAllText(Path.Combine(smtpd.Dir, forwarding, ".forward"), $"root, \\{forwarding}\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, forwarding, ".forward"), $"{TestUsers.Recipient}, \\{forwarding}\n");
         smtpd.WriteConfig("""
             listen on 127.0.0.1 port {port}
             action "local" maildir "{dir}/maildirs/%{user.username}"
@@ -150,7 +150,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{forwarding}@localhost", "forwarded"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, quiet), 1, Timeout);
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, forwarding), 1, Timeout); // \self keeps a copy
-        var root = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var root = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Equal("forwarded", MimeMessage.Load(root[0]).Subject);
     }
 
@@ -166,13 +166,13 @@ public sealed class LocalExpansionTests : IAsyncDisposable
             listen on 127.0.0.1 port {port}
             action "script" mda "read mode < {{drop}}/mode; [ $mode = tempfail ] && exit 75; [ $mode = fail ] && { echo 'no such folder' >&2; exit 67; }; cat > {{drop}}/mda-$USER.txt; echo \"$SENDER $RECIPIENT $EXTENSION $HOME\" > {{drop}}/env-$USER.txt"
             action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from local for rcpt-to regex "^root@" action "local"
+            match from local for rcpt-to regex "^{{TestUsers.Recipient}}@" action "local"
             match from local for local action "script"
             """);
         await smtpd.StartAsync();
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{u1}+box@localhost", "scripted"));
         await WaitForFileAsync(Path.Combine(drop, $"mda-{u1}.txt"), $"body for {u1}+box@localhost");
-        await WaitForFileAsync(Path.Combine(drop, $"env-{u1}.txt"), $"root@localhost {u1}+box@localhost box {Path.Combine(smtpd.Dir, u1)}");
+        await WaitForFileAsync(Path.Combine(drop, $"env-{u1}.txt"), $"{TestUsers.Recipient}@localhost {u1}+box@localhost box {Path.Combine(smtpd.Dir, u1)}");
         var (_, owner) = await ExternalTool.RunAsync("stat", ["-c", "%U", Path.Combine(drop, $"mda-{u1}.txt")]);
         Assert.Equal(u1, owner.Trim()); // the command ran as the user, not as root
 
@@ -184,7 +184,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         File.WriteAllText(Path.Combine(drop, "mode"), "fail");
         await RcptAsync(smtpd.Port, $"{u1}@localhost", "refused");
         await smtpd.WaitForLogAsync("exited with 67: no such folder", Timeout);
-        var bounce = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var bounce = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("no such folder", await File.ReadAllTextAsync(bounce[0]));
     }
 
@@ -197,13 +197,13 @@ public sealed class LocalExpansionTests : IAsyncDisposable
             match from local for local action "local"
             """);
         await smtpd.StartAsync();
-        await RcptAsync(smtpd.Port, "root@localhost", "looping", "Delivered-To: root@localhost\r\n");
+        await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", "looping", $"Delivered-To: {TestUsers.Recipient}@localhost\r\n");
         await smtpd.WaitForLogAsync("Mail loop detected", Timeout);
         // The loop is bounced to the sender (root), not delivered: the one message in root's
         // mailbox is the report.
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await Task.Delay(500);
-        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")));
         Assert.Contains("Delivery status notification: error", await File.ReadAllTextAsync(files[0]));
     }
 
@@ -242,7 +242,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
             match from local for local action "local"
             """);
         string aliases = Path.Combine(smtpd.Dir, "aliases");
-        File.WriteAllText(aliases, "postmaster: root\n");
+        File.WriteAllText(aliases, $"postmaster: {TestUsers.Recipient}\n");
         await smtpd.StartAsync();
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "first"));
 
@@ -253,6 +253,6 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         File.Move(aliases + ".away", aliases);
         await Task.Delay(TimeSpan.FromSeconds(1.2));
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "second"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
 }

@@ -42,15 +42,15 @@ public static class Mailboxes
     public static int CountMboxMessages(string text) =>
         text.Split('\n').Count(l => l.StartsWith("From ", StringComparison.Ordinal));
 
-    /// <summary>The test users: as root three real system users; otherwise ourself, three times by sub-address.</summary>
+    /// <summary>The test users: as root three real system users (none of them root: smtpd never delivers as root); otherwise ourself, three times by sub-address.</summary>
     public static string[] ThreeRecipients(out string[] users)
     {
         if (Environment.UserName == "root")
         {
-            users = ["root", "daemon", "nobody"];
+            users = [TestUsers.Ordinary, "daemon", "nobody"];
             return users.Select(u => $"{u}@localhost").ToArray();
         }
-        string me = Environment.UserName;
+        string me = TestUsers.Recipient;
         users = [me, me, me];
         return [$"{me}+one@localhost", $"{me}+two@localhost", $"{me}+three@localhost"];
     }

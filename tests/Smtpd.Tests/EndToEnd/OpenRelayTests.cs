@@ -33,7 +33,7 @@ public sealed class OpenRelayTests
         "<victim@outside.example@example.org>",
         "<victim@[192.0.2.1]>",
         "<victim@example.org.outside.example>",
-        "<root@localhost>",
+        $"<{TestUsers.Recipient}@localhost>",
         "<postmaster@outside.example>",
         "victim@outside.example",
     ];

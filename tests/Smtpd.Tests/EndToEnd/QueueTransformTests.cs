@@ -40,12 +40,15 @@ public sealed class QueueTransformTests
         await using var smtpd = new SmtpdInstance(Config("queue compression"));
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, "someone@far.example"); // stays queued: the resolver does not answer
-        await SendAsync(smtpd.Port, "root@localhost");
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
-        Assert.Contains($"body {Marker}", await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new"))[0]));
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains($"body {Marker}", await File.ReadAllTextAsync(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new"))[0]));
 
         Assert.False(SpoolContains(smtpd, Marker));
-        string message = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Single();
+        // The delivered message leaves the queue just after its mailbox file appears.
+        string[] Queued() => Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories);
+        for (var deadline = DateTime.UtcNow + Timeout; Queued().Length > 1 && DateTime.UtcNow < deadline;) await Task.Delay(50);
+        string message = Queued().Single();
         string envelope = Directory.GetFiles(Path.GetDirectoryName(message)!).Single(f => !f.EndsWith("message"));
         Assert.Contains($"body {Marker}", (await ExternalTool.RunAsync("zcat", [message])).Output);
         Assert.Contains("rcpt: someone@far.example", (await ExternalTool.RunAsync("zcat", [envelope])).Output);
@@ -58,8 +61,8 @@ public sealed class QueueTransformTests
         await using var _ = smtpd;
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, "someone@far.example");
-        await SendAsync(smtpd.Port, "root@localhost");
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.False(SpoolContains(smtpd, Marker));
         Assert.False(SpoolContains(smtpd, "someone@far.example"));
         string msgid = (await Smtpctl.QueueAsync(smtpd)).Single()[0][..8];
@@ -86,8 +89,8 @@ public sealed class QueueTransformTests
         await using var _ = smtpd;
         await smtpd.StartAsync();
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
-        await SendAsync(smtpd.Port, "root@localhost");
-        await SendAsync(smtpd.Port, "root@localhost");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
         await smtpd.StopAsync();
 
         var envelopes = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories)
@@ -96,11 +99,11 @@ public sealed class QueueTransformTests
         File.WriteAllText(envelopes[0], "version: 3\ngarbage without the rest\n\0\0\0");
 
         await smtpd.StartAsync();
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(smtpd.Spool, "corrupt"), "*", SearchOption.AllDirectories));
         await Task.Delay(500);
-        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")));
         Assert.False(smtpd.Process.HasExited);
     }
 
@@ -111,8 +114,8 @@ public sealed class QueueTransformTests
         await using var _ = smtpd;
         await smtpd.StartAsync();
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
-        await SendAsync(smtpd.Port, "root@localhost");
-        await SendAsync(smtpd.Port, "root@localhost");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
         var messages = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Order().ToArray();
         Assert.Equal(2, messages.Length);
         byte[] bytes = File.ReadAllBytes(messages[0]);
@@ -120,12 +123,12 @@ public sealed class QueueTransformTests
         File.WriteAllBytes(messages[0], bytes);
 
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mda")).Code);
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
         string hex = Path.GetFileName(Path.GetDirectoryName(messages[0]))!;
         Assert.True(File.Exists(Path.Combine(smtpd.Spool, "corrupt", hex, "message")));
         await Task.Delay(500);
-        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, "root", "new")));
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")));
         Assert.Empty(await Smtpctl.QueueAsync(smtpd));
     }
 }

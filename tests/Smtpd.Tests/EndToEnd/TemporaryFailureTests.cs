@@ -23,6 +23,9 @@ public sealed class TemporaryFailureTests
 
         File.Delete(incoming);
         Directory.CreateDirectory(incoming);
+        // Repaired as an admin would: owned by the user the daemon runs as (root started it as _smtpd).
+        var (code, output) = await ExternalTool.RunAsync("chown", ["--reference", smtpd.Spool, incoming]);
+        Assert.True(code == 0, output);
         Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<a@tempfail.test>"));
         Assert.StartsWith("250", await d.CommandAsync("RCPT TO:<b@remote.example>"));
         Assert.StartsWith("354", await d.CommandAsync("DATA"));

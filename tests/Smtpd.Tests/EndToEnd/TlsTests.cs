@@ -79,14 +79,14 @@ public sealed class TlsTests
             s.ehlo('client.example')
             print('features:', sorted(s.esmtp_features))
             s.login('alice', 'wonderland')
-            s.sendmail('alice@example.org', ['root@localhost'], 'Subject: over smtps\r\n\r\nhello over TLS\r\n')
+            s.sendmail('alice@example.org', [sys.argv[2] + '@localhost'], 'Subject: over smtps\r\n\r\nhello over TLS\r\n')
             s.quit()
             print('sent')
-            """, smtpd.Port.ToString());
+            """, smtpd.Port.ToString(), TestUsers.Recipient);
         Assert.True(code == 0, output);
         Assert.Contains("sent", output);
 
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, DeliveryTimeout);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, DeliveryTimeout);
         string mail = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("with ESMTPSA id", mail);
         Assert.Contains("auth=yes user=alice", mail);
@@ -223,7 +223,7 @@ public sealed class TlsTests
                 Assert.StartsWith("220", await d.ReadReplyAsync());
                 await d.CommandAsync("EHLO client.example");
                 Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<alice@example.org>"));
-                Assert.StartsWith("250", await d.CommandAsync("RCPT TO:<root@localhost>"));
+                Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@localhost>"));
                 Assert.StartsWith("354", await d.CommandAsync("DATA"));
                 Assert.StartsWith("250", await d.CommandAsync("Subject: among stalled clients\r\n\r\nstill served\r\n."));
             }
@@ -237,6 +237,6 @@ public sealed class TlsTests
         {
             foreach (var c in stalled) c.Dispose();
         }
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, DeliveryTimeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, DeliveryTimeout);
     }
 }

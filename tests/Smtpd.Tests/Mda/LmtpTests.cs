@@ -13,7 +13,7 @@ public sealed class LmtpTests
         await using var d = await SmtpDialogue.ConnectAsync(port);
         await d.ReadReplyAsync();
         await d.CommandAsync("EHLO client.example");
-        await d.CommandAsync("MAIL FROM:<root@localhost>");
+        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
         foreach (var r in rcpts) Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{r}>"));
         await d.CommandAsync("DATA");
         return await d.CommandAsync($"Subject: {subject}\r\n\r\nvia lmtp\r\n.");
@@ -50,7 +50,7 @@ public sealed class LmtpTests
         Assert.StartsWith("250", await SendAsync(smtpd.Port, "over tcp", "alice@tcp.example", "carol@tcp.example"));
         await WaitForSubjectAsync(dovecot, "alice", "over tcp");
         // carol is unknown to Dovecot: her delivery fails and root gets the report; alice's stands.
-        var reports = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        var reports = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         string report = await File.ReadAllTextAsync(reports[0]);
         Assert.Contains("carol", report);
         Assert.Contains("550", report);

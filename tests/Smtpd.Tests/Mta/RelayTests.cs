@@ -64,8 +64,8 @@ public sealed class RelayTests
         await using var mx2 = await PeerAsync("127.0.0.4", mxPort);
         await using var smtpd = await RelayerAsync(dns, mxPort);
 
-        await SendAsync(smtpd.Port, "root@example.net", "to the backup");
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@example.net", "to the backup");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, Timeout);
         string mail = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("body of to the backup", mail);
         Assert.Contains("\n.leading dot", mail.Replace("\r\n", "\n")); // dot-stuffing undone at the far end
@@ -94,12 +94,12 @@ public sealed class RelayTests
             for (int i = 0; i < 10; i++)
             {
                 await d.CommandAsync("MAIL FROM:<alice@example.org>");
-                await d.CommandAsync($"RCPT TO:<root@{(i % 2 == 0 ? "one" : "two")}.example>");
+                await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@{(i % 2 == 0 ? "one" : "two")}.example>");
                 await d.CommandAsync("DATA");
                 Assert.StartsWith("250", await d.CommandAsync($"Subject: message {i}\r\n\r\nbody {i}\r\n."));
             }
         }
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, "root"), 10, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, TestUsers.Recipient), 10, Timeout);
         await mx.WaitForLogAsync("smtp message msgid=", Timeout, count: 10);
         Assert.Equal(1, SmtpdInstance.Occurrences(mx.Log, "smtp connected"));
     }
@@ -119,11 +119,11 @@ public sealed class RelayTests
         // Separate client sessions, a little apart, so each message is routed on its own.
         for (int i = 0; i < 12; i++)
         {
-            await SendAsync(smtpd.Port, "root@spread.example", $"spread {i}");
+            await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@spread.example", $"spread {i}");
             await smtpd.WaitForLogAsync("result=Ok", Timeout, count: i + 1);
         }
-        int atA = Directory.GetFiles(Path.Combine(a.Maildirs, "root", "new")).Length;
-        int atB = Directory.GetFiles(Path.Combine(b.Maildirs, "root", "new")).Length;
+        int atA = Directory.GetFiles(Path.Combine(a.Maildirs, TestUsers.Recipient, "new")).Length;
+        int atB = Directory.GetFiles(Path.Combine(b.Maildirs, TestUsers.Recipient, "new")).Length;
         Assert.Equal(12, atA + atB);
         Assert.True(atA > 0 && atB > 0, $"a={atA} b={atB}");
     }
@@ -159,8 +159,8 @@ public sealed class RelayTests
             """);
         await smtpd.StartAsync();
 
-        await SendAsync(smtpd.Port, "root@far.example", "via smarthost");
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(host.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "via smarthost");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(host.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("with ESMTPSA", await File.ReadAllTextAsync(files[0]));
         await host.WaitForLogAsync("smtp authentication user=alice result=ok", Timeout);
         await host.WaitForLogAsync("smtp tls ciphers=", Timeout);
@@ -173,11 +173,11 @@ public sealed class RelayTests
         Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
         await using var dns = new Dnsmasq(["nullmx.example", "gone.example"], ["mx-host=nullmx.example,.,0"]);
         await using var smtpd = await RelayerAsync(dns, SmtpdInstance.FreePort());
-        await SendAsync(smtpd.Port, "root@nullmx.example", "null mx");
-        await SendAsync(smtpd.Port, "root@nothing.gone.example", "nxdomain");
-        await SendAsync(smtpd.Port, "root@unserved.example", "no answer"); // dnsmasq has no upstream: REFUSED
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@nullmx.example", "null mx");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@nothing.gone.example", "nxdomain");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@unserved.example", "no answer"); // dnsmasq has no upstream: REFUSED
         await smtpd.WaitForLogAsync("mta delivery", Timeout, count: 3);
-        Assert.Contains("to=<root@nullmx.example>", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
+        Assert.Contains($"to=<{TestUsers.Recipient}@nullmx.example>", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
         Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
         Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("gone.example")));
         Assert.Contains("result=TempFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("unserved.example")));
@@ -202,7 +202,7 @@ public sealed class RelayTests
                 match from local for any action "out"
                 """);
             await smtpd.StartAsync();
-            await SendAsync(smtpd.Port, "root@far.example", behaviour);
+            await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", behaviour);
             // Silent: the route is penalized and the mail held; dropped mid-DATA: deferred.
             await smtpd.WaitForLogAsync(behaviour == "silent" ? "penalized" : "result=TempFail", Timeout);
             // Still in the queue, to be tried again.
@@ -250,9 +250,9 @@ public sealed class RelayTests
             accept from any for domain "backup.example" relay backup mx2.backup.example
             accept from any for domain "worst.example" relay backup mx2.backup.example
             """);
-        await SendAsync(smtpd.Port, "root@backup.example", "held for the primary");
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx1.Maildirs, "root"), 1, Timeout);
-        await SendAsync(smtpd.Port, "root@worst.example", "we are the best mx");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@backup.example", "held for the primary");
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx1.Maildirs, TestUsers.Recipient), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@worst.example", "we are the best mx");
         await smtpd.WaitForLogAsync("result=TempFail", Timeout);
         Assert.Contains("no MX of worst.example is preferred to mx2.backup.example", smtpd.Log);
         Assert.Equal(2, SmtpdInstance.Occurrences(smtpd.Log, "smtp connected")); // only our two clients: no loop to ourselves
@@ -285,12 +285,12 @@ public sealed class RelayTests
             accept tagged DKIM for any relay as "signed@example.org"
             accept for any relay via smtp://127.0.0.1:{{proxy.Port}}
             """);
-        await SendAsync(smtpd.Port, "root@final.example", "signed by the proxy");
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(final.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@final.example", "signed by the proxy");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(final.Maildirs, TestUsers.Recipient), 1, Timeout);
         string mail = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("Return-Path: <signed@example.org>", mail); // "as" rewrote the envelope sender
         Assert.Equal(4, SmtpdInstance.Occurrences(mail, "Received: ")); // us, the proxy, us again, the final MX
-        await proxy.WaitForLogAsync("to=<root@final.example>", Timeout);
+        await proxy.WaitForLogAsync($"to=<{TestUsers.Recipient}@final.example>", Timeout);
     }
 
     [SkippableFact]
@@ -302,12 +302,12 @@ public sealed class RelayTests
             "mx-host=down.example,mx1.down.example,10", "mx-host=down.example,mx2.down.example,20",
             "host-record=mx1.down.example,127.0.0.11", "host-record=mx2.down.example,127.0.0.12"]);
         await using var smtpd = await RelayerAsync(dns, mxPort);
-        await SendAsync(smtpd.Port, "root@down.example", "waiting");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@down.example", "waiting");
         await smtpd.WaitForLogAsync("penalized", Timeout);
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
 
         await using var mx2 = await PeerAsync("127.0.0.12", mxPort);
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, "root"), 1, TimeSpan.FromSeconds(60));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(60));
         await smtpd.WaitForLogAsync("result=Ok", Timeout);
         await mx2.WaitForLogAsync("smtp message msgid=", Timeout);
         await Task.Delay(500);
@@ -394,8 +394,8 @@ public sealed class RelayTests
             match from local for any action "out"
             """);
         await smtpd.StartAsync();
-        await SendAsync(smtpd.Port, "root@far.example", "from a chosen source");
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, "root"), 1, Timeout);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "from a chosen source");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("from relay.example (", await File.ReadAllTextAsync(files[0]));
         await peer.WaitForLogAsync("smtp connected address=127.0.0.14", Timeout);
     }

@@ -15,7 +15,7 @@ public sealed class TableBackendTests
         await using var d = await SmtpDialogue.ConnectAsync(port);
         await d.ReadReplyAsync();
         await d.CommandAsync("EHLO client.example");
-        await d.CommandAsync("MAIL FROM:<root@localhost>");
+        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
         string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
         if (!reply.StartsWith("250")) return reply;
         await d.CommandAsync("DATA");
@@ -32,12 +32,12 @@ public sealed class TableBackendTests
         {
             c.Open();
             using var cmd = c.CreateCommand();
-            cmd.CommandText = """
+            cmd.CommandText = $"""
                 CREATE TABLE domains (domain TEXT);
                 INSERT INTO domains VALUES ('sql.example');
                 CREATE TABLE aliases (key TEXT, value TEXT);
-                INSERT INTO aliases VALUES ('sales', 'root');
-                INSERT INTO aliases VALUES ('team', 'root');
+                INSERT INTO aliases VALUES ('sales', '{TestUsers.Recipient}');
+                INSERT INTO aliases VALUES ('team', '{TestUsers.Recipient}');
                 """;
             cmd.ExecuteNonQuery();
         }
@@ -58,7 +58,7 @@ public sealed class TableBackendTests
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@sql.example"));
         Assert.StartsWith("550", await RcptAsync(smtpd.Port, "sales@other.example"));
         Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nobody-at-all@sql.example"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
 
         File.Move(db, db + ".away");
         Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "team@sql.example"));
@@ -85,7 +85,7 @@ public sealed class TableBackendTests
             if os.path.exists(state + '/down'):
                 print(req + '-result|' + rid + '|error|backend down', flush=True)
                 continue
-            data = {'domain': {'proc.example': 'proc.example'}, 'alias': {'helpdesk': 'root'}}[svc]
+            data = {'domain': {'proc.example': 'proc.example'}, 'alias': {'helpdesk': sys.argv[2]}}[svc]
             if key in data:
                 print(req + '-result|' + rid + ('|found' if req == 'check' else '|found|' + data[key]), flush=True)
             else:
@@ -101,8 +101,8 @@ public sealed class TableBackendTests
         File.WriteAllText(script, "#!/usr/bin/env python3\n" + PythonTable);
         File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
         smtpd.WriteConfig($$"""
-            table procdomains "proc:{{script}} {dir}"
-            table procaliases "proc:{{script}} {dir}"
+            table procdomains "proc:{{script}} {dir} {{TestUsers.Recipient}}"
+            table procaliases "proc:{{script}} {dir} {{TestUsers.Recipient}}"
             listen on 127.0.0.1 port {port}
             action "local" maildir "{dir}/maildirs/%{user.username}" alias <procaliases>
             match from any for domain <procdomains> action "local"
@@ -110,13 +110,13 @@ public sealed class TableBackendTests
         await smtpd.StartAsync();
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
         Assert.StartsWith("550", await RcptAsync(smtpd.Port, "helpdesk@elsewhere.example"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
 
         File.WriteAllText(Path.Combine(smtpd.Dir, "down"), "");
         Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
         File.Delete(Path.Combine(smtpd.Dir, "down"));
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "helpdesk@proc.example"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
 
     const string OpenSmtpdMakemap = "/opt/opensmtpd/usr/sbin/makemap";
@@ -126,7 +126,7 @@ public sealed class TableBackendTests
     {
         await using var smtpd = new SmtpdInstance();
         string aliases = Path.Combine(smtpd.Dir, "aliases");
-        File.WriteAllText(aliases, "# aliases(5)\nMAILER-DAEMON: postmaster\npostmaster: root\nteam: root,\n  postmaster\n");
+        File.WriteAllText(aliases, $"# aliases(5)\nMAILER-DAEMON: postmaster\npostmaster: {TestUsers.Recipient}\nteam: {TestUsers.Recipient},\n  postmaster\n");
         var (code, output) = await ExternalTool.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "smtpctl.dll"), "makemap", "-t", "aliases", aliases]);
         Assert.True(code == 0, output);
         Assert.True(File.Exists(aliases + ".db"));
@@ -140,14 +140,14 @@ public sealed class TableBackendTests
         await smtpd.StartAsync();
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "mailer-daemon@localhost"));
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "team@localhost"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
 
         if (File.Exists(OpenSmtpdMakemap))
         {
             // OpenSMTPD's own makemap reads what ours wrote.
             var (_, dump) = await ExternalTool.RunAsync(OpenSmtpdMakemap, ["-U", aliases + ".db"]);
-            Assert.Contains("postmaster\troot", dump);
-            Assert.Contains("team\troot, postmaster", dump);
+            Assert.Contains($"postmaster\t{TestUsers.Recipient}", dump);
+            Assert.Contains($"team\t{TestUsers.Recipient}, postmaster", dump);
         }
     }
 
@@ -157,7 +157,7 @@ public sealed class TableBackendTests
         Skip.IfNot(File.Exists(OpenSmtpdMakemap), "Debian's OpenSMTPD is not extracted in /opt/opensmtpd (bench/install-opensmtpd.sh)");
         await using var smtpd = new SmtpdInstance();
         string aliases = Path.Combine(smtpd.Dir, "aliases");
-        File.WriteAllText(aliases, "support: root\nhelp: support\n");
+        File.WriteAllText(aliases, $"support: {TestUsers.Recipient}\nhelp: support\n");
         var (code, output) = await ExternalTool.RunAsync(OpenSmtpdMakemap, ["-t", "aliases", aliases]);
         Assert.True(code == 0, output);
         smtpd.WriteConfig("""
@@ -169,7 +169,7 @@ public sealed class TableBackendTests
         await smtpd.StartAsync();
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "help@localhost"));
         Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "nohelp@localhost"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 1, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
     }
 
     [SkippableFact]
@@ -196,13 +196,13 @@ public sealed class TableBackendTests
             match from any for domain <pgdomains> action "local"
             """);
         await smtpd.StartAsync();
-        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "root@pg.example"));
-        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "root@other.example"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@pg.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@other.example"));
 
         await pg.StopAsync();
-        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "root@pg.example"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@pg.example"));
         await pg.StartAsync();
-        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "root@pg.example"));
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@pg.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
 }

@@ -11,11 +11,16 @@ public enum AuthResult { Ok, Failed, TempFail }
 /// <c>auth</c>, against the system's users. A table or database that cannot be read is a
 /// temporary failure, never a refusal.
 /// </summary>
-public sealed class Authenticator(TableSet tables)
+/// <param name="systemCheck">Checks a system user's password elsewhere (the privileged helper,
+/// when the daemon gave up root); by default here, which needs root.</param>
+public sealed class Authenticator(TableSet tables, Authenticator.SystemCheck? systemCheck = null)
 {
+    public delegate AuthResult SystemCheck(string user, string password, out string? problem);
+
     public AuthResult Check(string? tableName, string user, string password, out string? problem)
     {
         problem = null;
+        if (tableName is null && systemCheck is not null) return systemCheck(user, password, out problem);
         try
         {
             string? hash = tableName is null ? SystemHash(user) : TableHash(tableName, user);

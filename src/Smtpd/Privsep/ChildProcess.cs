@@ -1,0 +1,53 @@
+using System.Diagnostics;
+using System.Reflection;
+
+namespace Smtpd.Privsep;
+
+/// <summary>
+/// Starts this same program in another role (<c>smtpd --privileged-helper FD</c>,
+/// <c>smtpd --delivery-worker FD ...</c>) with one end of a socket pair as descriptor FD.
+/// .NET closes every descriptor marked close-on-exec when it starts a process and keeps the
+/// others, so the end is made inheritable just for the spawn; spawns are serialized so that no
+/// other child inherits it by accident.
+/// </summary>
+public static class ChildProcess
+{
+    static readonly Lock SpawnLock = new();
+
+    public static Process Start(FdChannel childEnd, IEnumerable<string> args, IDictionary<string, string?>? environment = null)
+    {
+        var psi = new ProcessStartInfo { UseShellExecute = false, WorkingDirectory = "/" };
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find our own executable");
+        psi.FileName = self;
+        // Run as "dotnet smtpd.dll": the host needs the entry assembly again.
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            psi.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("no entry assembly"));
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        if (environment is not null)
+            foreach (var (k, v) in environment) psi.Environment[k] = v;
+        lock (SpawnLock)
+        {
+            childEnd.Inheritable(true);
+            try { return Process.Start(psi) ?? throw new InvalidOperationException("could not start a child process"); }
+            finally { childEnd.Dispose(); }
+        }
+    }
+
+    /// <summary>Loads every assembly we may need, before a drop of privileges can make the program's files unreadable.</summary>
+    public static void PreloadAssemblies()
+    {
+        var seen = new HashSet<string>();
+        var todo = new Stack<Assembly>();
+        todo.Push(typeof(ChildProcess).Assembly);
+        if (Assembly.GetEntryAssembly() is { } entry) todo.Push(entry);
+        while (todo.Count > 0)
+        {
+            foreach (var name in todo.Pop().GetReferencedAssemblies())
+            {
+                if (!seen.Add(name.FullName)) continue;
+                try { todo.Push(Assembly.Load(name)); }
+                catch (Exception ex) when (ex is FileNotFoundException or FileLoadException or BadImageFormatException) { }
+            }
+        }
+    }
+}
