@@ -13,8 +13,9 @@ namespace Smtpd.Table;
 /// commas); domain, mailaddr and netaddr the first value; credentials "user:hash" and userinfo
 /// "uid:gid:home" from the first value of each attribute, the last complete entry winning. A
 /// <c>{CRYPT}</c> prefix (RFC 2307 userPassword) is dropped from the hash.
-/// One bound connection is kept; a server that cannot be reached or answers with an error is a
-/// temporary failure, the connection is dropped, and the next lookup connects again.
+/// One bound connection is kept; when it fails it is dropped and the lookup tried once more on a
+/// new one (bound again); a server that cannot be reached or answers with an error is a
+/// temporary failure, and the next lookup connects again.
 /// </summary>
 public sealed class LdapTable : ITableBackend
 {
@@ -84,19 +85,26 @@ public sealed class LdapTable : ITableBackend
         string filter = query.FilterFor(key.ToLowerInvariant(), _name);
         lock (_gate)
         {
-            try
+            for (int attempt = 1; ; attempt++)
             {
-                _connection ??= Connect();
-                var request = new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes);
-                var response = (SearchResponse)_connection.SendRequest(request, RequestTimeout);
-                return response.Entries.Cast<SearchResultEntry>().ToList();
-            }
-            catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException or SocketException)
-            {
-                // Whatever went wrong, the next lookup starts from a new connection.
-                _connection?.Dispose();
-                _connection = null;
-                throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
+                bool reused = _connection is not null;
+                try
+                {
+                    _connection ??= Connect();
+                    var request = new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes);
+                    var response = (SearchResponse)_connection.SendRequest(request, RequestTimeout);
+                    return response.Entries.Cast<SearchResultEntry>().ToList();
+                }
+                catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException or SocketException)
+                {
+                    // Never go on with a connection that failed: libldap would quietly reopen it
+                    // without our bind, and an anonymous search may see nothing (a false 550).
+                    _connection?.Dispose();
+                    _connection = null;
+                    // A kept connection may have died while idle (the server restarted): one fresh try.
+                    if (reused && attempt == 1) continue;
+                    throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
+                }
             }
         }
     }

@@ -135,6 +135,13 @@ public sealed class LdapTableTests
         Assert.StartsWith("250", await d.CommandAsync("Subject: after the outage\r\n\r\nretried\r\n."));
         var both = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
         Assert.Single(both, f => File.ReadAllText(f).Contains("Subject: after the outage"));
+
+        // slapd restarts while smtpd is idle: the kept connection is dead, and the next lookup
+        // must neither fail (451) nor search unbound (anonymous sees nothing here: 550).
+        await ldap.StopAsync();
+        await ldap.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@ldap.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 3, Timeout);
     }
 
     [SkippableFact]

@@ -9,7 +9,8 @@ namespace Smtpd.Tests.Table;
 /// A private OpenLDAP server (Debian's slapd) in a temporary directory: its own slapd.conf (mdb
 /// database, suffix dc=example,dc=org, rootdn cn=admin,dc=example,dc=org), on a free loopback
 /// port. Entries are loaded with ldapadd (ldap-utils), so the directory is written by a client
-/// other than ours. The data stays in the directory across StopAsync/StartAsync.
+/// other than ours. Anonymous clients see nothing, so a lookup that lost its bind cannot pass
+/// for one that worked. The data stays in the directory across StopAsync/StartAsync.
 /// </summary>
 public sealed class SlapdServer : IAsyncDisposable
 {
@@ -59,6 +60,8 @@ public sealed class SlapdServer : IAsyncDisposable
             rootdn "{RootDn}"
             rootpw {RootPassword}
             directory {_dir}/data
+            # Only the rootdn (the tables bind as it) reads anything: an anonymous search finds nothing.
+            access to * by * none
             """);
         await StartAsync();
         await AddAsync($"""
