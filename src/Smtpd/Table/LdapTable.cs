@@ -1,6 +1,5 @@
 using System.DirectoryServices.Protocols;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Smtpd.Table;
 
@@ -14,13 +13,12 @@ namespace Smtpd.Table;
 /// "uid:gid:home" from the first value of each attribute, the last complete entry winning. A
 /// <c>{CRYPT}</c> prefix (RFC 2307 userPassword) is dropped from the hash.
 /// One bound connection is kept; when it fails it is dropped and the lookup tried once more on a
-/// new one (bound again); a server that cannot be reached or answers with an error is a
-/// temporary failure, and the next lookup connects again.
+/// new one (bound again); a server that cannot be reached, errs or does not answer within 10 s
+/// is a temporary failure, and the next lookup connects again.
 /// </summary>
 public sealed class LdapTable : ITableBackend
 {
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
-    static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     readonly string _name;
     readonly LdapTableConfig _config;
     readonly Lock _gate = new();
@@ -91,18 +89,17 @@ public sealed class LdapTable : ITableBackend
                 try
                 {
                     _connection ??= Connect();
-                    var request = new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes);
-                    var response = (SearchResponse)_connection.SendRequest(request, RequestTimeout);
-                    return response.Entries.Cast<SearchResultEntry>().ToList();
+                    return SearchWithDeadline(_connection, new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes));
                 }
-                catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException or SocketException)
+                catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException)
                 {
                     // Never go on with a connection that failed: libldap would quietly reopen it
                     // without our bind, and an anonymous search may see nothing (a false 550).
                     _connection?.Dispose();
                     _connection = null;
-                    // A kept connection may have died while idle (the server restarted): one fresh try.
-                    if (reused && attempt == 1) continue;
+                    // A kept connection may have died while idle (the server restarted): one fresh
+                    // try; not after a timeout, when the server is there but does not answer.
+                    if (reused && attempt == 1 && ex is not TimeoutException) continue;
                     throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
                 }
             }
@@ -110,15 +107,21 @@ public sealed class LdapTable : ITableBackend
     }
 
     /// <summary>
-    /// libldap's own connect has no deadline here (S.DS.P sets no network timeout on Linux): a
-    /// bounded TCP connect of ours first tells whether the server can be reached at all.
+    /// The search, given <see cref="RequestTimeout"/> and a second: on Linux, SendRequest's own
+    /// timeout does not hold when the server has stopped answering (tested with a stopped slapd).
+    /// A search past its deadline keeps its connection, disposed once libldap lets go of it.
     /// </summary>
-    static void Probe(string host, int port)
+    List<SearchResultEntry> SearchWithDeadline(LdapConnection connection, SearchRequest request)
     {
-        using var probe = new TcpClient();
-        using var cts = new CancellationTokenSource(ConnectTimeout);
-        try { probe.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult(); }
-        catch (OperationCanceledException) { throw new TimeoutException($"no answer from {host}:{port} within {ConnectTimeout.TotalSeconds} s"); }
+        var search = Task.Run(() => (SearchResponse)connection.SendRequest(request, RequestTimeout));
+        // Waits without throwing; GetResult then throws the search's own exception.
+        if (!((IAsyncResult)search).AsyncWaitHandle.WaitOne(RequestTimeout + TimeSpan.FromSeconds(1)))
+        {
+            _connection = null;
+            _ = search.ContinueWith(_ => connection.Dispose(), TaskScheduler.Default);
+            throw new TimeoutException($"no answer within {RequestTimeout.TotalSeconds:0} s");
+        }
+        return search.GetAwaiter().GetResult().Entries.Cast<SearchResultEntry>().ToList();
     }
 
     LdapConnection Connect()
@@ -126,7 +129,7 @@ public sealed class LdapTable : ITableBackend
         var url = _config.Url;
         bool tls = url.Scheme == "ldaps";
         int port = url.IsDefaultPort || url.Port < 0 ? (tls ? 636 : 389) : url.Port;
-        Probe(url.Host, port);
+        if (LibLdapTimeouts.Ensure() is { } problem) throw new InvalidOperationException(problem);
         var connection = new LdapConnection(new LdapDirectoryIdentifier(url.Host, port, fullyQualifiedDnsHostName: false, connectionless: false))
         {
             AuthType = _config.BindDn is null ? AuthType.Anonymous : AuthType.Basic,

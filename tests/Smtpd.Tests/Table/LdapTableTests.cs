@@ -229,6 +229,35 @@ public sealed class LdapTableTests
         Assert.Equal("4242", (await ExternalTool.RunAsync("stat", ["-c", "%u", files[0]])).Output.Trim());
     }
 
+    [SkippableFact]
+    public async Task Ldap_server_that_stops_answering_gives_451_within_a_deadline_and_mail_flows_when_it_answers_again()
+    {
+        SlapdServer.SkipUnlessAvailable();
+        await using var ldap = await StartSlapdAsync(Entries);
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "ldap.conf"), Connection(ldap) + DomainsAndAliases);
+        smtpd.WriteConfig("""
+            table ldap ldap:{dir}/ldap.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <ldap>
+            match from any for domain <ldap> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@ldap.example"));
+
+        // A hung server accepts the TCP connection and never answers: the kept connection's
+        // search, then a new connection's bind, each give up after about 10 s (the dialogue
+        // itself waits at most 15 s for a reply).
+        await ldap.PauseAsync();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "sales@ldap.example"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "sales@ldap.example"));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(28), $"two lookups took {watch.Elapsed}");
+        await ldap.ResumeAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@ldap.example"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, "root"), 2, Timeout);
+    }
+
     [Fact]
     public async Task Ldap_server_that_cannot_be_reached_gives_451()
     {

@@ -23,6 +23,7 @@ public sealed class SlapdServer : IAsyncDisposable
     readonly string _dir = Directory.CreateTempSubdirectory("slapd-").FullName;
     readonly StringBuilder _output = new();
     Process? _process;
+    bool _paused;
 
     public int Port { get; } = SmtpdInstance.FreePort();
     public string Url => $"ldap://127.0.0.1:{Port}";
@@ -103,10 +104,28 @@ public sealed class SlapdServer : IAsyncDisposable
         throw new TimeoutException($"slapd did not start on {Url}: {output}");
     }
 
+    /// <summary>
+    /// SIGSTOP: the server stops answering, but the kernel still accepts connections for it
+    /// (an overloaded or hung server, as a client sees it).
+    /// </summary>
+    public async Task PauseAsync()
+    {
+        await ExternalTool.RunAsync("kill", ["-STOP", _process!.Id.ToString()]);
+        _paused = true;
+    }
+
+    public async Task ResumeAsync()
+    {
+        if (_process is null || _process.HasExited) return;
+        await ExternalTool.RunAsync("kill", ["-CONT", _process.Id.ToString()]);
+        _paused = false;
+    }
+
     /// <summary>Stops the server (SIGTERM) and waits until it has exited and its port is closed.</summary>
     public async Task StopAsync()
     {
         if (_process is null || _process.HasExited) return;
+        if (_paused) await ResumeAsync();
         await ExternalTool.RunAsync("kill", ["-TERM", _process.Id.ToString()]);
         using var cts = new CancellationTokenSource(Wait);
         try { await _process.WaitForExitAsync(cts.Token); }
