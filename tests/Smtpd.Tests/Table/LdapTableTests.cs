@@ -145,7 +145,7 @@ public sealed class LdapTableTests
     }
 
     [SkippableFact]
-    public async Task Ldap_credentials_with_a_crypt_userPassword_authenticate_smtp_clients()
+    public async Task Ldap_credentials_with_a_crypt_userPassword_authenticate_smtp_clients_and_mailaddrmap_gives_their_senders()
     {
         SlapdServer.SkipUnlessAvailable();
         string hash = await CredentialsTable.EncryptAsync("wonderland");
@@ -155,12 +155,14 @@ public sealed class LdapTableTests
         File.WriteAllText(Path.Combine(smtpd.Dir, "ldap.conf"), Connection(ldap) + """
             credentials_filter: (&(objectClass=posixAccount)(uid=%u))
             credentials_attributes: uid, userPassword
+            mailaddrmap_filter: (&(objectClass=posixAccount)(uid=%u))
+            mailaddrmap_attributes: mail
             """);
         smtpd.WriteConfig("""
             pki tlscert cert "{dir}/mx.crt"
             pki tlscert key "{dir}/mx.key"
             table ldap ldap:{dir}/ldap.conf
-            listen on 127.0.0.1 port {port} tls pki tlscert auth <ldap>
+            listen on 127.0.0.1 port {port} tls pki tlscert auth <ldap> senders <ldap>
             action "local" maildir "{dir}/maildirs/%{user.username}"
             match from any for local action "local"
             """);
@@ -196,6 +198,10 @@ public sealed class LdapTableTests
         Assert.StartsWith("454 4.7.0", await d.CommandAsync("AUTH PLAIN " + B64("\0alice\0wonderland")));
         await ldap.StartAsync();
         Assert.StartsWith("235", await d.CommandAsync("AUTH PLAIN " + B64("\0alice\0wonderland")));
+        // senders <ldap>: each of alice's mail values is hers, nothing else.
+        Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<queen@ldap.example>"));
+        Assert.StartsWith("250", await d.CommandAsync("RSET"));
+        Assert.StartsWith("553 5.7.1", await d.CommandAsync("MAIL FROM:<king@ldap.example>"));
     }
 
     [SkippableFact]
