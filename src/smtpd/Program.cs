@@ -33,7 +33,7 @@ Ruleset ruleset;
 try
 {
     ruleset = LoadConfiguration(options, privileged);
-    _ = new TableSet(ruleset); // opens file tables: a missing one is a configuration error
+    CheckTables(ruleset);
     _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
 }
 catch (TlsSetupException ex)
@@ -107,6 +107,17 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { c
 await stopped.Task;
 await daemon.StopAsync();
 return 0;
+
+// Opens every table (files, database and directory configurations, no connection yet): a
+// missing or bad one is a configuration error at the line that declares it.
+static void CheckTables(Ruleset ruleset)
+{
+    try { _ = new TableSet(ruleset); }
+    catch (TableTempFailException ex) when (ruleset.Tables.TryGetValue(ex.Table, out var table))
+    {
+        throw new ConfigException([new ConfigError(table.Location, ex.Message)]);
+    }
+}
 
 static Ruleset LoadConfiguration(DaemonOptions options, bool privileged)
 {

@@ -45,6 +45,7 @@ public sealed partial class ConfigParser
                 "db" => TableBackendKind.Db,
                 "sqlite" => TableBackendKind.Sqlite,
                 "postgres" or "postgresql" => TableBackendKind.Postgres,
+                "ldap" => TableBackendKind.Ldap,
                 "proc" => TableBackendKind.Proc,
                 // As OpenSMTPD: another type is an external table program, table-TYPE CONFIG.
                 _ when File.Exists(Path.Combine(ExternalTableDirectory, $"table-{type}")) => TableBackendKind.Proc,

@@ -101,7 +101,7 @@ public sealed record ListenerConfig(
 }
 
 /// <summary>Where a table's contents come from.</summary>
-public enum TableBackendKind { Static, File, Db, Sqlite, Postgres, Proc }
+public enum TableBackendKind { Static, File, Db, Sqlite, Postgres, Ldap, Proc }
 
 /// <summary><c>table NAME static { ... }</c>, <c>table NAME { ... }</c> or <c>table NAME file:PATH</c>.</summary>
 /// <param name="List">Entries of a list table (values in braces without "=").</param>

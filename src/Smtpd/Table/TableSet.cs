@@ -38,6 +38,7 @@ public sealed class TableSet
         TableBackendKind.Sqlite => new SqliteTable(config.Name, config.Path!),
         TableBackendKind.Db => new DbTable(config.Name, config.Path!),
         TableBackendKind.Postgres => new PostgresTable(config.Name, config.Path!),
+        TableBackendKind.Ldap => new LdapTable(config.Name, config.Path!),
         TableBackendKind.Proc => new ProcTable(config.Name, config.Path!),
         _ => new UnavailableTable(config.Name, $"{config.Backend} tables are not supported yet"),
     };
