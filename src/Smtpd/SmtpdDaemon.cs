@@ -28,6 +28,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly MtaProcess _mta;
     readonly Smtpd.Bounce.BounceProcess _bounce;
     readonly Smtpd.Control.ControlServer _control;
+    readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
 
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null)
@@ -53,6 +54,11 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get);
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
+        if (ruleset.Filters.Count > 0)
+        {
+            var resolver = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout, resolver.ReverseAsync);
+        }
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -65,6 +71,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = TlsHandshakeTimeout,
+            Filters = _filters,
         });
         var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow());
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
@@ -119,6 +126,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
             ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a filter may take to register, to answer, or to give a message back once it has
+    /// it all: 60 s, or <c>SMTPD_FILTER_TIMEOUT</c> seconds (OpenSMTPD waits forever).
+    /// </summary>
+    static TimeSpan FilterTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FILTER_TIMEOUT"), out int s) && s > 0
+            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+
     public async Task StartAsync()
     {
         // Lock before Init: Init purges incoming/, which another running daemon may be using.
@@ -129,6 +144,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _spoolLock = LockSpool(Paths.Spool);
         _queue.Init();
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
+        // Filters are running and registered before the first client (lka_proc_ready).
+        if (_filters is not null) await _filters.StartAsync();
         _smtp.Bind(DefaultPort);
         _control.Bind();
         _running.Add(_scheduler.RunAsync(_stop.Token));
@@ -151,6 +168,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
         await _smtp.DisposeAsync();
+        if (_filters is not null) await _filters.DisposeAsync();
         try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }

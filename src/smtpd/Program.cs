@@ -67,14 +67,14 @@ var paths = SmtpdPaths.FromEnvironment(privileged);
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
 SmtpdDaemon daemon;
 try { daemon = new SmtpdDaemon(ruleset, paths, log); }
-catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
     return 1;
 }
 await using var running = daemon;
 try { await daemon.StartAsync(); }
-catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
     return 1;

@@ -12,7 +12,15 @@ public sealed partial class SmtpSession
         int space = line.IndexOf(' ');
         string verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
         string args = space < 0 ? "" : line[(space + 1)..].Trim();
+        if (_filters is null) return await DispatchAsync(verb, args);
+        // An AUTH initial response is a credential: filters see it masked, as in OpenSMTPD.
+        _filters.Report("protocol-client", verb == "AUTH" && args.Contains(' ') ? $"AUTH {args.Split(' ')[0]} ********" : line);
+        return await FilteredCommandAsync(verb, args);
+    }
 
+    /// <summary>Runs the verb's handler.</summary>
+    async Task<Reply?> DispatchAsync(string verb, string args)
+    {
         // "MAIL FROM:" and "RCPT TO:" carry their keyword in the verb's argument.
         return verb switch
         {
