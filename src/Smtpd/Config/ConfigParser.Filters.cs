@@ -95,9 +95,11 @@ public sealed partial class ConfigParser
 
     private FilterSpec.Builtin ParseBuiltin(TokenCursor c, string name)
     {
-        string phase = c.ExpectValue("phase");
-        if (!BuiltinPhases.Contains(phase))
-            throw new ConfigSyntaxException(c.Previous.Location, $"invalid phase '{phase}' ({string.Join(", ", BuiltinPhases)})");
+        // Phase names (connect, helo, mail-from...) are also keywords elsewhere: any word will do here.
+        var phaseToken = c.Take();
+        string phase = phaseToken.Text;
+        if (!phaseToken.IsWord || !BuiltinPhases.Contains(phase))
+            throw new ConfigSyntaxException(phaseToken.Location, $"invalid phase {phaseToken.Display} ({string.Join(", ", BuiltinPhases)})");
         c.ExpectKeyword("match", $"filter {name}");
         var conditions = new List<FilterCondition>();
         while (true)

@@ -86,6 +86,9 @@ public sealed class FilterSession
     public async Task<FilterVerdict> QueryAsync(FilterPhase phase, string param, CancellationToken ct)
     {
         if (Broken is { } broken) return new FilterVerdict.Failed(broken);
+        // filter_protocol: what the command says is known from its own phase on.
+        if (phase is FilterPhase.Helo or FilterPhase.Ehlo) Helo = param;
+        else if (phase == FilterPhase.MailFrom) MailFrom = param;
         foreach (var c in _chain)
         {
             if (!TakesPart(c, phase)) continue;
