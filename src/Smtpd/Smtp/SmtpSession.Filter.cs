@@ -43,7 +43,11 @@ public sealed partial class SmtpSession
             case FilterVerdict.Junk: _junkSession = true; return true;
             case FilterVerdict.Reject r: await TrySendAsync(Replies.FromFilter(r.Reply)); break;
             case FilterVerdict.Disconnect d: await TrySendAsync(Replies.FromFilter(d.Reply)); break;
-            case FilterVerdict.Failed f: await FilterFailedAsync(f, inTransaction: false); break;
+            case FilterVerdict.Failed f:
+                _ctx.Log.Warn($"{Id:x16} smtp filter failure: {f.Reason}");
+                await TrySendAsync(Replies.FilterUnavailable);
+                _closeReason = "filter-failure";
+                return false;
             default: return true;
         }
         _closeReason = "filter-reject";
@@ -51,13 +55,6 @@ public sealed partial class SmtpSession
     }
 
     static string Address(IPAddress a) => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{a}]" : a.ToString();
-
-    async Task FilterFailedAsync(FilterVerdict.Failed f, bool inTransaction)
-    {
-        _ctx.Log.Warn($"{Id:x16} smtp filter failure: {f.Reason}");
-        if (inTransaction) return;
-        await TrySendAsync(Replies.FilterUnavailable);
-    }
 
     /// <summary>
     /// A command on a filtered session: reports it, asks the chain about its phase (once the
@@ -85,7 +82,8 @@ public sealed partial class SmtpSession
             switch (verdict)
             {
                 case FilterVerdict.Failed f:
-                    await FilterFailedAsync(f, inTransaction: true);
+                    // No decision means no mail: 451 inside a transaction, else 421 and goodbye.
+                    _ctx.Log.Warn($"{Id:x16} smtp filter failure: {f.Reason}");
                     bool inTx = _tx is not null;
                     await AbortTransactionAsync();
                     _tx = null;

@@ -3,7 +3,7 @@
 #  - mail-from: rejects senders @unwelcome.example with "550 You're not welcome";
 #    crash@... makes it exit, hang@... makes it sleep forever;
 #  - rcpt-to: rewrites <redirect@localhost> to REWRITE-TO;
-#  - data-line: adds "X-Test-Filter: seen" on top, and exits on a line "CRASH-IN-DATA";
+#  - data-line: adds "X-Test-Filter: seen" on top; exits on a line "CRASH-IN-DATA", hangs on "HANG-IN-DATA";
 #  - every report it gets is appended to REPORTS-FILE, one line each.
 import sys, time
 
@@ -56,6 +56,9 @@ for line in sys.stdin:
     elif phase == "data-line":
         if param == "CRASH-IN-DATA":
             sys.exit(4)
+        if param == "HANG-IN-DATA":
+            while True:
+                time.sleep(3600)
         if session not in started:
             started.add(session)
             out(f"filter-dataline|{session}|{token}|X-Test-Filter: seen")
