@@ -31,6 +31,12 @@ try
     ruleset = LoadConfiguration(options, privileged);
     _ = new TableSet(ruleset); // opens file tables: a missing one is a configuration error
     _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
+    Smtpd.Filter.FilterHost.Check(ruleset); // and DKIM keys
+}
+catch (Smtpd.Filter.FilterException ex)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
 }
 catch (TlsSetupException ex)
 {

@@ -22,6 +22,7 @@ public sealed class DkimSignFilter
         Name = name;
         _spec = spec;
         var algorithm = spec.Algorithm == "ed25519-sha256" ? DkimSignatureAlgorithm.Ed25519Sha256 : DkimSignatureAlgorithm.RsaSha256;
+        if (!File.Exists(spec.KeyFile)) throw new FilterException($"filter {name}: DKIM key {spec.KeyFile} does not exist");
         try
         {
             _signer = new DkimSigner(spec.KeyFile, spec.Domain, spec.Selector, algorithm)

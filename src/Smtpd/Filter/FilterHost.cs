@@ -60,6 +60,14 @@ public sealed class FilterHost : IAsyncDisposable
                 : [single[name]];
     }
 
+    /// <summary>What <c>smtpd -n</c> can check without starting anything: every DKIM key can be used.</summary>
+    /// <exception cref="FilterException">One cannot.</exception>
+    public static void Check(Ruleset ruleset)
+    {
+        foreach (var (name, filter) in ruleset.Filters)
+            if (filter.Spec is FilterSpec.DkimSign d) _ = new DkimSignFilter(name, d);
+    }
+
     public SmtpdLog Log { get; }
 
     /// <summary>How long a filter may take to register, to answer a request, or to give back a

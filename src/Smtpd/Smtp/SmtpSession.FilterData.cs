@@ -140,5 +140,6 @@ public sealed partial class SmtpSession
         }
         catch (FilterException ex) { return (false, ex.Message, writeError); }
         catch (ChannelClosedException ex) { return (false, ex.InnerException?.Message ?? "a filter is gone", writeError); }
+        catch (ObjectDisposedException) { return (false, "the client left during DATA", writeError); } // the file is closed: nothing to keep
     }
 }

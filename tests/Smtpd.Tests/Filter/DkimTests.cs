@@ -141,4 +141,25 @@ public sealed class DkimTests
         var message = await SendAndReadAsync("filter \"dkim\" dkim-sign domain example.org selector sel key \"KEY\" algorithm ed25519-sha256", pem);
         await AssertVerifiesAsync(message, record, "ed25519-sha256");
     }
+
+    [Fact]
+    public async Task ConfigCheckNamesAMissingOrUnusableKey()
+    {
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "garbage.key"), "not a key\n");
+        foreach (var (key, says) in new[] { ("missing.key", "does not exist"), ("garbage.key", "cannot use DKIM key") })
+        {
+            smtpd.WriteConfig($"""
+                filter "dkim" dkim-sign domain example.org selector sel key "{"{dir}"}/{key}"
+                listen on 127.0.0.1 port {"{port}"} filter "dkim"
+                action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+                match from local for local action "local"
+                """);
+            var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", smtpd.ConfigPath);
+            Assert.Equal(1, code);
+            Assert.Contains($"filter dkim: ", stderr);
+            Assert.Contains(says, stderr);
+            Assert.Contains(key, stderr);
+        }
+    }
 }
