@@ -68,7 +68,7 @@ public sealed class DkimTests
         return (sw.ToString(), $"v=DKIM1; k=ed25519; p={Convert.ToBase64String(pub)}");
     }
 
-    static async Task<MimeMessage> SendAndReadAsync(string filterLine, string pem)
+    static async Task<MimeMessage> SendAndReadAsync(string filterLine, string pem, string listenerFilter = "dkim")
     {
         var smtpd = new SmtpdInstance();
         await using var _ = smtpd;
@@ -76,10 +76,10 @@ public sealed class DkimTests
         await File.WriteAllTextAsync(key, pem);
         smtpd.WriteConfig($"""
             {filterLine.Replace("KEY", key)}
-            listen on 127.0.0.1 port {"{port}"} filter "dkim"
+            listen on 127.0.0.1 port {"{port}"} filter "{listenerFilter}"
             action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
             match from local for local action "local"
-            """);
+            """.Replace("REPORTS", Path.Combine(smtpd.Dir, "reports.log")));
         await smtpd.StartAsync();
         await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
         {
@@ -161,5 +161,23 @@ public sealed class DkimTests
             Assert.Contains(says, stderr);
             Assert.Contains(key, stderr);
         }
+    }
+
+    [Fact]
+    public async Task AChainStreamsTheMessageThroughEachFilterInTurn()
+    {
+        // test-filter.py adds a header, then our signer signs what it gave back, so the signature
+        // sits on top and covers the message as stored.
+        FilterPeers.Require("python3", "runs the test filter");
+        var (pem, record) = RsaKey();
+        var message = await SendAndReadAsync($"""
+            filter "py" proc-exec "python3 {FilterPeers.TestFilter} REPORTS"
+            filter "sign" dkim-sign domain example.org selector sel key "KEY" headers "From:Subject:X-Test-Filter"
+            filter "both" chain {"{"} "py", "sign" {"}"}
+            """, pem, listenerFilter: "both");
+        await AssertVerifiesAsync(message, record, "rsa-sha256");
+        var names = message.Headers.Select(h => h.Field).ToList();
+        Assert.True(names.IndexOf("DKIM-Signature") < names.IndexOf("X-Test-Filter"), string.Join(", ", names));
+        Assert.Contains("x-test-filter", message.Headers[HeaderId.DkimSignature]!.ToLowerInvariant());
     }
 }
