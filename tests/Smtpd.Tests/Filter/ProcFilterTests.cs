@@ -183,4 +183,45 @@ public sealed class ProcFilterTests
         Assert.All(mails, m => Assert.Contains("X-Test-Filter: seen", m));
         Assert.DoesNotContain(mails, m => m.Contains("HANG-IN-DATA"));
     }
+
+    [Fact]
+    public async Task TlsAndAuthAreReportedAndCredentialsAreNot()
+    {
+        // Path: SmtpDialogue → STARTTLS → AUTH PLAIN → smtpd (chain: built-in "needauth", then test-filter.py).
+        FilterPeers.Require("python3", "runs the test filter");
+        await using var smtpd = new SmtpdInstance();
+        Tls.TestCertificates.Write(smtpd.Dir, "mx", "localhost");
+        await Tls.CredentialsTable.WriteAsync(Path.Combine(smtpd.Dir, "creds"), ("alice", "wonderland"));
+        smtpd.WriteConfig($"""
+            pki tlscert cert "{"{dir}"}/mx.crt"
+            pki tlscert key "{"{dir}"}/mx.key"
+            table creds file:{"{dir}"}/creds
+            filter "py" proc-exec "python3 {FilterPeers.TestFilter} {"{dir}"}/reports.log"
+            filter "needauth" phase mail-from match !auth reject "530 5.7.0 Authenticate first"
+            filter "both" chain {"{"} "needauth", "py" {"}"}
+            listen on 127.0.0.1 port {"{port}"} tls pki tlscert auth-optional <creds> filter "both"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from any for local action "local"
+            """);
+        await smtpd.StartAsync();
+        string secret = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0alice\0wonderland"));
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("220", await c.CommandAsync("STARTTLS"));
+            await c.StartTlsAsync();
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+            Assert.Equal("530 5.7.0 Authenticate first", await c.CommandAsync("MAIL FROM:<alice@example.org>"));
+            Assert.StartsWith("535", await c.CommandAsync("AUTH PLAIN " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0alice\0wrong"))));
+            Assert.StartsWith("235", await c.CommandAsync("AUTH PLAIN " + secret));
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "after auth"));
+        }
+        var lines = await FilterPeers.WaitForLineAsync(Path.Combine(smtpd.Dir, "reports.log"), "|link-disconnect|", Wait);
+        Assert.Contains(lines, l => Regex.IsMatch(l, @"\|link-tls\|[0-9a-f]{16}\|TLSv1\.[23]:[A-Z0-9_]+:(128|256)$"));
+        Assert.Contains(lines, l => l.EndsWith("|link-auth|" + l.Split('|')[5] + "|alice|fail", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith("|alice|pass", StringComparison.Ordinal) && l.Contains("|link-auth|"));
+        Assert.Contains(lines, l => l.EndsWith("|protocol-client|" + l.Split('|')[5] + "|AUTH PLAIN ********", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(secret) || l.Contains("wonderland"));
+        Assert.Contains(lines, l => l.EndsWith("|filter-response|" + l.Split('|')[5] + "|mail-from|reject|530 5.7.0 Authenticate first", StringComparison.Ordinal));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", Me), 1, Wait);
+    }
 }

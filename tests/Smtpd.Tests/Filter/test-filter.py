@@ -9,7 +9,7 @@ import sys, time
 
 reports = open(sys.argv[1], "a", buffering=1)
 rewrite_to = sys.argv[2] if len(sys.argv) > 2 else None
-events = ["link-connect", "link-greeting", "link-identify", "link-disconnect", "tx-begin", "tx-mail",
+events = ["link-connect", "link-greeting", "link-identify", "link-tls", "link-auth", "link-disconnect", "tx-begin", "tx-mail",
           "tx-rcpt", "tx-data", "tx-envelope", "tx-commit", "tx-rollback", "tx-reset",
           "protocol-client", "protocol-server", "filter-response"]
 started = set()  # sessions whose message we are passing through
