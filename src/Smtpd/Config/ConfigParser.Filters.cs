@@ -74,8 +74,12 @@ public sealed partial class ConfigParser
 
     private FilterSpec.Chain ParseChain(TokenCursor c, string name)
     {
+        var open = c.Peek();
         if (!c.TryPunct(TokenKind.LeftBrace))
             throw c.Unexpected($"filter {name} chain", "expected '{'");
+        // An unclosed brace swallows the lines after it: name the brace, not what follows.
+        if (!Enumerable.Range(0, int.MaxValue).Select(i => c.Peek(i)).TakeWhile(t => t.Kind != TokenKind.End).Any(t => t.Kind == TokenKind.RightBrace))
+            throw new ConfigSyntaxException(open.Location, $"missing '}}' after 'filter {name} chain {{'");
         var members = new List<string>();
         while (!c.TryPunct(TokenKind.RightBrace))
         {
@@ -91,6 +95,15 @@ public sealed partial class ConfigParser
         if (members.Count == 0)
             throw new ConfigSyntaxException(c.Previous.Location, $"filter chain {name} is empty");
         return new FilterSpec.Chain(members);
+    }
+
+    private string AddAnonymousChain(TokenCursor c, Token at)
+    {
+        string name = $"anonymous-chain:{filters.Count(f => f.Key.StartsWith("anonymous-chain:", StringComparison.Ordinal)) + 1}";
+        int start = c.Position;
+        var chain = ParseChain(c, name);
+        filters.Add(name, new FilterConfig(name, "filter", c.TextFrom(start), at.Location) { Spec = chain });
+        return name;
     }
 
     private FilterSpec.Builtin ParseBuiltin(TokenCursor c, string name)

@@ -53,6 +53,20 @@ public sealed class FilterConfigTests
         ConfigAssert.SingleError(line, 1, fragment);
 
     [Fact]
+    public void AListenerMayNameAnInlineChain()
+    {
+        var r = ConfigAssert.Parse("""
+            filter "a" phase connect match !rdns junk
+            filter "b" phase helo match helo regex "x" junk
+            listen on lo filter { "a", "b" }
+            action "local" mbox
+            match from local for local action "local"
+            """);
+        string name = r.Listeners[0].Options.Single()["filter ".Length..];
+        Assert.Equal(["a", "b"], Assert.IsType<FilterSpec.Chain>(r.Filters[name].Spec).Filters);
+    }
+
+    [Fact]
     public void FilterUsersAreRefusedUntilPrivilegesAreSeparated()
     {
         var r = ConfigAssert.Parse("filter f proc-exec \"filter-dkimsign\" user _dkimsign group _dkimsign\nlisten on lo filter f\naction \"l\" mbox\nmatch for local action \"l\"");
