@@ -248,8 +248,10 @@ public sealed class FilterSession
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            instance.Kill($"did not give the message back within {_host.Timeout.TotalSeconds:0} s");
-            output.TryComplete(new FilterException(Fail($"filter {p.Name}: did not give the message back within {_host.Timeout.TotalSeconds:0} s") is FilterVerdict.Failed f ? f.Reason : ""));
+            string reason = $"did not give the message back within {_host.Timeout.TotalSeconds:0} s";
+            instance.Kill(reason);
+            Fail($"filter {p.Name}: {reason}");
+            output.TryComplete(new FilterException($"filter {p.Name}: {reason}"));
         }
         catch (Exception ex) when (ex is FilterException or ChannelClosedException)
         {
