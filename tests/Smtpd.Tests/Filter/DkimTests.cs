@@ -68,7 +68,8 @@ public sealed class DkimTests
         return (sw.ToString(), $"v=DKIM1; k=ed25519; p={Convert.ToBase64String(pub)}");
     }
 
-    static async Task<MimeMessage> SendAndReadAsync(string filterLine, string pem, string listenerFilter = "dkim")
+    /// <summary>Sends the test message through the filter; returns it as stored, parsed and as text (CRLF).</summary>
+    static async Task<(MimeMessage Message, string Stored)> SendAndReadAsync(string filterLine, string pem, string listenerFilter = "dkim")
     {
         var smtpd = new SmtpdInstance();
         await using var _ = smtpd;
@@ -93,7 +94,22 @@ public sealed class DkimTests
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", Me), 1, Wait);
         // Maildir keeps LF line ends; the signature is over the message as sent (CRLF).
         string stored = (await File.ReadAllTextAsync(Assert.Single(files))).ReplaceLineEndings("\r\n");
-        return MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(stored)));
+        return (MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(stored))), stored);
+    }
+
+    /// <summary>A second, independent verifier: Debian's python3-dkim (dkimpy), the DNS answer given.</summary>
+    static async Task AssertDkimpyVerifiesAsync(string stored, string record)
+    {
+        FilterPeers.Require("/usr/lib/python3/dist-packages/dkim/__init__.py", "Debian's python3-dkim verifies independently of MimeKit");
+        const string script = """
+            import sys, dkim, logging
+            logging.basicConfig(level=logging.INFO)
+            record = sys.argv[1].encode()
+            message = sys.stdin.buffer.read()
+            print("verified" if dkim.verify(message, logger=logging.getLogger("dkim"), dnsfunc=lambda name, timeout=5: record) else "failed")
+            """;
+        var (code, output) = await ExternalTool.RunAsync("/usr/bin/python3", ["-c", script, record], stdin: stored);
+        Assert.True(code == 0 && output.TrimEnd().EndsWith("verified", StringComparison.Ordinal) && !output.Contains("failed"), output);
     }
 
     static async Task AssertVerifiesAsync(MimeMessage message, string record, string algorithm)
@@ -118,8 +134,9 @@ public sealed class DkimTests
     {
         FilterPeers.Require(FilterPeers.DkimSign, "Debian's opensmtpd-filter-dkimsign");
         var (pem, record) = RsaKey();
-        var message = await SendAndReadAsync($"filter \"dkim\" proc-exec \"{FilterPeers.DkimSign} -d example.org -s sel -k KEY\"", pem);
+        var (message, stored) = await SendAndReadAsync($"filter \"dkim\" proc-exec \"{FilterPeers.DkimSign} -d example.org -s sel -k KEY\"", pem);
         await AssertVerifiesAsync(message, record, "rsa-sha256");
+        await AssertDkimpyVerifiesAsync(stored, record);
         Assert.StartsWith(".A line", (message.TextBody ?? "").Replace("\r\n", "\n").Split('\n')[1]); // un-stuffed once, not twice
     }
 
@@ -127,8 +144,9 @@ public sealed class DkimTests
     public async Task BuiltinDkimSignRsa()
     {
         var (pem, record) = RsaKey();
-        var message = await SendAndReadAsync("filter \"dkim\" dkim-sign domain example.org selector sel key \"KEY\"", pem);
+        var (message, stored) = await SendAndReadAsync("filter \"dkim\" dkim-sign domain example.org selector sel key \"KEY\"", pem);
         await AssertVerifiesAsync(message, record, "rsa-sha256");
+        await AssertDkimpyVerifiesAsync(stored, record);
         string signature = message.Headers[HeaderId.DkimSignature] ?? "";
         Assert.Contains("c=relaxed/relaxed", signature);
         Assert.Matches(@"(?i)h=[^;]*\bfrom\b[^;]*\bsubject\b", signature.Replace(" ", ""));
@@ -138,8 +156,9 @@ public sealed class DkimTests
     public async Task BuiltinDkimSignEd25519()
     {
         var (pem, record) = Ed25519Key();
-        var message = await SendAndReadAsync("filter \"dkim\" dkim-sign domain example.org selector sel key \"KEY\" algorithm ed25519-sha256", pem);
+        var (message, stored) = await SendAndReadAsync("filter \"dkim\" dkim-sign domain example.org selector sel key \"KEY\" algorithm ed25519-sha256", pem);
         await AssertVerifiesAsync(message, record, "ed25519-sha256");
+        await AssertDkimpyVerifiesAsync(stored, record);
     }
 
     [Fact]
@@ -170,7 +189,7 @@ public sealed class DkimTests
         // sits on top and covers the message as stored.
         FilterPeers.Require("python3", "runs the test filter");
         var (pem, record) = RsaKey();
-        var message = await SendAndReadAsync($"""
+        var (message, stored) = await SendAndReadAsync($"""
             filter "py" proc-exec "python3 {FilterPeers.TestFilter} REPORTS"
             filter "sign" dkim-sign domain example.org selector sel key "KEY" headers "From:Subject:X-Test-Filter"
             filter "both" chain {"{"} "py", "sign" {"}"}

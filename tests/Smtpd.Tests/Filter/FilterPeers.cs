@@ -4,7 +4,7 @@ namespace Smtpd.Tests.Filter;
 
 /// <summary>
 /// The programs the filter tests run. They are required, not optional: <c>.ci/run</c> installs
-/// them (python3, python3-dkim, rspamd; bench/install-opensmtpd-filters.sh extracts Debian's
+/// them (python3, python3-dkim, dnsmasq-base, rspamd; bench/install-opensmtpd-filters.sh extracts Debian's
 /// filter-dkimsign and filter-rspamd), so a missing one is a failure, never a silent skip.
 /// </summary>
 public static class FilterPeers
