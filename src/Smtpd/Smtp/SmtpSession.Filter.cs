@@ -74,6 +74,8 @@ public sealed partial class SmtpSession
             return Replies.FilterUnavailable;
         }
 
+        // As smtp_report_tx_mail/rcpt: the address as the client wrote it, before any rewrite.
+        if (verb is "MAIL" or "RCPT") _lastAddress = PathAddress(args, verb == "MAIL" ? 5 : 3);
         var (phase, param) = AllowedNow(verb, args) ? FilterPhaseOf(verb, args) : (null, "");
         if (phase is { } p)
         {
@@ -108,7 +110,6 @@ public sealed partial class SmtpSession
             }
         }
 
-        if (verb == "RCPT") _lastRcpt = PathAddress(args, 3);
         var before = _tx;
         var result = await DispatchAsync(verb, args);
         if (before?.MessageId is not null && !ReferenceEquals(before, _tx))
@@ -215,10 +216,10 @@ public sealed partial class SmtpSession
             {
                 case "MAIL":
                     if (reply.IsPositive) filters.Report("tx-begin", $"{msgid:x8}");
-                    filters.Report("tx-mail", $"{msgid:x8}|{result}|{_tx.Sender}");
+                    filters.Report("tx-mail", $"{msgid:x8}|{result}|{_lastAddress}");
                     break;
                 case "RCPT":
-                    filters.Report("tx-rcpt", $"{msgid:x8}|{result}|{_lastRcpt}");
+                    filters.Report("tx-rcpt", $"{msgid:x8}|{result}|{_lastAddress}");
                     break;
                 case "DATA" when reply.Code != 250 && _tx.Recipients.Count > 0:
                     filters.Report("tx-data", $"{msgid:x8}|{result}");
@@ -233,7 +234,7 @@ public sealed partial class SmtpSession
         }
     }
 
-    string _lastRcpt = "";
+    string _lastAddress = "";
 
     /// <summary>Drops a transaction's uncommitted message, as AbortTransactionAsync does for the current one.</summary>
     async Task RollbackAsync(Transaction tx)

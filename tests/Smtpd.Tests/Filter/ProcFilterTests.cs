@@ -104,7 +104,7 @@ public sealed class ProcFilterTests
             $"tx-begin|{msgid}",
             $"tx-mail|{msgid}|ok|alice@example.org",
             $"filter-response|rcpt-to|rewrite|<{Me}@localhost>",
-            $"tx-rcpt|{msgid}|ok|{Me}@localhost",
+            $"tx-rcpt|{msgid}|ok|redirect@localhost", // as the client wrote it, like OpenSMTPD
             "filter-response|data|proceed",
             $"tx-data|{msgid}|ok",
             "filter-response|commit|proceed",
