@@ -31,6 +31,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly MtaProcess _mta;
     readonly Smtpd.Bounce.BounceProcess _bounce;
     readonly Smtpd.Control.ControlServer _control;
+    readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
 
     readonly Privsep.PrivilegedClient? _helper;
@@ -67,6 +68,11 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
+        if (ruleset.Filters.Count > 0)
+        {
+            var resolver = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout, resolver.ReverseAsync);
+        }
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -79,6 +85,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = TlsHandshakeTimeout,
+            Filters = _filters,
         });
         var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow());
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
@@ -133,6 +140,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
             ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a filter may take to register, to answer, or to give a message back once it has
+    /// it all: 60 s, or <c>SMTPD_FILTER_TIMEOUT</c> seconds (OpenSMTPD waits forever).
+    /// </summary>
+    static TimeSpan FilterTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FILTER_TIMEOUT"), out int s) && s > 0
+            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+
     public async Task StartAsync()
     {
         // Lock before Init: Init purges incoming/, which another running daemon may be using.
@@ -149,6 +164,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         Directory.CreateDirectory(offline);
         File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
         if (_runAs is not null) DropPrivileges(_runAs);
+        // Filters run as the daemon's user, and are running and registered before the first
+        // client (lka_proc_ready).
+        if (_filters is not null) await _filters.StartAsync();
         _running.Add(_scheduler.RunAsync(_stop.Token));
         _running.Add(_queueProcess.RunAsync(_stopQueue.Token));
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
@@ -192,6 +210,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
                 await Task.Delay(20);
         }
         _stopQueue.Cancel();
+        if (_filters is not null) await _filters.DisposeAsync();
         try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }

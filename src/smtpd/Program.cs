@@ -35,6 +35,12 @@ try
     ruleset = LoadConfiguration(options, privileged);
     CheckTables(ruleset);
     _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
+    Smtpd.Filter.FilterHost.Check(ruleset); // and DKIM keys
+}
+catch (Smtpd.Filter.FilterException ex)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
 }
 catch (TlsSetupException ex)
 {
@@ -88,14 +94,14 @@ if (privileged)
 }
 SmtpdDaemon daemon;
 try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs); }
-catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
     return 1;
 }
 await using var running = daemon;
 try { await daemon.StartAsync(); }
-catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
     return 1;

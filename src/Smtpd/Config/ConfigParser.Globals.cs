@@ -162,25 +162,6 @@ public sealed partial class ConfigParser
             throw c.Unexpected("smtp", "max-message-size, limit, ciphers or sub-addr-delim");
     }
 
-    /// <summary><c>filter NAME ...</c> / <c>proc NAME ...</c>: kept as written for the filter component.</summary>
-    private void ParseFilterDeclaration(TokenCursor c, Token keyword)
-    {
-        string name = c.ExpectValue(keyword.Text);
-        if (filters.TryGetValue(name, out var existing))
-            throw new ConfigSyntaxException(keyword.Location, $"duplicate filter '{name}' (first defined at {existing.Location})");
-        var definition = new StringBuilder();
-        while (!c.AtEnd)
-        {
-            var token = c.Take();
-            if (definition.Length > 0)
-                definition.Append(' ');
-            definition.Append(token.Quoted ? $"\"{token.Text}\"" : token.Text);
-        }
-        if (definition.Length == 0)
-            throw new ConfigSyntaxException(keyword.Location, $"missing definition for {keyword.Text} '{name}'");
-        filters.Add(name, new FilterConfig(name, keyword.Text, definition.ToString(), keyword.Location));
-    }
-
     private static long ParseSize(TokenCursor c, string after)
     {
         string value = c.ExpectValue(after);

@@ -47,9 +47,8 @@ public sealed partial class ConfigParser
                     hostname = c.ExpectValue("hostname");
                     break;
                 case "filter":
-                    if (c.Peek().Kind == TokenKind.LeftBrace)
-                        throw new ConfigSyntaxException(option.Location, "inline filter chains are not supported yet; declare a filter chain and name it");
-                    string filter = c.ExpectValue("filter");
+                    // "filter { a, b }" is an anonymous chain, as in OpenSMTPD.
+                    string filter = c.Peek().Kind == TokenKind.LeftBrace ? AddAnonymousChain(c, option) : c.ExpectValue("filter");
                     if (!filters.ContainsKey(filter))
                         throw new ConfigSyntaxException(c.Previous.Location, $"undefined filter '{filter}'");
                     options.Add($"filter {filter}");

@@ -26,6 +26,7 @@ public sealed partial class ConfigParser
     private readonly Dictionary<string, CaConfig> cas = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> mdaWrappers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FilterConfig> filters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FilterConfig> procs = new(StringComparer.Ordinal);
     // Scalar settings, replaced with `with` as statements set them.
     private Ruleset settings;
     // Names whose declaration had an error: naming them later is not reported again.
@@ -113,6 +114,7 @@ public sealed partial class ConfigParser
             Cas = new Dictionary<string, CaConfig>(cas, StringComparer.Ordinal),
             MdaWrappers = new Dictionary<string, string>(mdaWrappers, StringComparer.Ordinal),
             Filters = new Dictionary<string, FilterConfig>(filters, StringComparer.Ordinal),
+            Procs = new Dictionary<string, FilterConfig>(procs, StringComparer.Ordinal),
         };
     }
 

@@ -70,9 +70,11 @@ public sealed record Ruleset
     /// <summary><c>mda wrapper NAME COMMAND</c>, by name.</summary>
     public IReadOnlyDictionary<string, string> MdaWrappers { get; init; } = new Dictionary<string, string>();
 
-    /// <summary><c>filter NAME ...</c> and <c>proc NAME ...</c> declarations, by name, recorded for the
-    /// filter component; the parser does not interpret them.</summary>
+    /// <summary><c>filter NAME ...</c> declarations, by name, typed for the filter component.</summary>
     public IReadOnlyDictionary<string, FilterConfig> Filters { get; init; } = new Dictionary<string, FilterConfig>();
+
+    /// <summary><c>proc NAME "command"</c> declarations (a separate namespace, as in OpenSMTPD).</summary>
+    public IReadOnlyDictionary<string, FilterConfig> Procs { get; init; } = new Dictionary<string, FilterConfig>();
 }
 
 /// <summary><c>listen on IFACE|ADDRESS [port N] [tag T] [hostname H]</c>.</summary>

@@ -29,7 +29,9 @@ public static class RulesetSupport
             foreach (var option in l.Options)
                 if (!Smtp.Tls.ListenerSecurity.Implemented.Contains(option.Split(' ')[0]))
                     No(l.Location, $"listener option \"{option}\"");
-        if (r.Filters.Count > 0) No(r.Filters.Values.First().Location, "filters");
+        foreach (var f in r.Filters.Values.Concat(r.Procs.Values))
+            if (f.Spec is FilterSpec.Process { User: not null } or FilterSpec.Process { Group: not null } or FilterSpec.Process { Chroot: not null })
+                No(f.Location, "user, group or chroot for a filter process");
         return errors;
     }
 }

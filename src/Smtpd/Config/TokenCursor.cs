@@ -17,6 +17,13 @@ internal sealed class TokenCursor
 
     public bool AtEnd => index >= tokens.Count;
 
+    /// <summary>Where the cursor stands, for <see cref="TextFrom"/>.</summary>
+    public int Position => index;
+
+    /// <summary>The tokens from <paramref name="start"/> to here as written (quoted ones re-quoted).</summary>
+    public string TextFrom(int start) =>
+        string.Join(' ', tokens.Skip(start).Take(index - start).Select(t => t.Quoted ? $"\"{t.Text}\"" : t.Text));
+
     public Token Peek(int ahead = 0) => index + ahead < tokens.Count ? tokens[index + ahead] : end;
 
     /// <summary>The token most recently taken (the statement's first before any is taken).</summary>

@@ -41,6 +41,25 @@ public static class Replies
     public static readonly Reply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
     public static readonly Reply AuthTempFailure = new(454, "4.7.0", "Temporary authentication failure");
     public static readonly Reply TempFailure = new(451, "4.3.0", "Temporary failure");
+    public static readonly Reply FilterUnavailable = new(421, "4.3.0", "Service temporarily unavailable, closing connection");
+    public static readonly Reply FilterFailure = new(451, "4.3.0", "Temporary failure, please try again later");
+    public static readonly Reply FilterInternalError = new(421, null, "Internal server error");
+
+    /// <summary>
+    /// A reply a filter chose ("550 You're not welcome", "451 4.7.1 later"), sent as the filter
+    /// wrote it; one that is not a 4xx or 5xx reply becomes 421 (smtp_session.c does the same).
+    /// </summary>
+    public static Reply FromFilter(string text)
+    {
+        if (!Config.ConfigParser.IsValidFilterReply(text)) return FilterInternalError;
+        int code = int.Parse(text.AsSpan(0, 3), System.Globalization.CultureInfo.InvariantCulture);
+        string rest = text.Length > 4 ? text[4..] : "";
+        string[] words = rest.Split(' ', 2);
+        bool enhanced = words[0].Length >= 5 && words[0][0] == text[0] && words[0][1] == '.' && words[0].Count(ch => ch == '.') == 2
+            && words[0].All(ch => ch == '.' || char.IsAsciiDigit(ch));
+        string clean = new(rest.Select(ch => ch < 0x20 ? ' ' : ch).ToArray());
+        return enhanced ? new Reply(code, words[0], words.Length > 1 ? clean[(words[0].Length + 1)..] : "") : new Reply(code, null, clean);
+    }
     public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
     public static readonly Reply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
     public static readonly Reply TooManyMessages = new(452, "4.5.3", "Too many messages sent in this session");

@@ -19,6 +19,8 @@ public sealed class SmtpContext
     public required Authenticator Authenticator { get; init; }
     /// <summary>The addresses of our own interfaces: clients from them are <c>from local</c>.</summary>
     public required IReadOnlySet<System.Net.IPAddress> LocalAddresses { get; init; }
+    /// <summary>The filter component; null when the configuration declares no filter.</summary>
+    public Filter.FilterHost? Filters { get; init; }
     /// <summary>How long a TLS handshake may take before the client is dropped; it holds no one else up.</summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

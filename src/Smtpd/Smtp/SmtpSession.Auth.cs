@@ -60,13 +60,16 @@ public sealed partial class SmtpSession
             case AuthResult.Ok:
                 _authUser = user;
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=ok");
+                ReportAuth(user, "pass");
                 return Replies.AuthSucceeded;
             case AuthResult.TempFail:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=tempfail");
+                ReportAuth(user, "error");
                 _ctx.Log.Warn($"warn: smtp: cannot check credentials for {printable}{(table.Length > 0 ? $" in table {table}" : "")}");
                 return Replies.AuthTempFailure;
             default:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=permfail");
+                ReportAuth(user, "fail");
                 _authFailures++;
                 // 0.5 s, 1 s, 2 s... plus up to half a second of noise.
                 var delay = TimeSpan.FromMilliseconds(500 * (1 << Math.Min(_authFailures - 1, 5)) + RandomNumberGenerator.GetInt32(500));
@@ -81,6 +84,14 @@ public sealed partial class SmtpSession
         }
     }
 
+    /// <summary>link-auth, in protocol 0.6's order: username, then result.</summary>
+    void ReportAuth(string user, string result)
+    {
+        if (_filters is null) return;
+        if (result == "pass") _filters.User = user;
+        _filters.Report("link-auth", $"{Printable(user).Replace('|', '?')}|{result}");
+    }
+
     /// <summary>Sends a 334 challenge and reads the client's answer line.</summary>
     async Task<string> PromptAsync(string challenge)
     {
@@ -88,6 +99,7 @@ public sealed partial class SmtpSession
         await FlushAsync();
         var (line, status) = await ReadCommandAsync();
         if (status != LineStatus.Ok) throw new ConnectionClosedException();
+        _filters?.Report("protocol-client", "********");
         return line!;
     }
 

@@ -7,12 +7,20 @@ namespace Smtpd.Smtp;
 public sealed partial class SmtpSession
 {
     /// <summary>Dispatches one command line to its verb's handler; returns the reply to send.</summary>
-    async Task<Reply?> HandleCommandAsync(string line)
+    Task<Reply?> HandleCommandAsync(string line)
     {
         int space = line.IndexOf(' ');
         string verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
         string args = space < 0 ? "" : line[(space + 1)..].Trim();
+        if (_filters is null) return DispatchAsync(verb, args);
+        // An AUTH initial response is a credential: filters see it masked, as in OpenSMTPD.
+        _filters.Report("protocol-client", verb == "AUTH" && args.Contains(' ') ? $"AUTH {args.Split(' ')[0]} ********" : line);
+        return FilteredCommandAsync(verb, args);
+    }
 
+    /// <summary>Runs the verb's handler.</summary>
+    async Task<Reply?> DispatchAsync(string verb, string args)
+    {
         // "MAIL FROM:" and "RCPT TO:" carry their keyword in the verb's argument.
         return verb switch
         {

@@ -24,7 +24,7 @@ public sealed partial class SmtpSession
         Stream file;
         try
         {
-            _tx.MessageId = await _ctx.Queue.MessageCreateAsync(_shutdown);
+            _tx.MessageId ??= await _ctx.Queue.MessageCreateAsync(_shutdown); // filtered sessions created it at MAIL
             file = _ctx.Queue.MessageWriteStream(_tx.MessageId.Value);
         }
         catch (IOException ex)
@@ -42,14 +42,24 @@ public sealed partial class SmtpSession
         var data = new DataReader(_ctx.Ruleset.MaxMessageSize);
         DataReader.Status status;
         Exception? writeError = null;
+        string? filterFailure = null;
+        bool inputTooBig = false;
         await using (file)
         {
             var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
-            buffer.Write(Encoding.UTF8.GetBytes(ReceivedHeader(msgid)));
-            (status, writeError) = await ReceiveDataAsync(data, buffer, file);
-            if (writeError is null && status == DataReader.Status.Done)
+            // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
+            string added = (_junkSession || _junkTx ? "X-Spam: yes\r\n" : "") + ReceivedHeader(msgid);
+            if (_filters?.OpenData(_shutdown) is { } pipeline)
+                (status, writeError, filterFailure, inputTooBig) = await ReceiveFilteredDataAsync(pipeline, added, data, buffer, file);
+            else
+            {
+                buffer.Write(Encoding.UTF8.GetBytes(added));
+                (status, writeError) = await ReceiveDataAsync(data, buffer, file);
+            }
+            if (writeError is null && filterFailure is null && status == DataReader.Status.Done)
                 writeError = await TryWriteAsync(file, buffer);
         }
+        _filters?.Report("protocol-client", ".");
 
         if (status == DataReader.Status.LineTooLong)
         {
@@ -61,11 +71,13 @@ public sealed partial class SmtpSession
             return null;
         }
 
-        Reply reply = writeError is not null ? StorageReply(writeError)
-            : data.TooBig ? Replies.MessageTooBig
+        if (filterFailure is not null) _ctx.Log.Warn($"{Id:x16} smtp filter failure: {filterFailure}");
+        Reply reply = filterFailure is not null ? Replies.FilterFailure
+            : writeError is not null ? StorageReply(writeError)
+            : data.TooBig || inputTooBig ? Replies.MessageTooBig
             : data.HeaderTooBig ? Replies.HeaderTooBig
             : data.TooManyHops ? Replies.TooManyHops
-            : await CommitAsync(msgid, data.Size);
+            : await CommitFilteredAsync(msgid, data.Size);
 
         if (!reply.IsPositive)
         {
@@ -167,6 +179,11 @@ public sealed partial class SmtpSession
         }
 
         tx.MessageId = null; // committed: no longer ours to delete
+        if (_filters is not null)
+        {
+            foreach (var e in envelopes) _filters.Report("tx-envelope", $"{msgid:x8}|{e.Id:x16}");
+            _committed = (msgid, size);
+        }
         _mailCount++;
         _ctx.Bus.Post(new SchedulerCommit(msgid));
         _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpMessage);
@@ -183,6 +200,7 @@ public sealed partial class SmtpSession
     {
         if (_tx?.MessageId is not uint msgid) return;
         _tx.MessageId = null;
+        ReportRollback(msgid);
         _ctx.Bus.Post(new SchedulerRollback(msgid));
         try { await _ctx.Queue.MessageDeleteAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }

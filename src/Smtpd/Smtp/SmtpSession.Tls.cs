@@ -72,6 +72,7 @@ public sealed partial class SmtpSession
         _tls = ssl;
         (_input, _output) = Pipes(ssl);
         _ctx.Log.Info($"{Id:x16} smtp tls ciphers={TlsDescription}");
+        _filters?.Report("link-tls", TlsDescription);
         return true;
     }
 

@@ -68,11 +68,17 @@ public sealed partial class SmtpSession
         string reason = "quit";
         try
         {
+            if (!await BeginFiltersAsync())
+            {
+                _ctx.Log.Info($"{Id:x16} smtp disconnected reason={_closeReason}");
+                return;
+            }
             if (_setup.Security.Tls == Tls.TlsMode.Smtps && !await HandshakeAsync())
             {
                 _ctx.Log.Info($"{Id:x16} smtp disconnected reason=tls-handshake-failed");
                 return;
             }
+            _filters?.Report("link-greeting", _smtpName);
             Send(Replies.Banner(_smtpName));
             await FlushAsync();
             reason = await CommandLoopAsync();
@@ -90,6 +96,7 @@ public sealed partial class SmtpSession
             await _input.CompleteAsync();
             await _output.CompleteAsync();
             if (_tls is not null) await _tls.DisposeAsync();
+            _filters?.Report("link-disconnect");
         }
         _ctx.Log.Info($"{Id:x16} smtp disconnected reason={reason}");
     }
@@ -103,6 +110,7 @@ public sealed partial class SmtpSession
             {
                 case LineStatus.Closed: return "disconnect";
                 case LineStatus.Timeout:
+                    _filters?.Report("timeout");
                     await TrySendAsync(Replies.Timeout);
                     _ctx.Log.Info($"{Id:x16} smtp disconnected reason=timeout");
                     return "timeout";
@@ -168,7 +176,11 @@ public sealed partial class SmtpSession
         return any;
     }
 
-    void Send(Reply reply) => _output.Write(reply.Bytes.Span);
+    void Send(Reply reply)
+    {
+        if (_filters is not null) ReportReply(reply);
+        _output.Write(reply.Bytes.Span);
+    }
 
     async Task FlushAsync()
     {

@@ -93,6 +93,9 @@ public class ModernConfigTests
         // The quoted command spans two lines: the line break is dropped, the indentation is kept.
         Assert.StartsWith("proc-exec \"filter-dkimsign -d <domain> -s <selector> ", filter.Definition);
         Assert.EndsWith(" -k /etc/mail/dkim/private.key\" user _dkimsign group _dkimsign", filter.Definition);
+        var process = Assert.IsType<FilterSpec.Process>(filter.Spec);
+        Assert.EndsWith("-k /etc/mail/dkim/private.key", process.Command);
+        Assert.Equal("_dkimsign", process.User);
         Assert.True(r.Listeners[0].IsSocket);
         Assert.Equal(["filter dkimsign"], r.Listeners[0].Options);
         Assert.Equal(["filter dkimsign"], r.Listeners[1].Options);

@@ -84,4 +84,21 @@ public sealed class DnsResolver : IDnsResolver
         if (addresses.Count == 0 && failure is not null) throw new DnsTempFailException(failure);
         return addresses;
     }
+
+    /// <summary>
+    /// The client's reverse DNS name (PTR) and whether it is forward-confirmed (one of the name's
+    /// A/AAAA records is the address). Null name when there is none or the lookup failed.
+    /// </summary>
+    public async Task<(string? Name, bool Confirmed)> ReverseAsync(IPAddress address, CancellationToken ct)
+    {
+        try
+        {
+            var response = await _client.QueryReverseAsync(address, ct);
+            string? name = response.Answers.PtrRecords().Select(r => r.PtrDomainName.Value.TrimEnd('.')).FirstOrDefault(n => n.Length > 0);
+            if (name is null) return (null, false);
+            try { return (name, (await ResolveHostAsync(name, ct)).Contains(address)); }
+            catch (DnsTempFailException) { return (name, false); }
+        }
+        catch (DnsResponseException) { return (null, false); }
+    }
 }

@@ -80,6 +80,6 @@ public sealed record ListenerSecurity
     public static readonly IReadOnlySet<string> Implemented = new HashSet<string>(StringComparer.Ordinal)
     {
         "tls", "ssl", "tls-require", "smtps", "pki", "certificate", "ca", "protocols", "ciphers",
-        "auth", "auth-optional", "senders", "received-auth", "mask-src", "no-dsn",
+        "auth", "auth-optional", "senders", "received-auth", "mask-src", "no-dsn", "filter",
     };
 }

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Security.Cryptography;
+using Smtpd.Config;
+using Smtpd.Table;
+
+namespace Smtpd.Filter;
+
+/// <summary>
+/// The filter component (lka_filter.c): owns the filter processes (started with the daemon,
+/// restarted when they die), the built-in filters and, for each filter a listener names, its
+/// chain. An SMTP session on a filtered listener gets a <see cref="FilterSession"/> from it.
+/// Nothing here runs for a listener without a filter.
+/// </summary>
+public sealed class FilterHost : IAsyncDisposable
+{
+    /// <summary>One filter of a chain, with the token that names it in requests.</summary>
+    internal abstract record Entry(string Name, ulong Token)
+    {
+        internal sealed record Proc(string Name, ulong Token, FilterProcess Process) : Entry(Name, Token);
+        internal sealed record Builtin(string Name, ulong Token, BuiltinFilter Filter) : Entry(Name, Token);
+        internal sealed record Dkim(string Name, ulong Token, DkimSignFilter Filter) : Entry(Name, Token);
+    }
+
+    readonly Dictionary<string, FilterProcess> _processes = new(StringComparer.Ordinal);
+    readonly Dictionary<string, IReadOnlyList<Entry>> _chains = new(StringComparer.Ordinal);
+    readonly Func<IPAddress, CancellationToken, Task<(string? Name, bool Confirmed)>> _reverse;
+
+    /// <exception cref="FilterException">A DKIM key cannot be used.</exception>
+    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout,
+        Func<IPAddress, CancellationToken, Task<(string? Name, bool Confirmed)>> reverse)
+    {
+        Log = log;
+        Timeout = timeout;
+        _reverse = reverse;
+        string admd = ruleset.Admd ?? ruleset.Hostname;
+        foreach (var (name, proc) in ruleset.Procs)
+            _processes["proc:" + name] = new FilterProcess(name, ((FilterSpec.Process)proc.Spec).Command, admd, log, timeout);
+        foreach (var (name, filter) in ruleset.Filters)
+            if (filter.Spec is FilterSpec.Process p)
+                _processes["filter:" + name] = new FilterProcess(name, p.Command, admd, log, timeout);
+
+        var single = new Dictionary<string, Entry>(StringComparer.Ordinal);
+        foreach (var (name, filter) in ruleset.Filters)
+        {
+            ulong token = NewId();
+            Entry? entry = filter.Spec switch
+            {
+                FilterSpec.Process => new Entry.Proc(name, token, _processes["filter:" + name]),
+                FilterSpec.UsesProc u => new Entry.Proc(name, token, _processes["proc:" + u.Proc]),
+                FilterSpec.Builtin b => new Entry.Builtin(name, token, new BuiltinFilter(name, b, tables)),
+                FilterSpec.DkimSign d => new Entry.Dkim(name, token, new DkimSignFilter(name, d)),
+                _ => null,
+            };
+            if (entry is not null) single[name] = entry;
+        }
+        foreach (var (name, filter) in ruleset.Filters)
+            _chains[name] = filter.Spec is FilterSpec.Chain chain
+                // Each member of a chain is an entry of its own (lka_filter_ready gives each a new id).
+                ? chain.Filters.Select(f => single[f] with { Token = NewId() }).ToList()
+                : [single[name]];
+    }
+
+    /// <summary>What <c>smtpd -n</c> can check without starting anything: every DKIM key can be used.</summary>
+    /// <exception cref="FilterException">One cannot.</exception>
+    public static void Check(Ruleset ruleset)
+    {
+        foreach (var (name, filter) in ruleset.Filters)
+            if (filter.Spec is FilterSpec.DkimSign d) _ = new DkimSignFilter(name, d);
+    }
+
+    public SmtpdLog Log { get; }
+
+    /// <summary>How long a filter may take to register, to answer a request, or to give back a
+    /// message once it has all of it; then it is killed and restarted.</summary>
+    public TimeSpan Timeout { get; }
+
+    internal static ulong NewId() => BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+
+    /// <summary>Starts every filter process and waits until each has registered.</summary>
+    /// <exception cref="FilterException">One cannot be started or did not register.</exception>
+    public async Task StartAsync()
+    {
+        foreach (var process in _processes.Values)
+            await process.InstanceAsync();
+    }
+
+    /// <summary>
+    /// A session on a listener with <c>filter NAME</c>: binds it to the current instance of each
+    /// process of the chain (waiting for one being restarted) and looks up the client's reverse DNS.
+    /// </summary>
+    /// <exception cref="FilterException">A process of the chain is not available.</exception>
+    public async Task<FilterSession> BeginAsync(string filter, ulong sessionId, IPEndPoint? remote, IPEndPoint? local, CancellationToken ct)
+    {
+        var entries = _chains[filter];
+        var bound = new List<(Entry, FilterProcessInstance?)>();
+        foreach (var entry in entries)
+        {
+            try { bound.Add((entry, entry is Entry.Proc p ? await p.Process.InstanceAsync().WaitAsync(Timeout, ct) : null)); }
+            catch (TimeoutException) { throw new FilterException($"filter {entry.Name}: not ready within {Timeout.TotalSeconds:0} s"); }
+        }
+        string? rdns = null;
+        bool fcrdns = false;
+        if (remote is not null)
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(TimeSpan.FromSeconds(5));
+            try { (rdns, fcrdns) = await _reverse(remote.Address, cts.Token); }
+            catch (Exception ex) when (ex is OperationCanceledException && !ct.IsCancellationRequested || ex is System.Net.Sockets.SocketException or DnsClient.DnsResponseException) { }
+        }
+        return new FilterSession(this, sessionId, bound, remote, local, rdns, fcrdns);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in _processes.Values) await process.DisposeAsync();
+    }
+}
