@@ -6,9 +6,9 @@ namespace Smtpd.Privsep;
 /// <summary>
 /// Starts this same program in another role (<c>smtpd --privileged-helper FD</c>,
 /// <c>smtpd --delivery-worker FD ...</c>) with one end of a socket pair as descriptor FD.
-/// .NET closes every descriptor marked close-on-exec when it starts a process and keeps the
-/// others, so the end is made inheritable just for the spawn; spawns are serialized so that no
-/// other child inherits it by accident.
+/// .NET leaves a child every descriptor not marked close-on-exec, so the end is made
+/// inheritable just for the spawn; spawns are serialized so that no other child of ours
+/// inherits it by accident.
 /// </summary>
 public static class ChildProcess
 {

@@ -88,21 +88,27 @@ public sealed partial class SmtpSession
         return reply;
     }
 
+    /// <summary>The next data from the client, within the data timeout; after it, 421 and the end of the session.</summary>
+    async Task<ReadResult> ReadDataAsync()
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
+        timeout.CancelAfter(_ctx.DataTimeout);
+        try { return await _input.ReadAsync(timeout.Token); }
+        catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested)
+        {
+            _filters?.Report("timeout");
+            await TrySendAsync(Replies.Timeout);
+            throw new ConnectionClosedException();
+        }
+    }
+
     /// <summary>Reads until CRLF.CRLF, writing the decoded message to the file in large chunks.</summary>
     async Task<(DataReader.Status, Exception?)> ReceiveDataAsync(DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
     {
         Exception? writeError = null;
         while (true)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-            timeout.CancelAfter(_ctx.DataTimeout);
-            ReadResult result;
-            try { result = await _input.ReadAsync(timeout.Token); }
-            catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested)
-            {
-                await TrySendAsync(Replies.Timeout);
-                throw new ConnectionClosedException();
-            }
+            var result = await ReadDataAsync();
 
             var reader = new SequenceReader<byte>(result.Buffer);
             var status = data.Process(ref reader, buffer);

@@ -93,14 +93,8 @@ public sealed partial class SmtpSession
                     _quit = true;
                     _closeReason = "filter-failure";
                     return Replies.FilterUnavailable;
-                case FilterVerdict.Reject r:
-                    var reply = Replies.FromFilter(r.Reply);
-                    if (reply.Code == 421) { _quit = true; _closeReason = "filter-disconnect"; }
-                    return reply;
-                case FilterVerdict.Disconnect d:
-                    _quit = true;
-                    _closeReason = "filter-disconnect";
-                    return Replies.FromFilter(d.Reply);
+                case FilterVerdict.Reject or FilterVerdict.Disconnect:
+                    return RefusalOf(verdict);
                 case FilterVerdict.Junk:
                     if (_tx is not null) _junkTx = true; else _junkSession = true;
                     break;
@@ -252,5 +246,19 @@ public sealed partial class SmtpSession
         if (_filters is null) return;
         _filters.Report("tx-rollback", $"{msgid:x8}");
         _filters.Report("tx-reset", $"{msgid:x8}");
+    }
+
+    /// <summary>The reply for a filter's reject or disconnect; a disconnect, or a 421, ends the session.</summary>
+    Reply RefusalOf(FilterVerdict verdict)
+    {
+        var (text, disconnect) = verdict switch
+        {
+            FilterVerdict.Reject r => (r.Reply, false),
+            FilterVerdict.Disconnect d => (d.Reply, true),
+            _ => throw new ArgumentException("not a refusal", nameof(verdict)),
+        };
+        var reply = Replies.FromFilter(text);
+        if (disconnect || reply.Code == 421) { _quit = true; _closeReason = "filter-disconnect"; }
+        return reply;
     }
 }

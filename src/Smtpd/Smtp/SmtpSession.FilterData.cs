@@ -21,14 +21,8 @@ public sealed partial class SmtpSession
             case FilterVerdict.Failed f:
                 _ctx.Log.Warn($"{Id:x16} smtp filter failure: {f.Reason}");
                 return Replies.FilterFailure;
-            case FilterVerdict.Reject r:
-                var reply = Replies.FromFilter(r.Reply);
-                if (reply.Code == 421) { _quit = true; _closeReason = "filter-disconnect"; }
-                return reply;
-            case FilterVerdict.Disconnect d:
-                _quit = true;
-                _closeReason = "filter-disconnect";
-                return Replies.FromFilter(d.Reply);
+            case FilterVerdict.Reject or FilterVerdict.Disconnect:
+                return RefusalOf(verdict);
             default:
                 return await CommitAsync(msgid, size);
         }
@@ -67,16 +61,7 @@ public sealed partial class SmtpSession
         long size = 0;
         while (true)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-            timeout.CancelAfter(_ctx.DataTimeout);
-            ReadResult result;
-            try { result = await _input.ReadAsync(timeout.Token); }
-            catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested)
-            {
-                _filters?.Report("timeout");
-                await TrySendAsync(Replies.Timeout);
-                throw new ConnectionClosedException();
-            }
+            var result = await ReadDataAsync();
             var reader = new SequenceReader<byte>(result.Buffer);
             while (reader.TryReadTo(out ReadOnlySequence<byte> raw, (byte)'\n'))
             {

@@ -22,6 +22,23 @@ public sealed class SmtpDialogue : IAsyncDisposable
     }
 
     /// <summary>Starts TLS on the connection (after STARTTLS's 220, or at once for smtps); any certificate is accepted.</summary>
+    /// <summary>
+    /// One transaction from <paramref name="from"/>: returns the RCPT reply, and when it is 250
+    /// sends the message (which must then be accepted).
+    /// </summary>
+    public static async Task<string> TryDeliverAsync(int port, string from, string rcpt, string subject, string body, string extraHeaders = "")
+    {
+        await using var d = await ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{from}>");
+        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
+        if (!reply.StartsWith("250")) return reply;
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"{extraHeaders}Subject: {subject}\r\n\r\n{body}\r\n."));
+        return reply;
+    }
+
     public async Task<System.Net.Security.SslStream> StartTlsAsync(string? serverName = null)
     {
         var ssl = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: false, (_, _, _, _) => true);

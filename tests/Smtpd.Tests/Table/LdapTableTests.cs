@@ -85,18 +85,8 @@ public sealed class LdapTableTests
         }
     }
 
-    static async Task<string> RcptAsync(int port, string rcpt)
-    {
-        await using var d = await SmtpDialogue.ConnectAsync(port);
-        await d.ReadReplyAsync();
-        await d.CommandAsync("EHLO client.example");
-        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
-        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
-        if (!reply.StartsWith("250")) return reply;
-        await d.CommandAsync("DATA");
-        Assert.StartsWith("250", await d.CommandAsync($"Subject: ldap test\r\n\r\nfor {rcpt}\r\n."));
-        return reply;
-    }
+    static Task<string> RcptAsync(int port, string rcpt) =>
+        SmtpDialogue.TryDeliverAsync(port, $"{TestUsers.Recipient}@localhost", rcpt, "ldap test", $"for {rcpt}");
 
     [SkippableFact]
     public async Task Ldap_domains_and_aliases_decide_recipients_and_an_outage_gives_451_until_slapd_is_back()

@@ -10,18 +10,8 @@ public sealed class TableBackendTests
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    static async Task<string> RcptAsync(int port, string rcpt)
-    {
-        await using var d = await SmtpDialogue.ConnectAsync(port);
-        await d.ReadReplyAsync();
-        await d.CommandAsync("EHLO client.example");
-        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
-        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
-        if (!reply.StartsWith("250")) return reply;
-        await d.CommandAsync("DATA");
-        Assert.StartsWith("250", await d.CommandAsync($"Subject: table test\r\n\r\nfor {rcpt}\r\n."));
-        return reply;
-    }
+    static Task<string> RcptAsync(int port, string rcpt) =>
+        SmtpDialogue.TryDeliverAsync(port, $"{TestUsers.Recipient}@localhost", rcpt, "table test", $"for {rcpt}");
 
     [Fact]
     public async Task Sqlite_domains_and_aliases_decide_recipients()
