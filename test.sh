@@ -11,6 +11,8 @@ failed=$(grep -Eo 'Failed: +[0-9]+' "$out" | awk '{ n += $2 } END { print n + 0 
 passed=${passed:-0}
 failed=${failed:-0}
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # build error or crashed run
+# CI shows only the end of the output: repeat each failed test with the first lines of its error.
+grep -E -A6 '^ +Failed Smtpd\.' "$out" | cut -c1-300 || true
 rm -f "$out"
 echo "tests: $passed passed, $failed failed"
 exit "$status"

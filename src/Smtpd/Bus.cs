@@ -27,9 +27,17 @@ public sealed class Bus
     /// <summary><c>smtpctl profile</c>: components push the time each message handler took.</summary>
     public volatile bool Profiling;
 
+    /// <summary>Fault injection (<c>-T chaos</c>); null, as always in production, when off.</summary>
+    public Chaos.ChaosMonkey? Chaos { get; set; }
+
+    /// <summary>Under chaos, a message between components may arrive late (never out of order: each component still reads its channel in turn).</summary>
+    public Task ChaosPauseAsync(string component, CancellationToken ct = default) =>
+        Chaos is { } monkey ? monkey.PauseAsync("bus." + component, ct) : Task.CompletedTask;
+
     /// <summary>Times <paramref name="handler"/> when profiling, as "profiling.COMPONENT.MESSAGE" durations.</summary>
     public async Task ProfileAsync(string component, object message, Func<Task> handler)
     {
+        await ChaosPauseAsync(component);
         if (!Profiling) { await handler(); return; }
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         await handler();

@@ -41,7 +41,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     /// <param name="helper">Started as root: the privileged helper, and <paramref name="runAs"/> the
     /// user (<c>_smtpd</c>) the daemon becomes once its ports are bound. Null: everything runs as we are.</param>
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
-        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null)
+        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null)
     {
         time ??= TimeProvider.System;
         _log = log;
@@ -51,7 +51,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         Ruleset = ruleset;
         Paths = paths;
         _bus.Stats = StatBackend(paths);
-        var tables = new TableSet(ruleset);
+        if (chaos is not null)
+        {
+            if (Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new InvalidOperationException(refusal);
+            _bus.Chaos = chaos;
+            chaos.OnFailure = point => log.Info($"chaos: injected failure at {point}");
+            log.Warn($"chaos mode is ON ({chaos}): faults are injected on purpose; never run this in production");
+        }
+        var tables = new TableSet(ruleset, chaos);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
         _queue = Environment.GetEnvironmentVariable("SMTPD_QUEUE_BACKEND") switch
@@ -60,11 +67,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             "null" => new NullQueue(),
             _ => new FsQueue(paths.Spool, Codec(ruleset, paths)),
         };
+        if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
         ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
-        _mta = new MtaProcess(ruleset, tables, Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(), _queue, _bus, time, log);
+        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
+        if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
+        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
@@ -73,6 +83,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             var resolver = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
             _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout, resolver.ReverseAsync);
         }
+        var descriptors = DescriptorReserve.ForThisProcess();
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -85,9 +96,11 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = TlsHandshakeTimeout,
+            CommandTimeout = SessionTimeout,
+            Descriptors = descriptors,
             Filters = _filters,
         });
-        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow());
+        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
     }
 
@@ -139,6 +152,14 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     static TimeSpan TlsHandshakeTimeout =>
         int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
             ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a client may stay silent between commands: 5 min (OpenSMTPD's SMTPD_SESSION_TIMEOUT),
+    /// or <c>SMTPD_SESSION_TIMEOUT</c> seconds (tests of idle clients shorten it).
+    /// </summary>
+    static TimeSpan SessionTimeout =>
+        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_SESSION_TIMEOUT"), out int s) && s > 0
+            ? TimeSpan.FromSeconds(s) : TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long a filter may take to register, to answer, or to give a message back once it has

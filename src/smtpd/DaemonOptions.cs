@@ -3,7 +3,8 @@ namespace Smtpd.Daemon;
 /// <summary>
 /// smtpd's command line, parsed as OpenSMTPD's getopt does ("-dv" bundles flags, "-fFILE" or
 /// "-f FILE"): -d foreground with logs on stderr, -v verbose, -n check the configuration only,
-/// -f FILE, -D macro=value.
+/// -f FILE, -D macro=value, -T NAME (trace a subsystem from the start, as <c>smtpctl trace</c>;
+/// <c>-T chaos</c> turns on fault injection for tests).
 /// </summary>
 public sealed record DaemonOptions
 {
@@ -15,6 +16,7 @@ public sealed record DaemonOptions
     public bool Help { get; init; }
     public string? ConfigFile { get; init; }
     public Dictionary<string, string> Macros { get; init; } = new();
+    public List<string> Traces { get; init; } = [];
 
     public static DaemonOptions Parse(string[] args)
     {
@@ -33,10 +35,11 @@ public sealed record DaemonOptions
                     case 'n': o = o with { CheckOnly = true }; break;
                     case 'F': o = o with { Foreground = true }; break;
                     case 'h': o = o with { Help = true }; break;
-                    case 'f' or 'D':
+                    case 'f' or 'D' or 'T':
                         string value = j + 1 < a.Length ? a[(j + 1)..]
                             : ++i < args.Length ? args[i] : throw new UsageException($"option -{flag} requires an argument");
                         if (flag == 'f') o = o with { ConfigFile = value };
+                        else if (flag == 'T') o.Traces.Add(value);
                         else
                         {
                             int eq = value.IndexOf('=');
@@ -52,7 +55,7 @@ public sealed record DaemonOptions
         return o;
     }
 
-    public const string Usage = "usage: smtpd [-dFhnv] [-D macro=value] [-f file]";
+    public const string Usage = "usage: smtpd [-dFhnv] [-D macro=value] [-f file] [-T trace]";
     public const string Version = "smtpd for .NET (OpenSMTPD-compatible), version 0.1";
 }
 

@@ -75,6 +75,22 @@ if (unsupported.Count > 0)
 
 var paths = SmtpdPaths.FromEnvironment(privileged);
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
+Smtpd.Chaos.ChaosMonkey? chaos;
+try
+{
+    foreach (string trace in options.Traces.Where(t => t != "chaos"))
+    {
+        if (!SmtpdLog.Subsystems.Contains(trace)) throw new FormatException($"unknown trace subsystem {trace} (-T chaos, or one of {string.Join(", ", SmtpdLog.Subsystems)})");
+        log.SetTrace(trace, true);
+    }
+    chaos = Smtpd.Chaos.ChaosMonkey.FromEnvironment(options.Traces.Contains("chaos"));
+    if (chaos is not null && Smtpd.Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new FormatException(refusal);
+}
+catch (FormatException ex)
+{
+    Console.Error.WriteLine($"smtpd: {ex.Message}");
+    return 1;
+}
 
 // Started as root: the network-facing daemon becomes _smtpd once its ports are bound, and a
 // privileged helper keeps root for deliveries, system passwords and .forward files.
@@ -93,7 +109,7 @@ if (privileged)
     helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
 }
 SmtpdDaemon daemon;
-try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs); }
+try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs, chaos: chaos); }
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");

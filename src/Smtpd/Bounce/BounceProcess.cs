@@ -27,6 +27,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         {
             await foreach (var message in bus.Bounce.Reader.ReadAllAsync(ct))
             {
+                await bus.ChaosPauseAsync("bounce", ct);
                 switch (message)
                 {
                     case BounceRequest r:

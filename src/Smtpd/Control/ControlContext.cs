@@ -9,6 +9,8 @@ namespace Smtpd.Control;
 /// swaps those components own and make safe.</summary>
 public sealed record ControlContext(Bus Bus, SmtpServer Smtp, SmtpdLog Log, TableSet Tables, MtaProcess Mta, DateTimeOffset Started)
 {
+    /// <summary>Shared with the SMTP listeners: below the reserve, smtpctl waits to be accepted too.</summary>
+    public DescriptorReserve Descriptors { get; init; } = DescriptorReserve.ForThisProcess();
     public bool MdaPaused { get; set; }
     public bool MtaPaused { get; set; }
 }

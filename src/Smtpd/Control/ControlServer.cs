@@ -36,7 +36,12 @@ public sealed partial class ControlServer(string path, ControlContext ctx, Func<
         while (!ct.IsCancellationRequested)
         {
             Socket client;
-            try { client = await _listen.AcceptAsync(ct); }
+            try
+            {
+                await ctx.Descriptors.WaitForRoomAsync("control", ctx.Log, ct);
+                client = await _listen.AcceptAsync(ct);
+                ctx.Descriptors.Accepted();
+            }
             catch (OperationCanceledException) { break; }
             catch (SocketException ex)
             {

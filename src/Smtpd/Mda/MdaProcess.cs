@@ -36,6 +36,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         {
             await foreach (var message in bus.Mda.Reader.ReadAllAsync(stop))
             {
+            await bus.ChaosPauseAsync("mda", stop);
             running.RemoveAll(t => t.IsCompleted);
             switch (message)
             {
@@ -76,7 +77,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 await userSlot.WaitAsync(stop);
                 try
                 {
-                    var outcome = await TryDeliverAsync(e, ct);
+                    var outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct);
                     Report(e, outcome);
                 }
                 finally { userSlot.Release(); }
@@ -87,6 +88,14 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         {
             // Shutting down: the envelope stays in the queue and is tried at the next start.
         }
+    }
+
+    /// <summary>Under chaos, a delivery may be slow or fail temporarily before it starts.</summary>
+    async Task<Outcome?> ChaosOutcomeAsync(CancellationToken ct)
+    {
+        if (bus.Chaos is not { } monkey) return null;
+        await monkey.PauseAsync("mda.deliver", ct);
+        return monkey.Fails("mda.deliver") ? Outcome.TempFail("chaos: injected delivery failure") : null;
     }
 
     async Task<Outcome> TryDeliverAsync(Envelope e, CancellationToken ct)

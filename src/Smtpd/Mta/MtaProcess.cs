@@ -57,6 +57,7 @@ public sealed class MtaProcess
             bool paused = false;
             await foreach (var message in _bus.Mta.Reader.ReadAllAsync(ct))
             {
+                await _bus.ChaosPauseAsync("mta", ct);
                 if (message is MtaPause p)
                 {
                     paused = p.Paused;
@@ -117,6 +118,11 @@ public sealed class MtaProcess
         var heldSince = _time.GetUtcNow();
         try
         {
+            if (_bus.Chaos is { } monkey)
+            {
+                await monkey.PauseAsync("mta.deliver", ct);
+                if (monkey.Fails("mta.deliver")) { Report(envelopes, Outcome.TempFail("chaos: injected relay failure"), null); return; }
+            }
             while (envelopes.Count > 0)
             {
                 // A penalized route makes new envelopes wait too, instead of hammering it.

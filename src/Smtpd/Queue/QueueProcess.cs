@@ -73,7 +73,13 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                     if (retried.Sender.Length > 0 && (retried.DsnNotify == DsnNotify.None || retried.DsnNotify.HasFlag(DsnNotify.Delay)))
                         RequestReport(retried, m.Error, "delayed");
                 }
-                await backend.EnvelopeUpdateAsync(retried);
+                // If the update cannot be written, the file keeps the previous try: the retry still
+                // happens (the scheduler must hear of it, or the envelope stays in flight for ever).
+                try { await backend.EnvelopeUpdateAsync(retried); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {ex.Message}");
+                }
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
                 break;
@@ -123,6 +129,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 log.Warn($"queue: envelope {evpid:x16} is corrupt: {ex.Message}");
                 e = null;
             }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {ex.Message}");
+                bus.Post(new SchedulerRetry(evpid));
+                continue;
+            }
             if (e is null) { bus.Post(new SchedulerDelete(evpid)); continue; }
             loaded.Add(e);
         }
@@ -133,7 +145,14 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
 
     async Task ExpireAsync(ulong evpid)
     {
-        var e = await backend.EnvelopeLoadAsync(evpid);
+        Envelope? e;
+        try { e = await backend.EnvelopeLoadAsync(evpid); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {ex.Message}");
+            bus.Post(new SchedulerRetry(evpid));
+            return;
+        }
         if (e is not null)
         {
             var delay = time.GetUtcNow() - e.CreationTime;

@@ -13,6 +13,11 @@ public sealed record SchedulerCommit(uint MsgId) : SchedulerMessage;
 public sealed record SchedulerRollback(uint MsgId) : SchedulerMessage;
 /// <summary>A temporary failure was recorded in the queue: try again later.</summary>
 public sealed record SchedulerUpdate(SchedulerInfo Info) : SchedulerMessage;
+/// <summary>
+/// The queue could not hand the envelope out (its file could not be read now): it is tried
+/// again later, as after a temporary failure, instead of staying in flight for ever.
+/// </summary>
+public sealed record SchedulerRetry(ulong Evpid) : SchedulerMessage;
 /// <summary>The envelope is gone from the queue (delivered, failed, expired or removed).</summary>
 public sealed record SchedulerDelete(ulong Evpid) : SchedulerMessage;
 /// <summary>Admin: try now (0 for all, a message id in the top 32 bits, or an envelope id); replies how many.</summary>

@@ -51,6 +51,10 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
             case SchedulerRollback m: backend.Rollback(m.MsgId); break;
             case SchedulerUpdate m: backend.Update(m.Info); break;
             case SchedulerDelete m: backend.Delete(m.Evpid); break;
+            case SchedulerRetry m:
+                foreach (var e in backend.Envelopes(m.Evpid))
+                    backend.Update(e.Info with { Retry = e.Info.Retry + 1, LastTry = time.GetUtcNow() });
+                break;
             case SchedulerSchedule m: m.Reply?.TrySetResult(backend.Schedule(m.Id, time.GetUtcNow())); break;
             case SchedulerRemove m:
                 var removed = backend.Remove(m.Id);

@@ -24,6 +24,9 @@ public sealed class SmtpContext
     /// <summary>How long a TLS handshake may take before the client is dropped; it holds no one else up.</summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The descriptors kept free: below the reserve, no new connection is accepted.</summary>
+    public DescriptorReserve Descriptors { get; init; } = DescriptorReserve.ForThisProcess();
+
     /// <summary>How long a client may stay silent between commands (RFC 5321 4.5.3.2.7: at least 5 min).</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>How long a client may stay silent during DATA (RFC 5321 4.5.3.2.5: at least 3 min).</summary>

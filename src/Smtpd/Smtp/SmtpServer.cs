@@ -14,8 +14,7 @@ public sealed class SmtpServer : IAsyncDisposable
     readonly SmtpContext _ctx;
     readonly List<(Socket Socket, ListenerSetup Setup)> _sockets = [];
     readonly IReadOnlyList<ListenerSetup> _listeners;
-    readonly List<Task> _sessions = [];
-    readonly object _lock = new();
+    readonly System.Collections.Concurrent.ConcurrentDictionary<Task, bool> _sessions = new();
 
     /// <exception cref="Tls.TlsSetupException">A listener's certificate or TLS options cannot be used.</exception>
     public SmtpServer(SmtpContext ctx)
@@ -71,7 +70,12 @@ public sealed class SmtpServer : IAsyncDisposable
         while (!ct.IsCancellationRequested)
         {
             Socket client;
-            try { client = await listen.AcceptAsync(ct); }
+            try
+            {
+                await _ctx.Descriptors.WaitForRoomAsync("smtp", _ctx.Log, ct);
+                client = await listen.AcceptAsync(ct);
+                _ctx.Descriptors.Accepted();
+            }
             catch (OperationCanceledException) { break; }
             catch (SocketException ex)
             {
@@ -87,11 +91,8 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
             var task = RunSessionAsync(client, config, ct);
-            lock (_lock)
-            {
-                _sessions.RemoveAll(t => t.IsCompleted);
-                _sessions.Add(task);
-            }
+            _sessions[task] = true;
+            _ = task.ContinueWith(t => _sessions.TryRemove(t, out _), TaskScheduler.Default);
         }
     }
 
@@ -146,8 +147,7 @@ public sealed class SmtpServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var (socket, _) in _sockets) socket.Dispose();
-        Task[] running;
-        lock (_lock) running = [.. _sessions];
+        Task[] running = [.. _sessions.Keys];
         // Sessions were told to stop through the token; give them a bounded time to say 421.
         await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5)));
     }

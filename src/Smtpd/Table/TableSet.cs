@@ -8,9 +8,12 @@ public sealed class TableSet
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, ITableBackend> _tables = new(StringComparer.Ordinal);
     readonly Ruleset _ruleset;
 
-    public TableSet(Ruleset ruleset)
+    readonly Chaos.ChaosMonkey? _chaos;
+
+    public TableSet(Ruleset ruleset, Chaos.ChaosMonkey? chaos = null)
     {
         _ruleset = ruleset;
+        _chaos = chaos;
         foreach (var (name, config) in ruleset.Tables)
             _tables[name] = Open(config);
     }
@@ -31,7 +34,10 @@ public sealed class TableSet
     public ITableBackend this[string name] =>
         _tables.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"no table {name}");
 
-    static ITableBackend Open(TableConfig config) => config.Backend switch
+    ITableBackend Open(TableConfig config) =>
+        _chaos is null ? OpenBackend(config) : new Chaos.ChaosTable(OpenBackend(config), _chaos);
+
+    static ITableBackend OpenBackend(TableConfig config) => config.Backend switch
     {
         TableBackendKind.Static => new StaticTable(config.Name, config.List, config.Map),
         TableBackendKind.File => new FileTable(config.Name, config.Path!, FileTableReader.Read(config.Name, config.Path!)),

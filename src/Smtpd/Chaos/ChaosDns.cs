@@ -1,0 +1,23 @@
+using System.Net;
+using Smtpd.Lookup.Dns;
+
+namespace Smtpd.Chaos;
+
+/// <summary>DNS answers that may come late or not at all (as a SERVFAIL would): the MTA retries.</summary>
+public sealed class ChaosDns(IDnsResolver inner, ChaosMonkey monkey) : IDnsResolver
+{
+    public async Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct)
+    {
+        await monkey.PauseAsync("dns.mx", ct);
+        return monkey.Fails("dns.mx")
+            ? new MxLookup.Temporary($"chaos: injected DNS failure for {domain}")
+            : await inner.LookupMxAsync(domain, ct);
+    }
+
+    public async Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct)
+    {
+        await monkey.PauseAsync("dns.host", ct);
+        if (monkey.Fails("dns.host")) throw new DnsTempFailException($"chaos: injected DNS failure for {host}");
+        return await inner.ResolveHostAsync(host, ct);
+    }
+}

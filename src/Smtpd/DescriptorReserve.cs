@@ -1,0 +1,114 @@
+using System.Runtime.InteropServices;
+
+namespace Smtpd;
+
+/// <summary>
+/// Seed 002's descriptor exhaustion: a process out of file descriptors cannot open the queue
+/// file of a message it is receiving, nor the mailbox it delivers to. So a reserve is kept:
+/// once fewer than <see cref="Reserve"/> descriptors are free, the listeners (SMTP and the
+/// control socket) stop accepting, and clients wait in the kernel's backlog until sessions end
+/// and descriptors are free again. Work already accepted always has descriptors to finish.
+///
+/// Counting /proc/self/fd is exact but not free, so a count is reused for a short while with
+/// every accept since added to it; near the limit it is taken afresh each time.
+/// </summary>
+public sealed partial class DescriptorReserve
+{
+    readonly TimeSpan _fresh;
+    readonly Func<int> _countOpen;
+    readonly object _lock = new();
+    int _counted, _acceptedSince;
+    long _countedAt;
+    bool _haveCount;
+    int _refusals;
+
+    /// <param name="fresh">How long a count is reused (100 ms by default).</param>
+    public DescriptorReserve(int limit, int reserve, Func<int> countOpen, TimeSpan? fresh = null)
+    {
+        _fresh = fresh ?? TimeSpan.FromMilliseconds(100);
+        Limit = limit;
+        Reserve = reserve;
+        _countOpen = countOpen;
+    }
+
+    /// <summary>The soft RLIMIT_NOFILE of this process.</summary>
+    public int Limit { get; }
+    public int Reserve { get; }
+
+    /// <summary>How many times an accept was held back for lack of descriptors (for statistics and tests).</summary>
+    public int Refusals => Volatile.Read(ref _refusals);
+
+    /// <summary>
+    /// For this process: a reserve of an eighth of the limit, at least 32 and at most 256
+    /// (<c>SMTPD_FD_RESERVE</c> sets it; OpenSMTPD keeps a fixed reserve compiled in).
+    /// </summary>
+    public static DescriptorReserve ForThisProcess()
+    {
+        int limit = SoftLimit();
+        int reserve = int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FD_RESERVE"), out int r) && r >= 0
+            ? r : Math.Clamp(limit / 8, 32, 256);
+        return new DescriptorReserve(limit, reserve, CountOpen);
+    }
+
+    /// <summary>Descriptors still free beyond the ones in use (an estimate between counts).</summary>
+    public int Free
+    {
+        get
+        {
+            lock (_lock)
+            {
+                long now = Environment.TickCount64;
+                int estimate = _counted + _acceptedSince;
+                if (!_haveCount || now - _countedAt >= _fresh.TotalMilliseconds || Limit - estimate < 2 * Reserve)
+                {
+                    _haveCount = true;
+                    _counted = _countOpen();
+                    _acceptedSince = 0;
+                    _countedAt = now;
+                    estimate = _counted;
+                }
+                return Limit - estimate;
+            }
+        }
+    }
+
+    /// <summary>True while an accepted connection would leave the reserve intact.</summary>
+    public bool HasRoom => Free > Reserve;
+
+    /// <summary>An accept just used a descriptor.</summary>
+    public void Accepted()
+    {
+        lock (_lock) _acceptedSince++;
+    }
+
+    /// <summary>
+    /// Returns when a connection may be accepted; until then waits, telling
+    /// <paramref name="log"/> once per shortage.
+    /// </summary>
+    public async Task WaitForRoomAsync(string who, SmtpdLog log, CancellationToken ct)
+    {
+        if (HasRoom) return;
+        Interlocked.Increment(ref _refusals);
+        log.Warn($"{who}: only {Free} of {Limit} file descriptors free (reserve {Reserve}): not accepting connections until some are released");
+        while (!HasRoom) await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+        log.Info($"info: {who}: file descriptors available again ({Free} free): accepting connections");
+    }
+
+    static int CountOpen()
+    {
+        try { return Directory.EnumerateFileSystemEntries("/proc/self/fd").Count(); }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct RLimit { public ulong Current, Max; }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit")]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    const int RLIMIT_NOFILE = 7;
+
+    static int SoftLimit() =>
+        GetRLimit(RLIMIT_NOFILE, out var l) == 0 ? (int)Math.Min(l.Current, int.MaxValue) : 1024;
+}
