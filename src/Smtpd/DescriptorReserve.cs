@@ -107,6 +107,20 @@ public sealed partial class DescriptorReserve
     [LibraryImport("libc", EntryPoint = "getrlimit")]
     private static partial int GetRLimit(int resource, out RLimit limit);
 
+    [LibraryImport("libc", EntryPoint = "setrlimit")]
+    private static partial int SetRLimit(int resource, in RLimit limit);
+
+    /// <summary>
+    /// A mail server holds a descriptor per client: at start the soft limit is raised to the
+    /// hard one, as far as the administrator allows (<c>ulimit -Hn</c>). Returns the soft limit.
+    /// </summary>
+    public static int RaiseSoftLimit()
+    {
+        if (GetRLimit(RLIMIT_NOFILE, out var l) == 0 && l.Current < l.Max)
+            SetRLimit(RLIMIT_NOFILE, new RLimit { Current = l.Max, Max = l.Max });
+        return SoftLimit();
+    }
+
     const int RLIMIT_NOFILE = 7;
 
     static int SoftLimit() =>

@@ -33,6 +33,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly Smtpd.Control.ControlServer _control;
     readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
+    readonly DescriptorReserve _descriptors;
 
     readonly Privsep.PrivilegedClient? _helper;
     readonly SystemUser? _runAs;
@@ -83,7 +84,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             var resolver = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
             _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout, resolver.ReverseAsync);
         }
-        var descriptors = DescriptorReserve.ForThisProcess();
+        var descriptors = _descriptors = DescriptorReserve.ForThisProcess();
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -199,6 +200,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         // now, through the helper when we gave up root (the files belong to their senders).
         if (_helper is not null) _helper.FlushOffline();
         else _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
+        _log.Info($"info: file descriptors: limit {_descriptors.Limit}, {_descriptors.Reserve} kept in reserve");
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }
 

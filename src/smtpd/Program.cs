@@ -74,6 +74,7 @@ if (unsupported.Count > 0)
 }
 
 var paths = SmtpdPaths.FromEnvironment(privileged);
+DescriptorReserve.RaiseSoftLimit();
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
 Smtpd.Chaos.ChaosMonkey? chaos;
 try

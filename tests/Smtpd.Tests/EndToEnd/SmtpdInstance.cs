@@ -85,10 +85,21 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         return (p.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>A command the daemon is started under, e.g. <c>prlimit --nofile=256:256 --</c> (it must exec dotnet, keeping the pid).</summary>
+    public List<string> Wrapper { get; } = [];
+
     public async Task StartAsync(params string[] extraArgs)
     {
         lock (_lock) _log.Clear();
         var psi = StartInfo(["-d", "-f", ConfigPath, .. extraArgs]);
+        if (Wrapper.Count > 0)
+        {
+            var wrapped = new ProcessStartInfo(Wrapper[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in Wrapper.Skip(1)) wrapped.ArgumentList.Add(a);
+            wrapped.ArgumentList.Add(psi.FileName);
+            foreach (var a in psi.ArgumentList) wrapped.ArgumentList.Add(a);
+            psi = wrapped;
+        }
         psi.Environment["SMTPD_SPOOL"] = Spool;
         psi.Environment["SMTPD_SOCKET"] = ControlSocket;
         psi.Environment["SMTPD_MAILSPOOL"] = MailSpool;
