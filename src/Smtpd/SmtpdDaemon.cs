@@ -99,6 +99,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             TlsHandshakeTimeout = TlsHandshakeTimeout,
             CommandTimeout = SessionTimeout,
             Descriptors = descriptors,
+            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size) : null,
             Filters = _filters,
         });
         var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors };

@@ -20,6 +20,11 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
     readonly Dictionary<(uint MessageId, string Sender, string Action), List<BounceRequest>> _pending = [];
 
     sealed record Flush(uint MessageId, string Sender, string Action) : BounceMessage;
+    /// <summary>A report the queue could not take (full disk): it is tried again.</summary>
+    sealed record Retry(List<BounceRequest> Failures) : BounceMessage;
+
+    /// <summary>How long a report that could not be queued waits before the next try.</summary>
+    public static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(30);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -41,6 +46,9 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                         break;
                     case Flush f when _pending.Remove((f.MessageId, f.Sender, f.Action), out var failures):
                         await EnqueueAsync(failures, ct);
+                        break;
+                    case Retry r:
+                        await EnqueueAsync(r.Failures, ct);
                         break;
                 }
             }
@@ -113,7 +121,8 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         }
         catch (IOException ex)
         {
-            log.Warn($"warn: bounce: cannot queue the report for <{sender}>: {ex.Message}");
+            log.Warn($"warn: bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {ex.Message}");
+            _ = Task.Delay(RetryDelay, time, ct).ContinueWith(t => { if (!t.IsCanceled) bus.Post(new Retry(failures)); }, TaskScheduler.Default);
             if (msgid != 0)
             {
                 bus.Post(new SchedulerRollback(msgid));

@@ -24,6 +24,12 @@ public sealed class SmtpContext
     /// <summary>How long a TLS handshake may take before the client is dropped; it holds no one else up.</summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Whether the queue has room for a message of the declared size (0: unknown); null when
+    /// the queue is not on disk. A false gives 452 4.3.1 at MAIL FROM.
+    /// </summary>
+    public Func<long, bool>? SpoolHasRoom { get; init; }
+
     /// <summary>The descriptors kept free: below the reserve, no new connection is accepted.</summary>
     public DescriptorReserve Descriptors { get; init; } = DescriptorReserve.ForThisProcess();
 

@@ -66,6 +66,7 @@ public sealed partial class SmtpSession
         if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
         if (CheckMailPolicy(path.Address) is { } refused) return refused;
 
+        long declared = 0;
         foreach (var (key, value) in path.Parameters)
         {
             switch (key.ToUpperInvariant())
@@ -73,6 +74,7 @@ public sealed partial class SmtpSession
                 case "SIZE" when _esmtp:
                     if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long size)) return Replies.SyntaxError;
                     if (size > _ctx.Ruleset.MaxMessageSize) return Replies.MessageTooBig;
+                    declared = size;
                     break;
                 case "BODY" when _esmtp:
                     if (value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
@@ -91,6 +93,8 @@ public sealed partial class SmtpSession
                     return Replies.UnsupportedParameter(Printable(key));
             }
         }
+        // A spool short of space says so now, not after the client sent the whole message.
+        if (_ctx.SpoolHasRoom?.Invoke(declared) == false) return Replies.InsufficientStorage;
         _tx = new Transaction(path.Address, path.Parameters);
         return Replies.SenderOk;
     }

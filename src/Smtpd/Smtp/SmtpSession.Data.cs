@@ -44,7 +44,7 @@ public sealed partial class SmtpSession
         Exception? writeError = null;
         string? filterFailure = null;
         bool inputTooBig = false;
-        await using (file)
+        try
         {
             var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
             // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
@@ -58,6 +58,12 @@ public sealed partial class SmtpSession
             }
             if (writeError is null && filterFailure is null && status == DataReader.Status.Done)
                 writeError = await TryWriteAsync(file, buffer);
+        }
+        finally
+        {
+            // Closing flushes what is still buffered: on a full disk that is where the write fails.
+            try { await file.DisposeAsync(); }
+            catch (IOException ex) { writeError ??= ex; }
         }
         _filters?.Report("protocol-client", ".");
 

@@ -21,6 +21,7 @@ public sealed class LoadResult
     public int PermReplies;
     public int ConnectFailures;
     public ConcurrentQueue<string> PermReplyTexts { get; } = new();
+    public ConcurrentQueue<string> TempReplyTexts { get; } = new();
 }
 
 /// <summary>
@@ -40,6 +41,19 @@ public static class LoadClient
         using var cts = new CancellationTokenSource(deadline);
         await Task.WhenAll(Enumerable.Range(0, sessions).Select(_ => Task.Run(() => WorkerAsync(port, work, result, body, cts.Token))));
         return result;
+    }
+
+    /// <summary>One session, one try of one message (no retry): the replies are counted in <paramref name="result"/>.</summary>
+    public static async Task SendOnceAsync(int port, TestMessage message, LoadResult result, Func<TestMessage, string>? body = null)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port, cts.Token);
+        var conn = new Connection(client.GetStream());
+        await conn.ReadAsync(cts.Token);
+        await conn.CommandAsync("EHLO load.test", cts.Token);
+        await TransactAsync(conn, message, result, body, cts.Token);
+        await conn.TryCommandAsync("QUIT", cts.Token);
     }
 
     static async Task WorkerAsync(int port, ConcurrentQueue<TestMessage> work, LoadResult result, Func<TestMessage, string>? body, CancellationToken ct)
@@ -93,7 +107,7 @@ public static class LoadClient
     {
         string Classify(string reply)
         {
-            if (reply.StartsWith('4')) Interlocked.Increment(ref result.TempReplies);
+            if (reply.StartsWith('4')) { Interlocked.Increment(ref result.TempReplies); result.TempReplyTexts.Enqueue(reply); }
             else if (reply.StartsWith('5')) { Interlocked.Increment(ref result.PermReplies); result.PermReplyTexts.Enqueue(reply); }
             return reply;
         }
