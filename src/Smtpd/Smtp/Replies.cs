@@ -69,6 +69,8 @@ public static class Replies
     public static Reply Unrecognized(string verb) => new(500, "5.5.1", $"{verb}: Command unrecognized");
     public static readonly Reply LineTooLong = new(500, "5.5.2", "Line too long");
     public static readonly Reply CommandLineTooLong = new(500, "5.5.2", "Command line too long");
+    public static readonly Reply NulInCommand = new(500, "5.5.2", "Syntax error: NUL byte in command");
+    public static readonly Reply CommandNotUtf8 = new(500, "5.5.2", "Syntax error: command is not valid UTF-8");
     public static Reply NoArguments(string verb) => new(501, "5.5.4", $"{verb}: command does not accept arguments");
     public static Reply HeloSyntax(string verb) => new(501, "5.5.4", $"{verb}: requires a valid domain name");
     public static readonly Reply SyntaxError = new(501, "5.5.4", "Syntax error");

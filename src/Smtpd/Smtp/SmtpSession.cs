@@ -59,7 +59,9 @@ public sealed partial class SmtpSession
 
     /// <summary>Pipes over the connection; they leave it open so that STARTTLS can wrap it.</summary>
     static (PipeReader, PipeWriter) Pipes(Stream stream) => (
-        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true)),
+        // Zero-byte reads: an idle client holds no buffer until it sends something, so that ten
+        // thousand idle connections cost sockets, not 160 MB of buffers.
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true)),
         PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
 
     public async Task RunAsync()
@@ -117,6 +119,13 @@ public sealed partial class SmtpSession
                 case LineStatus.TooLong:
                     await TrySendAsync(Replies.CommandLineTooLong);
                     return "line-too-long";
+                case LineStatus.NulByte or LineStatus.NotUtf8:
+                    var refusal = status == LineStatus.NulByte ? Replies.NulInCommand : Replies.CommandNotUtf8;
+                    Send(refusal);
+                    _ctx.Log.Info($"{Id:x16} smtp failed-command command=(unreadable) result=\"{refusal.FirstLine}\"");
+                    if (++_errors >= _ctx.MaxErrors) { Send(Replies.TooManyErrors); await FlushAsync(); return "too-many-errors"; }
+                    if (!HasBufferedInput()) await FlushAsync();
+                    continue;
             }
 
             _ctx.Log.Trace("smtp", () => $"{Id:x16} <<< {Printable(line!)}");
@@ -139,7 +148,10 @@ public sealed partial class SmtpSession
         return _closeReason;
     }
 
-    enum LineStatus { Ok, Closed, Timeout, TooLong }
+    enum LineStatus { Ok, Closed, Timeout, TooLong, NulByte, NotUtf8 }
+
+    /// <summary>Command lines must be text: a NUL byte or bytes that are not UTF-8 are refused, never decoded into something else.</summary>
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     async Task<(string? Line, LineStatus Status)> ReadCommandAsync()
     {
@@ -156,10 +168,16 @@ public sealed partial class SmtpSession
             if (reader.TryReadTo(out ReadOnlySequence<byte> raw, (byte)'\n'))
             {
                 // Decode before AdvanceTo: the buffer's memory is not ours after it.
-                bool tooLong = raw.Length > _ctx.MaxCommandLine;
-                string? text = tooLong ? null : Encoding.UTF8.GetString(raw).TrimEnd('\r');
+                if (raw.Length > _ctx.MaxCommandLine) { _input.AdvanceTo(reader.Position); return (null, LineStatus.TooLong); }
+                var status = raw.PositionOf((byte)0) is not null ? LineStatus.NulByte : LineStatus.Ok;
+                string? text = null;
+                if (status == LineStatus.Ok)
+                {
+                    try { text = StrictUtf8.GetString(raw).TrimEnd('\r'); }
+                    catch (DecoderFallbackException) { status = LineStatus.NotUtf8; }
+                }
                 _input.AdvanceTo(reader.Position);
-                return tooLong ? (null, LineStatus.TooLong) : (text, LineStatus.Ok);
+                return (text, status);
             }
             if (buffer.Length > _ctx.MaxCommandLine) return (null, LineStatus.TooLong);
             if (result.IsCompleted) return (null, LineStatus.Closed);
