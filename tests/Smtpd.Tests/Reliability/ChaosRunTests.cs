@@ -11,6 +11,7 @@ namespace Smtpd.Tests.Reliability;
 // MTAs do. With faults injected into every component message, queue and table operation, DNS
 // answer and delivery, every message must arrive exactly once and no client may see a 5xx;
 // the same run without chaos is the comparison.
+[Collection(ReliabilityCollection.Name)]
 public sealed class ChaosRunTests(ITestOutputHelper output)
 {
     const int Seed = 20261202;

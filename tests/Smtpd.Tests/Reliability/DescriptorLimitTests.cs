@@ -9,6 +9,7 @@ namespace Smtpd.Tests.Reliability;
 // clients connect at once. It must survive, hold back the excess (they wait in the kernel's
 // backlog, or retry, as MTAs do), deliver every message it accepted exactly once, and serve
 // clients and smtpctl again afterwards.
+[Collection(ReliabilityCollection.Name)]
 public sealed class DescriptorLimitTests(ITestOutputHelper output)
 {
     [Fact]

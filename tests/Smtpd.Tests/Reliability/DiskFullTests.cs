@@ -9,6 +9,7 @@ namespace Smtpd.Tests.Reliability;
 // A spool on a small tmpfs filled up (deliveries paused, so nothing leaves it). Clients must get
 // 4xx (452 4.3.1), never 5xx; no message that got 250 may be lost or damaged, none that did not
 // may be delivered; once deliveries free the space, mail flows again.
+[Collection(ReliabilityCollection.Name)]
 public sealed class DiskFullTests(ITestOutputHelper output)
 {
     const int SpoolMegabytes = 16;

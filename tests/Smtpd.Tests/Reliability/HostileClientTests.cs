@@ -10,6 +10,7 @@ namespace Smtpd.Tests.Reliability;
 // byte at a time, one that never ends its line or its header, and bytes that are not text.
 // Each gets its defined reply, the others are served meanwhile, and the daemon's memory stays
 // bounded.
+[Collection(ReliabilityCollection.Name)]
 public sealed class HostileClientTests(ITestOutputHelper output)
 {
     const string Config = """
