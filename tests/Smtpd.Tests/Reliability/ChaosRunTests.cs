@@ -33,20 +33,8 @@ public sealed class ChaosRunTests(ITestOutputHelper output)
     {
         Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
         int count = Figures.Scaled(2000);
-        int mxPort = SmtpdInstance.FreePort();
-        await using var dns = new Dnsmasq(["relay.test"], ["mx-host=relay.test,mx.relay.test,10", "host-record=mx.relay.test,127.0.0.1"]);
-        await using var peer = new SmtpdInstance(port: mxPort);
-        peer.WriteConfig("""
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for domain "relay.test" action "local"
-            """);
-        await peer.StartAsync();
-
-        await using var smtpd = new SmtpdInstance(Config);
-        smtpd.Environment["SMTPD_RESOLVER"] = dns.Resolver;
-        smtpd.Environment["SMTPD_MTA_PORT"] = mxPort.ToString();
-        smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "10";
+        await using var testbed = await RelayTestbed.CreateAsync(Config);
+        var (smtpd, peer) = (testbed.Smtpd, testbed.Peer);
         if (chaos) smtpd.Environment["SMTPD_CHAOS"] = $"seed={Seed},fail=0.05,delay=0.1,max-delay=20ms";
         await smtpd.StartAsync();
         if (chaos) Assert.Contains("chaos mode is ON", smtpd.Log);

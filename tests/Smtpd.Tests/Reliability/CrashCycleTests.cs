@@ -29,15 +29,8 @@ public sealed class CrashCycleTests(ITestOutputHelper output)
         const int Cycles = 20;
         int count = Figures.Scaled(800);
         var random = new Random(20261202);
-        int mxPort = SmtpdInstance.FreePort();
-        await using var dns = new Dnsmasq(["relay.test"], ["mx-host=relay.test,mx.relay.test,10", "host-record=mx.relay.test,127.0.0.1"]);
-        await using var peer = new SmtpdInstance(port: mxPort);
-        peer.WriteConfig("""
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for domain "relay.test" action "local"
-            """);
-        await peer.StartAsync();
+        await using var testbed = await RelayTestbed.CreateAsync(Config);
+        var (smtpd, peer) = (testbed.Smtpd, testbed.Peer);
         // A relayed copy's time is when the peer stored it: warm the peer up first, so that it
         // stores what it receives at once (its first delivery starts a delivery process).
         var warm = new LoadResult();
@@ -45,10 +38,6 @@ public sealed class CrashCycleTests(ITestOutputHelper output)
         Assert.True(warm.Accepted.ContainsKey("warm-up"));
         await Deliveries.WaitAsync([peer.Maildirs], c => c.ContainsKey("warm-up"), TimeSpan.FromSeconds(30));
 
-        await using var smtpd = new SmtpdInstance(Config);
-        smtpd.Environment["SMTPD_RESOLVER"] = dns.Resolver;
-        smtpd.Environment["SMTPD_MTA_PORT"] = mxPort.ToString();
-        smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "10";
         await smtpd.StartAsync();
 
         string user = TestUsers.Recipient;

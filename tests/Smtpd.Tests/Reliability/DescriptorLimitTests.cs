@@ -12,11 +12,12 @@ namespace Smtpd.Tests.Reliability;
 [Collection(ReliabilityCollection.Name)]
 public sealed class DescriptorLimitTests(ITestOutputHelper output)
 {
-    [Fact]
+    [SkippableFact]
     public async Task A_thousand_clients_against_256_descriptors_are_all_served_in_turn()
     {
         int clients = Figures.Scaled(1000);
-        Assert.True(ProcessLimits.RaiseFileLimit(clients + 500) >= clients + 100, "the test process cannot open enough descriptors");
+        int limit = ProcessLimits.RaiseFileLimit();
+        Skip.If(limit < clients + 100, $"this machine allows only {limit} descriptors per process");
         await using var smtpd = new SmtpdInstance("""
             listen on 127.0.0.1 port {port}
             action "local" maildir "{dir}/maildirs/%{user.username}"
