@@ -132,7 +132,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {ex.Message}");
-                bus.Post(new SchedulerRetry(evpid));
+                RetryLater(evpid);
                 continue;
             }
             if (e is null) { bus.Post(new SchedulerDelete(evpid)); continue; }
@@ -143,6 +143,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         else foreach (var e in loaded) bus.Post(new MdaDeliver(e));
     }
 
+    /// <summary>How long an envelope that could not be read waits before the scheduler hears of it (so a failing disk is not read in a tight loop).</summary>
+    public static readonly TimeSpan UnreadableRetryDelay = TimeSpan.FromSeconds(5);
+
+    void RetryLater(ulong evpid) =>
+        _ = Task.Delay(UnreadableRetryDelay, time).ContinueWith(_ => bus.Post(new SchedulerRetry(evpid)), TaskScheduler.Default);
+
     async Task ExpireAsync(ulong evpid)
     {
         Envelope? e;
@@ -150,7 +156,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {ex.Message}");
-            bus.Post(new SchedulerRetry(evpid));
+            RetryLater(evpid);
             return;
         }
         if (e is not null)
