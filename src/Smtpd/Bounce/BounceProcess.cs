@@ -56,12 +56,23 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         catch (OperationCanceledException) { }
     }
 
+    /// <summary>
+    /// The report is in the queue, or can never be written: the failed envelopes may go now
+    /// (until then they stay, so that a crash makes them fail, and be reported, again).
+    /// </summary>
+    void Reported(List<BounceRequest> requests)
+    {
+        var failed = requests.Where(r => r.IsFailure).Select(r => r.Envelope).ToList();
+        if (failed.Count > 0) bus.Post(new QueueFailureReported(failed));
+    }
+
     async Task EnqueueAsync(List<BounceRequest> failures, CancellationToken ct)
     {
         var original = failures[0].Envelope;
         if (!MailAddress.TryParse(original.Sender, allowNoDomain: false, out var sender))
         {
             log.Warn($"warn: bounce: cannot report to invalid sender <{original.Sender}>; dropped");
+            Reported(failures);
             return;
         }
         var decision = resolver.Resolve(new SessionInfo(null, true, null, null), sender);
@@ -74,6 +85,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         if (deliveries.Count == 0)
         {
             log.Warn($"warn: bounce: no rule routes a report to <{sender}> ({(decision as RecipientDecision.Refuse)?.Reason}); dropped");
+            Reported(failures);
             return;
         }
 
@@ -116,6 +128,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
             }
             await queue.MessageCommitAsync(msgid, ct);
             bus.Post(new SchedulerCommit(msgid));
+            Reported(failures);
             bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued, deliveries.Count);
             bus.Stats.Increment(Stats.StatKeys.Envelope, deliveries.Count);
         }

@@ -13,6 +13,11 @@ public sealed record QueueDeliveryOk(Envelope Envelope, string? Stat = null) : Q
 public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error) : QueueMessage;
 /// <summary>From Mda/Mta: failed for good.</summary>
 public sealed record QueueDeliveryPermFail(Envelope Envelope, string Error) : QueueMessage;
+/// <summary>
+/// The failure reports for these envelopes are in the queue (or can never be written): only now
+/// are the failed envelopes removed, so that a crash before cannot lose the report.
+/// </summary>
+public sealed record QueueFailureReported(IReadOnlyList<Envelope> Envelopes) : QueueMessage;
 /// <summary>Admin: delete these envelopes (the scheduler has forgotten them).</summary>
 public sealed record QueueRemove(IReadOnlyList<ulong> Evpids) : QueueMessage;
 /// <summary>Admin: load these envelopes (missing ones are left out), for <c>smtpctl show queue</c>.</summary>

@@ -84,10 +84,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
                 break;
             case QueueDeliveryPermFail m:
-                RequestBounce(m.Envelope, m.Error);
-                await backend.EnvelopeDeleteAsync(m.Envelope.Id);
-                bus.Post(new SchedulerDelete(m.Envelope.Id));
+                // With a report to send, the envelope stays until the report is queued.
+                if (!RequestBounce(m.Envelope, m.Error)) await DeleteAsync(m.Envelope);
                 Count(StatKeys.DeliveryPermFail);
+                break;
+            case QueueFailureReported m:
+                foreach (var e in m.Envelopes) await DeleteAsync(e);
                 break;
             case QueueRemove m:
                 foreach (var evpid in m.Evpids)
@@ -164,9 +166,10 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             var delay = time.GetUtcNow() - e.CreationTime;
             string error = $"Envelope expired{(e.ErrorLine is null ? "" : ": " + e.ErrorLine)}";
             log.Info($"{evpid:x16} queue expire evpid={evpid:x16} from=<{e.Sender}> to=<{e.Dest}> delay={Durations.Format(delay)} result=PermFail stat=\"{error}\"");
-            RequestBounce(e, error);
-            await backend.EnvelopeDeleteAsync(evpid);
+            bool reported = RequestBounce(e, error);
             Count(StatKeys.EnvelopeExpired);
+            if (reported) return; // removed once the report is queued
+            await backend.EnvelopeDeleteAsync(evpid);
         }
         bus.Post(new SchedulerDelete(evpid));
     }
@@ -175,20 +178,28 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     /// Asks for a failure report to the sender, with the original headers read now, while the
     /// message still exists. A bounce (empty sender) that fails is dropped: never bounced.
     /// </summary>
-    void RequestBounce(Envelope e, string error)
+    /// <returns>True when a report was asked for: the bounce component says when it is queued (<see cref="QueueFailureReported"/>).</returns>
+    bool RequestBounce(Envelope e, string error)
     {
         if (e.Sender.Length == 0)
         {
             log.Info($"{e.Id:x16} queue bounce-dropped evpid={e.Id:x16} to=<{e.Dest}> error=\"{error}\" (a bounce is never bounced)");
-            return;
+            return false;
         }
         if (!e.WantsFailureReport)
         {
             log.Info($"{e.Id:x16} queue dsn evpid={e.Id:x16} no failure report (NOTIFY={e.DsnNotify})");
-            return;
+            return false;
         }
         RequestReport(e, error, "failed");
         bus.Stats.Increment(StatKeys.Bounce);
+        return true;
+    }
+
+    async Task DeleteAsync(Envelope e)
+    {
+        await backend.EnvelopeDeleteAsync(e.Id);
+        bus.Post(new SchedulerDelete(e.Id));
     }
 
     /// <summary>Reads what the report returns of the message (header, or all of it for RET=FULL) while it exists.</summary>

@@ -91,4 +91,49 @@ public sealed class CrashTests
         Assert.False(File.Exists(Path.Combine(smtpd.MailSpool, me)));
         Assert.DoesNotContain("result=Ok", smtpd.Log);
     }
+
+    [Fact]
+    public async Task Sigkill_after_a_permanent_failure_before_its_report_is_queued_still_reports_it_once()
+    {
+        // The next hop refuses the recipient for good (550): the sender must get one report,
+        // even when smtpd dies between the failure and the queuing of the report.
+        await using var peer = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain "accepted.example" action "local"
+            """);
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for local action "local"
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        string me = TestUsers.Recipient;
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO crash.test");
+            Assert.StartsWith("250", await d.CommandAsync($"MAIL FROM:<{me}@localhost>"));
+            Assert.StartsWith("250", await d.CommandAsync("RCPT TO:<nobody@refused.example>"));
+            Assert.StartsWith("354", await d.CommandAsync("DATA"));
+            Assert.StartsWith("250", await d.CommandAsync("Subject: doomed\r\n\r\nbody\r\n."));
+        }
+        // Reports are grouped for 2 s: the kill comes in that window.
+        await smtpd.WaitForLogAsync("result=PermFail", TimeSpan.FromSeconds(30));
+        await smtpd.KillAsync();
+        Assert.DoesNotContain(" bounce msgid=", smtpd.Log);
+
+        await smtpd.StartAsync();
+        Assert.Contains("1 envelope(s) in queue", smtpd.Log); // the failed envelope is still there
+        string maildir = Path.Combine(smtpd.Maildirs, me);
+        var reports = await Mailboxes.WaitForMaildirAsync(maildir, 1, TimeSpan.FromSeconds(30));
+        Assert.Single(reports);
+        Assert.Contains("nobody@refused.example", await File.ReadAllTextAsync(reports[0]));
+        await Task.Delay(3000); // nothing more arrives
+        Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
+        Assert.True(QueueIsEmpty(smtpd.Spool));
+    }
 }
