@@ -4,7 +4,7 @@ using Smtpd.Fuzz;
 
 // Smtpd.Fuzz TARGET           run under afl-fuzz (SharpFuzz's out-of-process fork server); see fuzz/README.md
 // Smtpd.Fuzz TARGET FILE...   run each file once and print its outcome (triage, minimization)
-if (args.Length == 0 || FuzzTargets.Create(args[0]) is not { } target)
+if (args.Length == 0 || !FuzzTargets.Names.Contains(args[0]))
 {
     Console.Error.WriteLine($"usage: Smtpd.Fuzz {{{string.Join('|', FuzzTargets.Names)}}} [FILE...]");
     return 2;
@@ -12,16 +12,20 @@ if (args.Length == 0 || FuzzTargets.Create(args[0]) is not { } target)
 
 if (args.Length == 1)
 {
-    // The child process SharpFuzz starts keeps running inputs until one kills it.
+    // Instrumented code must not run before SharpFuzz has mapped the coverage memory: the target
+    // (which parses a configuration, opens tables) is made on the first input. The child process
+    // SharpFuzz starts keeps running inputs until one kills it.
+    IFuzzTarget? fuzzed = null;
     Fuzzer.OutOfProcess.Run(stream =>
     {
         using var buffer = new MemoryStream();
         stream.CopyTo(buffer);
-        target.Run(buffer.ToArray());
+        (fuzzed ??= FuzzTargets.Create(args[0])!).Run(buffer.ToArray());
     });
     return 0;
 }
 
+var target = FuzzTargets.Create(args[0])!;
 int failed = 0;
 foreach (string file in args[1..])
 {

@@ -18,6 +18,11 @@ namespace Smtpd.Fuzz;
 public sealed class BounceMimeTarget : IFuzzTarget
 {
     static readonly string[] Actions = ["failed", "delayed", "delivered", "relayed"];
+    static readonly HashSet<string> StatusFields = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Original-Envelope-Id", "Reporting-MTA", "Arrival-Date",
+        "Final-Recipient", "Original-Recipient", "Action", "Status", "Diagnostic-Code",
+    };
     static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeSeconds(1_750_000_000);
 
     public string Name => "bounce-mime";
@@ -63,6 +68,9 @@ public sealed class BounceMimeTarget : IFuzzTarget
         var second = request with { Envelope = envelope with { Id = envelope.Id + 1, Dest = "carol@example.org" } };
 
         var report = DeliveryReport.Build("mx.example.org", [request, second], Now);
+        // Random in real reports; fixed here, so that one input always takes the same paths.
+        report.MessageId = "report@mx.example.org";
+        ((Multipart)report.Body!).Boundary = "=-fuzz-boundary";
         var format = FormatOptions.Default.Clone();
         format.NewLineFormat = NewLineFormat.Dos;
         using var written = new MemoryStream();
@@ -75,6 +83,10 @@ public sealed class BounceMimeTarget : IFuzzTarget
         // MimeKit reads the blank line that closes the last group as one more, empty group.
         if (multipart[1] is not MessageDeliveryStatus status || status.StatusGroups.Count(g => g.Count > 0) != 3)
             throw new BrokenInvariantException("the report's delivery-status part does not parse back as 3 groups");
+        // Text from the envelope (error, ENVID, ORCPT) stays inside its field: no field of its own making.
+        foreach (var header in status.StatusGroups.SelectMany(g => g))
+            if (!StatusFields.Contains(header.Field))
+                throw new BrokenInvariantException($"the delivery-status part has a field {header.Field} the report never writes");
         if (parsed.To.Mailboxes.Count() != 1)
             throw new BrokenInvariantException($"the report is addressed to {parsed.To.Count} mailboxes");
     }
