@@ -83,7 +83,8 @@ public sealed record MailAddress(string User, string Domain)
         if (s.Length is 0 or > 255) return false;
         // address-literal (RFC 5321 4.1.3): dcontent excludes '[', '\' and ']' (found by fuzzing: MimeKit refuses them).
         if (s[0] == '[') return s[^1] == ']' && s.Length > 2 && s[1..^1].All(c => c > 0x20 && c < 0x7f && c is not ('[' or '\\' or ']'));
-        foreach (var label in s.TrimEnd('.').Split('.'))
+        // One final dot (a rooted name) is allowed; "a..." has empty labels, and MimeKit refuses them (found by fuzzing).
+        foreach (var label in (s[^1] == '.' ? s[..^1] : s).Split('.'))
         {
             if (label.Length is 0 or > 63) return false;
             if (label[0] == '-' || label[^1] == '-') return false;
