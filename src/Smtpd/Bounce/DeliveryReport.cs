@@ -16,7 +16,8 @@ public static class DeliveryReport
         var first = failures[0].Envelope;
         var report = new MimeMessage();
         report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
-        report.To.Add(MailboxAddress.Parse(first.Sender));
+        // To the sender as BounceProcess checked it, a source route dropped: MimeKit refuses one (found by fuzzing).
+        report.To.Add(MailboxAddress.Parse(Smtp.MailAddress.TryParse(first.Sender, allowNoDomain: false, out var sender) ? sender.ToString() : first.Sender));
         bool failure = failures[0].IsFailure;
         bool delayed = failures[0].Action == "delayed";
         report.Subject = failure ? "Delivery status notification: error"
@@ -41,17 +42,17 @@ public static class DeliveryReport
             { "Reporting-MTA", $"dns; {hostname}" },
             { "Arrival-Date", MimeKit.Utils.DateUtils.FormatDate(first.CreationTime) },
         };
-        if (first.DsnEnvid is { } envid) perMessage.Insert(0, new Header("Original-Envelope-Id", Smtp.Dsn.DecodeXtext(envid)));
+        if (first.DsnEnvid is { } envid) perMessage.Insert(0, new Header("Original-Envelope-Id", Field(Smtp.Dsn.DecodeXtext(envid))));
         status.StatusGroups.Add(perMessage);
         foreach (var f in failures)
         {
             status.StatusGroups.Add(new HeaderList
             {
-                { "Final-Recipient", $"rfc822; {f.Envelope.Dest}" },
-                { "Original-Recipient", f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}" },
+                { "Final-Recipient", Field($"rfc822; {f.Envelope.Dest}") },
+                { "Original-Recipient", Field(f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}") },
                 { "Action", f.Action },
                 { "Status", f.IsFailure ? StatusCode(f.Error) : f.Action == "delayed" ? TransientCode(f.Error) : "2.0.0" },
-                { "Diagnostic-Code", $"smtp; {f.Error}" },
+                { "Diagnostic-Code", Field($"smtp; {f.Error}") },
             });
         }
 
@@ -70,6 +71,10 @@ public static class DeliveryReport
         report.Body = multipart;
         return report;
     }
+
+    // Control characters as '?': a remote reply or an envelope's decoded xtext may hold NUL or CR LF,
+    // and MimeKit read such a field back as fields of their own (found by fuzzing).
+    static string Field(string value) => string.Concat(value.Select(c => c < 0x20 || c == 0x7f ? '?' : c));
 
     /// <summary>The 4.x.x code of a delay ("451 4.3.0 ..."), else 4.0.0.</summary>
     public static string TransientCode(string error)

@@ -127,8 +127,10 @@ internal sealed class ConfigLexer
                     break;
                 // A backslash outside quotes takes the next character as it is.
                 pos++;
+                // One that ends the file escapes nothing; with nothing read yet, the lone-character
+                // token below would read past the end (found by fuzzing).
                 if (pos >= text.Length)
-                    break;
+                    return new Token(TokenKind.Error, "'\\' at end of file", false, at);
             }
             word.Append(text[pos++]);
         }

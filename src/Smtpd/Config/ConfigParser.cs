@@ -172,7 +172,8 @@ public sealed partial class ConfigParser
         {
             text = File.ReadAllText(path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        // ArgumentException: a path no file can have, such as one with a NUL (found by fuzzing).
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
             throw new ConfigSyntaxException(keyword.Location, $"failed to include file {path}: {e.Message}");
         }

@@ -12,6 +12,8 @@ public static class EnvelopeText
 {
     public const int Version = 3;
 
+    static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+
     public static string Format(Envelope e)
     {
         var sb = new StringBuilder(512);
@@ -75,11 +77,20 @@ public static class EnvelopeText
         string? Opt(string key) => fields.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
         long Num(string key) => long.TryParse(Req(key), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n : throw new FormatException($"bad number in {key}");
-        DateTimeOffset? Time(string key) => fields.ContainsKey(key) && Num(key) > 0
-            ? DateTimeOffset.FromUnixTimeSeconds(Num(key)) : null;
+        // Times past year 9999 made DateTimeOffset throw ArgumentOutOfRangeException, which the
+        // queue walk does not expect of a corrupt file (found by fuzzing).
+        long Seconds(string key) => Num(key) is var n && n <= MaxUnixSeconds ? n : throw new FormatException($"time out of range in {key}");
+        DateTimeOffset? Time(string key) => fields.ContainsKey(key) && Seconds(key) > 0
+            ? DateTimeOffset.FromUnixTimeSeconds(Seconds(key)) : null;
 
         if (Num("version") != Version)
             throw new FormatException($"unsupported envelope version {Req("version")}");
+
+        long ctime = Seconds("ctime");
+        // The expiry, ctime + ttl, must be a time too; the scheduler computes it.
+        long ttl = Num("ttl") is var t && t <= MaxUnixSeconds - ctime ? t : throw new FormatException("ttl out of range");
+        // Format writes an int: a larger count read here wrapped and was written back negative.
+        int retry = Num("retry") is var r && r <= int.MaxValue ? (int)r : throw new FormatException("retry out of range");
 
         return new Envelope
         {
@@ -96,11 +107,11 @@ public static class EnvelopeText
             Sender = fields.GetValueOrDefault("sender") ?? throw new FormatException("missing sender"),
             Rcpt = Req("rcpt"),
             Dest = Req("dest"),
-            CreationTime = DateTimeOffset.FromUnixTimeSeconds(Num("ctime")),
+            CreationTime = DateTimeOffset.FromUnixTimeSeconds(ctime),
             LastTry = Time("last-try"),
             LastBounce = Time("last-bounce"),
-            Ttl = Num("ttl"),
-            Retry = (int)Num("retry"),
+            Ttl = ttl,
+            Retry = retry,
             MdaSubaddress = Opt("mda-subaddress"),
             MdaUser = Opt("mda-user"),
             MdaMethod = Opt("mda-method"),

@@ -176,9 +176,11 @@ public sealed class RamScheduler : ISchedulerBackend
     /// <summary>The next try, but never later than expiry: an envelope expires on time.</summary>
     static DateTimeOffset NextTry(SchedulerInfo info)
     {
-        var next = info.Retry == 0 || info.LastTry is null
-            ? info.Creation
-            : info.LastTry.Value + RetryDelay.After(info.Type, info.Retry);
+        var delay = RetryDelay.After(info.Type, info.Retry);
+        // A last try within the delay of year 9999 (an edited envelope) must not overflow (found by fuzzing).
+        var next = info.Retry == 0 || info.LastTry is null ? info.Creation
+            : info.LastTry.Value > DateTimeOffset.MaxValue - delay ? DateTimeOffset.MaxValue
+            : info.LastTry.Value + delay;
         return next < info.ExpiresAt ? next : info.ExpiresAt;
     }
 }

@@ -56,7 +56,13 @@ public static class Dsn
         var sb = new System.Text.StringBuilder(value.Length);
         for (int i = 0; i < value.Length; i++)
         {
-            if (value[i] == '+' && i + 2 < value.Length) { sb.Append((char)Convert.ToByte(value.Substring(i + 1, 2), 16)); i += 2; }
+            // A '+' without two hex digits stays as it is: ENVID and ORCPT come back from an envelope
+            // file, which may hold any text, and Convert.ToByte threw on it (found by fuzzing).
+            if (value[i] == '+' && i + 2 < value.Length && char.IsAsciiHexDigit(value[i + 1]) && char.IsAsciiHexDigit(value[i + 2]))
+            {
+                sb.Append((char)Convert.ToByte(value.Substring(i + 1, 2), 16));
+                i += 2;
+            }
             else sb.Append(value[i]);
         }
         return sb.ToString();

@@ -53,7 +53,7 @@ public sealed record MailAddress(string User, string Domain)
     static bool IsValidLocalPart(string s)
     {
         if (s.Length is 0 or > 64 * 4) return false;
-        if (s[0] == '"') return s.Length >= 2 && s[^1] == '"' && s.All(c => c >= 0x20 && c != 0x7f);
+        if (s[0] == '"') return IsQuotedString(s);
         if (s[0] == '.' || s[^1] == '.' || s.Contains("..")) return false;
         foreach (char c in s)
         {
@@ -64,11 +64,27 @@ public sealed record MailAddress(string User, string Domain)
         return true;
     }
 
+    // One Quoted-string (RFC 5321 4.1.2), '"' and '\' escaped inside: "a"b"@x is no address to other
+    // parsers, MimeKit's included, and a bounce to it threw (found by fuzzing).
+    static bool IsQuotedString(string s)
+    {
+        if (s.Length < 2 || s[^1] != '"') return false;
+        for (int i = 1; i < s.Length - 1; i++)
+        {
+            char c = s[i];
+            if (c < 0x20 || c == 0x7f || c == '"') return false;
+            if (c == '\\' && (++i == s.Length - 1 || s[i] < 0x20 || s[i] == 0x7f)) return false; // quoted-pairSMTP
+        }
+        return true;
+    }
+
     public static bool IsValidDomain(string s)
     {
         if (s.Length is 0 or > 255) return false;
-        if (s[0] == '[') return s[^1] == ']' && s.Length > 2 && s.All(c => c > 0x20 && c < 0x7f);
-        foreach (var label in s.TrimEnd('.').Split('.'))
+        // address-literal (RFC 5321 4.1.3): dcontent excludes '[', '\' and ']' (found by fuzzing: MimeKit refuses them).
+        if (s[0] == '[') return s[^1] == ']' && s.Length > 2 && s[1..^1].All(c => c > 0x20 && c < 0x7f && c is not ('[' or '\\' or ']'));
+        // One final dot (a rooted name) is allowed; "a..." has empty labels, and MimeKit refuses them (found by fuzzing).
+        foreach (var label in (s[^1] == '.' ? s[..^1] : s).Split('.'))
         {
             if (label.Length is 0 or > 63) return false;
             if (label[0] == '-' || label[^1] == '-') return false;

@@ -11,6 +11,8 @@ public class MailPathTests
     [InlineData("<@relay.example:alice@example.org>", "alice@example.org")]
     [InlineData("<\"john doe\"@example.org>", "\"john doe\"@example.org")]
     [InlineData("<a@[127.0.0.1]>", "a@[127.0.0.1]")]
+    [InlineData("<\"a\\\"b\\\\\"@example.org>", "\"a\\\"b\\\\\"@example.org")]
+    [InlineData("<a@[IPv6:2001:db8::1]>", "a@[IPv6:2001:db8::1]")]
     public void Parses_valid_senders(string args, string expected)
     {
         Assert.True(MailPath.TryParse(args, isSender: true, out var path));
@@ -24,6 +26,11 @@ public class MailPathTests
     [InlineData("<a..b@example.org>")]
     [InlineData("<alice@-bad.org>")]
     [InlineData("<alice")]
+    [InlineData("<\"a\"\"b\"@example.org>")]
+    [InlineData("<\"a\" \"b\"@example.org>")]
+    [InlineData("<\"a\\\"@example.org>")]
+    [InlineData("<a@[1[2.0.2.1]>")]
+    [InlineData("<a@[1\\2.0.2.1]>")]
     public void Rejects_bad_syntax(string args) =>
         Assert.False(MailPath.TryParse(args, isSender: true, out _));
 
