@@ -42,17 +42,17 @@ public static class DeliveryReport
             { "Reporting-MTA", $"dns; {hostname}" },
             { "Arrival-Date", MimeKit.Utils.DateUtils.FormatDate(first.CreationTime) },
         };
-        if (first.DsnEnvid is { } envid) perMessage.Insert(0, new Header("Original-Envelope-Id", Field(Smtp.Dsn.DecodeXtext(envid))));
+        if (first.DsnEnvid is { } envid) perMessage.Insert(0, StatusField("Original-Envelope-Id", Smtp.Dsn.DecodeXtext(envid)));
         status.StatusGroups.Add(perMessage);
         foreach (var f in failures)
         {
             status.StatusGroups.Add(new HeaderList
             {
-                { "Final-Recipient", Field($"rfc822; {f.Envelope.Dest}") },
-                { "Original-Recipient", Field(f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}") },
+                StatusField("Final-Recipient", $"rfc822; {f.Envelope.Dest}"),
+                StatusField("Original-Recipient", f.Envelope.DsnOrcpt is { } orcpt ? Smtp.Dsn.DecodeXtext(orcpt) : $"rfc822; {f.Envelope.Rcpt}"),
                 { "Action", f.Action },
                 { "Status", f.IsFailure ? StatusCode(f.Error) : f.Action == "delayed" ? TransientCode(f.Error) : "2.0.0" },
-                { "Diagnostic-Code", Field($"smtp; {f.Error}") },
+                StatusField("Diagnostic-Code", $"smtp; {f.Error}"),
             });
         }
 
@@ -72,9 +72,50 @@ public static class DeliveryReport
         return report;
     }
 
-    // Control characters as '?': a remote reply or an envelope's decoded xtext may hold NUL or CR LF,
-    // and MimeKit read such a field back as fields of their own (found by fuzzing).
-    static string Field(string value) => string.Concat(value.Select(c => c < 0x20 || c == 0x7f ? '?' : c));
+    /// <summary>
+    /// A delivery-status field whose value comes from outside (an envelope, a remote reply), written
+    /// as printable ASCII and folded by us. Control characters become '?': a reply or a decoded
+    /// xtext may hold NUL or CR LF, which MimeKit read back as fields of their own. Other
+    /// characters become RFC 6533's \x{HHHH}: left to MimeKit, text holding "=?" and non-ASCII
+    /// was made into encoded words and folded inside one, so that a line began with no space and
+    /// read back as another field (both found by fuzzing).
+    /// </summary>
+    static Header StatusField(string name, string value)
+    {
+        var text = new StringBuilder(value.Length);
+        foreach (var rune in value.EnumerateRunes())
+            if (rune.Value is < 0x20 or 0x7f) text.Append('?');
+            else if (rune.Value < 0x80) text.Append((char)rune.Value);
+            else text.Append($"\\x{{{rune.Value:X4}}}");
+        var header = new Header(name, "");
+        header.SetRawValue(Encoding.ASCII.GetBytes(Fold(text.ToString(), name.Length + 1)));
+        return header;
+    }
+
+    /// <summary>
+    /// " value\n", folded at spaces before 78 columns where it can be; a run of more than 900
+    /// characters without a space is broken by force, so no line passes SMTP's 998.
+    /// </summary>
+    static string Fold(string value, int column)
+    {
+        const int Width = 78, Longest = 900;
+        var folded = new StringBuilder(value.Length + 16);
+        bool lineHasWord = false;
+        foreach (var word in value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            for (int start = 0; start < word.Length; start += Longest)
+            {
+                string piece = word.Substring(start, Math.Min(Longest, word.Length - start));
+                if (lineHasWord && column + 1 + piece.Length > Width)
+                {
+                    folded.Append('\n');
+                    column = 0;
+                }
+                folded.Append(' ').Append(piece);
+                column += 1 + piece.Length;
+                lineHasWord = true;
+            }
+        return folded.Append('\n').ToString();
+    }
 
     /// <summary>The 4.x.x code of a delay ("451 4.3.0 ..."), else 4.0.0.</summary>
     public static string TransientCode(string error)
