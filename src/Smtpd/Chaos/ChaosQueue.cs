@@ -69,6 +69,8 @@ public sealed class ChaosQueue(IQueueBackend inner, ChaosMonkey monkey) : IQueue
         return await inner.EnvelopeDeleteAsync(evpid);
     }
 
+    public Task EnvelopeCorruptAsync(ulong evpid) => inner.EnvelopeCorruptAsync(evpid);
+
     public async Task<Envelope?> EnvelopeLoadAsync(ulong evpid)
     {
         await Strike("envelope-load");

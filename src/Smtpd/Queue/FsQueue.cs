@@ -181,6 +181,13 @@ public sealed class FsQueue : IQueueBackend
         }
     }
 
+    public Task EnvelopeCorruptAsync(ulong evpid)
+    {
+        string path = Path.Combine(QueueDir(QueueIds.MessageOf(evpid)), QueueIds.Hex(evpid));
+        if (File.Exists(path)) Quarantine(path);
+        return Task.CompletedTask;
+    }
+
     /// <summary>Moves an unreadable envelope to corrupt/ so that the rest of the queue goes on.</summary>
     void Quarantine(string file)
     {

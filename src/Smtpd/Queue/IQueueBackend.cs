@@ -36,6 +36,9 @@ public interface IQueueBackend
     /// <summary>Deletes an envelope; returns true if its message had no envelope left and is gone too.</summary>
     Task<bool> EnvelopeDeleteAsync(ulong evpid);
 
+    /// <summary>Sets aside an envelope found corrupt when it was loaded (fs: moved to corrupt/, as the start-up walk does); by default it is dropped.</summary>
+    async Task EnvelopeCorruptAsync(ulong evpid) => await EnvelopeDeleteAsync(evpid);
+
     /// <summary>Loads an envelope; null if it does not exist. Throws <see cref="FormatException"/> if corrupt.</summary>
     Task<Envelope?> EnvelopeLoadAsync(ulong evpid);
 

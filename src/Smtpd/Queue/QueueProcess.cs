@@ -128,7 +128,9 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             try { e = await backend.EnvelopeLoadAsync(evpid); }
             catch (FormatException ex)
             {
-                log.Warn($"queue: envelope {evpid:x16} is corrupt: {ex.Message}");
+                log.Warn($"queue: envelope {evpid:x16} is corrupt, moved to corrupt/: {ex.Message}");
+                try { await backend.EnvelopeCorruptAsync(evpid); }
+                catch (IOException io) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {io.Message}"); }
                 e = null;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

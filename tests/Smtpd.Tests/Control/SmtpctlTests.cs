@@ -131,6 +131,63 @@ public sealed class SmtpctlTests
     }
 
     [Fact]
+    public async Task Pause_envelope_holds_an_envelope_a_message_or_all_until_resumed()
+    {
+        await using var peer = new DeferringPeer();
+        await using var smtpd = await StartAsync(peer.Port);
+        string first = await SendAsync(smtpd.Port, "one@far.example");
+        string second = await SendAsync(smtpd.Port, "two@far.example");
+        await SendAsync(smtpd.Port, "three@far.example");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 3);
+
+        string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(first))[0];
+        Assert.Equal((0, "1 envelope paused"), Trimmed(await Smtpctl.RunAsync(smtpd, "pause", "envelope", evpid)));
+        Assert.Equal((0, "1 envelope paused"), Trimmed(await Smtpctl.RunAsync(smtpd, "pause", "envelope", second)));
+        // OpenSMTPD's listing shows a paused envelope by the "suspend" flag.
+        var flags = (await Smtpctl.QueueAsync(smtpd)).ToDictionary(l => l[5], l => l[3].Split(','));
+        Assert.Contains("suspend", flags["one@far.example"]);
+        Assert.Contains("suspend", flags["two@far.example"]);
+        Assert.DoesNotContain("suspend", flags["three@far.example"]);
+
+        // Only the envelope left running goes when the peer accepts and everything is scheduled.
+        peer.Accepting = true;
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Code);
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "the running envelope delivered");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, peer.Accepted);
+        Assert.Equal(["one@far.example", "two@far.example"], (await Smtpctl.QueueAsync(smtpd)).Select(l => l[5]).Order());
+
+        Assert.Equal((0, "2 envelopes resumed"), Trimmed(await Smtpctl.RunAsync(smtpd, "resume", "envelope", "all")));
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Code);
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 3), "the resumed envelopes delivered");
+        await WaitAsync(async () => (await Smtpctl.QueueAsync(smtpd)).Length == 0, "queue empty");
+    }
+
+    static (int, string) Trimmed((int Code, string Output) r) => (r.Code, r.Output.Trim());
+
+    [Fact]
+    public async Task An_envelope_found_corrupt_when_scheduled_is_set_aside_and_the_rest_is_delivered()
+    {
+        await using var peer = new DeferringPeer();
+        await using var smtpd = await StartAsync(peer.Port);
+        string bad = await SendAsync(smtpd.Port, "bad@far.example");
+        await SendAsync(smtpd.Port, "good@far.example");
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 2);
+        string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(bad))[0];
+        string file = Directory.EnumerateFiles(Path.Combine(smtpd.Spool, "queue"), evpid, SearchOption.AllDirectories).Single();
+        File.WriteAllText(file, "version: 3\n\0\0 garbage, not an envelope\n");
+
+        peer.Accepting = true;
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Code);
+        await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "the good envelope delivered");
+        await smtpd.WaitForLogAsync($"envelope {evpid} is corrupt, moved to corrupt/", Timeout);
+        Assert.False(File.Exists(file));
+        Assert.True(File.Exists(Path.Combine(smtpd.Spool, "corrupt", evpid)));
+        await WaitAsync(async () => (await Smtpctl.QueueAsync(smtpd)).Length == 0, "nothing left scheduled");
+        Assert.Equal(1, peer.Accepted);
+    }
+
+    [Fact]
     public async Task Show_stats_counts_five_messages()
     {
         await using var peer = new DeferringPeer { Accepting = true };
