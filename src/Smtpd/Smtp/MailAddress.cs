@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace Smtpd.Smtp;
 
 /// <summary>
@@ -88,8 +91,17 @@ public sealed record MailAddress(string User, string Domain)
         {
             if (label.Length is 0 or > 63) return false;
             if (label[0] == '-' || label[^1] == '-') return false;
-            if (!label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_' || c > 0x7f)) return false;
+            foreach (var r in label.EnumerateRunes())
+                if (!(r.IsAscii ? char.IsAsciiLetterOrDigit((char)r.Value) || r.Value is '-' or '_' : IsIdnCharacter(r))) return false;
         }
         return true;
     }
+
+    // Beyond ASCII, what an internationalized domain name is made of (IDNA2008 allows letters,
+    // combining marks and digits): a symbol such as U+0385 became "xn-- type-6ed2c" in MimeKit's
+    // punycode, a name with a space, and a bounce to it had two addressees (found by fuzzing).
+    static bool IsIdnCharacter(Rune r) => Rune.GetUnicodeCategory(r) is
+        UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
+        or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter or UnicodeCategory.NonSpacingMark
+        or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.DecimalDigitNumber;
 }

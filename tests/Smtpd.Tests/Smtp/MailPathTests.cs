@@ -13,6 +13,8 @@ public class MailPathTests
     [InlineData("<a@[127.0.0.1]>", "a@[127.0.0.1]")]
     [InlineData("<\"a\\\"b\\\\\"@example.org>", "\"a\\\"b\\\\\"@example.org")]
     [InlineData("<a@[IPv6:2001:db8::1]>", "a@[IPv6:2001:db8::1]")]
+    [InlineData("<jörg@bücher.example>", "jörg@bücher.example")]
+    [InlineData("<a@пример.испытание>", "a@пример.испытание")]
     public void Parses_valid_senders(string args, string expected)
     {
         Assert.True(MailPath.TryParse(args, isSender: true, out var path));
@@ -31,6 +33,8 @@ public class MailPathTests
     [InlineData("<\"a\\\"@example.org>")]
     [InlineData("<a@[1[2.0.2.1]>")]
     [InlineData("<a@[1\\2.0.2.1]>")]
+    [InlineData("<ol@example.\u0385type>")]
+    [InlineData("<a@mail.\u2603.example>")]
     public void Rejects_bad_syntax(string args) =>
         Assert.False(MailPath.TryParse(args, isSender: true, out _));
 
