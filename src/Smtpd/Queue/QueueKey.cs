@@ -23,6 +23,7 @@ public static class QueueKey
         {
             byte[] salt = RandomNumberGenerator.GetBytes(16);
             byte[] key = Derive(secret, salt);
+            RefuseIfSealedWithAnotherKey(spool, path, key);
             string check = Convert.ToBase64String(new QueueCodec(false, key).Encode(Encoding.UTF8.GetBytes(CheckText)));
             using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
             {
@@ -44,6 +45,29 @@ public static class QueueKey
         catch (FormatException) { }
         throw new InvalidOperationException(
             $"queue encryption key does not match the key this queue was written with ({path}); refusing to start rather than call every message corrupt");
+    }
+
+    /// <summary>
+    /// With no check file, a queue may still hold files sealed by an earlier key (the check file
+    /// was deleted or lost): one of them must open with this key, or the start-up walk would call
+    /// every such envelope corrupt.
+    /// </summary>
+    static void RefuseIfSealedWithAnotherKey(string spool, string checkPath, byte[] key)
+    {
+        string queue = Path.Combine(spool, "queue");
+        if (!Directory.Exists(queue)) return;
+        foreach (string file in Directory.EnumerateFiles(queue, "*", SearchOption.AllDirectories))
+        {
+            byte[] data;
+            try { data = File.ReadAllBytes(file); }
+            catch (IOException) { continue; }
+            if (data.Length < 4 || !SealedStream.HasMagic(data.AsSpan(0, 4))) continue;
+            try { new QueueCodec(false, key).Decode(data); return; }
+            catch (FormatException) { }
+            throw new InvalidOperationException(
+                $"{checkPath} is missing and the queue holds files sealed with another key ({file}); " +
+                "restore the check file or give the key they were written with, rather than call every message corrupt");
+        }
     }
 
     static byte[] Derive(string secret, byte[] salt)

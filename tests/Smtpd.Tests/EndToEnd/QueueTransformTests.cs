@@ -76,8 +76,20 @@ public sealed class QueueTransformTests
         Assert.Contains("queue encryption key does not match", stderr);
         Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "corrupt"), "*", SearchOption.AllDirectories));
 
-        // With the right key again, the queued message is still there.
+        // The check file lost: the passphrase's salt went with it, so the sealed files cannot be
+        // opened; the daemon still refuses rather than quarantine them.
         smtpd.WriteConfig(Config("queue compression\nqueue encryption key \"correct horse battery staple\""));
+        string check = Path.Combine(smtpd.Spool, "queue.keycheck");
+        File.Move(check, check + ".saved");
+        (code, var stdout, stderr) = await SmtpdInstance.RunAsync(new Dictionary<string, string> { ["SMTPD_SPOOL"] = smtpd.Spool, ["SMTPD_SOCKET"] = smtpd.ControlSocket },
+            "-d", "-f", smtpd.ConfigPath);
+        Assert.Equal(1, code);
+        Assert.Contains("queue.keycheck is missing and the queue holds files sealed with another key", stderr);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "corrupt"), "*", SearchOption.AllDirectories));
+        Assert.False(File.Exists(check));
+
+        // With the check file back and the right key, the queued message is still there.
+        File.Move(check + ".saved", check);
         await smtpd.StartAsync();
         Assert.Single(await Smtpctl.QueueAsync(smtpd));
     }
