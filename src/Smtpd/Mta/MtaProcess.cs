@@ -189,7 +189,7 @@ public sealed class MtaProcess
                 {
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
-                    if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return RouteAttempt.Done; }
+                    // Even a 5xx banner or HELO is the host's fault, not the mail's (OpenSMTPD's mta_error).
                     MarkBroken(hop.Host, hop.Port);
                     continue;
                 }

@@ -95,7 +95,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     async Task GreetAsync(CancellationToken ct)
     {
         var banner = await ReadReplyAsync(ct);
-        if (!banner.IsPositive) throw new MtaException($"Server refused the session: {banner.Text}", banner.IsPermanent);
+        if (!banner.IsPositive) throw new MtaException($"BANNER rejected: {banner.Text}");
         await HelloAsync(ct);
 
         bool offered = _extensions.Contains("STARTTLS");
@@ -121,7 +121,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         if (!reply.IsPositive)
         {
             reply = await CommandAsync($"HELO {_options.Helo}", ct);
-            if (!reply.IsPositive) throw new MtaException($"HELO refused: {reply.Text}", reply.IsPermanent);
+            if (!reply.IsPositive) throw new MtaException($"HELO rejected: {reply.Text}");
             _extensions = [];
             return;
         }

@@ -69,6 +69,37 @@ public sealed class RelayTests
         Assert.Contains("relay=\"mx6.six.example [::1]\"", smtpd.Log);
     }
 
+    [SkippableTheory]
+    [InlineData("banner")]
+    [InlineData("hello")]
+    public async Task An_mx_refusing_the_session_with_5xx_is_skipped_and_the_next_mx_gets_the_mail(string refused)
+    {
+        // alice -> us -> MX 10 (in-test peer: 554 to the banner, or to EHLO and HELO) -> MX 20 (smtpd).
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["refusing.example"], [
+            "mx-host=refusing.example,mx1.refusing.example,10", "mx-host=refusing.example,mx2.refusing.example,20",
+            "host-record=mx1.refusing.example,127.0.0.15", "host-record=mx2.refusing.example,127.0.0.16"]);
+        await using var mx1 = new ScriptedPeer("127.0.0.15", mxPort)
+        {
+            Banner = refused == "banner" ? "554 5.7.1 No SMTP service here" : "220 mx1.refusing.example ESMTP",
+            RefuseHello = refused == "hello" ? "554 5.7.1 Go away" : null,
+        }.Start();
+        await using var mx2 = await PeerAsync("127.0.0.16", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@refusing.example", "past a refusing mx");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("body of past a refusing mx", await File.ReadAllTextAsync(Assert.Single(files)));
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Equal(1, mx1.Connections); // MX 10 was tried first
+        Assert.Contains(refused == "banner" ? "BANNER rejected: 554" : "HELO rejected: 554", smtpd.Log);
+        // Not the mail's fault: no permanent failure, so no bounce queued for alice.
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        await Task.Delay(500);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
+    }
+
     [Fact]
     public async Task A_message_with_more_than_100_received_headers_is_refused_not_relayed()
     {
