@@ -63,12 +63,24 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// <summary>The last transaction's RCPTs were all answered 4xx: what greylisting looks like.</summary>
     public bool RecipientsAllDeferred { get; private set; }
 
-    /// <summary>Connects and greets; on failure the exception says why (temporary unless the server said 5xx).</summary>
+    /// <summary>
+    /// Connects and greets; on failure the exception says why. When opportunistic STARTTLS fails
+    /// in the handshake, connects once more in plain text, as OpenSMTPD (MTA_DOWNGRADE_PLAIN).
+    /// </summary>
     public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
+    {
+        var session = await ConnectAsync(endpoint, hostName, options, log, plain: false, ct);
+        if (!session._opportunisticTlsFailed) return session;
+        log.Info($"smtp-out: Error on session {session.Id:x16}: opportunistic TLS failed, downgrading to plain");
+        return await ConnectAsync(endpoint, hostName, options, log, plain: true, ct);
+    }
+
+    /// <summary>Returns a greeted session, or one whose opportunistic TLS failed (closed, to be replaced).</summary>
+    static async Task<SmtpClientSession> ConnectAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, bool plain, CancellationToken ct)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         if (options.SourceFor(endpoint.Address) is { } source) socket.Bind(new IPEndPoint(source, 0));
-        var session = new SmtpClientSession(socket, options, log, hostName);
+        var session = new SmtpClientSession(socket, options, log, hostName) { _plain = plain };
         string scheme = options.Tls == MtaTls.Smtps ? "smtps" : "smtp";
         log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={hostName}");
         try
@@ -85,12 +97,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
             await session.GreetAsync(ct);
             return session;
         }
+        catch (MtaException ex) when (session._opportunisticTlsFailed)
+        {
+            log.Info($"{session.Id:x16} mta error reason={ex.Message}");
+            await session.DisposeAsync();
+            return session;
+        }
         catch
         {
             await session.DisposeAsync();
             throw;
         }
     }
+
+    /// <summary>This session skips STARTTLS: the last one to this host failed its opportunistic handshake.</summary>
+    bool _plain;
+    bool _opportunisticTlsFailed;
 
     async Task GreetAsync(CancellationToken ct)
     {
@@ -101,14 +123,16 @@ public sealed class SmtpClientSession : IAsyncDisposable
         bool offered = _extensions.Contains("STARTTLS");
         if (!Secure && _options.Tls == MtaTls.Required && !offered)
             throw new MtaException("TLS required but not offered by the server");
-        if (!Secure && offered && _options.Tls is MtaTls.Opportunistic or MtaTls.Required)
+        if (!Secure && offered && !_plain && _options.Tls is MtaTls.Opportunistic or MtaTls.Required)
         {
             var reply = await CommandAsync("STARTTLS", ct);
             if (reply.IsPositive)
             {
-                await StartTlsAsync(ct);
+                try { await StartTlsAsync(ct); }
+                catch (MtaException) when (_options.Tls == MtaTls.Opportunistic) { _opportunisticTlsFailed = true; throw; }
                 await HelloAsync(ct);
             }
+            // Refused opportunistic STARTTLS: go on in plain text on this session (OpenSMTPD does).
             else if (_options.Tls == MtaTls.Required)
                 throw new MtaException($"STARTTLS refused: {reply.Text}");
         }

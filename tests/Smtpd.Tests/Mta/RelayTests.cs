@@ -100,6 +100,48 @@ public sealed class RelayTests
         Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
     }
 
+    [Theory]
+    [InlineData("220 2.0.0 Ready to start TLS", 2)] // the handshake then fails: a new session, in plain text
+    [InlineData("454 4.7.0 TLS not available", 1)]   // refused: the same session goes on in plain text
+    public async Task A_failed_opportunistic_starttls_falls_back_to_plain_text(string startTlsReply, int connections)
+    {
+        // alice -> us -> in-test peer offering STARTTLS that does not work.
+        await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "plain after all");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("body of plain after all", Assert.Single(peer.Messages));
+        Assert.Equal(connections, peer.Connections);
+        Assert.Equal(1, peer.Count("STARTTLS")); // the plain session does not try again
+        if (connections == 2) Assert.Contains("opportunistic TLS failed, downgrading to plain", smtpd.Log);
+    }
+
+    [Theory]
+    [InlineData("220 2.0.0 Ready to start TLS", "action \"out\" relay host smtp://127.0.0.1:{0} tls no-verify")]
+    [InlineData("454 4.7.0 TLS not available", "action \"out\" relay host smtp+tls://127.0.0.1:{0}")]
+    public async Task With_tls_required_a_failed_starttls_sends_nothing_and_keeps_the_mail(string startTlsReply, string action)
+    {
+        await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            {{string.Format(action, peer.Port)}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "secret");
+        await smtpd.WaitForLogAsync("penalized", Timeout);
+        Assert.Empty(peer.Messages);
+        Assert.Equal(0, peer.Count("MAIL"));
+        Assert.DoesNotContain("downgrading to plain", smtpd.Log);
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
+    }
+
     [Fact]
     public async Task A_message_with_more_than_100_received_headers_is_refused_not_relayed()
     {
