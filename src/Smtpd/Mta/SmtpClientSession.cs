@@ -64,6 +64,20 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public bool RecipientsAllDeferred { get; private set; }
 
     /// <summary>
+    /// RCPTs refused in a row on one session before it gives up and the batch waits: OpenSMTPD's
+    /// max_failures_per_session (limit.c, default 25), which counts 4xx and 5xx alike and is reset by a 2xx.
+    /// </summary>
+    public const int MaxRcptFailuresInARow = 25;
+    int _rcptFailuresInARow;
+    static readonly SmtpReply TooManyFailures = new(451, ["451 4.7.0 Too many consecutive errors, closing connection"]);
+
+    /// <summary>The last transaction stopped after <see cref="MaxRcptFailuresInARow"/> refused RCPTs in a row.</summary>
+    public bool TooManyRecipientFailures { get; private set; }
+
+    /// <summary>Sound but not to be reused (too many refusals): closed with QUIT once released.</summary>
+    public bool Retired { get; private set; }
+
+    /// <summary>
     /// Connects and greets; on failure the exception says why. When opportunistic STARTTLS fails
     /// in the handshake, connects once more in plain text, as OpenSMTPD (MTA_DOWNGRADE_PLAIN).
     /// </summary>
@@ -205,31 +219,52 @@ public sealed class SmtpClientSession : IAsyncDisposable
         Dsn? dsn = null)
     {
         IdleSince = DateTimeOffset.UtcNow;
-        RecipientsAllDeferred = false;
+        RecipientsAllDeferred = TooManyRecipientFailures = false;
         try
         {
             bool passDsn = dsn is not null && SupportsDsn;
             string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "")
                 + (passDsn && dsn!.Ret is { } ret ? $" RET={ret}" : "") + (passDsn && dsn!.Envid is { } envid ? $" ENVID={envid}" : "");
             var rcptCommands = recipients.Select((r, i) => $"RCPT TO:<{r}>" + (passDsn ? dsn!.RecipientParameters(i) : "")).ToList();
-            SmtpReply mailReply;
+            SmtpReply? mailReply = null;
             var rcptReplies = new List<SmtpReply>();
-            if (_extensions.Contains("PIPELINING"))
-            {
-                await WriteAsync(string.Concat(new[] { mail }.Concat(rcptCommands).Select(c => c + "\r\n")), ct);
-                mailReply = await ReadReplyAsync(ct);
-                foreach (var _ in rcptCommands) rcptReplies.Add(await ReadReplyAsync(ct));
-            }
-            else
+            bool pipelining = _extensions.Contains("PIPELINING");
+            if (!pipelining)
             {
                 mailReply = await CommandAsync(mail, ct);
-                if (mailReply.IsPositive)
-                    foreach (var c in rcptCommands) rcptReplies.Add(await CommandAsync(c, ct));
+                SmtpReply refused = mailReply;
+                if (!refused.IsPositive) { await ResetAsync(ct); return recipients.Select(_ => refused).ToList(); }
             }
-            if (!mailReply.IsPositive)
+            while (rcptReplies.Count < rcptCommands.Count && _rcptFailuresInARow < MaxRcptFailuresInARow)
+            {
+                // Never more RCPTs in flight than refusals the session may still take in a row.
+                int window = pipelining ? Math.Min(rcptCommands.Count - rcptReplies.Count, MaxRcptFailuresInARow - _rcptFailuresInARow) : 1;
+                var batch = rcptCommands.Skip(rcptReplies.Count).Take(window).Select(c => c + "\r\n");
+                await WriteAsync(mailReply is null ? string.Concat(batch.Prepend(mail + "\r\n")) : string.Concat(batch), ct);
+                mailReply ??= await ReadReplyAsync(ct);
+                for (int i = 0; i < window; i++)
+                {
+                    var reply = await ReadReplyAsync(ct);
+                    rcptReplies.Add(reply);
+                    // RCPTs after a refused MAIL say nothing about the recipients.
+                    if (mailReply.IsPositive) _rcptFailuresInARow = reply.IsPositive ? 0 : _rcptFailuresInARow + 1;
+                }
+                if (!mailReply.IsPositive) break;
+            }
+            if (mailReply is null || !mailReply.IsPositive)
             {
                 await ResetAsync(ct);
-                return recipients.Select(_ => mailReply).ToList();
+                SmtpReply refused = mailReply ?? TooManyFailures;
+                return recipients.Select(_ => refused).ToList();
+            }
+            if (_rcptFailuresInARow >= MaxRcptFailuresInARow)
+            {
+                // OpenSMTPD: "Too many consecutive errors, closing connection"; no DATA for
+                // those accepted, the rest are not even asked for: the whole batch waits.
+                TooManyRecipientFailures = true;
+                Retired = true;
+                await ResetAsync(ct);
+                return rcptReplies.Select(r => r.IsPermanent ? r : TooManyFailures).Concat(recipients.Skip(rcptReplies.Count).Select(_ => TooManyFailures)).ToList();
             }
             RecipientsAllDeferred = rcptReplies.Count > 0 && rcptReplies.All(r => r.IsTransient);
             if (!rcptReplies.Any(r => r.IsPositive))

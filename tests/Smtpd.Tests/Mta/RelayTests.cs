@@ -453,6 +453,47 @@ public sealed class RelayTests
         Assert.True(peer.RcptCommands <= 6 * 3, $"{peer.RcptCommands} RCPT commands");
     }
 
+    [Fact]
+    public async Task After_too_many_deferred_recipients_in_a_row_the_rest_waits_with_the_route()
+    {
+        // alice -> us -> greylisting peer; one message for 30 recipients, more than the 25
+        // refusals in a row (OpenSMTPD's max_failures_per_session) a session takes.
+        const int recipients = 30;
+        await using var peer = new GreylistPeer(TimeSpan.FromSeconds(3));
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<alice@example.org>");
+            for (int i = 0; i < recipients; i++) Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<r{i}@grey.example>"));
+            await d.CommandAsync("DATA");
+            Assert.StartsWith("250", await d.CommandAsync("Subject: many\r\n\r\nbody\r\n."));
+        }
+        await smtpd.WaitForLogAsync("Too many consecutive errors", Timeout);
+        // The first 25 are delivered after the grey period; the last 5, asked for only then, are
+        // deferred on their own and go back to the scheduler: make it retry now.
+        await smtpd.WaitForLogAsync("result=Ok", TimeSpan.FromSeconds(60), count: 25);
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); SmtpdInstance.Occurrences(smtpd.Log, "result=Ok") < recipients;)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "not every recipient was delivered");
+            await Control.Smtpctl.RunAsync(smtpd, "schedule", "all");
+            await Task.Delay(1000);
+        }
+        Assert.Equal(2, peer.Messages);
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        // Before the grey period ended no session asked for more than 25 recipients.
+        var refusedOnly = peer.Connections.Where(c => c.Accepted == 0 && c.Rcpts > 0).ToList();
+        Assert.NotEmpty(refusedOnly);
+        Assert.All(refusedOnly, c => Assert.True(c.Rcpts <= 25, $"{c.Rcpts} RCPTs on one connection"));
+        Assert.Contains(refusedOnly, c => c.Rcpts == 25);
+    }
+
     [SkippableFact]
     public async Task Postfix_smtp_sink_as_mx_receives_every_message_over_one_pipelined_session()
     {
