@@ -293,7 +293,7 @@ public sealed class RelayTests
     }
 
     [Fact]
-    public async Task A_silent_peer_or_one_that_drops_mid_data_loses_nothing()
+    public async Task A_silent_peer_or_one_that_drops_mid_data_loses_nothing_and_the_retry_delivers_once()
     {
         foreach (var behaviour in new[] { "silent", "drop" })
         {
@@ -318,6 +318,19 @@ public sealed class RelayTests
             Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
             listener.Stop();
             await peer;
+
+            // The faulty server is replaced by a real one on the same address and port; a forced
+            // retry delivers the message once.
+            await using var fixedPeer = await PeerAsync("127.0.0.1", port);
+            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "schedule", "all");
+            Assert.True(code == 0, output);
+            var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(60));
+            Assert.Contains($"body of {behaviour}", await File.ReadAllTextAsync(files[0]));
+            await smtpd.WaitForLogAsync("result=Ok", Timeout);
+            await Task.Delay(1000);
+            Assert.Single(Directory.GetFiles(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient, "new")));
+            Assert.Equal(1, SmtpdInstance.Occurrences(fixedPeer.Log, "smtp message msgid="));
+            Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
         }
     }
 
