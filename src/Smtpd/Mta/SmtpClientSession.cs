@@ -223,7 +223,13 @@ public sealed class SmtpClientSession : IAsyncDisposable
         try
         {
             bool passDsn = dsn is not null && SupportsDsn;
+            // The envelope does not keep the client's BODY=, so the message itself is looked at.
+            // OpenSMTPD's mta never sends BODY=; we declare 8-bit data to a server offering 8BITMIME
+            // (RFC 6152 3). To one that does not, the message goes as it is, as OpenSMTPD does: no
+            // downgrade to 7 bit.
+            bool eightBit = _extensions.Contains("8BITMIME") && await ContainsEightBitAsync(message, ct);
             string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "")
+                + (eightBit ? " BODY=8BITMIME" : "")
                 + (passDsn && dsn!.Ret is { } ret ? $" RET={ret}" : "") + (passDsn && dsn!.Envid is { } envid ? $" ENVID={envid}" : "");
             var rcptCommands = recipients.Select((r, i) => $"RCPT TO:<{r}>" + (passDsn ? dsn!.RecipientParameters(i) : "")).ToList();
             SmtpReply? mailReply = null;
@@ -295,6 +301,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
             throw;
         }
         finally { IdleSince = DateTimeOffset.UtcNow; }
+    }
+
+    /// <summary>Whether the message has a byte above 127; leaves the stream at its start. Unknown (not seekable): no.</summary>
+    static async Task<bool> ContainsEightBitAsync(Stream message, CancellationToken ct)
+    {
+        if (!message.CanSeek) return false;
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            message.Position = 0;
+            int n;
+            while ((n = await message.ReadAsync(buffer, ct)) > 0)
+                if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0) return true;
+            return false;
+        }
+        finally { message.Position = 0; }
     }
 
     async Task ResetAsync(CancellationToken ct)

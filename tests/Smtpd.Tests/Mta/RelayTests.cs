@@ -142,6 +142,36 @@ public sealed class RelayTests
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
     }
 
+    [Theory]
+    [InlineData(true, "Grüße aus Köln", " BODY=8BITMIME")]
+    [InlineData(true, "plain ascii", "")]
+    [InlineData(false, "Grüße aus Köln", "")] // sent as it is, as OpenSMTPD does
+    public async Task Eight_bit_mail_is_declared_with_body_8bitmime_to_a_server_offering_it(bool offers8BitMime, string text, string body)
+    {
+        // alice -> us (BODY=8BITMIME) -> in-test peer recording the MAIL command.
+        await using var peer = new ScriptedPeer { Extensions = offers8BitMime ? ["PIPELINING", "8BITMIME", "SIZE 1000000"] : ["PIPELINING", "SIZE 1000000"] }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<alice@example.org> BODY=8BITMIME"));
+            Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@far.example>"));
+            await d.CommandAsync("DATA");
+            Assert.StartsWith("250", await d.CommandAsync($"Subject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n."));
+        }
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        string mail = Assert.Single(peer.Commands, c => c.StartsWith("MAIL FROM:"));
+        Assert.Matches($@"^MAIL FROM:<alice@example.org> SIZE=\d+{body}$", mail);
+        // The bytes arrive unchanged (the peer reads Latin-1: one char per byte).
+        Assert.Contains(System.Text.Encoding.Latin1.GetString(System.Text.Encoding.UTF8.GetBytes(text)), Assert.Single(peer.Messages));
+    }
+
     [Fact]
     public async Task A_message_with_more_than_100_received_headers_is_refused_not_relayed()
     {
