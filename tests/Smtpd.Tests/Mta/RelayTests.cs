@@ -124,9 +124,14 @@ public sealed class RelayTests
     [Theory]
     [InlineData("220 2.0.0 Ready to start TLS", "action \"out\" relay host smtp://127.0.0.1:{0} tls no-verify")]
     [InlineData("454 4.7.0 TLS not available", "action \"out\" relay host smtp+tls://127.0.0.1:{0}")]
-    public async Task With_tls_required_a_failed_starttls_sends_nothing_and_keeps_the_mail(string startTlsReply, string action)
+    [InlineData(null, "action \"out\" relay host smtp://127.0.0.1:{0} tls")] // STARTTLS not even offered
+    public async Task With_tls_required_a_failed_starttls_sends_nothing_and_keeps_the_mail(string? startTlsReply, string action)
     {
-        await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
+        await using var peer = new ScriptedPeer
+        {
+            Extensions = startTlsReply is null ? ["PIPELINING"] : ["PIPELINING", "STARTTLS"],
+            StartTlsReply = startTlsReply ?? "502 5.5.1 Unknown command",
+        }.Start();
         await using var smtpd = new SmtpdInstance($$"""
             listen on 127.0.0.1 port {port}
             {{string.Format(action, peer.Port)}}
@@ -138,6 +143,7 @@ public sealed class RelayTests
         Assert.Empty(peer.Messages);
         Assert.Equal(0, peer.Count("MAIL"));
         Assert.DoesNotContain("downgrading to plain", smtpd.Log);
+        if (startTlsReply is null) { Assert.Contains("TLS required but not offered", smtpd.Log); Assert.Equal(0, peer.Count("STARTTLS")); }
         Assert.DoesNotContain("result=PermFail", smtpd.Log);
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
     }
@@ -170,6 +176,108 @@ public sealed class RelayTests
         Assert.Matches($@"^MAIL FROM:<alice@example.org> SIZE=\d+{body}$", mail);
         // The bytes arrive unchanged (the peer reads Latin-1: one char per byte).
         Assert.Contains(System.Text.Encoding.Latin1.GetString(System.Text.Encoding.UTF8.GetBytes(text)), Assert.Single(peer.Messages));
+    }
+
+    [SkippableFact]
+    public async Task A_domain_with_only_an_address_record_gets_its_mail_there()
+    {
+        // alice -> us -> implicit.example's own A record (no MX: RFC 5321 5.1) -> smtpd.
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["implicit.example"], ["host-record=implicit.example,127.0.0.17"]);
+        await using var mx = await PeerAsync("127.0.0.17", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@implicit.example", "implicit mx");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("body of implicit mx", await File.ReadAllTextAsync(Assert.Single(files)));
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("relay=\"implicit.example [127.0.0.17]\"", smtpd.Log);
+    }
+
+    [Fact]
+    public async Task Starttls_is_used_when_the_peer_offers_it()
+    {
+        // alice -> us -> STARTTLS -> smtpd with a self-signed certificate (opportunistic: not verified).
+        var peer = new SmtpdInstance();
+        await using var _ = peer;
+        TestCertificates.Write(peer.Dir, "tls", "mx.tls.example");
+        peer.WriteConfig("""
+            pki mx.tls.example cert "{dir}/tls.crt"
+            pki mx.tls.example key "{dir}/tls.key"
+            listen on 127.0.0.18 port {port} tls pki mx.tls.example
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.18:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "over starttls");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("with ESMTPS", await File.ReadAllTextAsync(files[0]));
+        await peer.WaitForLogAsync("smtp tls ciphers=", Timeout);
+        await smtpd.WaitForLogAsync("mta tls ciphers=", Timeout);
+        Assert.DoesNotContain("downgrading to plain", smtpd.Log);
+    }
+
+    [Fact]
+    public async Task Smarthost_offering_only_auth_login_gets_it()
+    {
+        // alice -> us -> smtps, AUTH LOGIN -> in-test smarthost that knows no other mechanism.
+        await using var host = new ScriptedPeer { Smtps = true, Extensions = ["PIPELINING", "AUTH LOGIN"], Login = "alice:wonderland" }.Start();
+        var smtpd = new SmtpdInstance();
+        await using var _ = smtpd;
+        File.WriteAllText(Path.Combine(smtpd.Dir, "secrets"), "label   alice:wonderland\n");
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            table secrets file:{dir}/secrets
+            accept for any relay via smtps+auth://label@127.0.0.1:{{host.Port}} auth <secrets>
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "logged in");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("body of logged in", Assert.Single(host.Messages));
+        Assert.Contains("(login alice:wonderland)", host.Commands);
+        Assert.Equal(0, host.Count("AUTH PLAIN"));
+        Assert.True(host.TlsSessions >= 1);
+    }
+
+    [Fact]
+    public async Task A_route_that_keeps_failing_is_penalized_longer_each_time()
+    {
+        // alice -> us -> nobody listening: the route's penalty doubles (2 s, 4 s, 8 s...).
+        int closed = SmtpdInstance.FreePort();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{closed}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "nowhere");
+
+        async Task<(int Penalty, int Seconds)> RouteAsync()
+        {
+            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "show", "routes");
+            Assert.True(code == 0, output);
+            string line = output.Split('\n').Single(l => l.Contains("far.example (action out)"));
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"penalty=(\d+) timeout=(\d+)s");
+            Assert.True(m.Success, line);
+            return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
+        }
+        await smtpd.WaitForLogAsync("penalized", Timeout, count: 2);
+        var second = await RouteAsync();
+        await smtpd.WaitForLogAsync("penalized", Timeout, count: 3);
+        var asked = System.Diagnostics.Stopwatch.StartNew();
+        var third = await RouteAsync();
+        Assert.Equal(2, second.Penalty);
+        Assert.Equal(3, third.Penalty);
+        Assert.InRange(second.Seconds, 0, 4);
+        // 8 s, less the time smtpctl took to answer (a loaded machine may need seconds).
+        Assert.InRange(third.Seconds + (int)Math.Ceiling(asked.Elapsed.TotalSeconds), 7, 9);
+        Assert.DoesNotContain("result=", smtpd.Log); // held here all along, neither sent nor failed
     }
 
     [Fact]

@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Smtpd.Tests.Mta;
@@ -27,6 +30,10 @@ public sealed class ScriptedPeer : IAsyncDisposable
     public string StartTlsReply { get; init; } = "454 4.7.0 TLS not available";
     /// <summary>Accepted login for AUTH LOGIN, as user:password.</summary>
     public string? Login { get; init; }
+    /// <summary>Implicit TLS (smtps) with a self-signed certificate for peer.example.</summary>
+    public bool Smtps { get; init; }
+    public int TlsSessions => _tlsSessions;
+    int _tlsSessions;
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public int Connections => _connections;
@@ -59,9 +66,24 @@ public sealed class ScriptedPeer : IAsyncDisposable
     async Task ServeAsync(TcpClient client)
     {
         using var _ = client;
-        var stream = client.GetStream();
+        Stream stream = client.GetStream();
+        try
+        {
+            if (Smtps)
+            {
+                var ssl = new SslStream(stream);
+                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = Certificate() }, _stop.Token);
+                Interlocked.Increment(ref _tlsSessions);
+                stream = ssl;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException) { return; }
         var reader = new StreamReader(stream, Encoding.Latin1);
-        async Task Say(string s) => await stream.WriteAsync(Encoding.ASCII.GetBytes(s + "\r\n"), _stop.Token);
+        async Task Say(string s)
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(s + "\r\n"), _stop.Token);
+            await stream.FlushAsync(_stop.Token);
+        }
         try
         {
             await Say(Banner);
@@ -104,6 +126,14 @@ public sealed class ScriptedPeer : IAsyncDisposable
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException or FormatException) { }
+    }
+
+    static X509Certificate2 Certificate()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=peer.example", key, HashAlgorithmName.SHA256);
+        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
     }
 
     public async ValueTask DisposeAsync()
