@@ -75,10 +75,10 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
         lock (_lock)
         {
             if (delivered) _proven = true;
-            if (session.Usable) _idle.Enqueue(session);
+            if (session.Usable && !session.Retired) _idle.Enqueue(session);
             else _open--;
         }
-        if (!session.Usable) _ = session.QuitAsync("error");
+        if (!session.Usable || session.Retired) _ = session.QuitAsync(session.Retired ? "too many errors" : "error");
         _released.Release();
     }
 

@@ -1,11 +1,8 @@
 namespace Smtpd.Mta;
 
 /// <summary>
-/// A session with a next hop failed. Permanent only when the server itself said so with a 5xx
-/// at a point that concerns every recipient (banner, EHLO, MAIL); anything about the network,
-/// TLS or timeouts is temporary and, being the MX's fault, marks the MX rather than the mail.
+/// A session with a next hop failed: network, TLS, timeout, or a refused banner, EHLO/HELO,
+/// STARTTLS or AUTH. Never permanent for the mail: as in OpenSMTPD (mta_error), it is the
+/// host's fault, so the host is marked and the mail goes to the next MX or waits.
 /// </summary>
-public sealed class MtaException(string message, bool permanent = false) : Exception(message)
-{
-    public bool Permanent { get; } = permanent;
-}
+public sealed class MtaException(string message) : Exception(message);

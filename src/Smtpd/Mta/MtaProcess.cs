@@ -20,8 +20,6 @@ public sealed class MtaProcess
     const int MaxConcurrentRoutes = 100;
     /// <summary>How long envelopes of a penalized route are held here before going back to the scheduler.</summary>
     static readonly TimeSpan MaxHold = TimeSpan.FromMinutes(5);
-    /// <summary>A transaction with at least this many recipients, all deferred, counts as greylisting.</summary>
-    const int GreylistThreshold = 1;
 
     readonly Ruleset _ruleset;
     readonly RoutePlanner _planner;
@@ -189,7 +187,7 @@ public sealed class MtaProcess
                 {
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
-                    if (ex.Permanent) { Report(envelopes, Outcome.PermFail(ex.Message), null); return RouteAttempt.Done; }
+                    // Even a 5xx banner or HELO is the host's fault, not the mail's (OpenSMTPD's mta_error).
                     MarkBroken(hop.Host, hop.Port);
                     continue;
                 }
@@ -210,12 +208,17 @@ public sealed class MtaProcess
             await using var message = _queue.MessageReadStream(first.MessageId);
             var dsn = new SmtpClientSession.Dsn(first.DsnRet, first.DsnEnvid, envelopes.Select(e => (e.DsnNotify, e.DsnOrcpt)).ToList());
             var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.CanSeek ? message.Length : 0, ct, dsn);
-            // Every recipient deferred at once is how greylisting looks (seed 003): the route
-            // waits, the mail stays here, nobody is hammered.
-            if (replies.Count >= GreylistThreshold && session.RecipientsAllDeferred)
+            // Every recipient deferred at once, or too many in a row, is how greylisting looks
+            // (seed 003): the route waits, the mail stays here, nobody is hammered. Only a 5xx
+            // among them is final.
+            if (session.RecipientsAllDeferred || session.TooManyRecipientFailures)
             {
-                _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{replies[0].Text}\"");
-                return new RouteAttempt(envelopes, $"{session.Relay}: {replies[0].Text}");
+                _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{replies.First(r => !r.IsPositive).Text}\"");
+                var retry = new List<Envelope>();
+                for (int i = 0; i < envelopes.Count; i++)
+                    if (replies[i].IsPermanent) Report([envelopes[i]], replies[i].Outcome, session);
+                    else retry.Add(envelopes[i]);
+                return new RouteAttempt(retry, $"{session.Relay}: {replies.First(r => !r.IsPositive).Text}");
             }
             for (int i = 0; i < envelopes.Count; i++)
             {

@@ -63,12 +63,38 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// <summary>The last transaction's RCPTs were all answered 4xx: what greylisting looks like.</summary>
     public bool RecipientsAllDeferred { get; private set; }
 
-    /// <summary>Connects and greets; on failure the exception says why (temporary unless the server said 5xx).</summary>
+    /// <summary>
+    /// RCPTs refused in a row on one session before it gives up and the batch waits: OpenSMTPD's
+    /// max_failures_per_session (limit.c, default 25), which counts 4xx and 5xx alike and is reset by a 2xx.
+    /// </summary>
+    public const int MaxRcptFailuresInARow = 25;
+    int _rcptFailuresInARow;
+    static readonly SmtpReply TooManyFailures = new(451, ["451 4.7.0 Too many consecutive errors, closing connection"]);
+
+    /// <summary>The last transaction stopped after <see cref="MaxRcptFailuresInARow"/> refused RCPTs in a row.</summary>
+    public bool TooManyRecipientFailures { get; private set; }
+
+    /// <summary>Sound but not to be reused (too many refusals): closed with QUIT once released.</summary>
+    public bool Retired { get; private set; }
+
+    /// <summary>
+    /// Connects and greets; on failure the exception says why. When opportunistic STARTTLS fails
+    /// in the handshake, connects once more in plain text, as OpenSMTPD (MTA_DOWNGRADE_PLAIN).
+    /// </summary>
     public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
+    {
+        var session = await ConnectAsync(endpoint, hostName, options, log, plain: false, ct);
+        if (!session._opportunisticTlsFailed) return session;
+        log.Info($"smtp-out: Error on session {session.Id:x16}: opportunistic TLS failed, downgrading to plain");
+        return await ConnectAsync(endpoint, hostName, options, log, plain: true, ct);
+    }
+
+    /// <summary>Returns a greeted session, or one whose opportunistic TLS failed (closed, to be replaced).</summary>
+    static async Task<SmtpClientSession> ConnectAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, bool plain, CancellationToken ct)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         if (options.SourceFor(endpoint.Address) is { } source) socket.Bind(new IPEndPoint(source, 0));
-        var session = new SmtpClientSession(socket, options, log, hostName);
+        var session = new SmtpClientSession(socket, options, log, hostName) { _plain = plain };
         string scheme = options.Tls == MtaTls.Smtps ? "smtps" : "smtp";
         log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={hostName}");
         try
@@ -85,6 +111,12 @@ public sealed class SmtpClientSession : IAsyncDisposable
             await session.GreetAsync(ct);
             return session;
         }
+        catch (MtaException ex) when (session._opportunisticTlsFailed)
+        {
+            log.Info($"{session.Id:x16} mta error reason={ex.Message}");
+            await session.DisposeAsync();
+            return session;
+        }
         catch
         {
             await session.DisposeAsync();
@@ -92,23 +124,29 @@ public sealed class SmtpClientSession : IAsyncDisposable
         }
     }
 
+    /// <summary>This session skips STARTTLS: the last one to this host failed its opportunistic handshake.</summary>
+    bool _plain;
+    bool _opportunisticTlsFailed;
+
     async Task GreetAsync(CancellationToken ct)
     {
         var banner = await ReadReplyAsync(ct);
-        if (!banner.IsPositive) throw new MtaException($"Server refused the session: {banner.Text}", banner.IsPermanent);
+        if (!banner.IsPositive) throw new MtaException($"BANNER rejected: {banner.Text}");
         await HelloAsync(ct);
 
         bool offered = _extensions.Contains("STARTTLS");
         if (!Secure && _options.Tls == MtaTls.Required && !offered)
             throw new MtaException("TLS required but not offered by the server");
-        if (!Secure && offered && _options.Tls is MtaTls.Opportunistic or MtaTls.Required)
+        if (!Secure && offered && !_plain && _options.Tls is MtaTls.Opportunistic or MtaTls.Required)
         {
             var reply = await CommandAsync("STARTTLS", ct);
             if (reply.IsPositive)
             {
-                await StartTlsAsync(ct);
+                try { await StartTlsAsync(ct); }
+                catch (MtaException) when (_options.Tls == MtaTls.Opportunistic) { _opportunisticTlsFailed = true; throw; }
                 await HelloAsync(ct);
             }
+            // Refused opportunistic STARTTLS: go on in plain text on this session (OpenSMTPD does).
             else if (_options.Tls == MtaTls.Required)
                 throw new MtaException($"STARTTLS refused: {reply.Text}");
         }
@@ -121,7 +159,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         if (!reply.IsPositive)
         {
             reply = await CommandAsync($"HELO {_options.Helo}", ct);
-            if (!reply.IsPositive) throw new MtaException($"HELO refused: {reply.Text}", reply.IsPermanent);
+            if (!reply.IsPositive) throw new MtaException($"HELO rejected: {reply.Text}");
             _extensions = [];
             return;
         }
@@ -181,31 +219,58 @@ public sealed class SmtpClientSession : IAsyncDisposable
         Dsn? dsn = null)
     {
         IdleSince = DateTimeOffset.UtcNow;
-        RecipientsAllDeferred = false;
+        RecipientsAllDeferred = TooManyRecipientFailures = false;
         try
         {
             bool passDsn = dsn is not null && SupportsDsn;
+            // The envelope does not keep the client's BODY=, so the message itself is looked at.
+            // OpenSMTPD's mta never sends BODY=; we declare 8-bit data to a server offering 8BITMIME
+            // (RFC 6152 3). To one that does not, the message goes as it is, as OpenSMTPD does: no
+            // downgrade to 7 bit.
+            bool eightBit = _extensions.Contains("8BITMIME") && await ContainsEightBitAsync(message, ct);
             string mail = $"MAIL FROM:<{sender}>" + (_extensions.Contains("SIZE") && size > 0 ? $" SIZE={size}" : "")
+                + (eightBit ? " BODY=8BITMIME" : "")
                 + (passDsn && dsn!.Ret is { } ret ? $" RET={ret}" : "") + (passDsn && dsn!.Envid is { } envid ? $" ENVID={envid}" : "");
             var rcptCommands = recipients.Select((r, i) => $"RCPT TO:<{r}>" + (passDsn ? dsn!.RecipientParameters(i) : "")).ToList();
-            SmtpReply mailReply;
+            SmtpReply? mailReply = null;
             var rcptReplies = new List<SmtpReply>();
-            if (_extensions.Contains("PIPELINING"))
-            {
-                await WriteAsync(string.Concat(new[] { mail }.Concat(rcptCommands).Select(c => c + "\r\n")), ct);
-                mailReply = await ReadReplyAsync(ct);
-                foreach (var _ in rcptCommands) rcptReplies.Add(await ReadReplyAsync(ct));
-            }
-            else
+            bool pipelining = _extensions.Contains("PIPELINING");
+            if (!pipelining)
             {
                 mailReply = await CommandAsync(mail, ct);
-                if (mailReply.IsPositive)
-                    foreach (var c in rcptCommands) rcptReplies.Add(await CommandAsync(c, ct));
+                SmtpReply refused = mailReply;
+                if (!refused.IsPositive) { await ResetAsync(ct); return recipients.Select(_ => refused).ToList(); }
             }
-            if (!mailReply.IsPositive)
+            while (rcptReplies.Count < rcptCommands.Count && _rcptFailuresInARow < MaxRcptFailuresInARow)
+            {
+                // Never more RCPTs in flight than refusals the session may still take in a row.
+                int window = pipelining ? Math.Min(rcptCommands.Count - rcptReplies.Count, MaxRcptFailuresInARow - _rcptFailuresInARow) : 1;
+                var batch = rcptCommands.Skip(rcptReplies.Count).Take(window).Select(c => c + "\r\n");
+                await WriteAsync(mailReply is null ? string.Concat(batch.Prepend(mail + "\r\n")) : string.Concat(batch), ct);
+                mailReply ??= await ReadReplyAsync(ct);
+                for (int i = 0; i < window; i++)
+                {
+                    var reply = await ReadReplyAsync(ct);
+                    rcptReplies.Add(reply);
+                    // RCPTs after a refused MAIL say nothing about the recipients.
+                    if (mailReply.IsPositive) _rcptFailuresInARow = reply.IsPositive ? 0 : _rcptFailuresInARow + 1;
+                }
+                if (!mailReply.IsPositive) break;
+            }
+            if (mailReply is null || !mailReply.IsPositive)
             {
                 await ResetAsync(ct);
-                return recipients.Select(_ => mailReply).ToList();
+                SmtpReply refused = mailReply ?? TooManyFailures;
+                return recipients.Select(_ => refused).ToList();
+            }
+            if (_rcptFailuresInARow >= MaxRcptFailuresInARow)
+            {
+                // OpenSMTPD: "Too many consecutive errors, closing connection"; no DATA for
+                // those accepted, the rest are not even asked for: the whole batch waits.
+                TooManyRecipientFailures = true;
+                Retired = true;
+                await ResetAsync(ct);
+                return rcptReplies.Select(r => r.IsPermanent ? r : TooManyFailures).Concat(recipients.Skip(rcptReplies.Count).Select(_ => TooManyFailures)).ToList();
             }
             RecipientsAllDeferred = rcptReplies.Count > 0 && rcptReplies.All(r => r.IsTransient);
             if (!rcptReplies.Any(r => r.IsPositive))
@@ -236,6 +301,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
             throw;
         }
         finally { IdleSince = DateTimeOffset.UtcNow; }
+    }
+
+    /// <summary>Whether the message has a byte above 127; leaves the stream at its start. Unknown (not seekable): no.</summary>
+    static async Task<bool> ContainsEightBitAsync(Stream message, CancellationToken ct)
+    {
+        if (!message.CanSeek) return false;
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            message.Position = 0;
+            int n;
+            while ((n = await message.ReadAsync(buffer, ct)) > 0)
+                if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0) return true;
+            return false;
+        }
+        finally { message.Position = 0; }
     }
 
     async Task ResetAsync(CancellationToken ct)

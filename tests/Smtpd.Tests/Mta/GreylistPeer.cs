@@ -28,6 +28,8 @@ public sealed class GreylistPeer : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public int RcptCommands => _rcpts;
     public int Messages => _messages;
+    /// <summary>Per finished connection: RCPTs it carried and how many were accepted.</summary>
+    public ConcurrentQueue<(int Rcpts, int Accepted)> Connections { get; } = new();
 
     async Task AcceptAsync()
     {
@@ -48,6 +50,7 @@ public sealed class GreylistPeer : IAsyncDisposable
         var stream = client.GetStream();
         var reader = new StreamReader(stream, Encoding.ASCII);
         async Task Say(string s) => await stream.WriteAsync(Encoding.ASCII.GetBytes(s + "\r\n"), _stop.Token);
+        int rcpts = 0, acceptedRcpts = 0;
         try
         {
             await Say("220 grey.example ESMTP greylisting");
@@ -60,9 +63,10 @@ public sealed class GreylistPeer : IAsyncDisposable
                     case "EHLO": await Say("250-grey.example"); await Say("250 PIPELINING"); break;
                     case "RCPT":
                         Interlocked.Increment(ref _rcpts);
+                        rcpts++;
                         var first = _firstSeen.GetOrAdd(line.ToLowerInvariant(), _ => DateTime.UtcNow);
                         if (DateTime.UtcNow - first < _period) await Say("451 4.7.1 Greylisted, please try again later");
-                        else { accepted = true; await Say("250 2.1.5 Ok"); }
+                        else { accepted = true; acceptedRcpts++; await Say("250 2.1.5 Ok"); }
                         break;
                     case "DATA":
                         if (!accepted) { await Say("554 5.5.1 No valid recipients"); break; }
@@ -79,6 +83,7 @@ public sealed class GreylistPeer : IAsyncDisposable
             }
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException) { }
+        finally { Connections.Enqueue((rcpts, acceptedRcpts)); }
     }
 
     public async ValueTask DisposeAsync()

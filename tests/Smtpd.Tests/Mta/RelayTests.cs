@@ -69,6 +69,217 @@ public sealed class RelayTests
         Assert.Contains("relay=\"mx6.six.example [::1]\"", smtpd.Log);
     }
 
+    [SkippableTheory]
+    [InlineData("banner")]
+    [InlineData("hello")]
+    public async Task An_mx_refusing_the_session_with_5xx_is_skipped_and_the_next_mx_gets_the_mail(string refused)
+    {
+        // alice -> us -> MX 10 (in-test peer: 554 to the banner, or to EHLO and HELO) -> MX 20 (smtpd).
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["refusing.example"], [
+            "mx-host=refusing.example,mx1.refusing.example,10", "mx-host=refusing.example,mx2.refusing.example,20",
+            "host-record=mx1.refusing.example,127.0.0.15", "host-record=mx2.refusing.example,127.0.0.16"]);
+        await using var mx1 = new ScriptedPeer("127.0.0.15", mxPort)
+        {
+            Banner = refused == "banner" ? "554 5.7.1 No SMTP service here" : "220 mx1.refusing.example ESMTP",
+            RefuseHello = refused == "hello" ? "554 5.7.1 Go away" : null,
+        }.Start();
+        await using var mx2 = await PeerAsync("127.0.0.16", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@refusing.example", "past a refusing mx");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("body of past a refusing mx", await File.ReadAllTextAsync(Assert.Single(files)));
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Equal(1, mx1.Connections); // MX 10 was tried first
+        Assert.Contains(refused == "banner" ? "BANNER rejected: 554" : "HELO rejected: 554", smtpd.Log);
+        // Not the mail's fault: no permanent failure, so no bounce queued for alice.
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        await Task.Delay(500);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
+    }
+
+    [Theory]
+    [InlineData("220 2.0.0 Ready to start TLS", 2)] // the handshake then fails: a new session, in plain text
+    [InlineData("454 4.7.0 TLS not available", 1)]   // refused: the same session goes on in plain text
+    public async Task A_failed_opportunistic_starttls_falls_back_to_plain_text(string startTlsReply, int connections)
+    {
+        // alice -> us -> in-test peer offering STARTTLS that does not work.
+        await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "plain after all");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("body of plain after all", Assert.Single(peer.Messages));
+        Assert.Equal(connections, peer.Connections);
+        Assert.Equal(1, peer.Count("STARTTLS")); // the plain session does not try again
+        if (connections == 2) Assert.Contains("opportunistic TLS failed, downgrading to plain", smtpd.Log);
+    }
+
+    [Theory]
+    [InlineData("220 2.0.0 Ready to start TLS", "action \"out\" relay host smtp://127.0.0.1:{0} tls no-verify")]
+    [InlineData("454 4.7.0 TLS not available", "action \"out\" relay host smtp+tls://127.0.0.1:{0}")]
+    [InlineData(null, "action \"out\" relay host smtp://127.0.0.1:{0} tls")] // STARTTLS not even offered
+    public async Task With_tls_required_a_failed_starttls_sends_nothing_and_keeps_the_mail(string? startTlsReply, string action)
+    {
+        await using var peer = new ScriptedPeer
+        {
+            Extensions = startTlsReply is null ? ["PIPELINING"] : ["PIPELINING", "STARTTLS"],
+            StartTlsReply = startTlsReply ?? "502 5.5.1 Unknown command",
+        }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            {{string.Format(action, peer.Port)}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "secret");
+        await smtpd.WaitForLogAsync("penalized", Timeout);
+        Assert.Empty(peer.Messages);
+        Assert.Equal(0, peer.Count("MAIL"));
+        Assert.DoesNotContain("downgrading to plain", smtpd.Log);
+        if (startTlsReply is null) { Assert.Contains("TLS required but not offered", smtpd.Log); Assert.Equal(0, peer.Count("STARTTLS")); }
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
+    }
+
+    [Theory]
+    [InlineData(true, "Grüße aus Köln", " BODY=8BITMIME")]
+    [InlineData(true, "plain ascii", "")]
+    [InlineData(false, "Grüße aus Köln", "")] // sent as it is, as OpenSMTPD does
+    public async Task Eight_bit_mail_is_declared_with_body_8bitmime_to_a_server_offering_it(bool offers8BitMime, string text, string body)
+    {
+        // alice -> us (BODY=8BITMIME) -> in-test peer recording the MAIL command.
+        await using var peer = new ScriptedPeer { Extensions = offers8BitMime ? ["PIPELINING", "8BITMIME", "SIZE 1000000"] : ["PIPELINING", "SIZE 1000000"] }.Start();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<alice@example.org> BODY=8BITMIME"));
+            Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@far.example>"));
+            await d.CommandAsync("DATA");
+            Assert.StartsWith("250", await d.CommandAsync($"Subject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n."));
+        }
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        string mail = Assert.Single(peer.Commands, c => c.StartsWith("MAIL FROM:"));
+        Assert.Matches($@"^MAIL FROM:<alice@example.org> SIZE=\d+{body}$", mail);
+        // The bytes arrive unchanged (the peer reads Latin-1: one char per byte).
+        Assert.Contains(System.Text.Encoding.Latin1.GetString(System.Text.Encoding.UTF8.GetBytes(text)), Assert.Single(peer.Messages));
+    }
+
+    [SkippableFact]
+    public async Task A_domain_with_only_an_address_record_gets_its_mail_there()
+    {
+        // alice -> us -> implicit.example's own A record (no MX: RFC 5321 5.1) -> smtpd.
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        int mxPort = SmtpdInstance.FreePort();
+        await using var dns = new Dnsmasq(["implicit.example"], ["host-record=implicit.example,127.0.0.17"]);
+        await using var mx = await PeerAsync("127.0.0.17", mxPort);
+        await using var smtpd = await RelayerAsync(dns, mxPort);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@implicit.example", "implicit mx");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("body of implicit mx", await File.ReadAllTextAsync(Assert.Single(files)));
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("relay=\"implicit.example [127.0.0.17]\"", smtpd.Log);
+    }
+
+    [Fact]
+    public async Task Starttls_is_used_when_the_peer_offers_it()
+    {
+        // alice -> us -> STARTTLS -> smtpd with a self-signed certificate (opportunistic: not verified).
+        var peer = new SmtpdInstance();
+        await using var _ = peer;
+        TestCertificates.Write(peer.Dir, "tls", "mx.tls.example");
+        peer.WriteConfig("""
+            pki mx.tls.example cert "{dir}/tls.crt"
+            pki mx.tls.example key "{dir}/tls.key"
+            listen on 127.0.0.18 port {port} tls pki mx.tls.example
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.18:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "over starttls");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("with ESMTPS", await File.ReadAllTextAsync(files[0]));
+        await peer.WaitForLogAsync("smtp tls ciphers=", Timeout);
+        await smtpd.WaitForLogAsync("mta tls ciphers=", Timeout);
+        Assert.DoesNotContain("downgrading to plain", smtpd.Log);
+    }
+
+    [Fact]
+    public async Task Smarthost_offering_only_auth_login_gets_it()
+    {
+        // alice -> us -> smtps, AUTH LOGIN -> in-test smarthost that knows no other mechanism.
+        await using var host = new ScriptedPeer { Smtps = true, Extensions = ["PIPELINING", "AUTH LOGIN"], Login = "alice:wonderland" }.Start();
+        var smtpd = new SmtpdInstance();
+        await using var _ = smtpd;
+        File.WriteAllText(Path.Combine(smtpd.Dir, "secrets"), "label   alice:wonderland\n");
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            table secrets file:{dir}/secrets
+            accept for any relay via smtps+auth://label@127.0.0.1:{{host.Port}} auth <secrets>
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "logged in");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("body of logged in", Assert.Single(host.Messages));
+        Assert.Contains("(login alice:wonderland)", host.Commands);
+        Assert.Equal(0, host.Count("AUTH PLAIN"));
+        Assert.True(host.TlsSessions >= 1);
+    }
+
+    [Fact]
+    public async Task A_route_that_keeps_failing_is_penalized_longer_each_time()
+    {
+        // alice -> us -> nobody listening: the route's penalty doubles (2 s, 4 s, 8 s...).
+        int closed = SmtpdInstance.FreePort();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{closed}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "nowhere");
+
+        async Task<(int Penalty, int Seconds)> RouteAsync()
+        {
+            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "show", "routes");
+            Assert.True(code == 0, output);
+            string line = output.Split('\n').Single(l => l.Contains("far.example (action out)"));
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"penalty=(\d+) timeout=(\d+)s");
+            Assert.True(m.Success, line);
+            return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
+        }
+        await smtpd.WaitForLogAsync("penalized", Timeout, count: 2);
+        var second = await RouteAsync();
+        await smtpd.WaitForLogAsync("penalized", Timeout, count: 3);
+        var asked = System.Diagnostics.Stopwatch.StartNew();
+        var third = await RouteAsync();
+        Assert.Equal(2, second.Penalty);
+        Assert.Equal(3, third.Penalty);
+        Assert.InRange(second.Seconds, 0, 4);
+        // 8 s, less the time smtpctl took to answer (a loaded machine may need seconds).
+        Assert.InRange(third.Seconds + (int)Math.Ceiling(asked.Elapsed.TotalSeconds), 7, 9);
+        Assert.DoesNotContain("result=", smtpd.Log); // held here all along, neither sent nor failed
+    }
+
     [Fact]
     public async Task A_message_with_more_than_100_received_headers_is_refused_not_relayed()
     {
@@ -220,7 +431,7 @@ public sealed class RelayTests
     }
 
     [Fact]
-    public async Task A_silent_peer_or_one_that_drops_mid_data_loses_nothing()
+    public async Task A_silent_peer_or_one_that_drops_mid_data_loses_nothing_and_the_retry_delivers_once()
     {
         foreach (var behaviour in new[] { "silent", "drop" })
         {
@@ -245,6 +456,19 @@ public sealed class RelayTests
             Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
             listener.Stop();
             await peer;
+
+            // The faulty server is replaced by a real one on the same address and port; a forced
+            // retry delivers the message once.
+            await using var fixedPeer = await PeerAsync("127.0.0.1", port);
+            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "schedule", "all");
+            Assert.True(code == 0, output);
+            var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(60));
+            Assert.Contains($"body of {behaviour}", await File.ReadAllTextAsync(files[0]));
+            await smtpd.WaitForLogAsync("result=Ok", Timeout);
+            await Task.Delay(1000);
+            Assert.Single(Directory.GetFiles(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient, "new")));
+            Assert.Equal(1, SmtpdInstance.Occurrences(fixedPeer.Log, "smtp message msgid="));
+            Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
         }
     }
 
@@ -378,6 +602,47 @@ public sealed class RelayTests
         Assert.Equal(3, peer.Messages);
         // Each of the six recipients was asked for at most a few times, not hammered.
         Assert.True(peer.RcptCommands <= 6 * 3, $"{peer.RcptCommands} RCPT commands");
+    }
+
+    [Fact]
+    public async Task After_too_many_deferred_recipients_in_a_row_the_rest_waits_with_the_route()
+    {
+        // alice -> us -> greylisting peer; one message for 30 recipients, more than the 25
+        // refusals in a row (OpenSMTPD's max_failures_per_session) a session takes.
+        const int recipients = 30;
+        await using var peer = new GreylistPeer(TimeSpan.FromSeconds(3));
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<alice@example.org>");
+            for (int i = 0; i < recipients; i++) Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<r{i}@grey.example>"));
+            await d.CommandAsync("DATA");
+            Assert.StartsWith("250", await d.CommandAsync("Subject: many\r\n\r\nbody\r\n."));
+        }
+        await smtpd.WaitForLogAsync("Too many consecutive errors", Timeout);
+        // The first 25 are delivered after the grey period; the last 5, asked for only then, are
+        // deferred on their own and go back to the scheduler: make it retry now.
+        await smtpd.WaitForLogAsync("result=Ok", TimeSpan.FromSeconds(60), count: 25);
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); SmtpdInstance.Occurrences(smtpd.Log, "result=Ok") < recipients;)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "not every recipient was delivered");
+            await Control.Smtpctl.RunAsync(smtpd, "schedule", "all");
+            await Task.Delay(1000);
+        }
+        Assert.Equal(2, peer.Messages);
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        // Before the grey period ended no session asked for more than 25 recipients.
+        var refusedOnly = peer.Connections.Where(c => c.Accepted == 0 && c.Rcpts > 0).ToList();
+        Assert.NotEmpty(refusedOnly);
+        Assert.All(refusedOnly, c => Assert.True(c.Rcpts <= 25, $"{c.Rcpts} RCPTs on one connection"));
+        Assert.Contains(refusedOnly, c => c.Rcpts == 25);
     }
 
     [SkippableFact]
