@@ -117,7 +117,9 @@ public sealed partial class ConfigParser
             case "ca":
                 string ca = c.ExpectValue("ca");
                 return cas.ContainsKey(ca) ? action with { Ca = ca } : throw new ConfigSyntaxException(c.Previous.Location, $"undefined ca '{ca}'");
-            case "helo-src" or "domain":
+            case "helo-src":
+                return action with { HeloSourceTable = ParseTableRef(c, o) };
+            case "domain":
                 return action with { Options = [.. action.Options, $"{o} <{ParseTableRef(c, o)}>"] };
             case "protocols" or "ciphers":
                 return action with { Options = [.. action.Options, $"{o} {c.ExpectValue(o)}"] };

@@ -155,7 +155,7 @@ public sealed partial class ConfigParser
                 "auth" => action with { AuthTable = ParseTableRef(c, "auth") },
                 "certificate" => action with { Pki = c.ExpectValue("certificate") },
                 "source" => action with { SourceTable = ParseTables(c, "source") },
-                "helo" => action with { Options = [.. action.Options, $"helo-src <{ParseTableRef(c, "helo")}>"] },
+                "helo" => action with { HeloSourceTable = ParseTableRef(c, "helo") },
                 "as" => action with { MailFrom = c.ExpectValue("as") },
                 "tls" => action with { RequireTls = true },
                 _ => throw new ConfigSyntaxException(option.Location, $"unknown keyword '{option.Text}' in relay"),

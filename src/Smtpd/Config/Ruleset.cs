@@ -178,6 +178,9 @@ public sealed record ActionConfig(
     /// <summary>relay: <c>src &lt;t&gt;</c> (seed: <c>source &lt;t&gt;</c>), source addresses to bind.</summary>
     public string? SourceTable { get; init; }
 
+    /// <summary>relay: <c>helo-src &lt;t&gt;</c> (seed: <c>helo &lt;t&gt;</c>), the HELO name by the source address of the connection.</summary>
+    public string? HeloSourceTable { get; init; }
+
     /// <summary>relay: <c>tls</c> (TLS required) and <c>tls no-verify</c>.</summary>
     public bool RequireTls { get; init; }
     public bool TlsNoVerify { get; init; }
@@ -189,7 +192,7 @@ public sealed record ActionConfig(
     /// <summary>relay: <c>srs</c>, rewrite senders of forwarded mail.</summary>
     public bool Srs { get; init; }
 
-    /// <summary>Other relay options as written: "helo-src &lt;t&gt;", "domain &lt;t&gt;",
+    /// <summary>Other relay options as written: "domain &lt;t&gt;",
     /// "protocols P", "ciphers C", "filter NAME".</summary>
     public IReadOnlyList<string> Options { get; init; } = [];
 }

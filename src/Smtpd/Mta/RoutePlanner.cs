@@ -43,12 +43,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
                 if (credentials is null) return Route.Fail(Outcome.TempFail($"No credentials for label {label} in table {table}"));
             }
             var tls = action.RequireTls && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
-            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, sources) { Timeout = Timeout };
+            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, sources) { Timeout = Timeout, HeloBySource = HeloBySource(action), HeloSourceTable = action.HeloSourceTable };
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options);
         }
 
         var mxOptions = new ClientOptions(helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic,
-            action.RequireTls && !action.TlsNoVerify, null, sources) { Timeout = Timeout };
+            action.RequireTls && !action.TlsNoVerify, null, sources) { Timeout = Timeout, HeloBySource = HeloBySource(action), HeloSourceTable = action.HeloSourceTable };
         if (domain.StartsWith('[') && domain.EndsWith(']'))
             return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
 
@@ -72,6 +72,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             .Select(h => new NextHop(h.Name, h.Preference, MxPort)).ToList();
         return new Route(ordered, mxOptions);
     }
+
+    /// <summary><c>helo-src &lt;t&gt;</c>: the table's addrname entry for the source address (IPv4-mapped addresses as IPv4).</summary>
+    Func<IPAddress, string?>? HeloBySource(ActionConfig action) =>
+        action.HeloSourceTable is { } table
+            ? source => tables[table].Lookup(TableService.AddrName, (source.IsIPv4MappedToIPv6 ? source.MapToIPv4() : source).ToString())
+            : null;
 
     /// <summary>OpenSMTPD's secrets format: <c>label  login:password</c>.</summary>
     NetworkCredential? Credentials(string table, string label)

@@ -106,6 +106,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 catch (SocketException ex) { throw new MtaException($"Connection failed: {ex.Message}"); }
             }
             session._stream = new NetworkStream(socket, ownsSocket: true);
+            session._helo = session.HeloName();
             log.Info($"{session.Id:x16} mta connected");
             if (options.Tls == MtaTls.Smtps) await session.StartTlsAsync(ct);
             await session.GreetAsync(ct);
@@ -153,12 +154,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
         if (_options.Credentials is { } credentials) await AuthenticateAsync(credentials, ct);
     }
 
+    /// <summary>Our name in EHLO/HELO: from <c>helo-src</c> by the address this connection left from, else the action's.</summary>
+    string HeloName()
+    {
+        if (_options.HeloBySource is null || _socket.LocalEndPoint is not IPEndPoint local) return _options.Helo;
+        try { return _options.HeloBySource(local.Address) ?? _options.Helo; }
+        catch (Table.TableTempFailException ex) { throw new MtaException($"helo-src lookup failed: {ex.Message}"); }
+    }
+
+    string _helo = "";
+
     async Task HelloAsync(CancellationToken ct)
     {
-        var reply = await CommandAsync($"EHLO {_options.Helo}", ct);
+        var reply = await CommandAsync($"EHLO {_helo}", ct);
         if (!reply.IsPositive)
         {
-            reply = await CommandAsync($"HELO {_options.Helo}", ct);
+            reply = await CommandAsync($"HELO {_helo}", ct);
             if (!reply.IsPositive) throw new MtaException($"HELO rejected: {reply.Text}");
             _extensions = [];
             return;

@@ -700,4 +700,31 @@ public sealed class RelayTests
         Assert.Contains("from relay.example (", await File.ReadAllTextAsync(files[0]));
         await peer.WaitForLogAsync("smtp connected address=127.0.0.14", Timeout);
     }
+
+    [Theory]
+    // The seed's grammar (relay source <t> helo <t>) and the modern one (src <t> helo-src <t>):
+    // the HELO name is the one the helo table gives the source address the connection left from.
+    [InlineData("accept from local for any relay via smtp://127.0.0.1:{peer} source <sources> helo <names>")]
+    [InlineData("action \"out\" relay host smtp://127.0.0.1:{peer} src <sources> helo-src <names>\nmatch from local for any action \"out\"")]
+    public async Task The_helo_name_comes_from_the_helo_table_by_source_address(string rule)
+    {
+        var peer = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await using var _ = peer;
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance($$"""
+            table sources { 127.0.0.15 }
+            table names { 127.0.0.15 = "out15.example", 127.0.0.16 = "out16.example" }
+            listen on 127.0.0.1 port {port}
+            {{rule.Replace("{peer}", peer.Port.ToString())}}
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "named by source");
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("from out15.example (", await File.ReadAllTextAsync(files[0]));
+        await peer.WaitForLogAsync("smtp connected address=127.0.0.15", Timeout);
+    }
 }
