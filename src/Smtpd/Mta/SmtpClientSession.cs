@@ -69,6 +69,12 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// </summary>
     public const int MaxRcptFailuresInARow = 25;
     int _rcptFailuresInARow;
+    // What OpenSMTPD's mta says when the peer's SIZE is below the message: no point sending it.
+    static readonly SmtpReply TooLargeForPeer = new(552, ["552 5.3.4 Message too large for peer"]);
+
+    /// <summary>The peer's SIZE limit from its EHLO reply (RFC 1870); 0: none given.</summary>
+    long _peerSizeLimit;
+
     static readonly SmtpReply TooManyFailures = new(451, ["451 4.7.0 Too many consecutive errors, closing connection"]);
 
     /// <summary>The last transaction stopped after <see cref="MaxRcptFailuresInARow"/> refused RCPTs in a row.</summary>
@@ -175,6 +181,8 @@ public sealed class SmtpClientSession : IAsyncDisposable
             return;
         }
         _extensions = reply.Extensions.Select(e => e.Split(' ')[0]).ToHashSet();
+        _peerSizeLimit = reply.Extensions.Select(e => e.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(w => w is ["SIZE", _]).Select(w => long.TryParse(w[1], out long n) && n > 0 ? n : 0).FirstOrDefault();
         _authMechanisms = reply.Extensions.Where(e => e.StartsWith("AUTH", StringComparison.Ordinal))
             .SelectMany(e => e[4..].Split([' ', '='], StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
     }
@@ -231,6 +239,8 @@ public sealed class SmtpClientSession : IAsyncDisposable
     {
         IdleSince = DateTimeOffset.UtcNow;
         RecipientsAllDeferred = TooManyRecipientFailures = false;
+        if (_extensions.Contains("SIZE") && _peerSizeLimit > 0 && size > _peerSizeLimit)
+            return recipients.Select(_ => TooLargeForPeer).ToList();
         try
         {
             bool passDsn = dsn is not null && SupportsDsn;

@@ -727,4 +727,28 @@ public sealed class RelayTests
         Assert.Contains("from out15.example (", await File.ReadAllTextAsync(files[0]));
         await peer.WaitForLogAsync("smtp connected address=127.0.0.15", Timeout);
     }
+
+    [Fact]
+    public async Task A_message_larger_than_the_peer_allows_fails_without_being_sent()
+    {
+        var peer = new SmtpdInstance("""
+            max-message-size 100
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await using var _ = peer;
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "bigger than the peer's SIZE");
+        await smtpd.WaitForLogAsync("result=PermFail stat=\"552 5.3.4 Message too large for peer", Timeout);
+        await peer.WaitForLogAsync("smtp disconnected", Timeout);
+        Assert.DoesNotContain("MAIL FROM", peer.Log, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("smtp message", peer.Log);
+    }
 }
