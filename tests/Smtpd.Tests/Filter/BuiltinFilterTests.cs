@@ -63,7 +63,7 @@ public sealed class BuiltinFilterTests
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", Me), 2, Wait);
         var mails = files.Select(File.ReadAllText).ToList();
         Assert.Equal(2, mails.Count);
-        Assert.Contains("X-Spam: yes\n", mails.Single(m => m.Contains("Subject: junk")));
+        Assert.Contains("X-Spam: Yes\n", mails.Single(m => m.Contains("Subject: junk")));
         Assert.DoesNotContain("X-Spam", mails.Single(m => m.Contains("Subject: ham")));
         // The Received header names the client as DNS does.
         Assert.Contains("Received: from mail.example", mails[0]);
@@ -134,7 +134,7 @@ public sealed class BuiltinFilterTests
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 2, Wait);
         var mails = files.Select(File.ReadAllText).ToList();
         Assert.Equal(2, mails.Count);
-        Assert.Contains("X-Spam: yes\n", mails.Single(m => m.Contains("Subject: promo")));
+        Assert.Contains("X-Spam: Yes\n", mails.Single(m => m.Contains("Subject: promo")));
         Assert.DoesNotContain("X-Spam", mails.Single(m => m.Contains("Subject: ham")));
     }
 

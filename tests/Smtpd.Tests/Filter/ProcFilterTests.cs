@@ -328,7 +328,7 @@ public sealed class ProcFilterTests
         Assert.Equal(6, mails.Length);
         string Mail(string body) => mails.Single(m => m.Contains(body));
         foreach (var junk in new[] { "junk session one", "junk session two", "from a junk sender", "after a junk sender" })
-            Assert.Contains("\nX-Spam: yes\n", Mail(junk));
+            Assert.Contains("\nX-Spam: Yes\n", Mail(junk));
         foreach (var clean in new[] { "clean transaction", "reported sender" })
             Assert.DoesNotContain("X-Spam", Mail(clean));
 

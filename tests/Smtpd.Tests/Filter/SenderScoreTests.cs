@@ -61,7 +61,7 @@ public sealed class SenderScoreTests
         var mails = files.Select(File.ReadAllText).ToList();
         Assert.Equal(2, mails.Count);
         string junk = mails.Single(m => m.Contains("Subject: score 60"));
-        Assert.Contains("X-Spam: yes\n", junk);
+        Assert.Contains("X-Spam: Yes\n", junk);
         Assert.Contains("X-SenderScore: 60\n", junk);
         string unknown = mails.Single(m => m.Contains("Subject: no score"));
         Assert.DoesNotContain("X-Spam", unknown);
