@@ -4,7 +4,7 @@ namespace Smtpd.Filter;
 public abstract record FilterVerdict
 {
     public sealed record Proceed : FilterVerdict;
-    /// <summary>The session or transaction is spam: <c>X-Spam: yes</c> is added to its messages.</summary>
+    /// <summary>The session or transaction is spam: <c>X-Spam: Yes</c> (smtp_session.c's spelling) is added to its messages.</summary>
     public sealed record Junk : FilterVerdict;
     /// <summary>The command's parameter is replaced.</summary>
     public sealed record Rewrite(string Value) : FilterVerdict;

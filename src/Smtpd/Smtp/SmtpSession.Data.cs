@@ -48,7 +48,7 @@ public sealed partial class SmtpSession
         {
             var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
             // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
-            string added = (_junkSession || _junkTx ? "X-Spam: yes\r\n" : "") + ReceivedHeader(msgid);
+            string added = (_junkSession || _junkTx ? "X-Spam: Yes\r\n" : "") + ReceivedHeader(msgid);
             if (_filters?.OpenData(_shutdown) is { } pipeline)
                 (status, writeError, filterFailure, inputTooBig) = await ReceiveFilteredDataAsync(pipeline, added, data, buffer, file);
             else

@@ -82,19 +82,23 @@ public sealed class DkimTests
             match from local for local action "local"
             """.Replace("REPORTS", Path.Combine(smtpd.Maildirs, "reports.log")));
         await smtpd.StartAsync();
-        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
-        {
-            Assert.StartsWith("220", await c.ReadReplyAsync());
-            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
-            Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<alice@example.org>"));
-            Assert.StartsWith("250", await c.CommandAsync($"RCPT TO:<{Me}@localhost>"));
-            Assert.StartsWith("354", await c.CommandAsync("DATA"));
-            Assert.StartsWith("250", await c.CommandAsync(Message.ReplaceLineEndings("\r\n") + "\r\n."));
-        }
+        await SubmitAsync(smtpd.Port, $"{Me}@localhost");
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", Me), 1, Wait);
         // Maildir keeps LF line ends; the signature is over the message as sent (CRLF).
         string stored = (await File.ReadAllTextAsync(Assert.Single(files))).ReplaceLineEndings("\r\n");
         return (MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(stored))), stored);
+    }
+
+    static async Task SubmitAsync(int port, string rcpt)
+    {
+        await using var c = await SmtpDialogue.ConnectAsync(port);
+        Assert.StartsWith("220", await c.ReadReplyAsync());
+        Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+        Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<alice@example.org>"));
+        Assert.StartsWith("250", await c.CommandAsync($"RCPT TO:<{rcpt}>"));
+        Assert.StartsWith("354", await c.CommandAsync("DATA"));
+        Assert.StartsWith("250", await c.CommandAsync(Message.ReplaceLineEndings("\r\n") + "\r\n."));
+        Assert.StartsWith("221", await c.CommandAsync("QUIT"));
     }
 
     /// <summary>A second, independent verifier: Debian's python3-dkim (dkimpy), the DNS answer given.</summary>
@@ -137,6 +141,42 @@ public sealed class DkimTests
         var (message, stored) = await SendAndReadAsync($"filter \"dkim\" proc-exec \"{FilterPeers.DkimSign} -d example.org -s sel -k KEY\"", pem);
         await AssertVerifiesAsync(message, record, "rsa-sha256");
         await AssertDkimpyVerifiesAsync(stored, record);
+        Assert.StartsWith(".A line", (message.TextBody ?? "").Replace("\r\n", "\n").Split('\n')[1]); // un-stuffed once, not twice
+    }
+
+    [Fact]
+    public async Task DebiansFilterDkimsignSignsWhatWeRelay()
+    {
+        // Path: SmtpDialogue → smtpd (listener "filter dkim", Debian's filter-dkimsign) → fs queue →
+        // our MTA → "relay host smtp://127.0.0.1:PEER" → Postfix's smtp-sink, which dumps what it
+        // received; the dump is verified, as the next hop's verifier would see it.
+        FilterPeers.Require(FilterPeers.DkimSign, "Debian's opensmtpd-filter-dkimsign");
+        FilterPeers.Require(Mta.SmtpSink.Program, "Postfix's smtp-sink receives the relayed copy");
+        var (pem, record) = RsaKey();
+        int peerPort = SmtpdInstance.FreePort();
+        await using var sink = new Mta.SmtpSink("127.0.0.1", peerPort);
+        var smtpd = new SmtpdInstance();
+        await using var _ = smtpd;
+        string key = Path.Combine(smtpd.Dir, "dkim.key");
+        await File.WriteAllTextAsync(key, pem);
+        smtpd.WriteConfig($$"""
+            filter "dkim" proc-exec "{{FilterPeers.DkimSign}} -d example.org -s sel -k {{key}}"
+            listen on 127.0.0.1 port {port} filter "dkim"
+            action "out" relay host smtp://127.0.0.1:{{peerPort}}
+            match from local for any action "out"
+            """);
+        await smtpd.StartAsync();
+        await SubmitAsync(smtpd.Port, "bob@far.example");
+        await smtpd.WaitForLogAsync("result=Ok", Wait);
+        Assert.Matches(@"mta delivery evpid=\S+ from=<alice@example.org> to=<bob@far.example> .* result=Ok", smtpd.Log);
+
+        // smtp-sink prepends its X-Client-Addr/X-Mail-Args... lines, then the message as it came.
+        string dumped = await File.ReadAllTextAsync(Assert.Single(sink.Messages));
+        Assert.Contains("X-Rcpt-Args: <bob@far.example>", dumped);
+        string received = dumped.ReplaceLineEndings("\r\n");
+        var message = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(received)));
+        await AssertVerifiesAsync(message, record, "rsa-sha256");
+        await AssertDkimpyVerifiesAsync(received, record);
         Assert.StartsWith(".A line", (message.TextBody ?? "").Replace("\r\n", "\n").Split('\n')[1]); // un-stuffed once, not twice
     }
 

@@ -5,13 +5,14 @@ namespace Smtpd.Tests.Filter;
 /// <summary>
 /// The programs the filter tests run. They are required, not optional: <c>.ci/run</c> installs
 /// them (python3, python3-dkim, dnsmasq-base, rspamd; bench/install-opensmtpd-filters.sh extracts Debian's
-/// filter-dkimsign and filter-rspamd), so a missing one is a failure, never a silent skip.
+/// filter-dkimsign, filter-rspamd and filter-senderscore), so a missing one is a failure, never a silent skip.
 /// </summary>
 public static class FilterPeers
 {
     public const string FilterDir = "/opt/opensmtpd-filters/usr/libexec/opensmtpd";
     public static string DkimSign => Path.Combine(FilterDir, "filter-dkimsign");
     public static string Rspamd => Path.Combine(FilterDir, "filter-rspamd");
+    public static string SenderScore => Path.Combine(FilterDir, "filter-senderscore");
 
     /// <summary>The Python test filter, copied next to the test assembly.</summary>
     public static string TestFilter => Path.Combine(AppContext.BaseDirectory, "Filter", "test-filter.py");

@@ -224,4 +224,147 @@ public sealed class ProcFilterTests
         Assert.Contains(lines, l => l.EndsWith("|filter-response|" + l.Split('|')[5] + "|mail-from|reject|530 5.7.0 Authenticate first", StringComparison.Ordinal));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Dir, "maildirs", Me), 1, Wait);
     }
+    [Fact]
+    public async Task AProcessFilterAnswersAtHeloStarttlsAuthAndData()
+    {
+        // Path: SmtpDialogue → (STARTTLS, AUTH PLAIN) → smtpd (listener "filter py") ⇄ test-filter.py,
+        // which refuses by the HELO name the session gave (see test-filter.py) → maildir.
+        FilterPeers.Require("python3", "runs the test filter");
+        await using var smtpd = new SmtpdInstance();
+        Tls.TestCertificates.Write(smtpd.Dir, "mx", "localhost");
+        await Tls.CredentialsTable.WriteAsync(Path.Combine(smtpd.Dir, "creds"), ("alice", "wonderland"));
+        smtpd.WriteConfig($"""
+            pki tlscert cert "{"{dir}"}/mx.crt"
+            pki tlscert key "{"{dir}"}/mx.key"
+            table creds file:{"{dir}"}/creds
+            filter "py" proc-exec "python3 {FilterPeers.TestFilter} {"{dir}"}/maildirs/reports.log"
+            listen on 127.0.0.1 port {"{port}"} tls pki tlscert auth-optional <creds> filter "py"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from any for local action "local"
+            """);
+        await smtpd.StartAsync();
+        string secret = "AUTH PLAIN " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0alice\0wonderland"));
+
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.Equal("550 5.7.1 Bad helo", await c.CommandAsync("HELO reject.example"));
+            Assert.StartsWith("503", await c.CommandAsync("MAIL FROM:<alice@example.org>")); // the refused HELO did not count
+            Assert.StartsWith("250", await c.CommandAsync("EHLO notls.example"));
+            Assert.Equal("454 4.7.0 TLS not available to you", await c.CommandAsync("STARTTLS"));
+            Assert.StartsWith("250", await c.CommandAsync("NOOP")); // still in clear, still talking
+        }
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.StartsWith("250", await c.CommandAsync("EHLO noauth.example"));
+            Assert.StartsWith("220", await c.CommandAsync("STARTTLS"));
+            await c.StartTlsAsync();
+            Assert.StartsWith("250", await c.CommandAsync("EHLO noauth.example"));
+            Assert.Equal("535 5.7.8 Not for you", await c.CommandAsync(secret));
+        }
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("220", await c.CommandAsync("STARTTLS"));
+            await c.StartTlsAsync();
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("235", await c.CommandAsync(secret));
+            Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<nodata@example.org>"));
+            Assert.StartsWith("250", await c.CommandAsync($"RCPT TO:<{Me}@localhost>"));
+            Assert.Equal("554 5.7.1 No data for you", await c.CommandAsync("DATA"));
+            Assert.StartsWith("250", await c.CommandAsync("RSET"));
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "after the refused DATA"));
+        }
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 1, Wait);
+        Assert.Contains("after the refused DATA", File.ReadAllText(Assert.Single(files)));
+        var lines = await FilterPeers.WaitForLineAsync(Path.Combine(smtpd.Maildirs, "reports.log"), "|filter-response|", Wait);
+        foreach (var response in new[] { "helo|reject|550 5.7.1 Bad helo", "tls|reject|454 4.7.0 TLS not available to you",
+                                         "auth|reject|535 5.7.8 Not for you", "data|reject|554 5.7.1 No data for you" })
+            Assert.Contains(lines, l => l.Contains("|filter-response|") && l.EndsWith(response, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task JunkDisconnectAndReportAnswersFromAProcessFilter()
+    {
+        await using var dns = Dns();
+        await using var smtpd = Start(dns);
+        await smtpd.StartAsync();
+        // Junk at EHLO marks the whole session. So does junk at MAIL FROM: as in OpenSMTPD
+        // (smtp_session.c), the transaction only exists once MAIL FROM has passed the filters.
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.StartsWith("250", await c.CommandAsync("EHLO junk.example"));
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "junk session one"));
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "junk session two"));
+        }
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await SendAsync(c, "junk@example.org", $"{Me}@localhost", "from a junk sender"));
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "after a junk sender"));
+        }
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await SendAsync(c, "alice@example.org", $"{Me}@localhost", "clean transaction"));
+            Assert.StartsWith("250", await SendAsync(c, "report@example.org", $"{Me}@localhost", "reported sender"));
+        }
+        // Disconnect: the filter's reply, then the connection is closed.
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.Equal("421 4.7.0 Go away", await c.CommandAsync("EHLO disconnect.example"));
+            Assert.Null(await c.ReadReplyAsync());
+        }
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.Equal("421 4.7.0 Bye now", await c.CommandAsync("MAIL FROM:<bye@example.org>"));
+            Assert.Null(await c.ReadReplyAsync());
+        }
+
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 6, Wait);
+        var mails = Delivered(smtpd);
+        Assert.Equal(6, mails.Length);
+        string Mail(string body) => mails.Single(m => m.Contains(body));
+        foreach (var junk in new[] { "junk session one", "junk session two", "from a junk sender", "after a junk sender" })
+            Assert.Contains("\nX-Spam: Yes\n", Mail(junk));
+        foreach (var clean in new[] { "clean transaction", "reported sender" })
+            Assert.DoesNotContain("X-Spam", Mail(clean));
+
+        string reports = Path.Combine(smtpd.Maildirs, "reports.log");
+        var lines = await FilterPeers.WaitForLineAsync(reports, "|filter-report|", Wait);
+        Assert.Contains(lines, l => l.EndsWith("|filter-report|" + l.Split('|')[5] + "|proc|py|sender noted", StringComparison.Ordinal));
+        lines = await FilterPeers.WaitForLineAsync(reports, "|mail-from|disconnect|421 4.7.0 Bye now", Wait);
+        Assert.Contains(lines, l => l.EndsWith("|ehlo|disconnect|421 4.7.0 Go away", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith("|mail-from|junk", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TxRollbackAndTimeoutAreReported()
+    {
+        await using var dns = Dns();
+        await using var smtpd = Start(dns);
+        smtpd.Environment["SMTPD_SESSION_TIMEOUT"] = "2";
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<alice@example.org>"));
+            Assert.StartsWith("250", await c.CommandAsync($"RCPT TO:<{Me}@localhost>"));
+            Assert.StartsWith("250", await c.CommandAsync("RSET"));
+            // Then the client says nothing: the session times out.
+            var started = DateTime.UtcNow;
+            Assert.StartsWith("421", await c.ReadReplyAsync());
+            Assert.Null(await c.ReadReplyAsync());
+            Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+        }
+        var lines = await FilterPeers.WaitForLineAsync(Path.Combine(smtpd.Maildirs, "reports.log"), "|link-disconnect|", Wait);
+        var events = lines.Select(l => l.Split('|')).Where(f => f[4] is not ("protocol-client" or "protocol-server" or "filter-response"))
+            .Select(f => string.Join("|", f[4..5].Concat(f[6..]))).ToList();
+        string msgid = Regex.Match(string.Join("\n", events), @"tx-begin\|([0-9a-f]{8})").Groups[1].Value;
+        Assert.NotEqual("", msgid);
+        Assert.Equal([$"tx-begin|{msgid}", $"tx-mail|{msgid}|ok|alice@example.org", $"tx-rcpt|{msgid}|ok|{Me}@localhost",
+                      $"tx-rollback|{msgid}", $"tx-reset|{msgid}", "timeout", "link-disconnect"], events.SkipWhile(e => !e.StartsWith("tx-begin")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
+    }
 }
