@@ -8,7 +8,7 @@ public static class FilterPhases
     static readonly string[] Names =
         ["connect", "helo", "ehlo", "starttls", "auth", "mail-from", "rcpt-to", "data", "data-line", "rset", "quit", "noop", "help", "wiz", "commit"];
 
-    /// <summary>The name in filter requests (<c>filter|0.6|...|smtp-in|NAME|...</c>).</summary>
+    /// <summary>The name in filter requests (<c>filter|0.7|...|smtp-in|NAME|...</c>).</summary>
     public static string Name(this FilterPhase phase) => Names[(int)phase];
 
     public static bool TryParse(string name, out FilterPhase phase)

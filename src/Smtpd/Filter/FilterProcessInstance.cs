@@ -16,10 +16,14 @@ namespace Smtpd.Filter;
 /// </summary>
 public sealed class FilterProcessInstance
 {
-    /// <summary>The protocol we speak: OpenSMTPD 6.7 to 7.3's.</summary>
-    public const string ProtocolVersion = "0.6";
-    /// <summary>What we announce in <c>config|smtpd-version</c>.</summary>
-    public const string SmtpdVersion = "6.8.0";
+    /// <summary>
+    /// The protocol we speak: current OpenSMTPD's (7.4 on). It differs from 0.6 (6.7 to 7.3) only in
+    /// link-auth, whose result now comes before the user name; the filters Debian packages for
+    /// 6.8 run with it unchanged.
+    /// </summary>
+    public const string ProtocolVersion = "0.7";
+    /// <summary>What we announce in <c>config|smtpd-version</c>: an OpenSMTPD that speaks <see cref="ProtocolVersion"/>.</summary>
+    public const string SmtpdVersion = "7.6.0";
     const int MaxLine = 1024 * 1024;
 
     readonly string _name;

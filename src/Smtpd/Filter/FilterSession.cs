@@ -64,7 +64,7 @@ public sealed class FilterSession
     }
 
     /// <summary>
-    /// A report event (<c>report|0.6|TIME|smtp-in|EVENT|SESSION[|PARAMS]</c>) to every process of
+    /// A report event (<c>report|0.7|TIME|smtp-in|EVENT|SESSION[|PARAMS]</c>) to every process of
     /// the chain that registered it. <paramref name="parameters"/> are already joined with '|'.
     /// </summary>
     public void Report(string ev, string? parameters = null)

@@ -84,12 +84,12 @@ public sealed partial class SmtpSession
         }
     }
 
-    /// <summary>link-auth, in protocol 0.6's order: username, then result.</summary>
+    /// <summary>link-auth, in protocol 0.7's order: result, then the user name (last, as it may hold anything).</summary>
     void ReportAuth(string user, string result)
     {
         if (_filters is null) return;
         if (result == "pass") _filters.User = user;
-        _filters.Report("link-auth", $"{Printable(user).Replace('|', '?')}|{result}");
+        _filters.Report("link-auth", $"{result}|{Printable(user)}");
     }
 
     /// <summary>Sends a 334 challenge and reads the client's answer line.</summary>

@@ -4,7 +4,7 @@ using Smtpd.Tests.EndToEnd;
 namespace Smtpd.Tests.Filter;
 
 // Path of the mail: SmtpDialogue → smtpd on 127.0.0.1:{port} (listener "filter py") ⇄ test-filter.py
-// over its stdin/stdout (smtpd-filters(7), protocol 0.6) → fs queue → maildir {dir}/maildirs/USER.
+// over its stdin/stdout (smtpd-filters(7), protocol 0.7) → fs queue → maildir {dir}/maildirs/USER.
 // The filter appends every report it gets to {dir}/maildirs/reports.log (world-writable: filters run as the daemon's user, _smtpd under root).
 public sealed class ProcFilterTests
 {
@@ -81,7 +81,7 @@ public sealed class ProcFilterTests
         var events = lines.Select(l => l.Split('|')).ToList();
         Assert.All(events, f =>
         {
-            Assert.Equal(["report", "0.6"], f[..2]);
+            Assert.Equal(["report", "0.7"], f[..2]);
             Assert.Matches(@"^\d+\.\d{6}$", f[2]);
             Assert.Equal("smtp-in", f[3]);
             Assert.Equal(session, f[5]);
@@ -217,8 +217,8 @@ public sealed class ProcFilterTests
         }
         var lines = await FilterPeers.WaitForLineAsync(Path.Combine(smtpd.Maildirs, "reports.log"), "|link-disconnect|", Wait);
         Assert.Contains(lines, l => Regex.IsMatch(l, @"\|link-tls\|[0-9a-f]{16}\|TLSv1\.[23]:[A-Z0-9_]+:(128|256)$"));
-        Assert.Contains(lines, l => l.EndsWith("|link-auth|" + l.Split('|')[5] + "|alice|fail", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.EndsWith("|alice|pass", StringComparison.Ordinal) && l.Contains("|link-auth|"));
+        Assert.Contains(lines, l => l.EndsWith("|link-auth|" + l.Split('|')[5] + "|fail|alice", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.EndsWith("|pass|alice", StringComparison.Ordinal) && l.Contains("|link-auth|"));
         Assert.Contains(lines, l => l.EndsWith("|protocol-client|" + l.Split('|')[5] + "|AUTH PLAIN ********", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.Contains(secret) || l.Contains("wonderland"));
         Assert.Contains(lines, l => l.EndsWith("|filter-response|" + l.Split('|')[5] + "|mail-from|reject|530 5.7.0 Authenticate first", StringComparison.Ordinal));
