@@ -245,4 +245,33 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "second"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
+
+    // SmtpDialogue --RCPT--> smtpd (as _smtpd) --reads--> :include: file / ~/.forward it may not read: 451, never 5xx
+    [SkippableFact]
+    public async Task An_include_file_or_forward_that_cannot_be_read_gives_451()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root: the daemon drops to _smtpd, which may not read a root-only file");
+        await using var smtpd = new SmtpdInstance("""
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from local for local action "local"
+            """);
+        string guarded = await UserAsync(smtpd.Dir);
+        string list = Path.Combine(smtpd.Dir, "members.txt");
+        File.WriteAllText(list, $"{TestUsers.Recipient}\n");
+        File.SetUnixFileMode(list, UnixFileMode.UserRead | UnixFileMode.UserWrite); // root's alone
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"), $"members: :include:{list}\n");
+        string forward = Path.Combine(smtpd.Dir, guarded, ".forward");
+        File.WriteAllText(forward, $"{TestUsers.Recipient}\n");
+        File.SetUnixFileMode(forward, UnixFileMode.None); // owned by root: the user may not read it either
+        await smtpd.StartAsync();
+
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "members@localhost"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{guarded}@localhost"));
+        // The session and the daemon carry on: once readable, the same recipients are accepted.
+        File.SetUnixFileMode(list, (UnixFileMode)0b110_100_100);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "members@localhost", "included"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+    }
 }
