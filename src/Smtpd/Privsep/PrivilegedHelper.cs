@@ -92,7 +92,8 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
 
     /// <summary>
     /// ~/.forward, read with the user's own file identity: a symlink to a file the user may not
-    /// read gives nothing away. Value null: no file (or an unreadable one), normal delivery.
+    /// read gives nothing away. Value null: no file, normal delivery; a file the user may not read is
+    /// a tempfail, so the recipient gets 451 rather than mail the .forward meant to send elsewhere.
     /// </summary>
     static async Task<PrivReply> ReadForwardAsync(PrivRequest r)
     {
@@ -101,13 +102,9 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         string path = Path.Combine(user.Home, ".forward");
         string? content = await UserFileAccess.RunAsync(user, () =>
         {
-            try
-            {
-                var info = new FileInfo(path);
-                if (!info.Exists || info.Length > 64 * 1024) return null;
-                return File.ReadAllText(path);
-            }
-            catch (UnauthorizedAccessException) { return null; }
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length > 64 * 1024) return null;
+            return File.ReadAllText(path); // unreadable: Answer makes it a tempfail, and the recipient 451
         });
         return new PrivReply(r.Id, PrivReply.Ok, Value: content);
     }

@@ -30,6 +30,8 @@ public sealed class DataReader(long maxSize, int maxLine = DataReader.DefaultMax
     public bool TooBig => Size > maxSize;
     public bool HeaderTooBig => _headerSize > maxHeader;
     public bool TooManyHops => Hops > MaxHops;
+    /// <summary><c>senders ... masquerade</c>: the From: headers are rewritten on the way to the output.</summary>
+    public FromMasquerade? Masquerade { get; init; }
 
     /// <summary>
     /// Consumes every complete line in <paramref name="reader"/>, appending the decoded message to
@@ -49,18 +51,33 @@ public sealed class DataReader(long maxSize, int maxLine = DataReader.DefaultMax
 
             if (_lineStart && content.Length > 0 && content.FirstSpan[0] == (byte)'.')
             {
-                if (content.Length == 1 && crlf) return Status.Done;
+                if (content.Length == 1 && crlf)
+                {
+                    if (Masquerade is { InHeaders: true } m && !TooBig && !HeaderTooBig) WriteLines(m.End(), output);
+                    return Status.Done;
+                }
                 content = content.Slice(1);
             }
 
             TrackHeaders(content, _lineStart);
             Size += content.Length + 2;
-            if (!TooBig && !HeaderTooBig)
+            if (Masquerade is { InHeaders: true } masquerade && !TooBig && !HeaderTooBig)
+                WriteLines(masquerade.Push(content.IsSingleSegment ? content.FirstSpan : content.ToArray()), output);
+            else if (!TooBig && !HeaderTooBig)
             {
                 foreach (var segment in content) output.Write(segment.Span);
                 output.Write(Crlf);
             }
             _lineStart = crlf;
+        }
+    }
+
+    static void WriteLines(IReadOnlyList<byte[]> lines, IBufferWriter<byte> output)
+    {
+        foreach (var line in lines)
+        {
+            output.Write(line);
+            output.Write(Crlf);
         }
     }
 

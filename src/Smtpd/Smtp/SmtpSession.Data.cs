@@ -39,7 +39,11 @@ public sealed partial class SmtpSession
         Send(Replies.StartData);
         await FlushAsync();
 
-        var data = new DataReader(_ctx.Ruleset.MaxMessageSize);
+        var masquerade = MasqueradeOf(_tx);
+        var pipeline = _filters?.OpenData(_shutdown);
+        // With data filters the client's lines are rewritten before the filters get them, so that a
+        // DKIM signature covers the From: we store (OpenSMTPD rewrites what the filters give back).
+        var data = new DataReader(_ctx.Ruleset.MaxMessageSize) { Masquerade = pipeline is null ? masquerade : null };
         DataReader.Status status;
         Exception? writeError = null;
         string? filterFailure = null;
@@ -49,8 +53,8 @@ public sealed partial class SmtpSession
             var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
             // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
             string added = (_junkSession || _junkTx ? "X-Spam: Yes\r\n" : "") + ReceivedHeader(msgid);
-            if (_filters?.OpenData(_shutdown) is { } pipeline)
-                (status, writeError, filterFailure, inputTooBig) = await ReceiveFilteredDataAsync(pipeline, added, data, buffer, file);
+            if (pipeline is not null)
+                (status, writeError, filterFailure, inputTooBig) = await ReceiveFilteredDataAsync(pipeline, added, masquerade, data, buffer, file);
             else
             {
                 buffer.Write(Encoding.UTF8.GetBytes(added));
@@ -93,6 +97,11 @@ public sealed partial class SmtpSession
         _tx = null;
         return reply;
     }
+
+    /// <summary><c>senders &lt;table&gt; masquerade</c> applies to authenticated sessions with a sender (smtp_session.c).</summary>
+    FromMasquerade? MasqueradeOf(Transaction tx) =>
+        _setup.Security is { Masquerade: true, SendersTable: not null } && _authUser is not null && !tx.Sender.IsNull
+            ? new FromMasquerade(tx.Sender.ToString()) : null;
 
     /// <summary>The next data from the client, within the data timeout; after it, 421 and the end of the session.</summary>
     async Task<ReadResult> ReadDataAsync()

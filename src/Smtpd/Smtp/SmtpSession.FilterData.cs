@@ -34,14 +34,14 @@ public sealed partial class SmtpSession
     /// time leaves nothing stored: the caller answers 451.
     /// </summary>
     async Task<(DataReader.Status Status, Exception? WriteError, string? Failure, bool InputTooBig)> ReceiveFilteredDataAsync(
-        DataPipeline pipeline, string added, DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
+        DataPipeline pipeline, string added, FromMasquerade? masquerade, DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
     {
         var consumer = ConsumeFilteredAsync(pipeline.Output, data, buffer, file);
         foreach (var header in added.Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
             pipeline.Input.TryWrite(Encoding.UTF8.GetBytes(header));
         DataReader.Status status;
         bool tooBig;
-        try { (status, tooBig) = await ForwardClientDataAsync(pipeline.Input); }
+        try { (status, tooBig) = await ForwardClientDataAsync(pipeline.Input, masquerade); }
         finally
         {
             pipeline.Input.TryWrite([(byte)'.']);
@@ -55,7 +55,7 @@ public sealed partial class SmtpSession
     }
 
     /// <summary>The client's data lines, as filters get them: without CRLF, still dot-stuffed.</summary>
-    async Task<(DataReader.Status, bool TooBig)> ForwardClientDataAsync(ChannelWriter<byte[]> input)
+    async Task<(DataReader.Status, bool TooBig)> ForwardClientDataAsync(ChannelWriter<byte[]> input, FromMasquerade? masquerade)
     {
         bool lineStart = true, tooBig = false;
         long size = 0;
@@ -76,6 +76,8 @@ public sealed partial class SmtpSession
                 // Only CRLF "." CRLF ends the data (a bare LF never starts a line: see DataReader).
                 if (lineStart && crlf && line is [(byte)'.'])
                 {
+                    if (masquerade is { InHeaders: true } && !tooBig && _filters!.Broken is null)
+                        foreach (var held in masquerade.End()) input.TryWrite(held);
                     _input.AdvanceTo(reader.Position);
                     return (DataReader.Status.Done, tooBig);
                 }
@@ -85,7 +87,9 @@ public sealed partial class SmtpSession
                 {
                     // After a bare LF a leading dot is content, not stuffing: stuff it so that it survives.
                     if (!lineStart && line.Length > 0 && line[0] == '.') line = [(byte)'.', .. line];
-                    input.TryWrite(line);
+                    if (masquerade is { InHeaders: true })
+                        foreach (var l in masquerade.Push(line)) input.TryWrite(l);
+                    else input.TryWrite(line);
                 }
                 lineStart = crlf;
             }

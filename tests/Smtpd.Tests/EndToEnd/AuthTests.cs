@@ -138,6 +138,38 @@ public sealed class AuthTests
         Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<anything@alice.example>"));
     }
 
+    // client --STARTTLS+AUTH alice--> smtpd (senders <owners> [masquerade], [a data-line filter]) --> maildir of the test user
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task Masquerade_rewrites_the_from_header_to_the_mail_from_and_nothing_else(bool masquerade, bool filtered)
+    {
+        string config = masquerade ? Config.Replace("senders <owners>", "senders <owners> masquerade") : Config;
+        // With a data-line filter the rewrite happens before it, so that the filter (a DKIM signer) sees the final From:.
+        if (filtered)
+            config = $"filter \"py\" proc-exec \"python3 {Smtpd.Tests.Filter.FilterPeers.TestFilter} {{dir}}/maildirs/reports.log\"\n"
+                + config.Replace("senders <owners> masquerade", "senders <owners> masquerade filter \"py\"");
+        await using var smtpd = await StartAsync(config);
+        await using (var d = await SecureSessionAsync(smtpd.Port))
+        {
+            Assert.StartsWith("235", await d.CommandAsync("AUTH PLAIN " + B64("\0alice\0wonderland")));
+            Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<team@alice.example>"));
+            Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@localhost>"));
+            Assert.StartsWith("354", await d.CommandAsync("DATA"));
+            await d.SendAsync("From: \"The Boss\" <boss@example.com>\r\nTo: someone@localhost\r\nSubject: masked\r\n\r\n"
+                + "From: boss@example.com stays in the body\r\n.\r\n");
+            Assert.StartsWith("250", await d.ReadReplyAsync());
+        }
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(30));
+        string mail = await File.ReadAllTextAsync(files[0]);
+        // Delivered files have LF line ends.
+        Assert.Contains(masquerade ? "\nFrom: \"The Boss\" <team@alice.example>\n" : "\nFrom: \"The Boss\" <boss@example.com>\n", mail);
+        Assert.Contains("\nTo: someone@localhost\nSubject: masked\n\nFrom: boss@example.com stays in the body\n", mail);
+        Assert.Equal(masquerade ? 0 : 1, mail.Split("boss@example.com>").Length - 1);
+        if (filtered) Assert.Contains("X-Test-Filter: seen\n", mail);
+    }
+
     [SkippableFact]
     public async Task A_system_user_authenticates_with_the_password_from_shadow()
     {

@@ -245,4 +245,78 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "second"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
+
+    // SmtpDialogue --RCPT--> smtpd (as _smtpd) --reads--> :include: file / ~/.forward it may not read: 451, never 5xx
+    [SkippableFact]
+    public async Task An_include_file_or_forward_that_cannot_be_read_gives_451()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root: the daemon drops to _smtpd, which may not read a root-only file");
+        await using var smtpd = new SmtpdInstance("""
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from local for local action "local"
+            """);
+        string guarded = await UserAsync(smtpd.Dir);
+        string list = Path.Combine(smtpd.Dir, "members.txt");
+        File.WriteAllText(list, $"{TestUsers.Recipient}\n");
+        File.SetUnixFileMode(list, UnixFileMode.UserRead | UnixFileMode.UserWrite); // root's alone
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"), $"members: :include:{list}\n");
+        string forward = Path.Combine(smtpd.Dir, guarded, ".forward");
+        File.WriteAllText(forward, $"{TestUsers.Recipient}\n");
+        File.SetUnixFileMode(forward, UnixFileMode.None); // owned by root: the user may not read it either
+        await smtpd.StartAsync();
+
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, "members@localhost"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{guarded}@localhost"));
+        // The session and the daemon carry on: once readable, the same recipients are accepted.
+        File.SetUnixFileMode(list, (UnixFileMode)0b110_100_100);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "members@localhost", "included"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+    }
+
+    // Seed 001 (a sink): SmtpDialogue --RCPT anyone@any domain--> smtpd, virtual { "@" => user } --> that user's mbox
+    [Fact]
+    public async Task Seed_global_catch_all_delivers_mail_for_any_user_of_any_domain()
+    {
+        await using var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            accept for any virtual { "@" => {{TestUsers.Recipient}} } deliver to mbox
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "alice@example.org", "for alice"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "nobody-at-all@sub.example.net", "for nobody"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "x+tag@localhost", "for x"));
+        string mbox = await Mailboxes.WaitForMboxAsync(Path.Combine(smtpd.MailSpool, TestUsers.Recipient), 3, Timeout);
+        Assert.Contains("Subject: for alice", mbox);
+        Assert.Contains("Subject: for nobody", mbox);
+        Assert.Contains("Subject: for x", mbox);
+    }
+
+    // Seed "primary domain": SmtpDialogue --RCPT x@example.org--> smtpd, alias <aliases> --> mbox under SMTPD_MAILSPOOL
+    [Fact]
+    public async Task Seed_primary_domain_expands_aliases_into_the_mbox()
+    {
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+
+            table aliases file:{dir}/aliases
+
+            accept from any for domain "example.org" \
+            		 alias <aliases> deliver to mbox
+            accept for local alias <aliases> deliver to mbox
+            """);
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"), $"postmaster: {TestUsers.Recipient}\nwebmaster: postmaster\n");
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "webmaster@example.org", "through two aliases"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@example.org", "to the user"));
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "postmaster@localhost", "local postmaster"));
+        Assert.StartsWith("550 5.1.1", await RcptAsync(smtpd.Port, "no-such-user-here@example.org"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "postmaster@elsewhere.example"));
+        string mbox = await Mailboxes.WaitForMboxAsync(Path.Combine(smtpd.MailSpool, TestUsers.Recipient), 3, Timeout);
+        Assert.Contains("Subject: through two aliases", mbox);
+        Assert.Contains("Subject: to the user", mbox);
+        Assert.Contains("Subject: local postmaster", mbox);
+        Assert.Contains("Delivered-To: webmaster@example.org", mbox);
+    }
 }

@@ -170,6 +170,41 @@ public sealed class TlsTests
         await smtpd.WaitForLogAsync("smtp tls-failed", TimeSpan.FromSeconds(10));
     }
 
+    // openssl s_client --STARTTLS, one suite offered--> smtpd (ciphers: one TLS 1.3 and one TLS 1.2 suite)
+    [SkippableFact]
+    public async Task Only_the_configured_ciphers_complete_a_handshake()
+    {
+        Skip.IfNot(ExternalTool.Exists("openssl"), "openssl is not installed");
+        await using var smtpd = await StartAsync(StartTlsConfig.Replace("tls pki tlscert",
+            "tls pki tlscert ciphers \"TLS_AES_256_GCM_SHA384:TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\""));
+
+        async Task<string> HandshakeAsync(params string[] offer)
+        {
+            var (_, output) = await ExternalTool.RunAsync("openssl",
+                ["s_client", "-starttls", "smtp", "-connect", $"127.0.0.1:{smtpd.Port}", "-crlf", "-ign_eof", .. offer],
+                "EHLO client.example\nQUIT\n");
+            return output;
+        }
+
+        // Outside the list: the handshake fails, nothing is said over TLS.
+        string tls12Outside = await HandshakeAsync("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256");
+        Assert.DoesNotContain("250-AUTH", tls12Outside);
+        Assert.DoesNotContain("221 2.0.0", tls12Outside);
+        string tls13Outside = await HandshakeAsync("-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256");
+        Assert.DoesNotContain("250-AUTH", tls13Outside);
+        Assert.DoesNotContain("221 2.0.0", tls13Outside);
+        await smtpd.WaitForLogAsync("smtp tls-failed", TimeSpan.FromSeconds(10), count: 2);
+
+        // Inside it: the session goes on over TLS with that suite.
+        string tls12Inside = await HandshakeAsync("-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384");
+        Assert.Contains("Cipher is ECDHE-ECDSA-AES256-GCM-SHA384", tls12Inside);
+        Assert.Contains("250-AUTH PLAIN LOGIN", tls12Inside);
+        Assert.Contains("221 2.0.0", tls12Inside);
+        string tls13Inside = await HandshakeAsync("-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384");
+        Assert.Contains("Cipher is TLS_AES_256_GCM_SHA384", tls13Inside);
+        Assert.Contains("221 2.0.0", tls13Inside);
+    }
+
     [SkippableFact]
     public async Task A_client_asking_to_renegotiate_is_dropped_and_others_are_served()
     {
