@@ -44,6 +44,12 @@ public sealed class Bus
         Stats.SetDuration($"profiling.{component}.{message.GetType().Name}", System.Diagnostics.Stopwatch.GetElapsedTime(start));
     }
 
+    /// <summary>Records how long one handler took, when profiling is on (<c>profiling.COMPONENT.NAME</c>).</summary>
+    public void Profile(string component, string name, long startTimestamp)
+    {
+        if (Profiling) Stats.SetDuration($"profiling.{component}.{name}", System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp));
+    }
+
     public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
     public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
     public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);

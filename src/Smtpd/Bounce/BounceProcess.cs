@@ -33,6 +33,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
             await foreach (var message in bus.Bounce.Reader.ReadAllAsync(ct))
             {
                 await bus.ChaosPauseAsync("bounce", ct);
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 switch (message)
                 {
                     case BounceRequest r:
@@ -51,6 +52,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                         await EnqueueAsync(r.Failures, ct);
                         break;
                 }
+                bus.Profile("bounce", message.GetType().Name, started);
             }
         }
         catch (OperationCanceledException) { }

@@ -40,9 +40,10 @@ public sealed class ControlCommands(ControlContext ctx)
             case ["show", "envelope", var id]: return await ShowEnvelopeAsync(id, output);
             case ["show", "message", var id]: return await ShowMessageAsync(id, output);
             case ["profile" or "unprofile", var what]:
-                if (what is not ("queue" or "scheduler" or "all"))
+                // One switch for every component's handlers; the names say which an admin means.
+                if (what is not ("imsg" or "smtp" or "queue" or "scheduler" or "mta" or "mda" or "bounce" or "all"))
                 {
-                    await output.WriteLineAsync($"smtpctl: invalid profiling subsystem: {what} (queue, scheduler, all)");
+                    await output.WriteLineAsync($"smtpctl: invalid profiling subsystem: {what} (imsg, smtp, queue, scheduler, mta, mda, bounce, all)");
                     return 1;
                 }
                 ctx.Bus.Profiling = words[0] == "profile";

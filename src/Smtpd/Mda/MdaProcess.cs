@@ -37,6 +37,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
             await foreach (var message in bus.Mda.Reader.ReadAllAsync(stop))
             {
             await bus.ChaosPauseAsync("mda", stop);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             running.RemoveAll(t => t.IsCompleted);
             switch (message)
             {
@@ -48,6 +49,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
                 case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, stop, ct)); break;
             }
+            bus.Profile("mda", message.GetType().Name, started);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }

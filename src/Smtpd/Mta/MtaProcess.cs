@@ -56,6 +56,7 @@ public sealed class MtaProcess
             await foreach (var message in _bus.Mta.Reader.ReadAllAsync(ct))
             {
                 await _bus.ChaosPauseAsync("mta", ct);
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (message is MtaPause p)
                 {
                     paused = p.Paused;
@@ -66,6 +67,7 @@ public sealed class MtaProcess
                 if (message is not MtaTransfer transfer) continue;
                 if (paused) held.Add(transfer);
                 else Start(transfer, ct);
+                _bus.Profile("mta", nameof(MtaTransfer), started);
             }
         }
         catch (OperationCanceledException) { }

@@ -129,7 +129,9 @@ public sealed partial class SmtpSession
             }
 
             _ctx.Log.Trace("smtp", () => $"{Id:x16} <<< {Printable(line!)}");
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             var reply = await HandleCommandAsync(line!);
+            if (_ctx.Bus.Profiling) _ctx.Bus.Profile("smtp", ProfiledVerb(line!), started);
             if (reply is not null) _ctx.Log.Trace("smtp", () => $"{Id:x16} >>> {reply.FirstLine}");
             if (reply is null) continue; // DATA answered for itself (and may have ended the session)
             Send(reply);
@@ -222,4 +224,16 @@ public sealed partial class SmtpSession
     }
 
     sealed class ConnectionClosedException : Exception;
+
+    static readonly string[] ProfiledVerbs = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "HELP", "VRFY", "EXPN", "STARTTLS", "AUTH"];
+
+    /// <summary>The verb a profiling figure is kept under; any other word is "unknown", so clients cannot make keys.</summary>
+    static string ProfiledVerb(string line)
+    {
+        int space = line.IndexOf(' ');
+        var word = space < 0 ? line.AsSpan() : line.AsSpan(0, space);
+        foreach (var verb in ProfiledVerbs)
+            if (word.Equals(verb, StringComparison.OrdinalIgnoreCase)) return verb;
+        return "unknown";
+    }
 }

@@ -290,14 +290,23 @@ public sealed class SmtpctlTests
     {
         await using var peer = new DeferringPeer { Accepting = true };
         await using var smtpd = await StartAsync(peer.Port);
-        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "profile", "queue")).Code);
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "profile", "all")).Code);
         await SendAsync(smtpd.Port, "p@far.example");
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
         await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 2);
         await Task.Delay(200);
         var (_, stats) = await Smtpctl.RunAsync(smtpd, "show", "stats");
-        Assert.Contains("profiling.queue.QueueDeliver=", stats);
-        Assert.Contains("profiling.scheduler.SchedulerCommit=", stats);
+        // Each component's handlers: SMTP commands, queue, scheduler, MTA, MDA messages.
+        foreach (var key in new[] { "profiling.smtp.MAIL=", "profiling.smtp.DATA=", "profiling.queue.QueueDeliver=",
+                     "profiling.scheduler.SchedulerCommit=", "profiling.mta.MtaTransfer=", "profiling.mda.MdaDeliver=" })
+            Assert.Contains(key, stats);
+        Assert.DoesNotContain("profiling.smtp.unknown", stats);
+
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "unprofile", "all")).Code);
+        var (code, output) = await Smtpctl.RunAsync(smtpd, "profile", "nonsense");
+        Assert.Equal(1, code);
+        Assert.Contains("invalid profiling subsystem", output);
     }
 
     [Fact]
