@@ -56,6 +56,85 @@ public sealed class TableBackendTests
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, "team@sql.example"));
     }
 
+    /// <summary>RCPT (and, if accepted, DATA) from a client bound to <paramref name="client"/>.</summary>
+    static async Task<string> SendFromAsync(int port, string client, string sender, string rcpt, string subject)
+    {
+        await using var d = await SmtpDialogue.ConnectAsync(port, client);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{sender}>");
+        string reply = await d.CommandAsync($"RCPT TO:<{rcpt}>");
+        if (!reply.StartsWith("250")) return reply;
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"Subject: {subject}\r\n\r\nbody\r\n."));
+        return reply;
+    }
+
+    // The other services of one sqlite table, each through what it decides: netaddr (from src),
+    // mailaddr (mail-from), virtual (alias lookups), source (relay src: a fetch) and addrname
+    // (helo-src: the HELO name for that source).
+    [Fact]
+    public async Task Sqlite_serves_netaddr_mailaddr_virtual_source_and_addrname()
+    {
+        var peer = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await using var _ = peer;
+        await peer.StartAsync();
+        await using var smtpd = new SmtpdInstance();
+        string db = Path.Combine(smtpd.Dir, "tables.db");
+        using (var c = new SqliteConnection($"Data Source={db}"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = $"""
+                CREATE TABLE nets (address TEXT);
+                INSERT INTO nets VALUES ('127.0.0.1');
+                CREATE TABLE senders (address TEXT);
+                INSERT INTO senders VALUES ('alice@example.org');
+                CREATE TABLE virtuals (key TEXT, value TEXT);
+                INSERT INTO virtuals VALUES ('info@virt.example', '{TestUsers.Recipient}');
+                CREATE TABLE sources (address TEXT);
+                INSERT INTO sources VALUES ('127.0.0.21');
+                CREATE TABLE names (address TEXT, name TEXT);
+                INSERT INTO names VALUES ('127.0.0.21', 'sql-named.example');
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        SqliteConnection.ClearAllPools();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "sqlite.conf"), $"""
+            dbpath {db}
+            query_netaddr SELECT address FROM nets WHERE address=?;
+            query_mailaddr SELECT address FROM senders WHERE address=?;
+            query_alias SELECT value FROM virtuals WHERE key=?;
+            fetch_source SELECT address FROM sources;
+            query_addrname SELECT name FROM names WHERE address=?;
+            """);
+        smtpd.WriteConfig($$"""
+            table sql sqlite:{dir}/sqlite.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" virtual <sql>
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}} src <sql> helo-src <sql>
+            match from src <sql> mail-from <sql> for domain "virt.example" action "local"
+            match from src <sql> mail-from <sql> for domain "far.example" action "out"
+            """);
+        await smtpd.StartAsync();
+
+        Assert.StartsWith("250", await SendFromAsync(smtpd.Port, "127.0.0.1", "alice@example.org", "info@virt.example", "virtual"));
+        var local = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("Delivered-To: info@virt.example", File.ReadAllText(local[0]));
+        // A sender the mailaddr query does not know, a client the netaddr query does not know: no rule.
+        Assert.StartsWith("550", await SendFromAsync(smtpd.Port, "127.0.0.1", "mallory@example.org", "info@virt.example", "unknown sender"));
+        Assert.StartsWith("550", await SendFromAsync(smtpd.Port, "127.0.0.22", "alice@example.org", "info@virt.example", "unknown client"));
+
+        Assert.StartsWith("250", await SendFromAsync(smtpd.Port, "127.0.0.1", "alice@example.org", $"{TestUsers.Recipient}@far.example", "relayed"));
+        var relayed = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("from sql-named.example (", File.ReadAllText(relayed[0]));
+        await peer.WaitForLogAsync("smtp connected address=127.0.0.21", Timeout);
+    }
+
     const string PythonTable = """
         import os, sys
         state = sys.argv[1]
