@@ -109,6 +109,48 @@ public sealed class TableBackendTests
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
 
+    // RCPT --> smtpd --> proc table process 1; smtpctl update table --> process 2 started and
+    // process 1 ended (it was kept running forever before).
+    [SkippableFact]
+    public async Task Update_table_ends_the_old_proc_table_process()
+    {
+        Skip.IfNot(ExternalTool.Exists("python3"), "python3 is not installed");
+        await using var smtpd = new SmtpdInstance();
+        string script = Path.Combine(smtpd.Dir, "table.py"), pids = Path.Combine(smtpd.Dir, "pids");
+        File.WriteAllText(script, "#!/usr/bin/env python3\nimport os, sys\nopen(sys.argv[1] + '/pids', 'a').write(str(os.getpid()) + '\\n')\n" + PythonTable);
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        File.WriteAllText(pids, "");
+        File.SetUnixFileMode(pids, (UnixFileMode)0b110_110_110); // the table runs as the daemon's user
+        smtpd.WriteConfig($$"""
+            table procdomains "proc:{{script}} {dir} {{TestUsers.Recipient}}"
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain <procdomains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@elsewhere.example"));
+        string first = Assert.Single(File.ReadAllLines(pids));
+        Assert.True(Directory.Exists($"/proc/{first}"), "the table process runs");
+
+        var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "update", "table", "procdomains");
+        Assert.True(code == 0, output);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@proc.example"));
+        var both = File.ReadAllLines(pids);
+        Assert.Equal(2, both.Length);
+        Assert.True(Directory.Exists($"/proc/{both[1]}"), "the new table process runs");
+        for (var deadline = DateTime.UtcNow + Timeout; Alive(first) && DateTime.UtcNow < deadline;) await Task.Delay(50);
+        Assert.False(Alive(first), $"the old table process {first} still runs after update table");
+
+        // A zombie is gone too: only its /proc entry would be left, in state Z.
+        static bool Alive(string pid) =>
+            File.Exists($"/proc/{pid}/stat") && ReadState(pid) is not ('Z' or 'X' or '\0');
+        static char ReadState(string pid)
+        {
+            try { string stat = File.ReadAllText($"/proc/{pid}/stat"); return stat[(stat.LastIndexOf(')') + 2)..][0]; }
+            catch (IOException) { return '\0'; }
+        }
+    }
+
     const string OpenSmtpdMakemap = "/opt/opensmtpd/usr/sbin/makemap";
 
     [Fact]
