@@ -151,6 +151,31 @@ public sealed class TableBackendTests
         }
     }
 
+    // RCPT --> smtpd --> file: tables in table(5)'s format --> maildir: comments only at the start
+    // of a line, "key: value" and "key value", a repeated key keeps its last value, "# @list".
+    [Fact]
+    public async Task File_tables_read_what_opensmtpd_reads()
+    {
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "# @list\n  file.example  \n# other.example\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"),
+            $"# comment\nsales: nobody-here\nSales:\t{TestUsers.Recipient}\nhash {TestUsers.Recipient}#not-a-comment\n\n");
+        smtpd.WriteConfig($$"""
+            table domains file:{dir}/domains
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from any for domain <domains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@file.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "sales@other.example"));
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Single(files);
+        // The '#' inside a value is part of it: that address does not exist, so the alias fails.
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "hash@file.example"));
+    }
+
     const string OpenSmtpdMakemap = "/opt/opensmtpd/usr/sbin/makemap";
 
     [Fact]
