@@ -58,6 +58,22 @@ public sealed class ConfigCheckTests : IDisposable
         Assert.Equal("configuration OK", stdout.Trim());
     }
 
+    // OpenSMTPD (parse.y, table.c) names an external table process "proc:/command"; proc-exec
+    // is a filter keyword only, and "table t proc-exec:..." is an unknown backend there too.
+    [Fact]
+    public async Task A_proc_table_is_spelled_proc_and_proc_exec_is_an_unknown_backend()
+    {
+        string path = Write("listen on 127.0.0.1 port 2525\ntable t proc-exec:/bin/true\naction \"local\" maildir\nmatch from any for domain <t> action \"local\"\n");
+        var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.Contains($"{path}:2:", stderr);
+        Assert.Contains("unknown backend 'proc-exec'", stderr);
+        path = Write("listen on 127.0.0.1 port 2525\ntable t proc:/bin/true\naction \"local\" maildir\nmatch from any for domain <t> action \"local\"\n");
+        (code, var stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.True(code == 0, stderr);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+
     [Fact]
     public async Task Error_names_file_and_line()
     {
