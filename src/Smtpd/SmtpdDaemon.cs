@@ -212,7 +212,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     /// </summary>
     void DropPrivileges(SystemUser user)
     {
-        Privsep.Identity.ChownTree(Paths.Spool, user.Uid, user.Gid);
+        // offline/ files keep their owners: the owner is who the mail is from (smtpd.c offline_enqueue).
+        Privsep.Identity.ChownTree(Paths.Spool, user.Uid, user.Gid, keepOwners: Smtpd.Control.OfflineQueue.Directory(Paths.Spool));
         Privsep.ChildProcess.PreloadAssemblies();
         Privsep.Identity.Become(user.Uid, user.Gid, [user.Gid]);
         _log.Info($"info: running as {user.Name} (uid {user.Uid}); privileged helper is pid {_helper?.HelperPid}");

@@ -3,9 +3,11 @@ using Smtpd.Table;
 namespace Smtpd.Chaos;
 
 /// <summary>A table whose lookups may wait or fail temporarily (the callers answer 451 4.3.0 or retry).</summary>
-public sealed class ChaosTable(ITableBackend inner, ChaosMonkey monkey) : ITableBackend
+public sealed class ChaosTable(ITableBackend inner, ChaosMonkey monkey) : ITableBackend, IDisposable
 {
     public string Name => inner.Name;
+
+    public void Dispose() => (inner as IDisposable)?.Dispose();
 
     void Strike()
     {

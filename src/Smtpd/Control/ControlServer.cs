@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using Smtpd.Stats;
 
@@ -9,14 +8,11 @@ namespace Smtpd.Control;
 /// The control socket (OpenSMTPD's control.c): a unix socket anyone may connect to; what a
 /// client may do depends on who the kernel says it is. One request per connection.
 /// </summary>
-public sealed partial class ControlServer(string path, ControlContext ctx, Func<Stream, CancellationToken, Task> enqueue) : IDisposable
+public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, string?, CancellationToken, Task> enqueue) : IDisposable
 {
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     readonly ControlCommands _commands = new(ctx);
     Socket? _listen;
-
-    [LibraryImport("libc", EntryPoint = "geteuid")]
-    private static partial uint GetEuid();
 
     public void Bind()
     {
@@ -63,7 +59,7 @@ public sealed partial class ControlServer(string path, ControlContext ctx, Func<
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
             uint? uid = PeerCredentials.Uid(client);
-            bool privileged = uid == 0 || uid == GetEuid();
+            bool privileged = LocalSender.IsTrusted(uid);
             string? request = await ReadRequestAsync(stream, ct);
             if (request is null) return;
             string[] words = request.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -71,7 +67,8 @@ public sealed partial class ControlServer(string path, ControlContext ctx, Func<
 
             if (words is [ControlProtocol.Enqueue])
             {
-                await enqueue(stream, ct);
+                // The kernel's word on who this is decides whether MAIL FROM is theirs to choose.
+                await enqueue(stream, LocalSender.BoundSender(uid), ct);
                 return;
             }
             var output = new StreamWriter(stream, new UTF8Encoding(false), 16 * 1024, leaveOpen: true) { NewLine = "\n" };

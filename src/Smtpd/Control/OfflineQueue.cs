@@ -5,7 +5,9 @@ namespace Smtpd.Control;
 /// <summary>
 /// Mail submitted while the daemon was down (seed 004: "enqueue offline mails"): kept in
 /// <c>SPOOL/offline/</c>, one file each, as "sender" and "recipients" lines, a blank line, then
-/// the message; enqueued by the daemon when it starts, then removed.
+/// the message; enqueued by the daemon when it starts, then removed. As smtpd.c's
+/// offline_enqueue, a file must be a regular file with one link, and its owner is the sender
+/// unless the owner is trusted: anyone may write into the directory.
 /// </summary>
 public static class OfflineQueue
 {
@@ -52,7 +54,14 @@ public static class OfflineQueue
         {
             try
             {
+                var (owner, links, regular) = FileOwner.Of(path);
+                if (!regular || links != 1) throw new FormatException(regular ? "hard link" : "not a regular file");
                 var (sender, recipients, message) = Read(path);
+                if (LocalSender.BoundSender(owner) is { } bound && !bound.Equals(sender, StringComparison.OrdinalIgnoreCase))
+                {
+                    log.Info($"info: offline message {Path.GetFileName(path)}: sender <{sender}> of uid {owner} replaced by <{bound}>");
+                    sender = bound;
+                }
                 await using (message)
                 {
                     string reply = await LocalSubmission.SubmitAsync(socketPath, sender, recipients, message, ct);

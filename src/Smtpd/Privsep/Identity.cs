@@ -34,12 +34,16 @@ public static unsafe class Identity
             throw new InvalidOperationException("privileges were not dropped");
     }
 
-    /// <summary>Gives <paramref name="path"/> and everything under it to uid:gid (symlinks themselves, never their targets).</summary>
-    public static void ChownTree(string path, uint uid, uint gid)
+    /// <summary>
+    /// Gives <paramref name="path"/> and everything under it to uid:gid (symlinks themselves, never
+    /// their targets), except what is inside <paramref name="keepOwners"/>: there the owner is the sender.
+    /// </summary>
+    public static void ChownTree(string path, uint uid, uint gid, string? keepOwners = null)
     {
         if (Posix.lchown(path, uid, gid) != 0) throw new IOException($"chown {path} failed: errno {Posix.LastError}");
+        if (keepOwners is not null && Path.GetFullPath(path) == Path.GetFullPath(keepOwners)) return;
         if (new DirectoryInfo(path) is { Exists: true, LinkTarget: null })
             foreach (var entry in new DirectoryInfo(path).EnumerateFileSystemInfos())
-                ChownTree(entry.FullName, uid, gid);
+                ChownTree(entry.FullName, uid, gid, keepOwners);
     }
 }

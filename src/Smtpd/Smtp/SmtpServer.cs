@@ -132,12 +132,13 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <summary>
     /// Runs an SMTP session over a local stream (the control socket's enqueue, used by
     /// <c>smtpctl sendmail</c>): no client address, so it is <c>from local</c> (and <c>socket</c>).
+    /// <paramref name="boundSender"/>, when set, is the only sender this local user may give.
     /// </summary>
-    public async Task RunLocalSessionAsync(Stream stream, CancellationToken ct)
+    public async Task RunLocalSessionAsync(Stream stream, string? boundSender, CancellationToken ct)
     {
         var listener = _listeners.FirstOrDefault(l => l.Config.IsSocket) ?? LocalSetup;
         _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpConnect);
-        try { await new SmtpSession(_ctx, listener, stream, null, ct).RunAsync(); }
+        try { await new SmtpSession(_ctx, listener, stream, null, ct) { BoundSender = boundSender }.RunAsync(); }
         finally { _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpDisconnect); }
     }
 

@@ -64,6 +64,13 @@ public sealed partial class SmtpSession
         if (_mailCount >= _ctx.Ruleset.MaxMailsPerSession) return Replies.TooManyMessages;
         if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
+        if (BoundSender is { } bound && !path.Address.ToString().Equals(bound, StringComparison.OrdinalIgnoreCase))
+        {
+            // A local user who is not trusted sends as themselves (issue 7; our client does the same).
+            _ctx.Log.Info($"{Id:x16} smtp local-sender claimed=<{Printable(path.Address.ToString())}> sender=<{bound}>");
+            MailAddress.TryParse(bound, allowNoDomain: true, out var own);
+            path = path with { Address = own };
+        }
         if (CheckMailPolicy(path.Address) is { } refused) return refused;
 
         long declared = 0;

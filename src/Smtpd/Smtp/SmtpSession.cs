@@ -48,6 +48,9 @@ public sealed partial class SmtpSession
 
     public ulong Id { get; }
 
+    /// <summary>A local submitter who is not trusted sends as this address whatever MAIL FROM says.</summary>
+    public string? BoundSender { get; init; }
+
     string ClientAddress => _remote?.Address.ToString() ?? "local";
     bool IsLocalClient => _remote is null || _ctx.LocalAddresses.Contains(_remote.Address);
     SessionInfo Info => new(_remote?.Address, IsLocalClient, _listener.Tag, _authUser)

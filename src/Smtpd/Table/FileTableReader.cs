@@ -1,8 +1,12 @@
 namespace Smtpd.Table;
 
 /// <summary>
-/// Reads OpenSMTPD's <c>file:</c> table format: one entry per line, <c>key value</c> for maps
-/// or <c>key</c> alone for lists, <c>#</c> comments, blank lines ignored.
+/// Reads OpenSMTPD's <c>file:</c> table format (table(5), util.c parse_table_line): lines are
+/// trimmed and blank ones skipped; a line whose first non-space character is <c>#</c> is a
+/// comment (<c># @list</c> before the first entry makes the table a list); a key runs to the
+/// first space, tab or colon (<c>[...]</c> keys to the bracket); the first entry decides
+/// list or map. In a list the whole line is the entry; in a map a key without a value is an
+/// error at <c>path:line</c>. There are no continuation lines. A repeated key keeps its last value.
 /// </summary>
 public static class FileTableReader
 {
@@ -15,17 +19,36 @@ public static class FileTableReader
             throw new TableTempFailException(name, $"cannot read {path}: {ex.Message}");
         }
 
+        bool? isList = null;
         var list = new List<string>();
-        var map = new List<KeyValuePair<string, string>>();
-        foreach (var raw in lines)
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int n = 0; n < lines.Length; n++)
         {
-            int hash = raw.IndexOf('#');
-            string line = (hash >= 0 ? raw[..hash] : raw).Trim();
+            string line = lines[n].Trim(' ', '\t', '\r', '\f', '\v');
             if (line.Length == 0) continue;
-            int sep = line.IndexOfAny([' ', '\t']);
-            if (sep < 0) list.Add(line);
-            // aliases(5) writes "key: value"; the colon is not part of the key.
-            else map.Add(new(line[..sep].TrimEnd(':'), line[(sep + 1)..].Trim()));
+            if (line[0] == '#')
+            {
+                if (isList is null && line[1..].TrimStart(' ', '\t') == "@list") isList = true;
+                continue;
+            }
+            int keyEnd;
+            if (line[0] == '[')
+            {
+                int close = line.IndexOf(']');
+                if (close < 0) throw new TableTempFailException(name, $"{path}:{n + 1}: invalid map entry (no ']')");
+                keyEnd = close + 1;
+            }
+            else
+            {
+                keyEnd = line.IndexOfAny([' ', '\t', ':']);
+                if (keyEnd < 0) keyEnd = line.Length;
+            }
+            isList ??= keyEnd == line.Length;
+            if (isList == true) { list.Add(line); continue; }
+
+            string value = keyEnd < line.Length ? line[(keyEnd + 1)..].TrimStart(' ', '\t') : "";
+            if (value.Length == 0) throw new TableTempFailException(name, $"{path}:{n + 1}: invalid map entry (a key without a value)");
+            map[line[..keyEnd].ToLowerInvariant()] = value;
         }
         return new StaticTable(name, list, map);
     }

@@ -16,7 +16,8 @@ public sealed class StaticTable : ITableBackend
     {
         Name = name;
         _list = new HashSet<string>(list.Select(k => k.ToLowerInvariant()), StringComparer.Ordinal);
-        _map = map.ToDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value, StringComparer.Ordinal);
+        _map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in map) _map[key.ToLowerInvariant()] = value; // the last of a repeated key wins, as dict_set
         foreach (var key in _list.Concat(_map.Keys))
             if (TryParseNetwork(key, out var net, out int prefix)) _networks.Add((net, prefix));
     }

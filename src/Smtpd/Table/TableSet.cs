@@ -5,7 +5,7 @@ namespace Smtpd.Table;
 /// <summary>The tables a ruleset declares, opened and ready for lookups by name.</summary>
 public sealed class TableSet
 {
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, ITableBackend> _tables = new(StringComparer.Ordinal);
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, ReloadableTable> _tables = new(StringComparer.Ordinal);
     readonly Ruleset _ruleset;
 
     readonly Chaos.ChaosMonkey? _chaos;
@@ -15,20 +15,22 @@ public sealed class TableSet
         _ruleset = ruleset;
         _chaos = chaos;
         foreach (var (name, config) in ruleset.Tables)
-            _tables[name] = Open(config);
+            _tables[name] = new ReloadableTable(Open(config));
     }
 
     /// <summary>
     /// Reads a table again (<c>smtpctl update table NAME</c>): lookups already under way finish
-    /// with the old contents, the next ones see the new. If the new contents cannot be read,
-    /// the old stay and the error is thrown.
+    /// with the old contents, the next ones see the new, and the old backend is disposed once
+    /// they are done. If the new contents cannot be read, the old stay and the error is thrown.
     /// </summary>
     /// <exception cref="KeyNotFoundException">No such table.</exception>
     /// <exception cref="TableTempFailException">The table cannot be read now.</exception>
     public void Reload(string name)
     {
         if (!_ruleset.Tables.TryGetValue(name, out var config)) throw new KeyNotFoundException($"no table {name}");
-        _tables[name] = Open(config);
+        var fresh = Open(config);
+        if (_tables.TryGetValue(name, out var table)) table.Replace(fresh);
+        else _tables[name] = new ReloadableTable(fresh);
     }
 
     public ITableBackend this[string name] =>

@@ -160,4 +160,73 @@ public sealed class SendmailTests : IAsyncDisposable
             "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "stats"]);
         Assert.Equal(0, showCode); // reading statistics is for everyone
     }
+
+    /// <summary>Our binaries copied where smtpdtest can run them, with the sendmail and mailq names.</summary>
+    string UserBin()
+    {
+        string dir = Path.Combine(_bin, "user");
+        Directory.CreateDirectory(dir);
+        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Concat(Directory.GetFiles(AppContext.BaseDirectory, "smtpctl*")))
+            File.Copy(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
+        foreach (var name in new[] { "sendmail", "mailq" })
+            if (!File.Exists(Path.Combine(dir, name))) File.CreateSymbolicLink(Path.Combine(dir, name), "smtpctl");
+        File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+        return dir;
+    }
+
+    static Task<(int Code, string Output)> AsUserAsync(SmtpdInstance smtpd, string bin, string program, string stdin, params string[] args) =>
+        ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}", $"SMTPD_SPOOL={smtpd.Spool}",
+            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", Path.Combine(bin, program), .. args], stdin);
+
+    static async Task<Dictionary<string, string>> MailBySubjectAsync(SmtpdInstance smtpd, int count)
+    {
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), count, Timeout);
+        var mails = new Dictionary<string, string>();
+        foreach (var f in files)
+        {
+            string mail = await File.ReadAllTextAsync(f);
+            string subject = mail.Split('\n').First(l => l.StartsWith("Subject: ", StringComparison.Ordinal))["Subject: ".Length..].Trim();
+            mails[subject] = mail;
+        }
+        return mails;
+    }
+
+    // smtpdtest --sendmail -f / sendmail -bs / a file in offline/--> control socket --> smtpd --> maildir:
+    // the daemon, not only our client, decides the sender of a user who is not root.
+    [SkippableFact]
+    public async Task A_normal_user_sends_as_themselves_whatever_sender_they_claim_and_root_may_claim_one()
+    {
+        Skip.IfNot(Environment.UserName == "root", "switching users needs root");
+        Skip.IfNot((await ExternalTool.RunAsync("id", ["smtpdtest"])).Code == 0, "user smtpdtest does not exist (.ci/run creates it)");
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        string bin = UserBin(), rcpt = $"{TestUsers.Recipient}@localhost";
+
+        var (code, output) = await AsUserAsync(smtpd, bin, "sendmail", "Subject: dash-f\n\nclaimed\n", "-f", "someone@else.example", rcpt);
+        Assert.True(code == 0, output);
+        // A raw SMTP dialogue (what any program on the socket can send) gets the same treatment.
+        (code, output) = await AsUserAsync(smtpd, bin, "sendmail",
+            $"EHLO me\r\nMAIL FROM:<someone@else.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\nSubject: dash-bs\r\n\r\nraw\r\n.\r\nQUIT\r\n", "-bs");
+        Assert.True(code == 0, output);
+        Assert.Contains("250 2.0.0", output);
+        (code, output) = await SendmailAsync(smtpd, "Subject: root\n\nas root\n", "-f", "boss@else.example", rcpt);
+        Assert.True(code == 0, output);
+        var mails = await MailBySubjectAsync(smtpd, 3);
+
+        // A file someone left in offline/ is sent as its owner, whatever its sender line says.
+        await smtpd.StopAsync();
+        string offline = Path.Combine(smtpd.Spool, "offline", "1.forged");
+        await File.WriteAllTextAsync(offline, $"someone@else.example\n{rcpt}\n\nSubject: offline\n\nleft here\n");
+        Assert.Equal(0, (await ExternalTool.RunAsync("chown", ["smtpdtest", offline])).Code);
+        await smtpd.StartAsync();
+        mails = await MailBySubjectAsync(smtpd, 4);
+
+        string host = System.Net.Dns.GetHostName();
+        Assert.Contains($"Return-Path: <smtpdtest@{host}>", mails["dash-f"]);
+        Assert.Contains($"Return-Path: <smtpdtest@{host}>", mails["dash-bs"]);
+        Assert.Contains($"Return-Path: <smtpdtest@{host}>", mails["offline"]);
+        Assert.Contains("Return-Path: <boss@else.example>", mails["root"]);
+        Assert.DoesNotContain("someone@else.example", string.Concat(mails.Values));
+    }
 }

@@ -30,6 +30,51 @@ public sealed class ConfigCheckTests : IDisposable
     }
 
     [Fact]
+    public async Task A_file_table_map_line_without_a_value_is_an_error_at_its_file_and_line()
+    {
+        string table = Path.Combine(_dir, "aliases");
+        File.WriteAllText(table, "# aliases\n\npostmaster: root\n  lonely\nabuse root\n");
+        string path = Write($"""
+            listen on 127.0.0.1 port 2525
+            table aliases file:{table}
+            action "local" maildir alias <aliases>
+            match from any for local action "local"
+            """);
+        var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.Contains($"{table}:4: invalid map entry", stderr);
+        Assert.Contains($"{path}:2:", stderr); // and the smtpd.conf line that declares it
+
+        // "# @list" makes the same lines a list, whose entries are whole lines: no error.
+        File.WriteAllText(table, "# @list\npostmaster: root\n  lonely\n");
+        path = Write($"""
+            listen on 127.0.0.1 port 2525
+            table names file:{table}
+            action "local" maildir
+            match from any for domain <names> action "local"
+            """);
+        (code, var stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.True(code == 0, stderr);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+
+    // OpenSMTPD (parse.y, table.c) names an external table process "proc:/command"; proc-exec
+    // is a filter keyword only, and "table t proc-exec:..." is an unknown backend there too.
+    [Fact]
+    public async Task A_proc_table_is_spelled_proc_and_proc_exec_is_an_unknown_backend()
+    {
+        string path = Write("listen on 127.0.0.1 port 2525\ntable t proc-exec:/bin/true\naction \"local\" maildir\nmatch from any for domain <t> action \"local\"\n");
+        var (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.Contains($"{path}:2:", stderr);
+        Assert.Contains("unknown backend 'proc-exec'", stderr);
+        path = Write("listen on 127.0.0.1 port 2525\ntable t proc:/bin/true\naction \"local\" maildir\nmatch from any for domain <t> action \"local\"\n");
+        (code, var stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.True(code == 0, stderr);
+        Assert.Equal("configuration OK", stdout.Trim());
+    }
+
+    [Fact]
     public async Task Error_names_file_and_line()
     {
         string path = Write("listen on 127.0.0.1\naction \"local\" maildir\nmatch from any for local action \"missing\"\n");

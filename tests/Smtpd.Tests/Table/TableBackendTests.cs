@@ -188,6 +188,73 @@ public sealed class TableBackendTests
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
     }
 
+    // RCPT --> smtpd --> proc table process 1; smtpctl update table --> process 2 started and
+    // process 1 ended (it was kept running forever before).
+    [SkippableFact]
+    public async Task Update_table_ends_the_old_proc_table_process()
+    {
+        Skip.IfNot(ExternalTool.Exists("python3"), "python3 is not installed");
+        await using var smtpd = new SmtpdInstance();
+        string script = Path.Combine(smtpd.Dir, "table.py"), pids = Path.Combine(smtpd.Dir, "pids");
+        File.WriteAllText(script, "#!/usr/bin/env python3\nimport os, sys\nopen(sys.argv[1] + '/pids', 'a').write(str(os.getpid()) + '\\n')\n" + PythonTable);
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        File.WriteAllText(pids, "");
+        File.SetUnixFileMode(pids, (UnixFileMode)0b110_110_110); // the table runs as the daemon's user
+        smtpd.WriteConfig($$"""
+            table procdomains "proc:{{script}} {dir} {{TestUsers.Recipient}}"
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain <procdomains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@elsewhere.example"));
+        string first = Assert.Single(File.ReadAllLines(pids));
+        Assert.True(Directory.Exists($"/proc/{first}"), "the table process runs");
+
+        var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "update", "table", "procdomains");
+        Assert.True(code == 0, output);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{TestUsers.Recipient}@proc.example"));
+        var both = File.ReadAllLines(pids);
+        Assert.Equal(2, both.Length);
+        Assert.True(Directory.Exists($"/proc/{both[1]}"), "the new table process runs");
+        for (var deadline = DateTime.UtcNow + Timeout; Alive(first) && DateTime.UtcNow < deadline;) await Task.Delay(50);
+        Assert.False(Alive(first), $"the old table process {first} still runs after update table");
+
+        // A zombie is gone too: only its /proc entry would be left, in state Z.
+        static bool Alive(string pid) =>
+            File.Exists($"/proc/{pid}/stat") && ReadState(pid) is not ('Z' or 'X' or '\0');
+        static char ReadState(string pid)
+        {
+            try { string stat = File.ReadAllText($"/proc/{pid}/stat"); return stat[(stat.LastIndexOf(')') + 2)..][0]; }
+            catch (IOException) { return '\0'; }
+        }
+    }
+
+    // RCPT --> smtpd --> file: tables in table(5)'s format --> maildir: comments only at the start
+    // of a line, "key: value" and "key value", a repeated key keeps its last value, "# @list".
+    [Fact]
+    public async Task File_tables_read_what_opensmtpd_reads()
+    {
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "# @list\n  file.example  \n# other.example\n");
+        File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"),
+            $"# comment\nsales: nobody-here\nSales:\t{TestUsers.Recipient}\nhash {TestUsers.Recipient}#not-a-comment\n\n");
+        smtpd.WriteConfig($$"""
+            table domains file:{dir}/domains
+            table aliases file:{dir}/aliases
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
+            match from any for domain <domains> action "local"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@file.example"));
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "sales@other.example"));
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Single(files);
+        // The '#' inside a value is part of it: that address does not exist, so the alias fails.
+        Assert.StartsWith("550", await RcptAsync(smtpd.Port, "hash@file.example"));
+    }
+
     const string OpenSmtpdMakemap = "/opt/opensmtpd/usr/sbin/makemap";
 
     [Fact]
