@@ -23,10 +23,13 @@ public static class SendmailCommand
         byte[] raw = await ReadMessageAsync(o.IgnoreDots);
         string user = Invoker.UserName;
         string host = System.Net.Dns.GetHostName();
-        string sender = o.Sender is { } claimed && Invoker.IsTrusted ? claimed : $"{user}@{host}";
+        string sender = o.Sender is { } claimed && Invoker.IsTrusted ? (claimed.Contains('@') || claimed.Length == 0 ? claimed : $"{claimed}@{host}") : $"{user}@{host}";
 
         var (message, headerRecipients) = Headers.Prepare(raw, o.RecipientsFromHeaders, sender, o.FullName);
-        var recipients = o.Recipients.Concat(headerRecipients).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        // A bare user name ("sendmail root", as cron does) is qualified with this host, as
+        // OpenSMTPD's enqueue does.
+        var recipients = o.Recipients.Concat(headerRecipients).Select(r => r.Contains('@') ? r : $"{r}@{host}")
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (recipients.Count == 0) { Console.Error.WriteLine("sendmail: no recipients"); return 64; }
 
         try

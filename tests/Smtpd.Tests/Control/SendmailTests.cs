@@ -111,6 +111,58 @@ public sealed class SendmailTests : IAsyncDisposable
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new"))); // once, not at every start
     }
 
+    /// <summary>Runs the smtpctl binary under another name (a symlink), as mail programs and admins call it.</summary>
+    async Task<(int Code, string Output)> RunAsAsync(string name, SmtpdInstance smtpd, string input, params string[] args)
+    {
+        string link = Path.Combine(_bin, name);
+        if (!File.Exists(link)) File.CreateSymbolicLink(link, Path.Combine(AppContext.BaseDirectory, "smtpctl"));
+        var psi = new ProcessStartInfo(link) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
+        psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var error = p.StandardError.ReadToEndAsync();
+        await p.StandardInput.WriteAsync(input);
+        p.StandardInput.Close();
+        using var cts = new CancellationTokenSource(Timeout);
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await output + await error);
+    }
+
+    [Fact]
+    public async Task The_sendmail_verb_sets_the_full_name_and_mailq_and_show_hosts_relays_answer()
+    {
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        // smtpctl's own verb, with -F: a message without From: gets one with that name.
+        var (code, output) = await RunAsAsync("smtpctl", smtpd, "Subject: by the verb\n\nbody\n",
+            "sendmail", "-F", "Jane Admin", "-f", "jane@localhost", TestUsers.Recipient);
+        Assert.True(code == 0, output);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        string delivered = File.ReadAllText(files[0]);
+        Assert.Contains("From: \"Jane Admin\" <jane@localhost>", delivered);
+        Assert.Contains("Return-Path: <jane@localhost>", delivered);
+
+        // Called as mailq: the queue, as smtpctl show queue prints it.
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
+        (code, output) = await RunAsAsync("sendmail", smtpd, "Subject: waits\n\nbody\n", TestUsers.Recipient);
+        Assert.True(code == 0, output);
+        var (mailqCode, mailq) = await RunAsAsync("mailq", smtpd, "");
+        Assert.Equal(0, mailqCode);
+        Assert.Contains($"|{TestUsers.Recipient}@", mailq);
+        Assert.Equal((await Smtpctl.RunAsync(smtpd, "show", "queue")).Output, mailq);
+
+        // show hosts and show relays answer with the MTA's next hops, as show routes does.
+        var routes = (await Smtpctl.RunAsync(smtpd, "show", "routes")).Output;
+        foreach (var verb in new[] { "hosts", "relays" })
+        {
+            var (c, o) = await Smtpctl.RunAsync(smtpd, "show", verb);
+            Assert.Equal(0, c);
+            Assert.Equal(routes, o);
+        }
+    }
+
     [Fact]
     public async Task Without_dash_i_a_lone_dot_ends_the_message_and_mailq_lists_the_queue()
     {
