@@ -37,21 +37,8 @@ public sealed class SendmailTests : IAsyncDisposable
         match from local for local action "local"
         """);
 
-    async Task<(int Code, string Output)> SendmailAsync(SmtpdInstance smtpd, string message, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(_bin, "sendmail")) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
-        psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var error = p.StandardError.ReadToEndAsync();
-        await p.StandardInput.WriteAsync(message);
-        p.StandardInput.Close();
-        using var cts = new CancellationTokenSource(Timeout);
-        await p.WaitForExitAsync(cts.Token);
-        return (p.ExitCode, await output + await error);
-    }
+    Task<(int Code, string Output)> SendmailAsync(SmtpdInstance smtpd, string message, params string[] args) =>
+        RunAsAsync("sendmail", smtpd, message, args);
 
     static async Task SendAsync(int port, string from, string to)
     {
