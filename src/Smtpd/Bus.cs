@@ -41,7 +41,7 @@ public sealed class Bus
         if (!Profiling) { await handler(); return; }
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         await handler();
-        Stats.SetDuration($"profiling.{component}.{message.GetType().Name}", System.Diagnostics.Stopwatch.GetElapsedTime(start));
+        Profile(component, message.GetType().Name, start);
     }
 
     /// <summary>Records how long one handler took, when profiling is on (<c>profiling.COMPONENT.NAME</c>).</summary>

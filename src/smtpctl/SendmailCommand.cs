@@ -23,13 +23,13 @@ public static class SendmailCommand
         byte[] raw = await ReadMessageAsync(o.IgnoreDots);
         string user = Invoker.UserName;
         string host = System.Net.Dns.GetHostName();
-        string sender = o.Sender is { } claimed && Invoker.IsTrusted ? (claimed.Contains('@') || claimed.Length == 0 ? claimed : $"{claimed}@{host}") : $"{user}@{host}";
+        // A bare user name ("sendmail root", as cron does; or -f root) is qualified with this
+        // host, as OpenSMTPD's enqueue does (qualify_addr).
+        string Qualify(string address) => address.Contains('@') || address.Length == 0 ? address : $"{address}@{host}";
+        string sender = o.Sender is { } claimed && Invoker.IsTrusted ? Qualify(claimed) : $"{user}@{host}";
 
         var (message, headerRecipients) = Headers.Prepare(raw, o.RecipientsFromHeaders, sender, o.FullName);
-        // A bare user name ("sendmail root", as cron does) is qualified with this host, as
-        // OpenSMTPD's enqueue does.
-        var recipients = o.Recipients.Concat(headerRecipients).Select(r => r.Contains('@') ? r : $"{r}@{host}")
-            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var recipients = o.Recipients.Concat(headerRecipients).Select(Qualify).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (recipients.Count == 0) { Console.Error.WriteLine("sendmail: no recipients"); return 64; }
 
         try

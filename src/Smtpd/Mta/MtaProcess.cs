@@ -215,12 +215,13 @@ public sealed class MtaProcess
             // among them is final.
             if (session.RecipientsAllDeferred || session.TooManyRecipientFailures)
             {
-                _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{replies.First(r => !r.IsPositive).Text}\"");
+                string stat = replies.First(r => !r.IsPositive).Text;
+                _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{stat}\"");
                 var retry = new List<Envelope>();
                 for (int i = 0; i < envelopes.Count; i++)
                     if (replies[i].IsPermanent) Report([envelopes[i]], replies[i].Outcome, session);
                     else retry.Add(envelopes[i]);
-                return new RouteAttempt(retry, $"{session.Relay}: {replies.First(r => !r.IsPositive).Text}");
+                return new RouteAttempt(retry, $"{session.Relay}: {stat}");
             }
             for (int i = 0; i < envelopes.Count; i++)
             {

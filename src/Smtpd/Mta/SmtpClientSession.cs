@@ -328,7 +328,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     static async Task<bool> ContainsEightBitAsync(Stream message, CancellationToken ct)
     {
         if (!message.CanSeek) return false;
-        var buffer = new byte[64 * 1024];
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             message.Position = 0;
@@ -337,7 +337,11 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 if (buffer.AsSpan(0, n).IndexOfAnyInRange((byte)0x80, (byte)0xff) >= 0) return true;
             return false;
         }
-        finally { message.Position = 0; }
+        finally
+        {
+            message.Position = 0;
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     async Task ResetAsync(CancellationToken ct)

@@ -56,12 +56,18 @@ public static class QueueKey
     {
         string queue = Path.Combine(spool, "queue");
         if (!Directory.Exists(queue)) return;
+        Span<byte> magic = stackalloc byte[4];
         foreach (string file in Directory.EnumerateFiles(queue, "*", SearchOption.AllDirectories))
         {
+            // Only the first bytes of a file written before encryption was turned on are read.
             byte[] data;
-            try { data = File.ReadAllBytes(file); }
-            catch (IOException) { continue; }
-            if (data.Length < 4 || !SealedStream.HasMagic(data.AsSpan(0, 4))) continue;
+            try
+            {
+                using var f = File.OpenRead(file);
+                if (f.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4 || !SealedStream.HasMagic(magic)) continue;
+                data = File.ReadAllBytes(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { continue; }
             try { new QueueCodec(false, key).Decode(data); return; }
             catch (FormatException) { }
             throw new InvalidOperationException(

@@ -130,7 +130,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             {
                 log.Warn($"queue: envelope {evpid:x16} is corrupt, moved to corrupt/: {ex.Message}");
                 try { await backend.EnvelopeCorruptAsync(evpid); }
-                catch (IOException io) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {io.Message}"); }
+                catch (Exception io) when (io is IOException or UnauthorizedAccessException) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {io.Message}"); }
                 e = null;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

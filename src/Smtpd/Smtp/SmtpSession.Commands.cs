@@ -68,7 +68,8 @@ public sealed partial class SmtpSession
         {
             // A local user who is not trusted sends as themselves (issue 7; our client does the same).
             _ctx.Log.Info($"{Id:x16} smtp local-sender claimed=<{Printable(path.Address.ToString())}> sender=<{bound}>");
-            MailAddress.TryParse(bound, allowNoDomain: true, out var own);
+            // A host name that makes no address must not turn into the null sender.
+            if (!MailAddress.TryParse(bound, allowNoDomain: false, out var own)) return Replies.TempFailure;
             path = path with { Address = own };
         }
         if (CheckMailPolicy(path.Address) is { } refused) return refused;

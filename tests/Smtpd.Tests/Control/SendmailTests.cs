@@ -74,6 +74,33 @@ public sealed class SendmailTests : IAsyncDisposable
         }
     }
 
+    // smtpd.c's offline_enqueue: anyone may write into offline/, so only a regular file with one
+    // link is taken; a hard link or a symlink to someone else's file is set aside, not sent.
+    [Fact]
+    public async Task An_offline_hard_link_or_symlink_is_set_aside_and_only_the_real_file_is_sent()
+    {
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        await smtpd.StopAsync();
+        var (code, output) = await SendmailAsync(smtpd, "Subject: the real one\n\nreal\n", $"{TestUsers.Recipient}@localhost");
+        Assert.True(code == 0, output);
+        string offline = Path.Combine(smtpd.Spool, "offline");
+        string real = Assert.Single(Directory.GetFiles(offline));
+        string elsewhere = Path.Combine(smtpd.Dir, "someone-elses-file");
+        File.WriteAllText(elsewhere, File.ReadAllText(real).Replace("the real one", "not yours"));
+        Assert.Equal(0, (await ExternalTool.RunAsync("ln", [elsewhere, Path.Combine(offline, "hardlink")])).Code);
+        File.CreateSymbolicLink(Path.Combine(offline, "symlink"), elsewhere);
+
+        await smtpd.StartAsync();
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        await smtpd.WaitForLogAsync("offline message hardlink refused (hard link)", Timeout);
+        await smtpd.WaitForLogAsync("offline message symlink refused (not a regular file)", Timeout);
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Contains("Subject: the real one", File.ReadAllText(Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")))));
+        Assert.True(File.Exists(Path.Combine(offline, "hardlink.bad")));
+        Assert.True(File.Exists(elsewhere));
+    }
+
     [Fact]
     public async Task Mail_sent_while_smtpd_is_down_is_delivered_once_when_it_starts()
     {

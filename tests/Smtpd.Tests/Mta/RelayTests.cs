@@ -17,17 +17,18 @@ public sealed class RelayTests
         match from local for any action "out"
         """;
 
-    /// <summary>A receiving server on <paramref name="address"/>: mail for root@ANY domain goes to its maildir.</summary>
-    static async Task<SmtpdInstance> PeerAsync(string address, int port)
+    static Task<SmtpdInstance> PeerAsync(string address, int port) => ReceivingPeer.StartAsync(address, port);
+
+    /// <summary>A started smtpd relaying local mail to <paramref name="host"/> (a relay URL), with the action's further options.</summary>
+    static async Task<SmtpdInstance> RelayingToAsync(string host, string options = "")
     {
-        var peer = new SmtpdInstance(port: port);
-        peer.WriteConfig($$"""
-            listen on {{address}} port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
+        var smtpd = new SmtpdInstance($$"""
+            listen on 127.0.0.1 port {port}
+            action "out" relay host {{host}} {{options}}
+            match from local for any action "out"
             """);
-        await peer.StartAsync();
-        return peer;
+        await smtpd.StartAsync();
+        return smtpd;
     }
 
     static async Task<SmtpdInstance> RelayerAsync(Dnsmasq dns, int mxPort, string config = Relayer)
@@ -107,12 +108,7 @@ public sealed class RelayTests
     {
         // alice -> us -> in-test peer offering STARTTLS that does not work.
         await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "plain after all");
         await smtpd.WaitForLogAsync("result=Ok", Timeout);
         Assert.Contains("body of plain after all", Assert.Single(peer.Messages));
@@ -156,12 +152,7 @@ public sealed class RelayTests
     {
         // alice -> us (BODY=8BITMIME) -> in-test peer recording the MAIL command.
         await using var peer = new ScriptedPeer { Extensions = offers8BitMime ? ["PIPELINING", "8BITMIME", "SIZE 1000000"] : ["PIPELINING", "SIZE 1000000"] }.Start();
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
         {
             await d.ReadReplyAsync();
@@ -209,12 +200,7 @@ public sealed class RelayTests
             match from any for any action "local"
             """);
         await peer.StartAsync();
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.18:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.18:{peer.Port}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "over starttls");
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("with ESMTPS", await File.ReadAllTextAsync(files[0]));
@@ -250,12 +236,7 @@ public sealed class RelayTests
     {
         // alice -> us -> nobody listening: the route's penalty doubles (2 s, 4 s, 8 s...).
         int closed = SmtpdInstance.FreePort();
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{closed}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{closed}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "nowhere");
 
         async Task<(int Penalty, int Seconds)> RouteAsync()
@@ -578,14 +559,7 @@ public sealed class RelayTests
     public async Task A_greylisting_peer_gets_everything_after_its_grey_period_without_hammering()
     {
         await using var peer = new GreylistPeer(TimeSpan.FromSeconds(3));
-        var smtpd = new SmtpdInstance();
-        await using var _ = smtpd;
-        smtpd.WriteConfig($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         for (int i = 0; i < 3; i++)
         {
             await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
@@ -611,12 +585,7 @@ public sealed class RelayTests
         // refusals in a row (OpenSMTPD's max_failures_per_session) a session takes.
         const int recipients = 30;
         await using var peer = new GreylistPeer(TimeSpan.FromSeconds(3));
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
         {
             await d.ReadReplyAsync();
@@ -681,13 +650,7 @@ public sealed class RelayTests
     [Fact]
     public async Task Relay_binds_a_source_address_from_its_table_and_says_its_helo()
     {
-        var peer = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
-            """);
-        await using var _ = peer;
-        await peer.StartAsync();
+        await using var peer = await ReceivingPeer.StartAsync();
         await using var smtpd = new SmtpdInstance($$"""
             table sources { 127.0.0.14 }
             listen on 127.0.0.1 port {port}
@@ -708,13 +671,7 @@ public sealed class RelayTests
     [InlineData("action \"out\" relay host smtp://127.0.0.1:{peer} src <sources> helo-src <names>\nmatch from local for any action \"out\"")]
     public async Task The_helo_name_comes_from_the_helo_table_by_source_address(string rule)
     {
-        var peer = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
-            """);
-        await using var _ = peer;
-        await peer.StartAsync();
+        await using var peer = await ReceivingPeer.StartAsync();
         await using var smtpd = new SmtpdInstance($$"""
             table sources { 127.0.0.15 }
             table names { 127.0.0.15 = "out15.example", 127.0.0.16 = "out16.example" }
@@ -731,20 +688,8 @@ public sealed class RelayTests
     [Fact]
     public async Task A_message_larger_than_the_peer_allows_fails_without_being_sent()
     {
-        var peer = new SmtpdInstance("""
-            max-message-size 100
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
-            """);
-        await using var _ = peer;
-        await peer.StartAsync();
-        await using var smtpd = new SmtpdInstance($$"""
-            listen on 127.0.0.1 port {port}
-            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            match from local for any action "out"
-            """);
-        await smtpd.StartAsync();
+        await using var peer = await ReceivingPeer.StartAsync(globals: "max-message-size 100");
+        await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "bigger than the peer's SIZE");
         await smtpd.WaitForLogAsync("result=PermFail stat=\"552 5.3.4 Message too large for peer", Timeout);
         await peer.WaitForLogAsync("smtp disconnected", Timeout);

@@ -76,13 +76,7 @@ public sealed class TableBackendTests
     [Fact]
     public async Task Sqlite_serves_netaddr_mailaddr_virtual_source_and_addrname()
     {
-        var peer = new SmtpdInstance("""
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
-            """);
-        await using var _ = peer;
-        await peer.StartAsync();
+        await using var peer = await Mta.ReceivingPeer.StartAsync();
         await using var smtpd = new SmtpdInstance();
         string db = Path.Combine(smtpd.Dir, "tables.db");
         using (var c = new SqliteConnection($"Data Source={db}"))
