@@ -65,7 +65,7 @@ public sealed partial class SmtpSession
             case AuthResult.TempFail:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=tempfail");
                 ReportAuth(user, "error");
-                _ctx.Log.Warn($"warn: smtp: cannot check credentials for {printable}{(table.Length > 0 ? $" in table {table}" : "")}");
+                _ctx.Log.Warn($"smtp: cannot check credentials for {printable}{(table.Length > 0 ? $" in table {table}" : "")}");
                 return Replies.AuthTempFailure;
             default:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=permfail");
@@ -123,7 +123,7 @@ public sealed partial class SmtpSession
         }
         catch (TableTempFailException ex)
         {
-            _ctx.Log.Warn($"warn: smtp: senders lookup: {ex.Message}");
+            _ctx.Log.Warn($"smtp: senders lookup: {ex.Message}");
             return Replies.TempFailure;
         }
     }
