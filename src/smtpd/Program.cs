@@ -131,15 +131,18 @@ await stopped.Task;
 await daemon.StopAsync();
 return 0;
 
-// Opens every table (files, database and directory configurations, no connection yet): a
-// missing or bad one is a configuration error at the line that declares it.
+// Opens every table (files, database and directory configurations, no connection yet) and
+// checks the entries of those read whole against their uses: a missing or bad one is a
+// configuration error at the line that declares it, and a bad entry also names its own file:line.
 static void CheckTables(Ruleset ruleset)
 {
-    try { _ = new TableSet(ruleset); }
-    catch (TableTempFailException ex) when (ruleset.Tables.TryGetValue(ex.Table, out var table))
+    var errors = new List<ConfigError>();
+    foreach (var (table, error) in TableSet.Verify(ruleset))
     {
-        throw new ConfigException([new ConfigError(table.Location, ex.Message)]);
+        if (error is TableContentException content) errors.AddRange(content.Problems.Select(p => new ConfigError(table.Location, p)));
+        else errors.Add(new ConfigError(table.Location, error.Message));
     }
+    if (errors.Count > 0) throw new ConfigException(errors);
 }
 
 static Ruleset LoadConfiguration(DaemonOptions options, bool privileged)

@@ -79,6 +79,15 @@ public sealed class ControlCommands(ControlContext ctx)
             case ["update", "table", var name]:
                 try { ctx.Tables.Reload(name); }
                 catch (KeyNotFoundException) { await output.WriteLineAsync($"smtpctl: no such table: {name}"); return 1; }
+                catch (TableContentException ex)
+                {
+                    foreach (string problem in ex.Problems)
+                    {
+                        ctx.Log.Warn($"table {name} not updated: {problem}");
+                        await output.WriteLineAsync($"smtpctl: table {name}: {problem}");
+                    }
+                    return 1;
+                }
                 catch (TableTempFailException ex) { await output.WriteLineAsync($"smtpctl: {ex.Message}"); return 1; }
                 ctx.Log.Info($"info: table {name} updated");
                 return await OkAsync(output);

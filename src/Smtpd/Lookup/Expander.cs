@@ -73,14 +73,25 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         var t = tables[table];
         string domain = rcpt.Domain.ToLowerInvariant();
         foreach (string key in new[] { rcpt.ToString().ToLowerInvariant(), $"{user}@{domain}".ToLowerInvariant(), user.ToLowerInvariant(), "@" + domain, "@" })
-            if (t.Lookup(TableService.Virtual, key) is { } value) return value;
+            if (t.Lookup(TableService.Virtual, key) is { } value) { CheckValue(table, key, value); return value; }
         return null;
+    }
+
+    /// <summary>
+    /// A value that does not parse as an alias list is the table's fault, not the recipient's:
+    /// a temporary failure (451) that names the table and key, as OpenSMTPD's failed lookup.
+    /// File and db tables were checked whole when read; this catches sqlite, ldap, postgres, proc.
+    /// </summary>
+    static void CheckValue(string table, string key, string value)
+    {
+        if (TableValues.AliasProblem(value) is { } why) throw new TableTempFailException(table, $"bad alias value for \"{key}\": {why}");
     }
 
     void AliasOrUser(Walk w, string name, string? tag, int depth)
     {
         if (!Guard(w, depth) || !w.Seen.Add("alias:" + name)) return;
         string? value = tables[w.Action.AliasTable!].Lookup(TableService.Alias, name);
+        if (value is not null) CheckValue(w.Action.AliasTable!, name, value);
         if (value is null) LocalUser(w, name, tag, depth, forward: true);
         else Items(w, value, depth + 1, owner: name, tag);
     }
@@ -122,9 +133,9 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
     void Items(Walk w, string value, int depth, string? owner, string? tag, string? fromForward = null)
     {
         if (!Guard(w, depth)) return;
-        foreach (string raw in SplitList(value))
+        foreach (string raw in AliasItems.Split(value, out _))
         {
-            string item = raw.Trim().Trim('"').Trim();
+            string item = AliasItems.Clean(raw);
             if (item.Length == 0) continue;
             if (item.StartsWith('|')) Special(w, "mda", item[1..].Trim(), owner);
             else if (item.StartsWith('/')) Special(w, "file", item, owner);
@@ -190,19 +201,5 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         if (depth + w.Depth <= MaxDepth) return true;
         w.Refused ??= new RecipientDecision.Refuse(Replies.TooManyHops, "expansion loop or too deep");
         return false;
-    }
-
-    /// <summary>Comma-separated, commas inside quotes kept.</summary>
-    static IEnumerable<string> SplitList(string value)
-    {
-        var current = new System.Text.StringBuilder();
-        bool quoted = false;
-        foreach (char c in value)
-        {
-            if (c == '"') quoted = !quoted;
-            if (c == ',' && !quoted) { yield return current.ToString(); current.Clear(); }
-            else current.Append(c);
-        }
-        if (current.Length > 0) yield return current.ToString();
     }
 }

@@ -15,9 +15,8 @@ public static class Userbase
     {
         string? value = tables[table].Lookup(TableService.UserInfo, name.ToLowerInvariant());
         if (value is null) return null;
-        string[] parts = value.Trim().Trim('"').Split(':', 3);
-        if (parts.Length != 3 || !uint.TryParse(parts[0], out uint uid) || !uint.TryParse(parts[1], out uint gid) || !parts[2].StartsWith('/'))
+        if (!TableValues.TryParseUserInfo(value, out uint uid, out uint gid, out string home))
             throw new TableTempFailException(table, $"bad userinfo for {name}: \"{value}\" (uid:gid:/home)");
-        return new SystemUser(name.ToLowerInvariant(), uid, gid, parts[2], "/bin/sh");
+        return new SystemUser(name.ToLowerInvariant(), uid, gid, home, "/bin/sh");
     }
 }

@@ -27,7 +27,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             try
             {
                 sources = tables[sourceTable].Fetch(TableService.Source)
-                    .Select(a => IPAddress.TryParse(a, out var ip) ? ip : null).OfType<IPAddress>().ToList();
+                    .Select(a => NetworkText.TryParseAddress(a, out var ip) ? ip : null).OfType<IPAddress>().ToList();
             }
             catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Source table lookup failed: {ex.Message}")); }
         }
@@ -84,8 +84,9 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
     {
         string? value = tables[table].Lookup(TableService.Credentials, label);
         if (value is null) return null;
-        int colon = value.IndexOf(':');
-        return colon < 0 ? null : new NetworkCredential(value[..colon].Trim(), value[(colon + 1)..].Trim());
+        if (!TableValues.TryParseRelaySecret(value, out string login, out string password))
+            throw new TableTempFailException(table, $"bad credentials for label {label}: {TableValues.RelaySecretProblem(value)}");
+        return new NetworkCredential(login, password);
     }
 
     /// <summary>5 minutes (RFC 5321), or <c>SMTPD_MTA_TIMEOUT</c> seconds.</summary>

@@ -41,6 +41,21 @@ public sealed class DbTable : ITableBackend, IDisposable
         }
     }
 
+    /// <summary>Every entry, for checking against the table's uses; an empty value is a list entry.</summary>
+    public TableContents Contents()
+    {
+        lock (_lock)
+        {
+            try
+            {
+                var all = Open().All();
+                return new TableContents([.. all.Select(kv => new TableEntry(kv.Key, kv.Value.Length == 0 ? null : kv.Value, 0))],
+                    IsList: all.All(kv => kv.Value.Length == 0));
+            }
+            catch (IOException ex) { Close(); throw new TableTempFailException(_name, ex.Message); }
+        }
+    }
+
     Db185 Open()
     {
         if (_db is not null) return _db;

@@ -10,7 +10,7 @@ namespace Smtpd.Table;
 /// </summary>
 public static class FileTableReader
 {
-    public static StaticTable Read(string name, string path)
+    public static TableContents Read(string name, string path)
     {
         string[] lines;
         try { lines = File.ReadAllLines(path); }
@@ -20,8 +20,7 @@ public static class FileTableReader
         }
 
         bool? isList = null;
-        var list = new List<string>();
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<TableEntry>();
         for (int n = 0; n < lines.Length; n++)
         {
             string line = lines[n].Trim(' ', '\t', '\r', '\f', '\v');
@@ -31,6 +30,8 @@ public static class FileTableReader
                 if (isList is null && line[1..].TrimStart(' ', '\t') == "@list") isList = true;
                 continue;
             }
+            // Once the table is a list, a line is one entry whatever it holds ("[a-z]+" included).
+            if (isList == true) { entries.Add(new TableEntry(line, null, n + 1)); continue; }
             int keyEnd;
             if (line[0] == '[')
             {
@@ -44,12 +45,12 @@ public static class FileTableReader
                 if (keyEnd < 0) keyEnd = line.Length;
             }
             isList ??= keyEnd == line.Length;
-            if (isList == true) { list.Add(line); continue; }
+            if (isList == true) { entries.Add(new TableEntry(line, null, n + 1)); continue; }
 
             string value = keyEnd < line.Length ? line[(keyEnd + 1)..].TrimStart(' ', '\t') : "";
             if (value.Length == 0) throw new TableTempFailException(name, $"{path}:{n + 1}: invalid map entry (a key without a value)");
-            map[line[..keyEnd].ToLowerInvariant()] = value;
+            entries.Add(new TableEntry(line[..keyEnd].ToLowerInvariant(), value, n + 1));
         }
-        return new StaticTable(name, list, map);
+        return new TableContents(entries, isList ?? false);
     }
 }

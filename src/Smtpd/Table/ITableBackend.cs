@@ -20,7 +20,7 @@ public interface ITableBackend
 }
 
 /// <summary>A table that could not be consulted now; never a reason for a permanent failure.</summary>
-public sealed class TableTempFailException(string table, string reason)
+public class TableTempFailException(string table, string reason)
     : Exception($"table {table}: {reason}")
 {
     public string Table { get; } = table;

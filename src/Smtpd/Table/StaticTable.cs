@@ -22,6 +22,16 @@ public sealed class StaticTable : ITableBackend
             if (TryParseNetwork(key, out var net, out int prefix)) _networks.Add((net, prefix));
     }
 
+    /// <summary>A table read whole (a file), entries in file order; a repeated key keeps its last value.</summary>
+    public static StaticTable From(string name, TableContents contents) =>
+        new(name, contents.Entries.Where(e => e.Value is null).Select(e => e.Key),
+            contents.Entries.Where(e => e.Value is not null).Select(e => KeyValuePair.Create(e.Key, e.Value!)));
+
+    /// <summary>The entries of an inline table, for checking against its uses.</summary>
+    public static TableContents ContentsOf(Config.TableConfig config) =>
+        new([.. config.List.Select(k => new TableEntry(k, null, 0)), .. config.Map.Select(kv => new TableEntry(kv.Key, kv.Value, 0))],
+            IsList: !config.IsMap);
+
     public string Name { get; }
 
     /// <summary>Every key (list entries and map keys), for tables of regular expressions.</summary>
@@ -49,17 +59,7 @@ public sealed class StaticTable : ITableBackend
         return false;
     }
 
-    static bool TryParseNetwork(string s, out IPAddress net, out int prefix)
-    {
-        int slash = s.IndexOf('/');
-        string addr = slash < 0 ? s : s[..slash];
-        net = IPAddress.None; prefix = 0;
-        if (!IPAddress.TryParse(addr, out var parsed)) return false;
-        net = parsed;
-        int max = parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
-        if (slash < 0) { prefix = max; return true; }
-        return int.TryParse(s[(slash + 1)..], out prefix) && prefix >= 0 && prefix <= max;
-    }
+    static bool TryParseNetwork(string s, out IPAddress net, out int prefix) => NetworkText.TryParseNetwork(s, out net, out prefix);
 
     internal static bool InNetwork(IPAddress addr, IPAddress net, int prefix)
     {

@@ -45,17 +45,23 @@ public sealed class ConfigCheckTests : IDisposable
         Assert.Contains($"{table}:4: invalid map entry", stderr);
         Assert.Contains($"{path}:2:", stderr); // and the smtpd.conf line that declares it
 
-        // "# @list" makes the same lines a list, whose entries are whole lines: no error.
+        // "# @list" makes the same lines a list, whose entries are whole lines: no format error.
+        // As users of "match auth" they are free-form and pass; as domains they are not domains.
         File.WriteAllText(table, "# @list\npostmaster: root\n  lonely\n");
         path = Write($"""
             listen on 127.0.0.1 port 2525
             table names file:{table}
             action "local" maildir
-            match from any for domain <names> action "local"
+            match auth <names> for local action "local"
             """);
         (code, var stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
         Assert.True(code == 0, stderr);
         Assert.Equal("configuration OK", stdout.Trim());
+        File.AppendAllText(path, "\nmatch from any for domain <names> action \"local\"\n");
+        (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+        Assert.Equal(1, code);
+        Assert.True(stderr.Contains($"{table}:2: bad domain entry \"postmaster: root\""), stderr);
+        Assert.DoesNotContain($"{table}:3:", stderr); // "lonely" is a fine domain name
     }
 
     // OpenSMTPD (parse.y, table.c) names an external table process "proc:/command"; proc-exec

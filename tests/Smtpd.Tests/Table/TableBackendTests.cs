@@ -13,27 +13,34 @@ public sealed class TableBackendTests
     static Task<string> RcptAsync(int port, string rcpt) =>
         SmtpDialogue.TryDeliverAsync(port, $"{TestUsers.Recipient}@localhost", rcpt, "table test", $"for {rcpt}");
 
-    [Fact]
-    public async Task Sqlite_domains_and_aliases_decide_recipients()
+    // A SQLite database built from SQL, and the table-sqlite configuration that reads it.
+    static string SqliteTables(string dir, string sql, string queries)
     {
-        await using var smtpd = new SmtpdInstance();
-        string db = Path.Combine(smtpd.Dir, "tables.db");
+        string db = Path.Combine(dir, "tables.db");
         using (var c = new SqliteConnection($"Data Source={db}"))
         {
             c.Open();
             using var cmd = c.CreateCommand();
-            cmd.CommandText = $"""
-                CREATE TABLE domains (domain TEXT);
-                INSERT INTO domains VALUES ('sql.example');
-                CREATE TABLE aliases (key TEXT, value TEXT);
-                INSERT INTO aliases VALUES ('sales', '{TestUsers.Recipient}');
-                INSERT INTO aliases VALUES ('team', '{TestUsers.Recipient}');
-                """;
+            cmd.CommandText = sql;
             cmd.ExecuteNonQuery();
         }
-        SqliteConnection.ClearAllPools();
-        File.WriteAllText(Path.Combine(smtpd.Dir, "sqlite.conf"), $"""
-            dbpath {db}
+        SqliteConnection.ClearAllPools(); // the daemon must see a closed, complete file
+        File.WriteAllText(Path.Combine(dir, "sqlite.conf"), $"dbpath {db}\n{queries}\n");
+        return db;
+    }
+
+    [Fact]
+    public async Task Sqlite_domains_and_aliases_decide_recipients()
+    {
+        await using var smtpd = new SmtpdInstance();
+        string db = SqliteTables(smtpd.Dir, $"""
+            CREATE TABLE domains (domain TEXT);
+            INSERT INTO domains VALUES ('sql.example');
+            CREATE TABLE aliases (key TEXT, value TEXT);
+            INSERT INTO aliases VALUES ('sales', '{TestUsers.Recipient}');
+            INSERT INTO aliases VALUES ('team', '{TestUsers.Recipient}');
+            """,
+            """
             query_domain SELECT domain FROM domains WHERE domain=?;
             query_alias SELECT value FROM aliases WHERE key=?;
             """);
@@ -78,28 +85,19 @@ public sealed class TableBackendTests
     {
         await using var peer = await Mta.ReceivingPeer.StartAsync();
         await using var smtpd = new SmtpdInstance();
-        string db = Path.Combine(smtpd.Dir, "tables.db");
-        using (var c = new SqliteConnection($"Data Source={db}"))
-        {
-            c.Open();
-            using var cmd = c.CreateCommand();
-            cmd.CommandText = $"""
-                CREATE TABLE nets (address TEXT);
-                INSERT INTO nets VALUES ('127.0.0.1');
-                CREATE TABLE senders (address TEXT);
-                INSERT INTO senders VALUES ('alice@example.org');
-                CREATE TABLE virtuals (key TEXT, value TEXT);
-                INSERT INTO virtuals VALUES ('info@virt.example', '{TestUsers.Recipient}');
-                CREATE TABLE sources (address TEXT);
-                INSERT INTO sources VALUES ('127.0.0.21');
-                CREATE TABLE names (address TEXT, name TEXT);
-                INSERT INTO names VALUES ('127.0.0.21', 'sql-named.example');
-                """;
-            cmd.ExecuteNonQuery();
-        }
-        SqliteConnection.ClearAllPools();
-        File.WriteAllText(Path.Combine(smtpd.Dir, "sqlite.conf"), $"""
-            dbpath {db}
+        SqliteTables(smtpd.Dir, $"""
+            CREATE TABLE nets (address TEXT);
+            INSERT INTO nets VALUES ('127.0.0.1');
+            CREATE TABLE senders (address TEXT);
+            INSERT INTO senders VALUES ('alice@example.org');
+            CREATE TABLE virtuals (key TEXT, value TEXT);
+            INSERT INTO virtuals VALUES ('info@virt.example', '{TestUsers.Recipient}');
+            CREATE TABLE sources (address TEXT);
+            INSERT INTO sources VALUES ('127.0.0.21');
+            CREATE TABLE names (address TEXT, name TEXT);
+            INSERT INTO names VALUES ('127.0.0.21', 'sql-named.example');
+            """,
+            """
             query_netaddr SELECT address FROM nets WHERE address=?;
             query_mailaddr SELECT address FROM senders WHERE address=?;
             query_alias SELECT value FROM virtuals WHERE key=?;
@@ -127,6 +125,43 @@ public sealed class TableBackendTests
         var relayed = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("from sql-named.example (", File.ReadAllText(relayed[0]));
         await peer.WaitForLogAsync("smtp connected address=127.0.0.21", Timeout);
+    }
+
+    // A backend that is not read whole (sqlite here) has its values parsed as lookups return
+    // them: a value that is not what the service needs is the table's fault, so the recipient
+    // gets 451 (never a 5xx decided from a broken table) and the log names the table and key.
+    [Fact]
+    public async Task Sqlite_values_that_do_not_parse_give_451_and_a_log_line_naming_the_table()
+    {
+        await using var smtpd = new SmtpdInstance();
+        uint uid = TestUsers.Uid(TestUsers.Recipient);
+        SqliteTables(smtpd.Dir, $"""
+            CREATE TABLE aliases (key TEXT, value TEXT);
+            INSERT INTO aliases VALUES ('sales', '{TestUsers.Recipient}');
+            INSERT INTO aliases VALUES ('broken', 'error:55 not a code');
+            CREATE TABLE users (name TEXT, info TEXT);
+            INSERT INTO users VALUES ('alice', '{uid}:{uid}:{smtpd.Dir}/home/alice');
+            INSERT INTO users VALUES ('bob', '{uid}:staff:{smtpd.Dir}/home/bob');
+            """,
+            """
+            query_alias SELECT value FROM aliases WHERE key=?;
+            query_userinfo SELECT info FROM users WHERE name=?;
+            """);
+        smtpd.WriteConfig("""
+            table sql sqlite:{dir}/sqlite.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}" alias <sql>
+            action "virtual" maildir "{dir}/maildirs/%{user.username}" userbase <sql>
+            match from any for domain "alias.example" action "local"
+            match from any for domain "users.example" action "virtual"
+            """);
+        await smtpd.StartAsync();
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "sales@alias.example"));
+        Assert.StartsWith("451", await RcptAsync(smtpd.Port, "broken@alias.example"));
+        await smtpd.WaitForLogAsync("table sql: bad alias value for \"broken\": \"error:55 not a code\"", Timeout);
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, "alice@users.example"));
+        Assert.StartsWith("451", await RcptAsync(smtpd.Port, "bob@users.example"));
+        await smtpd.WaitForLogAsync("table sql: bad userinfo for bob", Timeout);
     }
 
     const string PythonTable = """
@@ -232,7 +267,7 @@ public sealed class TableBackendTests
         await using var smtpd = new SmtpdInstance();
         File.WriteAllText(Path.Combine(smtpd.Dir, "domains"), "# @list\n  file.example  \n# other.example\n");
         File.WriteAllText(Path.Combine(smtpd.Dir, "aliases"),
-            $"# comment\nsales: nobody-here\nSales:\t{TestUsers.Recipient}\nhash {TestUsers.Recipient}#not-a-comment\n\n");
+            $"# comment\nsales: nobody-here\nSales:\t{TestUsers.Recipient}\nhash {TestUsers.Recipient}#not-a-comment@localhost\n\n");
         smtpd.WriteConfig($$"""
             table domains file:{dir}/domains
             table aliases file:{dir}/aliases
