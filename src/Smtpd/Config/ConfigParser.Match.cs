@@ -127,7 +127,7 @@ public sealed partial class ConfigParser
             case "domain":
                 bool regex = c.TryKeyword("regex");
                 if (c.PeekIsValue())
-                    return new ForCondition(ForKind.Domain, Domain: c.Take().Text, Negate: negate) { Regex = regex };
+                    return new ForCondition(ForKind.Domain, Domain: DomainLiteral(c.Take(), regex), Negate: negate) { Regex = regex };
                 return new ForCondition(ForKind.Domain, Table: ParseTables(c, "for domain"), Negate: negate) { Regex = regex };
             case "rcpt-to":
                 // As OpenSMTPD: for any destination, with an RCPT TO condition carrying the negation.

@@ -116,7 +116,7 @@ public sealed partial class ConfigParser
             return ForCondition.Local;
         c.ExpectKeyword("domain", "for (any, local or domain)");
         if (c.PeekIsValue())
-            return new ForCondition(ForKind.Domain, Domain: c.Take().Text);
+            return new ForCondition(ForKind.Domain, Domain: DomainLiteral(c.Take(), regex: false));
         return new ForCondition(ForKind.Domain, Table: ParseTables(c, "for domain"));
     }
 

@@ -94,6 +94,15 @@ public sealed partial class ConfigParser
         return new TableConfig(name, TableBackendKind.Static, null, list, map, at);
     }
 
+    /// <summary><c>for domain "example.org"</c>: checked as a domain table's entry would be.</summary>
+    private static string DomainLiteral(Token token, bool regex)
+    {
+        string? why = regex ? Table.TableValues.RegexProblem(token.Text) : Table.TableValues.DomainProblem(token.Text);
+        if (why is not null)
+            throw new ConfigSyntaxException(token.Location, $"bad {(regex ? "regex" : "domain")} \"{token.Text}\": {why}");
+        return token.Text;
+    }
+
     private bool PeekTableRef(TokenCursor c) => c.Peek().Kind == TokenKind.LessThan;
 
     /// <summary><c>&lt;name&gt;</c>: a table declared earlier.</summary>
