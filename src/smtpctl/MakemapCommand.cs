@@ -5,7 +5,7 @@ namespace Smtpd.Ctl;
 /// <summary>
 /// <c>makemap [-t aliases|set] [-o dbfile] file</c> and <c>newaliases</c> (OpenSMTPD's
 /// makemap(8)): builds the Berkeley DB hash file a <c>db:</c> table reads, from the text form
-/// ("key value", or "key: value" for aliases; continuation lines start with blanks; # comments).
+/// (the <c>file:</c> format: "key value" or "key: value", # comments, continuations).
 /// The new file replaces the old one in one rename.
 /// </summary>
 public static class MakemapCommand
@@ -38,7 +38,7 @@ public static class MakemapCommand
         try { entries = Parse(source, type); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
-            Console.Error.WriteLine($"{name}: {ex.Message}");
+            foreach (string line in ex.Message.Split(Environment.NewLine)) Console.Error.WriteLine($"{name}: {line}");
             return 1;
         }
 
@@ -58,31 +58,27 @@ public static class MakemapCommand
         return 0;
     }
 
+    /// <summary>
+    /// The entries of the source file, read as the daemon reads a <c>file:</c> table
+    /// (<c>FileTableReader</c>, so makemap and <c>file:</c> agree, as OpenSMTPD made them agree in
+    /// 7.5), a list for <c>-t set</c> and a map otherwise. As OpenSMTPD's makemap, a key given
+    /// twice is an error; aliases values must be aliases, every bad line named at path:line.
+    /// </summary>
     static List<(string, string)> Parse(string path, string type)
     {
-        var logical = new List<(int Line, string Text)>();
-        int n = 0;
-        foreach (string raw in File.ReadAllLines(path))
+        TableContents contents;
+        try { contents = FileTableReader.Read(path, path, isList: type == "set"); }
+        catch (TableTempFailException ex) { throw new FormatException(ex.Reason); }
+
+        var problems = new List<string>();
+        var seen = new Dictionary<string, int>();
+        foreach (var entry in contents.Entries)
         {
-            n++;
-            int hash = raw.IndexOf('#');
-            string line = hash >= 0 ? raw[..hash] : raw;
-            if (line.Trim().Length == 0) continue;
-            if (char.IsWhiteSpace(line[0]) && logical.Count > 0)
-                logical[^1] = (logical[^1].Line, logical[^1].Text + " " + line.Trim());
-            else
-                logical.Add((n, line.Trim()));
+            string key = entry.Key.ToLowerInvariant();
+            if (!seen.TryAdd(key, entry.Line)) problems.Add($"{path}:{entry.Line}: duplicate entry for {key} (first at line {seen[key]})");
         }
-        var entries = new List<(string, string)>();
-        foreach (var (line, text) in logical)
-        {
-            if (type == "set") { entries.Add((text.ToLowerInvariant(), "")); continue; }
-            int sep = type == "aliases" ? text.IndexOf(':') : text.IndexOfAny([' ', '\t']);
-            if (sep <= 0) throw new FormatException($"{path}:{line}: expected \"key{(type == "aliases" ? ":" : "")} value\"");
-            string key = text[..sep].Trim().TrimEnd(':'), value = text[(sep + 1)..].Trim();
-            if (value.Length == 0) throw new FormatException($"{path}:{line}: no value for {key}");
-            entries.Add((type == "aliases" ? key.ToLowerInvariant() : key, value));
-        }
-        return entries;
+        if (type == "aliases") problems.AddRange(contents.Problems(path, new HashSet<TableUse> { TableUse.Aliases }));
+        if (problems.Count > 0) throw new FormatException(string.Join(Environment.NewLine, problems));
+        return [.. contents.Entries.Select(e => (e.Key.ToLowerInvariant(), e.Value ?? ""))];
     }
 }

@@ -24,4 +24,6 @@ public class TableTempFailException(string table, string reason)
     : Exception($"table {table}: {reason}")
 {
     public string Table { get; } = table;
+    /// <summary>What went wrong, without the table's name.</summary>
+    public string Reason { get; } = reason;
 }
