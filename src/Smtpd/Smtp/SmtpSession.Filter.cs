@@ -25,7 +25,7 @@ public sealed partial class SmtpSession
     {
         if (ListenerFilter is not { } name || _ctx.Filters is null) return true;
         var local = (_network as System.Net.Sockets.NetworkStream)?.Socket.LocalEndPoint as IPEndPoint;
-        try { _filters = await _ctx.Filters.BeginAsync(name, Id, _remote, local, _shutdown); }
+        try { _filters = await _ctx.Filters.BeginAsync(name, Id, _remote, local, _clientName, _shutdown); }
         catch (FilterException ex)
         {
             _ctx.Log.Warn($"{Id:x16} smtp filter unavailable: {ex.Message}");

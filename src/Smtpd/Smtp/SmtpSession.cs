@@ -69,6 +69,7 @@ public sealed partial class SmtpSession
 
     public async Task RunAsync()
     {
+        await LookUpClientNameAsync();
         _ctx.Log.Info($"{Id:x16} smtp connected address={ClientAddress} host={ClientHost}");
         string reason = "quit";
         try
@@ -217,7 +218,8 @@ public sealed partial class SmtpSession
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException) { }
     }
 
-    string ClientHost => _remote is null ? "localhost" : IPAddress.IsLoopback(_remote.Address) ? "localhost" : $"[{_remote.Address}]";
+    /// <summary>The client's reverse name, or &lt;unknown&gt; (log, Received:, envelope), as OpenSMTPD shows it.</summary>
+    string ClientHost => _clientName.Text;
 
     static string Printable(string s)
     {

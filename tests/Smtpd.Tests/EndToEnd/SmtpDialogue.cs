@@ -21,6 +21,16 @@ public sealed class SmtpDialogue : IAsyncDisposable
         return d;
     }
 
+    /// <summary>A dialogue over a connection the test made otherwise (e.g. inside a network namespace).</summary>
+    public static SmtpDialogue Over(TcpClient client)
+    {
+        var d = new SmtpDialogue();
+        d._client.Dispose();
+        d._client = client;
+        d._stream = client.GetStream();
+        return d;
+    }
+
     /// <summary>Starts TLS on the connection (after STARTTLS's 220, or at once for smtps); any certificate is accepted.</summary>
     /// <summary>
     /// One transaction from <paramref name="from"/>: returns the RCPT reply, and when it is 250
