@@ -12,10 +12,6 @@ public static class RulesetSupport
         var errors = new List<ConfigError>();
         void No(ConfigLocation at, string what) => errors.Add(new ConfigError(at, $"{what} is not supported yet"));
 
-        foreach (var rule in r.Rules)
-        {
-            if (rule.From.Kind == FromKind.Rdns) No(rule.Location, "\"from rdns\"");
-        }
         foreach (var action in r.Actions.Values)
         {
             if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");

@@ -58,6 +58,7 @@ public sealed partial class SmtpSession
         Helo = _helo ?? "",
         Sender = _tx?.Sender.ToString() ?? "",
         Tls = _tls is not null,
+        Rdns = _clientName.Name,
     };
 
     /// <summary>Pipes over the connection; they leave it open so that STARTTLS can wrap it.</summary>

@@ -140,4 +140,39 @@ public sealed class ResolverTests
         Assert.Contains("Received: from client-127.0.0.8 (hosted.test [127.0.0.8])", mails.Single(m => m.Contains("Subject: from 127.0.0.8")));
         Assert.Contains("Received: from client-127.0.0.7 (named.test [127.0.0.7])", mails.Single(m => m.Contains("Subject: from 127.0.0.7")));
     }
+
+    [SkippableFact]
+    public async Task Rules_from_rdns_match_the_same_names()
+    {
+        // Clients on 127.0.0.x in a network namespace -> smtpd: "from rdns <friends>" takes
+        // hosted.test (named by /etc/hosts), "!from rdns" takes a client without a name
+        // (dnsmasq: NXDOMAIN), and localhost (a name, not a friend) matches no rule.
+        Skip.If(NetworkNamespace.Unavailable is not null, NetworkNamespace.Unavailable);
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\n", "127.0.0.1 localhost\n127.0.0.8 hosted.test\n");
+        await using var dns = new Dnsmasq(["test", "0.0.127.in-addr.arpa"], [], ns);
+        await using var smtpd = new SmtpdInstance("""
+            table friends { "hosted.test" }
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from rdns <friends> for local action "local"
+            match !from rdns for local action "local"
+            """);
+        smtpd.Wrapper.AddRange(ns.Enter);
+        smtpd.Environment.Remove("SMTPD_RESOLVER");
+        await smtpd.StartAsync();
+
+        async Task<string> RcptReplyFromAsync(string address)
+        {
+            await using var c = SmtpDialogue.Over(await ns.ConnectAsync(new IPEndPoint(IPAddress.Loopback, smtpd.Port), IPAddress.Parse(address)));
+            Assert.StartsWith("220", await c.ReadReplyAsync());
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<alice@example.org>"));
+            return await c.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@localhost>");
+        }
+
+        Assert.StartsWith("250", await RcptReplyFromAsync("127.0.0.8"));
+        Assert.StartsWith("250", await RcptReplyFromAsync("127.0.0.5"));
+        Assert.StartsWith("550", await RcptReplyFromAsync("127.0.0.1"));
+    }
 }
