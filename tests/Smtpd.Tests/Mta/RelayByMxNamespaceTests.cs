@@ -93,4 +93,21 @@ public sealed class RelayByMxNamespaceTests
         Assert.Equal("1", line[10]); // one try so far
         Assert.Contains("DNS error for example.net MX: no answer", line[13]);
     }
+
+    [SkippableFact]
+    public async Task A_resolv_conf_without_nameserver_is_said_in_the_log_and_mail_waits()
+    {
+        // alice -> smtpd, whose resolv.conf names no server: it says so, asks 127.0.0.1 as the C
+        // library would (nothing there), and the mail is a temporary failure in the queue.
+        Skip.If(NetworkNamespace.Unavailable is not null, NetworkNamespace.Unavailable);
+        await using var ns = await NetworkNamespace.CreateAsync("# no nameserver here\noptions timeout:1 attempts:1\n");
+        await using var smtpd = await RelayerInsideAsync(ns);
+
+        await SendInsideAsync(ns, smtpd, "bob@example.net", "no nameserver");
+
+        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        Assert.Contains("warn: resolver: /etc/resolv.conf names no nameserver: asking 127.0.0.1, as the C library does", smtpd.Log);
+        Assert.Contains("stat=\"DNS error for example.net MX: no answer (asked 127.0.0.1:53, timeout 1 s, attempts 1)", smtpd.Log);
+        Assert.Equal("pending", Assert.Single(await Smtpctl.QueueAsync(smtpd))[11]);
+    }
 }
