@@ -205,9 +205,9 @@ public sealed class SmtpClientSession : IAsyncDisposable
             CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
             // Always checked so that the log says whether the peer was verified; enforced only
             // when the action asks for TLS (smtp+tls, smtps, tls) without no-verify.
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
-                try { _certificateProblem = PeerCertificateCheck.Problem(HostName.Trim('[', ']'), certificate, errors, _options.TrustedCas); }
+                try { _certificateProblem = PeerCertificateCheck.Problem(HostName.Trim('[', ']'), certificate, chain, errors, _options.TrustedCas); }
                 catch (Exception ex) { _certificateProblem = $"cannot check the certificate: {ex.Message}"; }
                 Verified = _certificateProblem is null;
                 return Verified || !_options.VerifyCertificate;

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Smtpd.Tests.Control;
 using Smtpd.Tests.EndToEnd;
 
@@ -118,6 +119,30 @@ public sealed class RelayTlsTests
         Assert.Contains("body of verified", Assert.Single(peer.Messages));
         Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
         Assert.Equal(1, peer.TlsSessions);
+    }
+
+    [SkippableFact]
+    public async Task A_chain_through_an_intermediate_the_peer_sends_is_verified_up_to_the_actions_ca()
+    {
+        SkipUnlessPeers();
+        using var ca = NewCa();
+        await using var dns = RelayDns();
+        var (leaf, intermediate) = ca.IssueViaIntermediate("relay", Host);
+        await using var peer = new ScriptedPeer
+        {
+            Extensions = ["PIPELINING", "STARTTLS"],
+            StartTlsReply = "220 2.0.0 Ready to start TLS",
+            TlsCertificate = TestCa.Load(leaf),
+            TlsIntermediates = [X509CertificateLoader.LoadCertificateFromFile(intermediate)],
+        }.Start();
+        await using var smtpd = await RelayerAsync(dns, ca, $"""
+            action "out" relay host smtp+tls://{Host}:{peer.Port} ca testca
+            match from local for any action "out"
+            """);
+        await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "through an intermediate");
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
+        Assert.Single(peer.Messages);
     }
 
     [SkippableFact]

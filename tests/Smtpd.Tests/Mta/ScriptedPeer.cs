@@ -34,6 +34,12 @@ public sealed class ScriptedPeer : IAsyncDisposable
     public bool Smtps { get; init; }
     /// <summary>A certificate (with key) for smtps and for a real STARTTLS handshake after a 220 reply to STARTTLS.</summary>
     public X509Certificate2? TlsCertificate { get; init; }
+    /// <summary>Intermediate CA certificates sent with <see cref="TlsCertificate"/>.</summary>
+    public X509Certificate2Collection? TlsIntermediates { get; init; }
+
+    SslServerAuthenticationOptions ServerTlsOptions() => TlsIntermediates is null
+        ? new() { ServerCertificate = TlsCertificate ?? Certificate() }
+        : new() { ServerCertificateContext = SslStreamCertificateContext.Create(TlsCertificate!, TlsIntermediates, offline: true) };
     public int TlsSessions => _tlsSessions;
     int _tlsSessions;
 
@@ -74,7 +80,7 @@ public sealed class ScriptedPeer : IAsyncDisposable
             if (Smtps)
             {
                 var ssl = new SslStream(stream);
-                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = TlsCertificate ?? Certificate() }, _stop.Token);
+                await ssl.AuthenticateAsServerAsync(ServerTlsOptions(), _stop.Token);
                 Interlocked.Increment(ref _tlsSessions);
                 stream = ssl;
             }
@@ -107,7 +113,7 @@ public sealed class ScriptedPeer : IAsyncDisposable
                         {
                             // A real handshake; a client that rejects the certificate ends the connection here.
                             var ssl = new SslStream(stream);
-                            try { await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = TlsCertificate }, _stop.Token); }
+                            try { await ssl.AuthenticateAsServerAsync(ServerTlsOptions(), _stop.Token); }
                             catch (System.Security.Authentication.AuthenticationException) { return; }
                             Interlocked.Increment(ref _tlsSessions);
                             stream = ssl;

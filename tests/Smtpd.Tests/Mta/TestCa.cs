@@ -39,6 +39,26 @@ public sealed class TestCa : IDisposable
         return (Path.Combine(Dir, $"{name}.crt"), Path.Combine(Dir, $"{name}.key"));
     }
 
+    /// <summary>
+    /// A certificate for <paramref name="dnsName"/> signed by an intermediate CA that this CA
+    /// signed, as public CAs issue them: the peer must send the intermediate along.
+    /// </summary>
+    public ((string Cert, string Key) Leaf, string Intermediate) IssueViaIntermediate(string name, string dnsName)
+    {
+        OpenSsl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "intermediate.key", "-out", "intermediate.csr", "-subj", "/CN=Smtpd Test Intermediate CA");
+        File.WriteAllText(Path.Combine(Dir, "intermediate.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n");
+        OpenSsl("x509", "-req", "-in", "intermediate.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "intermediate.crt", "-days", "2", "-extfile", "intermediate.ext");
+        OpenSsl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", $"{name}.key", "-out", $"{name}.csr", "-subj", $"/CN={dnsName}");
+        File.WriteAllText(Path.Combine(Dir, $"{name}.ext"),
+            $"subjectAltName=DNS:{dnsName}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+        OpenSsl("x509", "-req", "-in", $"{name}.csr", "-CA", "intermediate.crt", "-CAkey", "intermediate.key", "-CAcreateserial",
+            "-out", $"{name}.crt", "-days", "2", "-extfile", $"{name}.ext");
+        return ((Path.Combine(Dir, $"{name}.crt"), Path.Combine(Dir, $"{name}.key")), Path.Combine(Dir, "intermediate.crt"));
+    }
+
     /// <summary>A self-signed certificate for <paramref name="dnsName"/>: right name, nobody vouching for it.</summary>
     public (string Cert, string Key) SelfSigned(string name, string dnsName)
     {
