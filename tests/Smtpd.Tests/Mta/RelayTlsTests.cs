@@ -62,20 +62,27 @@ public sealed class RelayTlsTests
     }.Start();
 
     /// <summary>The mail waits in our queue (smtpctl show queue lists it) and the peer got no transaction.</summary>
-    static async Task AssertKeptAsync(SmtpdInstance smtpd, ScriptedPeer peer, string recipient)
+    static async Task AssertKeptAsync(SmtpdInstance smtpd, ScriptedPeer peer, string recipient, string reason = "")
     {
         Assert.Empty(peer.Messages);
         Assert.Equal(0, peer.Count("MAIL"));
         Assert.DoesNotContain("result=Ok", smtpd.Log);
         Assert.DoesNotContain("result=PermFail", smtpd.Log);
-        await AssertQueuedAsync(smtpd, recipient);
+        await AssertQueuedAsync(smtpd, recipient, reason);
     }
 
-    /// <summary><c>smtpctl show queue</c> lists the recipient's envelope.</summary>
-    static async Task AssertQueuedAsync(SmtpdInstance smtpd, string recipient)
+    /// <summary><c>smtpctl show queue</c> lists the recipient's envelope, with the reason as its last error once the scheduler has it.</summary>
+    static async Task AssertQueuedAsync(SmtpdInstance smtpd, string recipient, string reason = "")
     {
-        var queue = await Smtpctl.QueueAsync(smtpd);
-        Assert.Contains(queue, line => string.Join('|', line).Contains(recipient));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string[] lines;
+        do
+        {
+            lines = (await Smtpctl.QueueAsync(smtpd)).Select(l => string.Join('|', l)).ToArray();
+            if (lines.Any(l => l.Contains(recipient) && l.Contains(reason))) return;
+            await Task.Delay(200);
+        } while (DateTime.UtcNow < deadline);
+        Assert.Fail($"no queue line for {recipient} with \"{reason}\":\n{string.Join('\n', lines)}");
     }
 
     [SkippableTheory]
@@ -98,7 +105,7 @@ public sealed class RelayTlsTests
         Assert.Matches("mta delivery .*result=TempFail stat=\".*TLS certificate verification failed: self-signed certificate", smtpd.Log);
         Assert.Matches($"smtp-out: Error on session with {Host} \\[127.0.0.1\\]: TLS certificate verification failed: self-signed certificate", smtpd.Log);
         Assert.Contains("mta server-cert-check result=\"failure\" reason=\"self-signed certificate\"", smtpd.Log);
-        await AssertKeptAsync(smtpd, peer, rcpt);
+        await AssertKeptAsync(smtpd, peer, rcpt, "TLS certificate verification failed: self-signed certificate");
     }
 
     [SkippableTheory]
@@ -195,7 +202,7 @@ public sealed class RelayTlsTests
         await SendAsync(smtpd.Port, rcpt, "wrong name");
         await smtpd.WaitForLogAsync("result=TempFail", Timeout);
         Assert.Contains($"TLS certificate verification failed: name mismatch: certificate is for other.example, not {Host}", smtpd.Log);
-        await AssertKeptAsync(smtpd, peer, rcpt);
+        await AssertKeptAsync(smtpd, peer, rcpt, "name mismatch");
     }
 
     [SkippableTheory]
@@ -291,7 +298,7 @@ public sealed class RelayTlsTests
         // lax reused its session (one connection for both), strict opened its own and refused the certificate.
         Assert.Equal(2, peer.Connections);
         Assert.Equal(2, peer.Count("MAIL"));
-        await AssertQueuedAsync(smtpd, "bob@strict.example");
+        await AssertQueuedAsync(smtpd, "bob@strict.example", "self-signed certificate");
     }
 
 }
