@@ -17,7 +17,7 @@ public static class RulesetSupport
             if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");
             if (action.Wrapper is not null) No(action.Location, "mda wrappers");
             if (action.HostTable is not null) No(action.Location, "relay host tables");
-            if (action.Pki is not null || action.Ca is not null) No(action.Location, "client certificates for relaying (pki/ca)");
+            if (action.Pki is not null) No(action.Location, "client certificates for relaying (pki)");
             if (action.Srs) No(action.Location, "SRS");
             foreach (var option in action.Options) No(action.Location, $"relay option \"{option}\"");
         }
