@@ -13,7 +13,7 @@ public sealed record MailPath(MailAddress Address, IReadOnlyDictionary<string, s
     public static bool TryParse(string args, bool isSender, out MailPath path, string? localDomain = null)
     {
         path = new MailPath(MailAddress.Null, new Dictionary<string, string?>());
-        args = args.TrimStart(' ');
+        args = args.TrimStart(' ', '\t'); // smtp_session.c skips any white space after the colon
         if (args.Length < 2 || args[0] != '<') return false;
         int close = args.IndexOf('>');
         if (close < 0) return false;

@@ -7,6 +7,7 @@ public class MailPathTests
     [Theory]
     [InlineData("<alice@example.org>", "alice@example.org")]
     [InlineData(" <alice@example.org>", "alice@example.org")]
+    [InlineData(" \t <alice@example.org>", "alice@example.org")]
     [InlineData("<>", "")]
     [InlineData("<@relay.example:alice@example.org>", "alice@example.org")]
     [InlineData("<\"john doe\"@example.org>", "\"john doe\"@example.org")]
