@@ -145,6 +145,35 @@ public sealed class ConformanceSmtpTests : IAsyncLifetime
         Assert.Contains("\nMESSAGE-ID: <own@client.example>\n", own);
     }
 
+    // With a data-line filter, what the filter gives back is edited (OpenSMTPD runs
+    // smtp_tx_dataline on the filter's output): the filter sees Bcc:, the mailbox does not.
+    //   client --SMTP--> smtpd 127.0.0.1 (filter "py": adds X-Test-Filter) --> maildir
+    [Fact]
+    public async Task A_filtered_message_loses_bcc_and_gets_date_and_message_id_too()
+    {
+        await using var smtpd = new SmtpdInstance($$"""
+            filter "py" proc-exec "python3 {{Smtpd.Tests.Filter.FilterPeers.TestFilter}} {dir}/maildirs/reports.log"
+            listen on 127.0.0.1 port {port} hostname listener.example filter "py"
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain "listener.example" action "local"
+            """);
+        await smtpd.StartAsync();
+        await using (var d = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.StartsWith("220", await d.ReadReplyAsync());
+            Assert.StartsWith("250", await d.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<a@b.example>"));
+            Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{Me}@listener.example>"));
+            Assert.StartsWith("354", await d.CommandAsync("DATA"));
+            Assert.StartsWith("250", await d.CommandAsync("Subject: filtered\r\nBcc: hidden@x.example\r\nTo: bob\r\n\r\nbody\r\n."));
+        }
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 1, Timeout);
+        string mail = await File.ReadAllTextAsync(files[0]);
+        Assert.Contains("X-Test-Filter: seen\n", mail);
+        Assert.DoesNotContain("hidden", mail);
+        Assert.Matches(@"\nTo: bob@listener\.example\nDate: [^\n]+\nMessage-ID: <[0-9a-f]{16}@listener\.example>\n\nbody\n", mail);
+    }
+
     // OpenSMTPD 6.8's report for a message received on 127.0.0.2 "other.example" (machine name
     // "vm"): "From: Mailer Daemon <MAILER-DAEMON@other.example>", "Reporting-MTA: dns;
     // other.example", and the whole original message (body included) in a part it labels
