@@ -145,6 +145,39 @@ public sealed class ConformanceSmtpTests : IAsyncLifetime
         Assert.Contains("\nMESSAGE-ID: <own@client.example>\n", own);
     }
 
+    // Port 587 is a submission port wherever it listens (OpenSMTPD 6.8 on 127.0.0.1:587 "sub.example":
+    // "Date: Mon, 7 Dec 2026 02:06:29 +0000 (UTC)", "Message-ID: <136faa960de96171@sub.example>").
+    // 587 is a fixed port, so smtpd runs in a network namespace of the test's own, on 127.0.0.2,
+    // which is no loopback listener of OpenSMTPD's kind: only the port makes it a submission one.
+    //   client --SMTP--> [netns] smtpd 127.0.0.2:587 "sub.example" / 127.0.0.2:{port} "other.example" --> maildir
+    [SkippableFact]
+    public async Task Port_587_adds_date_and_message_id_and_another_port_on_the_same_address_does_not()
+    {
+        Skip.If(Mta.NetworkNamespace.Unavailable is not null, Mta.NetworkNamespace.Unavailable);
+        await using var ns = await Mta.NetworkNamespace.CreateAsync("nameserver 127.0.0.1\n");
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.2 port 587 hostname sub.example
+            listen on 127.0.0.2 port {port} hostname other.example
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        smtpd.Wrapper.AddRange(ns.Enter);
+        await smtpd.StartAsync();
+        foreach (var (port, subject) in new[] { (587, "on 587"), (smtpd.Port, "on the other port") })
+        {
+            await using var d = SmtpDialogue.Over(await ns.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("127.0.0.2"), port)));
+            Assert.StartsWith("220", await d.ReadReplyAsync());
+            Assert.StartsWith("250", await d.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("250", await d.CommandAsync("MAIL FROM:<a@b.example>"));
+            Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{Me}@localhost>"));
+            Assert.StartsWith("354", await d.CommandAsync("DATA"));
+            Assert.StartsWith("250", await d.CommandAsync($"Subject: {subject}\r\n\r\nbody\r\n."));
+        }
+        var mails = (await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 2, Timeout)).Select(File.ReadAllText).ToList();
+        Assert.Matches(@"\nSubject: on 587\nDate: [^\n]+\nMessage-ID: <[0-9a-f]{16}@sub\.example>\n\nbody\n", mails.Single(m => m.Contains("Subject: on 587")));
+        Assert.Contains("\nSubject: on the other port\n\nbody\n", mails.Single(m => m.Contains("Subject: on the other port")));
+    }
+
     // With a data-line filter, what the filter gives back is edited (OpenSMTPD runs
     // smtp_tx_dataline on the filter's output): the filter sees Bcc:, the mailbox does not.
     //   client --SMTP--> smtpd 127.0.0.1 (filter "py": adds X-Test-Filter) --> maildir
