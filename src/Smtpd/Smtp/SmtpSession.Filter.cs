@@ -135,8 +135,8 @@ public sealed partial class SmtpSession
     bool AllowedNow(string verb, string args) => verb switch
     {
         "HELO" or "EHLO" => args.Split(' ', 2)[0] is { Length: > 0 } d && MailAddress.IsValidDomain(d),
-        "MAIL" => _helo is not null && _tx is null && args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[5..], isSender: true, out _),
-        "RCPT" => _tx is not null && args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[3..], isSender: false, out _),
+        "MAIL" => _helo is not null && _tx is null && args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[5..], isSender: true, out _, _smtpName),
+        "RCPT" => _tx is not null && args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[3..], isSender: false, out _, _smtpName),
         "DATA" => _tx is { Recipients.Count: > 0 } && args.Length == 0,
         "STARTTLS" or "AUTH" => _helo is not null && _tx is null,
         _ => true,

@@ -48,6 +48,9 @@ public sealed partial class SmtpSession
 
     public ulong Id { get; }
 
+    /// <summary>The address and port the listening socket is bound to (null for the local enqueuer).</summary>
+    public IPEndPoint? ListenEndPoint { get; init; }
+
     /// <summary>A local submitter who is not trusted sends as this address whatever MAIL FROM says.</summary>
     public string? BoundSender { get; init; }
 
