@@ -90,10 +90,11 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
                 break;
             case QueueDeliveryCancelled m:
-                // Removed by smtpctl while in flight, and not delivered: no retry, no bounce.
-                await backend.EnvelopeDeleteAsync(m.Envelope.Id);
+                // Removed by smtpctl while in flight, and not delivered: no retry, no bounce. The
+                // scheduler forgets it even if the file cannot be deleted now (a warning says so).
+                try { await backend.EnvelopeDeleteAsync(m.Envelope.Id); }
+                finally { bus.Post(new SchedulerDelete(m.Envelope.Id)); }
                 log.Info($"{m.Envelope.Id:x16} queue remove evpid={m.Envelope.Id:x16} (by smtpctl, while in flight: {m.Outcome})");
-                bus.Post(new SchedulerDelete(m.Envelope.Id));
                 Count(StatKeys.EnvelopeRemoved);
                 break;
             case QueueDeliveryPermFail m:
