@@ -122,6 +122,12 @@ public class RamSchedulerTests
         Assert.Equal(TimeSpan.FromSeconds(40), RetryDelay.After(EnvelopeType.Mda, 2));
         Assert.Equal(TimeSpan.FromSeconds(400), RetryDelay.After(EnvelopeType.Mta, 1));
         Assert.Equal(RetryDelay.Cap, RetryDelay.After(EnvelopeType.Mta, 50));
+        // The next try is the first slot (creation + k·n²/2) after the last one, at most Cap later.
+        Assert.Equal(T0.AddSeconds(10), RetryDelay.NextTry(EnvelopeType.Mda, T0, T0));
+        Assert.Equal(T0.AddSeconds(40), RetryDelay.NextTry(EnvelopeType.Mda, T0, T0.AddSeconds(10)));
+        Assert.Equal(T0.AddSeconds(3600), RetryDelay.NextTry(EnvelopeType.Mta, T0, T0.AddSeconds(1700)));
+        Assert.Equal(T0.AddDays(30) + RetryDelay.Cap, RetryDelay.NextTry(EnvelopeType.Mta, T0, T0.AddDays(30)));
+        Assert.Equal(DateTimeOffset.MaxValue, RetryDelay.NextTry(EnvelopeType.Mta, T0, DateTimeOffset.MaxValue.AddHours(-1)));
     }
 
     [Fact]
