@@ -101,26 +101,31 @@ public sealed class DeferredRelayTests
         Assert.Contains($"evpid={a[0]} (by smtpctl", smtpd.Log);
     }
 
-    [Fact]
-    public async Task Pause_schedule_resume_and_remove_reach_an_envelope_whose_relay_refuses_connections()
+    [Theory]
+    [InlineData("refused", "evpid")]
+    [InlineData("refused", "msgid")]
+    [InlineData("greylisted", "msgid")]
+    public async Task Pause_schedule_resume_and_remove_reach_an_envelope_the_relay_did_not_take(string peerKind, string removeBy)
     {
-        // alice -> us -> a closed port: every try fails at once, and comes back to the scheduler.
-        int closed = SmtpdInstance.FreePort();
-        await using var smtpd = await RelayingToAsync(closed);
-        await SendAsync(smtpd.Port, "bob@refused.example");
+        // alice -> us -> a closed port (every try fails at once) or a peer that greylists for an
+        // hour: the envelope comes back to the scheduler after each try.
+        await using var grey = new GreylistPeer(TimeSpan.FromHours(1));
+        int port = peerKind == "refused" ? SmtpdInstance.FreePort() : grey.Port;
+        await using var smtpd = await RelayingToAsync(port);
+        string msgid = await SendAsync(smtpd.Port, "bob@deferred.example");
         await smtpd.WaitForLogAsync("result=TempFail", Timeout);
 
-        var line = await LineAsync(smtpd, "bob@refused.example");
+        var line = await LineAsync(smtpd, "bob@deferred.example");
         string evpid = line[0];
         Assert.Equal("pending", line[11]);
         Assert.True(int.Parse(line[10]) >= 1, string.Join('|', line));
-        Assert.Contains("Connection refused", line[13]);
+        Assert.Contains(peerKind == "refused" ? "Connection refused" : "451 4.7.1 Greylisted", line[13]);
 
         // Paused (even if it was in flight at that moment, it is held once back): no more tries.
         Assert.Equal("1 envelope paused", await RunAsync(smtpd, "pause", "envelope", evpid));
         await Task.Delay(TimeSpan.FromSeconds(1));
         int paused = Tries(smtpd, evpid);
-        line = await LineAsync(smtpd, "bob@refused.example");
+        line = await LineAsync(smtpd, "bob@deferred.example");
         Assert.Contains("suspend", line[3].Split(','));
         Assert.Equal("pending", line[11]);
         // Scheduled while paused: due now, but still held.
@@ -129,20 +134,21 @@ public sealed class DeferredRelayTests
         Assert.Equal(paused, Tries(smtpd, evpid));
 
         // Resumed: tried again at once (it was made due), and back to pending with one more try.
-        int retries = int.Parse((await LineAsync(smtpd, "bob@refused.example"))[10]);
+        int retries = int.Parse((await LineAsync(smtpd, "bob@deferred.example"))[10]);
         Assert.Equal("1 envelope resumed", await RunAsync(smtpd, "resume", "envelope", evpid));
         await WaitUntilAsync(() => Tries(smtpd, evpid) > paused, "a try after resume", TimeSpan.FromSeconds(15));
-        await WaitUntilAsync(async () => int.Parse((await LineAsync(smtpd, "bob@refused.example"))[10]) > retries, "the retry count after resume", TimeSpan.FromSeconds(15));
-        Assert.DoesNotContain("suspend", (await LineAsync(smtpd, "bob@refused.example"))[3].Split(','));
+        await WaitUntilAsync(async () => int.Parse((await LineAsync(smtpd, "bob@deferred.example"))[10]) > retries, "the retry count after resume", TimeSpan.FromSeconds(15));
+        Assert.DoesNotContain("suspend", (await LineAsync(smtpd, "bob@deferred.example"))[3].Split(','));
 
         // Removed: gone from the queue and from the spool, never tried again.
-        Assert.Equal("1 envelope removed", await RunAsync(smtpd, "remove", evpid));
+        Assert.Equal("1 envelope removed", await RunAsync(smtpd, "remove", removeBy == "evpid" ? evpid : msgid));
         int removed = Tries(smtpd, evpid);
         Assert.Empty(await Smtpctl.QueueAsync(smtpd));
         await Task.Delay(TimeSpan.FromSeconds(5));
         Assert.InRange(Tries(smtpd, evpid), removed, removed + 1); // an attempt under way at that moment
         Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
         Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.Equal(0, grey.Messages);
     }
 
     [Theory]
