@@ -143,7 +143,8 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
-        var scheduled = await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r));
+        // An envelope removed while in flight is gone for the admin, whatever its attempt still does.
+        var scheduled = (await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
         var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
         var now = DateTimeOffset.UtcNow;

@@ -19,6 +19,8 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     public const int MaxDeliveries = 32, MaxDeliveriesPerUser = 4;
 
     readonly SemaphoreSlim _slots = new(MaxDeliveries);
+    /// <summary>Envelopes removed (<c>smtpctl remove</c>) while in flight here, and when the scheduler said so.</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
     readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
 
     /// <summary>On shutdown, deliveries already running get this long to finish and be recorded (no duplicate at the next start).</summary>
@@ -45,6 +47,13 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                     paused = p.Paused;
                     log.Info($"info: mda {(paused ? "paused" : "resumed")}");
                     if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, stop, ct)); held.Clear(); }
+                    break;
+                case MdaCancel c:
+                    var now = time.GetUtcNow();
+                    foreach (var (id, at) in _cancelled)
+                        if (now - at > TimeSpan.FromHours(1)) _cancelled.TryRemove(id, out _);
+                    foreach (var id in c.Evpids) _cancelled[id] = now;
+                    c.Noted.TrySetResult();
                     break;
                 case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
                 case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, stop, ct)); break;
@@ -79,7 +88,19 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 await userSlot.WaitAsync(stop);
                 try
                 {
-                    var outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct);
+                    // The last moment a removed envelope can be left out: nothing is written yet.
+                    if (_cancelled.ContainsKey(e.Id)) { Cancel(e, "not delivered"); return; }
+                    Outcome outcome;
+                    try { outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct); }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+                    catch (Exception ex)
+                    {
+                        // Never a silent "inflight": logged, and tried again later.
+                        log.Warn($"mda: unexpected error delivering {e.Id:x16}: {ex.GetType().Name}: {ex.Message}");
+                        outcome = Outcome.TempFail($"Internal error: {ex.Message}");
+                    }
+                    if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); return; }
+                    _cancelled.TryRemove(e.Id, out _);
                     Report(e, outcome);
                 }
                 finally { userSlot.Release(); }
@@ -92,11 +113,20 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
     }
 
+    /// <summary>Removed by an admin while here, and not delivered: the queue deletes it, no retry, no bounce.</summary>
+    void Cancel(Envelope e, string outcome)
+    {
+        _cancelled.TryRemove(e.Id, out _);
+        log.Info($"{e.Id:x16} mda cancelled evpid={e.Id:x16} to=<{e.Dest}> outcome=\"{outcome}\" (removed by smtpctl)");
+        bus.Post(new QueueDeliveryCancelled(e, outcome));
+    }
+
     /// <summary>Under chaos, a delivery may be slow or fail temporarily before it starts.</summary>
     async Task<Outcome?> ChaosOutcomeAsync(CancellationToken ct)
     {
         if (bus.Chaos is not { } monkey) return null;
         await monkey.PauseAsync("mda.deliver", ct);
+        monkey.ThrowIfAsked("mda.deliver");
         return monkey.Fails("mda.deliver") ? Outcome.TempFail("chaos: injected delivery failure") : null;
     }
 

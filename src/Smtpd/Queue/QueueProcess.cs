@@ -42,6 +42,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             {
                 log.Warn($"queue: {message.GetType().Name}: {ex.Message}");
             }
+            catch (Exception ex)
+            {
+                // The queue's loop never dies on one message; envelopes it was handing out are retried.
+                log.Warn($"queue: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {ex.Message}");
+                if (message is QueueDeliver d) foreach (var evpid in d.Evpids) RetryLater(evpid);
+            }
         }
     }
 
@@ -80,8 +86,16 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 {
                     log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {ex.Message}");
                 }
-                bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
+                bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried), m.RetryAt));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
+                break;
+            case QueueDeliveryCancelled m:
+                // Removed by smtpctl while in flight, and not delivered: no retry, no bounce. The
+                // scheduler forgets it even if the file cannot be deleted now (a warning says so).
+                try { await backend.EnvelopeDeleteAsync(m.Envelope.Id); }
+                finally { bus.Post(new SchedulerDelete(m.Envelope.Id)); }
+                log.Info($"{m.Envelope.Id:x16} queue remove evpid={m.Envelope.Id:x16} (by smtpctl, while in flight: {m.Outcome})");
+                Count(StatKeys.EnvelopeRemoved);
                 break;
             case QueueDeliveryPermFail m:
                 // With a report to send, the envelope stays until the report is queued.
@@ -136,6 +150,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {ex.Message}");
+                RetryLater(evpid);
+                continue;
+            }
+            catch (Exception ex)
+            {
+                log.Warn($"queue: envelope {evpid:x16} cannot be loaded, retried later: {ex.GetType().Name}: {ex.Message}");
                 RetryLater(evpid);
                 continue;
             }
