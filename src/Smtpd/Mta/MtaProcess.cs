@@ -292,8 +292,8 @@ public sealed class MtaProcess
                 return await SendAsync(session, connections, action, envelopes, ct);
             }
         }
-        // A certificate does not mend within the minutes the route would hold the mail here:
-        // the envelopes go back to the scheduler at once, the reason in their queue line.
+        // A certificate does not mend within the route's quick retries: the envelopes go back to
+        // the scheduler's back-off instead, the reason in their queue line.
         if (certificatesOnly) { Report(envelopes, Outcome.TempFail(lastError), null); return RouteAttempt.Done; }
         return new RouteAttempt(envelopes, lastError);
     }
