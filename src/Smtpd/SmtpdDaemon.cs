@@ -177,7 +177,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         // 0711 as OpenSMTPD's spool: others may reach offline/ (1777) but list nothing; the queue
         // directories inside stay 0700.
         Directory.CreateDirectory(Paths.Spool);
-        File.SetUnixFileMode(Paths.Spool, (UnixFileMode)0b111_001_001);
+        File.SetUnixFileMode(Paths.Spool, Queue.SpoolModes.Root);
         _spoolLock = LockSpool(Paths.Spool);
         _queue.Init();
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
@@ -185,7 +185,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _control.Bind();
         string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
         Directory.CreateDirectory(offline);
-        File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        File.SetUnixFileMode(offline, Queue.SpoolModes.OfflineDirectory);
         if (_runAs is not null) DropPrivileges(_runAs);
         // Filters run as the daemon's user, and are running and registered before the first
         // client (lka_proc_ready).
@@ -263,7 +263,10 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         string path = Path.Combine(spool, "smtpd.lock");
         try
         {
-            var lockFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var lockFile = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, UnixCreateMode = Queue.SpoolModes.File,
+            });
             lockFile.SetLength(0);
             lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
             lockFile.Flush();

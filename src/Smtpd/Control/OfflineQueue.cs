@@ -18,7 +18,7 @@ public static class OfflineQueue
     {
         string dir = Directory(spool);
         string path = Path.Combine(dir, $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{Guid.NewGuid():N}");
-        using (var f = new FileStream(path + ".tmp", FileMode.CreateNew, FileAccess.Write))
+        using (var f = new FileStream(path + ".tmp", Queue.SpoolModes.NewFile(FileMode.CreateNew)))
         {
             f.Write(Encoding.UTF8.GetBytes($"{sender}\n{string.Join(' ', recipients)}\n\n"));
             f.Write(message);

@@ -16,6 +16,9 @@ public sealed class SqliteStatBackend : RamStatBackend
 
     public SqliteStatBackend(string path)
     {
+        // SQLite creates the file (and its journals, which take the file's mode) with the umask's
+        // mode; statistics live in the spool, which is private.
+        if (!File.Exists(path)) new FileStream(path, Queue.SpoolModes.NewFile(FileMode.CreateNew)).Dispose();
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate }.ToString();
         using (var db = Open())
         {
