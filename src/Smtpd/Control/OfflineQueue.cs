@@ -76,7 +76,7 @@ public static class OfflineQueue
             }
             catch (Exception ex) when (ex is IOException or LocalSubmission.NotRunningException or System.Net.Sockets.SocketException)
             {
-                log.Warn($"offline message {Path.GetFileName(path)}: {ex.Message}; will retry at next start");
+                log.Warn($"offline message {Path.GetFileName(path)}: {SystemErrors.Describe(ex)}; will retry at next start");
             }
         }
     }

@@ -156,7 +156,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Outcome.TempFail(ex.Message);
+            return Outcome.TempFail(SystemErrors.Describe(ex));
         }
     }
 
