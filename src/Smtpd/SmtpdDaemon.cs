@@ -197,10 +197,12 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
-        // Anyone may leave mail in offline/ while we are down (sticky, like /tmp); we pick it up
-        // now, through the helper when we gave up root (the files belong to their senders).
-        if (_helper is not null) _helper.FlushOffline();
-        else _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
+        // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
+        // file appears, through the helper when we gave up root (the files belong to their senders).
+        Func<bool, Task> flushOffline = _helper is { } helper
+            ? recover => helper.FlushOfflineAsync(recover)
+            : recover => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, recover, _stop.Token);
+        _running.Add(Task.Run(() => new Smtpd.Control.OfflineWatcher(offline, flushOffline, _log).RunAsync(_stop.Token)));
         _log.Info($"info: file descriptors: limit {_descriptors.Limit}, {_descriptors.Reserve} kept in reserve");
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }

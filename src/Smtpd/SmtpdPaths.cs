@@ -4,10 +4,30 @@ namespace Smtpd;
 /// Where smtpd keeps things. As root: OpenSMTPD's paths. As a normal user: a state directory of
 /// that user's (<c>$XDG_STATE_HOME/smtpd</c>, by default <c>~/.local/state/smtpd</c>).
 /// <c>SMTPD_SPOOL</c>, <c>SMTPD_SOCKET</c> and <c>SMTPD_MAILSPOOL</c> override, so that any test
-/// or user can run an instance of its own. smtpd and smtpctl resolve them the same way.
+/// or user can run an instance of its own. smtpd (<see cref="ForDaemon"/>) and its clients,
+/// smtpctl and sendmail (<see cref="ForClient"/>), resolve them here and nowhere else.
 /// </summary>
 public sealed record SmtpdPaths(string Spool, string ControlSocket, string MailSpool)
 {
+    /// <summary>The paths smtpd uses when the current user starts it.</summary>
+    public static SmtpdPaths ForDaemon() => FromEnvironment(privileged: Mda.SystemUsers.IsRoot);
+
+    /// <summary>
+    /// The daemon smtpctl and sendmail talk to: the one the current user would start (the same
+    /// paths as <see cref="ForDaemon"/>) when it runs or has a spool; else, for a normal user, the
+    /// system's, so that a user's mail program reaches the machine's smtpd. Mail for a daemon
+    /// that is not running goes to the offline/ of the spool this returns.
+    /// </summary>
+    public static SmtpdPaths ForClient()
+    {
+        var own = ForDaemon();
+        if (Mda.SystemUsers.IsRoot) return own;
+        var system = FromEnvironment(privileged: true);
+        if (File.Exists(own.ControlSocket)) return own;
+        if (File.Exists(system.ControlSocket)) return system;
+        return Directory.Exists(own.Spool) ? own : system;
+    }
+
     public static SmtpdPaths FromEnvironment(bool privileged)
     {
         string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
