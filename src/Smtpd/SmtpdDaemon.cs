@@ -76,6 +76,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
+        _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);

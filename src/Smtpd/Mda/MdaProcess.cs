@@ -20,6 +20,8 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
 
     readonly SemaphoreSlim _slots = new(MaxDeliveries);
     readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
+    /// <summary>Envelopes of each user in the MDA now (for the mda.user gauge); under the <see cref="_perUser"/> lock.</summary>
+    readonly Dictionary<string, int> _envelopesOf = new(StringComparer.Ordinal);
 
     /// <summary>On shutdown, deliveries already running get this long to finish and be recorded (no duplicate at the next start).</summary>
     public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(8);
@@ -71,6 +73,10 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     {
         string userName = e.MdaUser ?? "";
         var userSlot = UserSlot(userName);
+        var stats = bus.Stats;
+        CountEnvelope(userName, +1);
+        stats.Increment(Stats.StatKeys.MdaPending);
+        bool pending = true;
         try
         {
             await _slots.WaitAsync(stop);
@@ -79,8 +85,15 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 await userSlot.WaitAsync(stop);
                 try
                 {
-                    var outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct);
-                    Report(e, outcome);
+                    pending = false;
+                    stats.Decrement(Stats.StatKeys.MdaPending);
+                    stats.Increment(Stats.StatKeys.MdaRunning);
+                    try
+                    {
+                        var outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct);
+                        Report(e, outcome);
+                    }
+                    finally { stats.Decrement(Stats.StatKeys.MdaRunning); }
                 }
                 finally { userSlot.Release(); }
             }
@@ -89,6 +102,27 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Shutting down: the envelope stays in the queue and is tried at the next start.
+        }
+        finally
+        {
+            if (pending) stats.Decrement(Stats.StatKeys.MdaPending);
+            CountEnvelope(userName, -1);
+        }
+    }
+
+    /// <summary>The mda.envelope and mda.user gauges (OpenSMTPD's mda.c counts the same).</summary>
+    void CountEnvelope(string user, int delta)
+    {
+        bus.Stats.Increment(Stats.StatKeys.MdaEnvelope, delta);
+        lock (_perUser)
+        {
+            int now = _envelopesOf.GetValueOrDefault(user) + delta;
+            if (now == 0) { _envelopesOf.Remove(user); bus.Stats.Decrement(Stats.StatKeys.MdaUser); }
+            else
+            {
+                if (now == delta) bus.Stats.Increment(Stats.StatKeys.MdaUser);
+                _envelopesOf[user] = now;
+            }
         }
     }
 

@@ -30,14 +30,12 @@ public sealed class SqliteStatBackend : RamStatBackend
             {
                 var kind = (StatKind)rows.GetInt32(1);
                 // Gauges (sessions open, envelopes queued) describe the process that died with them.
-                if (kind == StatKind.Counter && IsGauge(rows.GetString(0))) continue;
+                if (kind == StatKind.Counter && StatKeys.IsGauge(rows.GetString(0))) continue;
                 Values[rows.GetString(0)] = new StatValue(kind, rows.GetInt64(2));
             }
         }
         _timer = new Timer(_ => Flush(), null, FlushEvery, FlushEvery);
     }
-
-    static bool IsGauge(string key) => key is StatKeys.SmtpSession or StatKeys.Envelope or StatKeys.ControlSession or StatKeys.MtaSession;
 
     SqliteConnection Open()
     {
