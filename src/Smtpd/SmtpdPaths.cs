@@ -13,19 +13,17 @@ public sealed record SmtpdPaths(string Spool, string ControlSocket, string MailS
     public static SmtpdPaths ForDaemon() => FromEnvironment(privileged: Mda.SystemUsers.IsRoot);
 
     /// <summary>
-    /// The daemon smtpctl and sendmail talk to: the one the current user would start (the same
-    /// paths as <see cref="ForDaemon"/>) when it runs or has a spool; else, for a normal user, the
-    /// system's, so that a user's mail program reaches the machine's smtpd. Mail for a daemon
-    /// that is not running goes to the offline/ of the spool this returns.
+    /// The daemon smtpctl and sendmail talk to: the one the current user would start, with the
+    /// same paths as <see cref="ForDaemon"/>, once that user has one (its spool exists: smtpd
+    /// made it), running or not; else, for a normal user who never ran smtpd, the system's, so
+    /// that mail programs reach the machine's smtpd. Mail for a daemon that is not running goes to
+    /// the offline/ of the spool this returns, where that daemon will find it.
     /// </summary>
     public static SmtpdPaths ForClient()
     {
         var own = ForDaemon();
-        if (Mda.SystemUsers.IsRoot) return own;
-        var system = FromEnvironment(privileged: true);
-        if (File.Exists(own.ControlSocket)) return own;
-        if (File.Exists(system.ControlSocket)) return system;
-        return Directory.Exists(own.Spool) ? own : system;
+        if (Mda.SystemUsers.IsRoot || Directory.Exists(own.Spool)) return own;
+        return FromEnvironment(privileged: true);
     }
 
     public static SmtpdPaths FromEnvironment(bool privileged)

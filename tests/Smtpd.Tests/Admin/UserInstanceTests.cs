@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
 using Smtpd.Tests.EndToEnd;
 
@@ -42,9 +41,11 @@ public sealed class UserInstanceTests : IAsyncDisposable
             match from any for local action "local"
             """);
         Assert.Equal(0, (await ExternalTool.RunAsync("chown", ["-R", $"{User}:", _home])).Code);
-        // What the issue's machine had: a system socket nobody listens on.
-        using (var dead = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-            dead.Bind(new UnixDomainSocketEndPoint(Path.Combine(_run, "smtpd.sock")));
+        // What the issue's machine had: a system socket nobody listens on, that anyone can see.
+        File.SetUnixFileMode(_run, (UnixFileMode)0b111_101_101);
+        // (.NET removes the file of a socket it bound when the socket is closed; Python leaves it.)
+        Assert.Equal(0, (await ExternalTool.PythonAsync("import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", Path.Combine(_run, "smtpd.sock"))).Code);
+        Assert.Equal(0, (await ExternalTool.RunAsync("setpriv", [$"--reuid={User}", $"--regid={User}", "--init-groups", "test", "-S", Path.Combine(_run, "smtpd.sock")])).Code);
     }
 
     /// <summary>A command as smtpdtest with a clean environment: no SMTPD_*, no XDG_*, its own HOME.</summary>
