@@ -10,7 +10,8 @@ namespace Smtpd.Tests.Admin;
 //   sendmail (smtpdtest) --control socket--> smtpd (smtpdtest) --> maildir        delivered at once
 //   sendmail, smtpd down --> ~/.local/state/smtpd/spool/offline/ --> smtpd starts --> maildir
 //   a file dropped into offline/ while smtpd runs --> picked up at once --> maildir
-public sealed class UserInstanceTests : IAsyncDisposable
+// xUnit 2 disposes a test class through IAsyncLifetime (not IAsyncDisposable): the daemon must not outlive the test.
+public sealed class UserInstanceTests : IAsyncLifetime
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     const string User = TestUsers.Ordinary;
@@ -139,7 +140,9 @@ public sealed class UserInstanceTests : IAsyncDisposable
         Assert.Empty(Directory.GetFiles(Offline));
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         try { await StopAsync(); } catch (OperationCanceledException) { _smtpd?.Kill(entireProcessTree: true); }
         _smtpd?.Dispose();
