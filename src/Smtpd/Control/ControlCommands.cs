@@ -177,18 +177,20 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowStatsAsync(TextWriter output)
     {
+        // One list in key order, uptime in its place, as OpenSMTPD's smtpctl prints it.
         var uptime = DateTimeOffset.UtcNow - ctx.Started;
-        await output.WriteLineAsync($"uptime={(long)uptime.TotalSeconds}");
-        await output.WriteLineAsync($"uptime.human={Durations.Format(uptime)}");
-        foreach (var (key, value) in ctx.Bus.Stats.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        var lines = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
-            string text = value.Kind switch
+            ["uptime"] = ((long)uptime.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+            ["uptime.human"] = Durations.Format(uptime),
+        };
+        foreach (var (key, value) in ctx.Bus.Stats.Snapshot())
+            lines[key] = value.Kind switch
             {
                 StatKind.Duration => TimeSpan.FromTicks(value.Value).TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture),
                 _ => value.Value.ToString(CultureInfo.InvariantCulture),
             };
-            await output.WriteLineAsync($"{key}={text}");
-        }
+        foreach (var (key, text) in lines) await output.WriteLineAsync($"{key}={text}");
         return 0;
     }
 

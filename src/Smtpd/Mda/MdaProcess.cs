@@ -22,6 +22,8 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     /// <summary>Envelopes removed (<c>smtpctl remove</c>) while in flight here, and when the scheduler said so.</summary>
     readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
     readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
+    /// <summary>Envelopes of each user in the MDA now (for the mda.user gauge); under the <see cref="_perUser"/> lock.</summary>
+    readonly Dictionary<string, int> _envelopesOf = new(StringComparer.Ordinal);
 
     /// <summary>On shutdown, deliveries already running get this long to finish and be recorded (no duplicate at the next start).</summary>
     public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(8);
@@ -80,6 +82,10 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     {
         string userName = e.MdaUser ?? "";
         var userSlot = UserSlot(userName);
+        var stats = bus.Stats;
+        CountEnvelope(userName, +1);
+        stats.Increment(Stats.StatKeys.MdaPending);
+        bool pending = true;
         try
         {
             await _slots.WaitAsync(stop);
@@ -90,6 +96,9 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 {
                     // The last moment a removed envelope can be left out: nothing is written yet.
                     if (_cancelled.ContainsKey(e.Id)) { Cancel(e, "not delivered"); return; }
+                    pending = false;
+                    stats.Decrement(Stats.StatKeys.MdaPending);
+                    stats.Increment(Stats.StatKeys.MdaRunning);
                     Outcome outcome;
                     try { outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct); }
                     catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
@@ -99,6 +108,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                         log.Warn($"mda: unexpected error delivering {e.Id:x16}: {ex.GetType().Name}: {ex.Message}");
                         outcome = Outcome.TempFail($"Internal error: {ex.Message}");
                     }
+                    finally { stats.Decrement(Stats.StatKeys.MdaRunning); }
                     if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); return; }
                     _cancelled.TryRemove(e.Id, out _);
                     Report(e, outcome);
@@ -110,6 +120,27 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // Shutting down: the envelope stays in the queue and is tried at the next start.
+        }
+        finally
+        {
+            if (pending) stats.Decrement(Stats.StatKeys.MdaPending);
+            CountEnvelope(userName, -1);
+        }
+    }
+
+    /// <summary>The mda.envelope and mda.user gauges (OpenSMTPD's mda.c counts the same).</summary>
+    void CountEnvelope(string user, int delta)
+    {
+        bus.Stats.Increment(Stats.StatKeys.MdaEnvelope, delta);
+        lock (_perUser)
+        {
+            int now = _envelopesOf.GetValueOrDefault(user) + delta;
+            if (now == 0) { _envelopesOf.Remove(user); bus.Stats.Decrement(Stats.StatKeys.MdaUser); }
+            else
+            {
+                if (now == delta) bus.Stats.Increment(Stats.StatKeys.MdaUser);
+                _envelopesOf[user] = now;
+            }
         }
     }
 
@@ -186,7 +217,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Outcome.TempFail(ex.Message);
+            return Outcome.TempFail(SystemErrors.Describe(ex));
         }
     }
 

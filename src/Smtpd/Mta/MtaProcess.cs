@@ -377,6 +377,9 @@ public sealed class MtaProcess
     /// address (host)", flags N new, D disabled, Q waiting, K kept alive, connections, errors,
     /// penalty and time until usable), then the routes (action|domain) that are penalized.
     /// </summary>
+    /// <summary>Sessions to next hops open now, busy or kept alive (the mta.session statistic).</summary>
+    public int OpenSessions => _hosts.Values.Sum(h => h.Open);
+
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
         var lines = new List<string>();

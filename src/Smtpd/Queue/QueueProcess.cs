@@ -40,7 +40,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             try { await bus.ProfileAsync("queue", message, () => HandleAsync(message)); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                log.Warn($"queue: {message.GetType().Name}: {ex.Message}");
+                log.Warn($"queue: {message.GetType().Name}: {SystemErrors.Describe(ex)}");
             }
             catch (Exception ex)
             {
@@ -84,7 +84,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 try { await backend.EnvelopeUpdateAsync(retried); }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {ex.Message}");
+                    log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {SystemErrors.Describe(ex)}");
                 }
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried), m.RetryAt));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
@@ -144,12 +144,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             {
                 log.Warn($"queue: envelope {evpid:x16} is corrupt, moved to corrupt/: {ex.Message}");
                 try { await backend.EnvelopeCorruptAsync(evpid); }
-                catch (Exception io) when (io is IOException or UnauthorizedAccessException) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {io.Message}"); }
+                catch (Exception io) when (io is IOException or UnauthorizedAccessException) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {SystemErrors.Describe(io)}"); }
                 e = null;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {ex.Message}");
+                log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {SystemErrors.Describe(ex)}");
                 RetryLater(evpid);
                 continue;
             }
@@ -179,7 +179,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         try { e = await backend.EnvelopeLoadAsync(evpid); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {ex.Message}");
+            log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {SystemErrors.Describe(ex)}");
             RetryLater(evpid);
             return;
         }

@@ -16,6 +16,9 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
 
     public int Count => backend.Count;
 
+    /// <summary>Envelopes handed out and not reported back yet (the scheduler.envelope.inflight gauge).</summary>
+    readonly HashSet<ulong> _inflight = [];
+
     public async Task RunAsync(CancellationToken ct)
     {
         var reader = bus.Scheduler.Reader;
@@ -43,23 +46,34 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
     {
         switch (message)
         {
-            case SchedulerInsert m: backend.Insert(m.Info); break;
+            case SchedulerInsert m:
+                backend.Insert(m.Info);
+                bus.Stats.Increment(Stats.StatKeys.EnvelopeIncoming);
+                break;
             case SchedulerCommit m:
                 int n = backend.Commit(m.MsgId);
+                bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, n);
                 log.Debug($"scheduler: commit msgid={m.MsgId:x8} envelopes={n}");
                 break;
-            case SchedulerRollback m: backend.Rollback(m.MsgId); break;
+            case SchedulerRollback m: bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, backend.Rollback(m.MsgId)); break;
             case SchedulerUpdate m:
+                Landed(m.Info.Evpid);
                 if (!backend.Update(m.Info, m.RetryAt)) RemovedInFlight(m.Info.Evpid);
                 break;
             case SchedulerDefer m:
                 foreach (var evpid in m.Evpids)
+                {
+                    Landed(evpid);
                     if (!backend.Defer(evpid, m.Until)) RemovedInFlight(evpid);
+                }
                 break;
-            case SchedulerDelete m: backend.Delete(m.Evpid); break;
+            case SchedulerDelete m: backend.Delete(m.Evpid); Landed(m.Evpid); break;
             case SchedulerRetry m:
                 foreach (var e in backend.Envelopes(m.Evpid))
+                {
+                    Landed(e.Info.Evpid);
                     if (!backend.Update(e.Info with { Retry = e.Info.Retry + 1, LastTry = time.GetUtcNow() })) RemovedInFlight(e.Info.Evpid);
+                }
                 break;
             case SchedulerSchedule m: m.Reply?.TrySetResult(backend.Schedule(m.Id, time.GetUtcNow())); break;
             case SchedulerRemove m: Remove(m); break;
@@ -102,8 +116,15 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
     /// <summary>An envelope removed while in flight came back: the scheduler forgot it, the queue deletes it.</summary>
     void RemovedInFlight(ulong evpid) => bus.Post(new QueueRemove([evpid]));
 
+    void Landed(ulong evpid)
+    {
+        if (_inflight.Remove(evpid)) bus.Stats.Decrement(Stats.StatKeys.EnvelopeInflight);
+    }
+
     void Dispatch(SchedulerBatch batch)
     {
+        foreach (var evpid in batch.Envelopes)
+            if (_inflight.Add(evpid)) bus.Stats.Increment(Stats.StatKeys.EnvelopeInflight);
         switch (batch.Kind)
         {
             case BatchKind.Expire:
