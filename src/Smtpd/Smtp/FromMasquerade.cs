@@ -70,26 +70,8 @@ public sealed class FromMasquerade(string sender)
     }
 
     /// <summary>The value of a From: header (after the colon, continuation lines joined by CRLF) with each address replaced.</summary>
-    public static string RewriteValue(string value, string address)
-    {
-        var sb = new StringBuilder(value.Length + address.Length);
-        int start = 0;
-        bool escape = false, quote = false;
-        int comment = 0;
-        for (int i = 0; i < value.Length; i++)
-        {
-            char c = value[i];
-            if (c == '(' && !escape && !quote) comment++;
-            if (c == '"' && !escape && comment == 0) quote = !quote;
-            if (c == ')' && !escape && !quote && comment > 0) comment--;
-            bool separator = c == ',' && !escape && !quote && comment == 0;
-            escape = c == '\\' && !escape && comment == 0;
-            if (!separator) continue;
-            sb.Append(RewriteAddress(value[start..i], address)).Append(',');
-            start = i + 1;
-        }
-        return sb.Append(RewriteAddress(value[start..], address)).ToString();
-    }
+    public static string RewriteValue(string value, string address) =>
+        AddressListText.MapAddresses(value, a => RewriteAddress(a, address));
 
     /// <summary>One address of the list: the bracketed part, else the last word outside comments, becomes the sender.</summary>
     static string RewriteAddress(string a, string address)

@@ -145,25 +145,8 @@ public sealed class HeaderRewriter(string domain, bool addMissing, DateTimeOffse
     }
 
     /// <summary>An address list (a header's value) with <c>@domain</c> appended to each address that has none.</summary>
-    public static string QualifyValue(string value, string domain)
-    {
-        var sb = new StringBuilder(value.Length + domain.Length + 1);
-        int start = 0, comment = 0;
-        bool escape = false, quote = false;
-        for (int i = 0; i < value.Length; i++)
-        {
-            char c = value[i];
-            if (c == '(' && !escape && !quote) comment++;
-            if (c == '"' && !escape && comment == 0) quote = !quote;
-            if (c == ')' && !escape && !quote && comment > 0) comment--;
-            bool separator = c == ',' && !escape && !quote && comment == 0;
-            escape = c == '\\' && !escape && comment == 0;
-            if (!separator) continue;
-            sb.Append(QualifyAddress(value[start..i], domain)).Append(',');
-            start = i + 1;
-        }
-        return sb.Append(QualifyAddress(value[start..], domain)).ToString();
-    }
+    public static string QualifyValue(string value, string domain) =>
+        AddressListText.MapAddresses(value, a => QualifyAddress(a, domain));
 
     /// <summary>
     /// One address of a list: the bracketed part, else the last word outside comments, gets the
