@@ -49,7 +49,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         }
         catch (TableTempFailException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
         // An :include: or .forward we may not read (UnauthorizedAccessException is no IOException) is temporary too.
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return new RecipientDecision.Refuse(Replies.TempFailure, SystemErrors.Describe(ex)); }
 
         if (w.Refused is { } refused) return refused;
         var deliveries = w.Out.DistinctBy(a => (a.Action.Name, a.Dest, a.MdaUser, a.MdaMethod, a.MdaTarget)).ToList();

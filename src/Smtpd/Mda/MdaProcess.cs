@@ -105,8 +105,8 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                     catch (Exception ex)
                     {
                         // Never a silent "inflight": logged, and tried again later.
-                        log.Warn($"mda: unexpected error delivering {e.Id:x16}: {ex.GetType().Name}: {ex.Message}");
-                        outcome = Outcome.TempFail($"Internal error: {ex.Message}");
+                        log.Warn($"mda: unexpected error delivering {e.Id:x16}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                        outcome = Outcome.TempFail($"Internal error: {SystemErrors.Describe(ex)}");
                     }
                     finally { stats.Decrement(Stats.StatKeys.MdaRunning); }
                     if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); return; }

@@ -92,8 +92,8 @@ public sealed class MtaProcess
                         }
                         catch (Exception ex)
                         {
-                            _log.Warn($"mta: unexpected error starting a transfer: {ex.GetType().Name}: {ex.Message}");
-                            ReportUnreported([.. transfer.Envelopes], $"Internal error: {ex.Message}");
+                            _log.Warn($"mta: unexpected error starting a transfer: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                            ReportUnreported([.. transfer.Envelopes], $"Internal error: {SystemErrors.Describe(ex)}");
                         }
                         _bus.Profile("mta", nameof(MtaTransfer), started);
                         break;
@@ -200,13 +200,13 @@ public sealed class MtaProcess
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            ReportUnreported(envelopes, $"Cannot read the message: {ex.Message}");
+            ReportUnreported(envelopes, $"Cannot read the message: {SystemErrors.Describe(ex)}");
         }
         catch (Exception ex)
         {
             // Never a silent "inflight": the error is logged and the mail tried again later.
-            _log.Warn($"mta: unexpected error relaying to {domain} ({dispatcher}): {ex.GetType().Name}: {ex.Message}");
-            ReportUnreported(envelopes, $"Internal error: {ex.Message}");
+            _log.Warn($"mta: unexpected error relaying to {domain} ({dispatcher}): {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+            ReportUnreported(envelopes, $"Internal error: {SystemErrors.Describe(ex)}");
         }
     }
 

@@ -339,7 +339,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             Usable = false;
-            throw new MtaException(ex is OperationCanceledException ? "Timeout" : $"Connection lost: {ex.Message}");
+            throw new MtaException(ex is OperationCanceledException ? "Timeout" : $"Connection lost: {SystemErrors.Describe(ex)}");
         }
         catch (MtaException)
         {

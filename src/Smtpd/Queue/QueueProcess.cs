@@ -45,7 +45,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             catch (Exception ex)
             {
                 // The queue's loop never dies on one message; envelopes it was handing out are retried.
-                log.Warn($"queue: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {ex.Message}");
+                log.Warn($"queue: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
                 if (message is QueueDeliver d) foreach (var evpid in d.Evpids) RetryLater(evpid);
             }
         }
@@ -155,7 +155,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             }
             catch (Exception ex)
             {
-                log.Warn($"queue: envelope {evpid:x16} cannot be loaded, retried later: {ex.GetType().Name}: {ex.Message}");
+                log.Warn($"queue: envelope {evpid:x16} cannot be loaded, retried later: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
                 RetryLater(evpid);
                 continue;
             }
