@@ -17,6 +17,10 @@ public static partial class SmtpReply
     public static string CodesAndWords(string reply, params string[] words) =>
         Codes(reply) + string.Concat(words.Select(w => (reply.Contains(w, StringComparison.OrdinalIgnoreCase) ? " +" : " -") + w.ToLowerInvariant()));
 
+    /// <summary>The basic code and, for each word, whether the reply carries it: "550 +invalid recipient: &lt;x@y&gt;".</summary>
+    public static string BasicAndWords(string reply, params string[] words) =>
+        Codes(reply)[..Math.Min(3, Codes(reply).Length)] + string.Concat(words.Select(w => (reply.Contains(w, StringComparison.OrdinalIgnoreCase) ? " +" : " -") + w.ToLowerInvariant()));
+
     /// <summary>The keywords of an EHLO reply (the first word of each line after the greeting), sorted.</summary>
     public static string EhloKeywords(string reply) =>
         string.Join(" ", reply.Split('\n').Skip(1).Select(l => l.Length > 4 ? l[4..].Split(' ')[0].ToUpperInvariant() : "").Order(StringComparer.Ordinal));
