@@ -98,7 +98,9 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
 
     void LocalUser(Walk w, string name, string? tag, int depth, bool forward)
     {
-        if (!Guard(w, depth) || !w.Seen.Add("user:" + name)) return;
+        // A user's .forward is read once ("forward:"), and the user's own mailbox is delivered once
+        // ("user:"): "\me" in my .forward, reached after the .forward was read, still gets its copy.
+        if (!Guard(w, depth) || !w.Seen.Add((forward ? "forward:" : "user:") + name)) return;
         var user = w.Action.UserbaseTable is { } userbase ? Userbase.Get(tables, userbase, name) : users(name.ToLowerInvariant());
         if (user is null)
         {
@@ -110,6 +112,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
             Items(w, content, depth + 1, owner: user.Name, tag, fromForward: user.Name);
             return;
         }
+        if (forward && !w.Seen.Add("user:" + name)) return;
         string dest = w.Rcpt.Domain.Length == 0 ? w.Rcpt.User : w.Rcpt.ToString();
         w.Out.Add(new RecipientDecision.Accept(w.Action, dest, user.Name, tag));
     }
