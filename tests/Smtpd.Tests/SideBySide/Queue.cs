@@ -3,7 +3,7 @@ namespace Smtpd.Tests.SideBySide;
 /// <summary>The queue as each server's <c>smtpctl show queue</c> prints it.</summary>
 public static class Queue
 {
-    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     public static async Task<string[][]> ShowAsync(ISideServer s)
     {
