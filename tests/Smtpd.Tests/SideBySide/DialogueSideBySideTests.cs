@@ -118,8 +118,9 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
                       Step.Pending("MAIL FROM:a@example.org", SenderSyntax), "RSET",
                       // item 5 (smtpside): a space after the colon is accepted.
                       Step.Pending("MAIL FROM: <a@example.org>", MailOk), "RSET",
-                      // item 5 (smtpside): a sender without a domain is accepted; fails until smtpside lands.
-                      "MAIL FROM:<noat>", "RSET",
+                      // item 5 (smtpside): a sender without a domain is accepted (basic code compared, the
+                      // enhanced one is the MAIL 2.1.0 above); fails until smtpside lands.
+                      Step.WithWords("MAIL FROM:<noat>", "item 5"), "RSET",
                       Step.Kept("MAIL FROM:<a@example.org> FOO=bar", "555 5.5.4", NoParameter), "RSET",
                       Step.Pending("MAIL FROM:<a@example.org> SIZE=100", MailOk), "RSET",
                       // RFC 1870 6.1: a declared size over the limit is refused at MAIL (552), not after the whole message.

@@ -67,6 +67,7 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
             string[] names = ["evpid", "type", "?", "flags", "sender", "recipient", "dest", "creation", "expiry", "last try", "retry count", "state", "?", "last error"];
             for (int i = 1; i < line.Length; i++)
             {
+                if (name == "greylisted" && i == 9) continue; // last try: the pending check on the deferred one covers it
                 string field = i < names.Length ? names[i] : i.ToString();
                 string value = i is 7 or 8 or 9 or 12 ? (long.TryParse(line[i], out long t) ? (t == 0 ? "0" : "a number") : line[i]) : Norm(line[i]);
                 seen[$"show queue {name}: [{i}] {field}"] = value;
@@ -102,6 +103,8 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         seen["show queue after resume envelope: state"] = (await Queue.ShowAsync(s)).FirstOrDefault(l => l[0] == evp)?.ElementAtOrDefault(11);
         await Ctl("schedule msgid", "schedule", a);
         await Ctl("schedule all", "schedule", "all");
+        // How many "all" finds depends on which envelopes are in flight at that instant: the form is compared.
+        seen["smtpctl schedule all: output"] = Regex.Replace(seen["smtpctl schedule all: output"]!, @"^\d+ ", "<n> ");
         await Ctl("schedule unknown", "schedule", "0123456789abcdef");
         string cEvp = (await Queue.ShowAsync(s)).First(l => l[0].StartsWith(c))[0];
         await Ctl("remove evpid", "remove", cEvp);
@@ -126,21 +129,22 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         await Ctl("show envelope unknown", "show", "envelope", "0123456789abcdef");
         await Ctl("unknown verb", "frobnicate");
         await Ctl("show routes", "show", "routes");
+        await Ctl("show hosts", "show", "hosts");
+        await Ctl("show relays", "show", "relays");
+        await Ctl("discover msgid", "discover", a);
+        await Ctl("discover unknown", "discover", "01234567");
         await Ctl("show hoststats", "show", "hoststats");
 
-        // show stats: which keys there are (values vary with timing). item 11 (adminside); fails until it lands.
+        // show stats: which keys there are (values vary with timing), compared in the test against theirs.
         var (_, stats) = await s.SmtpctlAsync("show", "stats");
-        var keys = stats.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')[0]).ToList();
-        seen["show stats: keys"] = string.Join(" ", keys.Order(StringComparer.Ordinal));
-        foreach (var k in new[] { "smtp.session.inet4", "scheduler.envelope", "scheduler.envelope.incoming", "queue.evpcache.size", "mta.envelope", "control.session", "uptime", "uptime.human" })
-            seen[$"show stats: {k} present"] = keys.Contains(k).ToString();
+        seen[StatsKeys] = string.Join(" ", stats.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')[0]).Order(StringComparer.Ordinal));
         return seen;
     }
 
     // Checks that fail until a fix being made lands (the item and branch named):
     //   "show queue greylisted: *", "smtpctl remove greylisted msgid: output"  item 3 (mtaqueue)
     //   "spool: queue/ entries ...", "spool: offline/ mode"                     item 4 (adminside)
-    //   "show stats: keys", "show stats: * present"                            item 11 (adminside)
+    //   "show stats: * present"                                                item 11 (adminside)
     // Deviations this suite found, reported to their owners and not fixed here:
     static readonly Dictionary<string, string> Pending = new()
     {
@@ -158,8 +162,33 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         ["smtpctl unknown verb: exit code"] = "smtpctl: exit 1 vs their 255",
         ["smtpctl unknown verb: output"] = "smtpctl: 'unknown command' vs their list of possible verbs",
         ["smtpctl update table unknown: output"] = "smtpctl: 'no such table: NAME' vs their 'command failed'",
+        ["smtpctl discover msgid: exit code"] = "smtpctl/Control: discover is not implemented",
+        ["smtpctl discover msgid: output"] = "smtpctl/Control: discover is not implemented ('1 envelope discovered')",
+        ["smtpctl discover unknown: exit code"] = "smtpctl/Control: discover is not implemented",
+        ["smtpctl discover unknown: output"] = "smtpctl/Control: discover is not implemented ('0 envelopes discovered')",
+        ["smtpctl show hosts: output"] = "smtpctl/Control: show hosts prints the routes; OpenSMTPD one line per host (address name refcount nconn lastconn)",
+        ["smtpctl show relays: output"] = "smtpctl/Control: show relays prints the routes; OpenSMTPD its relays and their connectors",
         ["spool: corrupt/ mode"] = "Queue/FsQueue: corrupt/ made at start; OpenSMTPD makes it when first needed",
     };
+
+    const string StatsKeys = "show stats: keys";
+
+    // OpenSMTPD's counts of its own internal structures (MTA connectors, routes, tasks; the
+    // envelope cache; the ramqueue's trees): we have no such structures, so no such keys.
+    static readonly string[] InternalStats =
+        ["mta.connector", "mta.domain", "mta.host", "mta.relay", "mta.route", "mta.source", "mta.task", "queue.evpcache", "scheduler.ramqueue"];
+
+    /// <summary>Every key OpenSMTPD shows is shown by us (item 11, adminside; fails until it lands), but its internal structures'.</summary>
+    static void CompareStatsKeys(Comparison c, string[] ours, string[] theirs)
+    {
+        foreach (var key in theirs.Where(k => k.Length > 0))
+        {
+            if (InternalStats.Any(p => key == p || key.StartsWith(p + ".", StringComparison.Ordinal)))
+                c.Deviation($"show stats: {key} (an OpenSMTPD internal structure) absent", ours.Contains(key) ? "present" : "absent", "absent", "present");
+            else
+                c.Same($"show stats: {key} present", ours.Contains(key) ? "present" : "absent", "present");
+        }
+    }
 
     [SkippableFact]
     public async Task Queued_mail_through_each_servers_smtpctl()
@@ -168,7 +197,8 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         var ours = await ObserveAsync(_pair!.Ours);
         var theirs = await ObserveAsync(_pair.Theirs);
         var c = new Comparison(output, "queue and smtpctl");
-        foreach (var key in ours.Keys.Union(theirs.Keys).Order(StringComparer.Ordinal))
+        CompareStatsKeys(c, ours[StatsKeys]!.Split(' '), theirs[StatsKeys]!.Split(' '));
+        foreach (var key in ours.Keys.Union(theirs.Keys).Where(k => k != StatsKeys).Order(StringComparer.Ordinal))
         {
             ours.TryGetValue(key, out var o);
             theirs.TryGetValue(key, out var t);
