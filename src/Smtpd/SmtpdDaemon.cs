@@ -73,7 +73,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
-        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
+        // One resolver for MX lookups and for clients' names (sessions, filters, rules).
+        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
@@ -81,8 +82,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
-            var resolver = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment();
-            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout, resolver.ReverseAsync);
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout);
         }
         var descriptors = _descriptors = DescriptorReserve.ForThisProcess();
         _smtp = new SmtpServer(new SmtpContext
@@ -101,6 +101,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Descriptors = descriptors,
             SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size) : null,
             Filters = _filters,
+            Names = dns,
         });
         var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);

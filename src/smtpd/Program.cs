@@ -35,6 +35,7 @@ try
     ruleset = LoadConfiguration(options, privileged);
     CheckTables(ruleset);
     _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
+    _ = Smtpd.Mta.RelayCas.Load(ruleset); // and the CAs relay actions verify their peers with
     Smtpd.Filter.FilterHost.Check(ruleset); // and DKIM keys
 }
 catch (Smtpd.Filter.FilterException ex)

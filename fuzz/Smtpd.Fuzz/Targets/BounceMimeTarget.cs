@@ -61,10 +61,10 @@ public sealed class BounceMimeTarget : IFuzzTarget
         };
         string action = Actions.Contains(fields[3]) ? fields[3]! : "failed";
 
-        string original;
+        (string Text, bool Whole) original;
         using (var stream = new MemoryStream(message, writable: false))
-            original = envelope.DsnRet == "FULL" ? OriginalHeaders.ReadFull(stream) : OriginalHeaders.Read(stream);
-        var request = new BounceRequest(envelope, fields[2] ?? "550 5.1.1 unknown user", original, action);
+            original = OriginalHeaders.ForReport(stream, envelope.DsnRet);
+        var request = new BounceRequest(envelope, fields[2] ?? "550 5.1.1 unknown user", original.Text, action) { OriginalIsWhole = original.Whole };
         var second = request with { Envelope = envelope with { Id = envelope.Id + 1, Dest = "carol@example.org" } };
 
         var report = DeliveryReport.Build("mx.example.org", [request, second], Now);

@@ -7,13 +7,17 @@ namespace Smtpd.Bounce;
 /// <summary>
 /// A delivery status notification (RFC 3464): multipart/report with a human-readable part in
 /// OpenSMTPD's words, a message/delivery-status part with one block per failed recipient, and
-/// the original message's headers. Sent from MAILER-DAEMON with an empty envelope sender.
+/// the original message (message/rfc822), or its header (text/rfc822-headers) when the sender
+/// asked RET=HDRS or the message is large. Sent from MAILER-DAEMON with an empty envelope
+/// sender, under the name the message was received under (its envelope's smtpname).
 /// </summary>
 public static class DeliveryReport
 {
+    /// <param name="hostname">The configured hostname, for an envelope that records no smtpname.</param>
     public static MimeMessage Build(string hostname, IReadOnlyList<BounceRequest> failures, DateTimeOffset now)
     {
         var first = failures[0].Envelope;
+        if (first.SmtpName.Length > 0) hostname = first.SmtpName;
         var report = new MimeMessage();
         report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
         // To the sender as BounceProcess checked it, a source route dropped: MimeKit refuses one (found by fuzzing).
@@ -33,7 +37,7 @@ public static class DeliveryReport
             : delayed ? "Delivery of your message to these recipients has been delayed; no action is required\non your part: delivery attempts will continue until the message expires.\n\n"
             : "Your message was successfully delivered to these recipients:\n\n");
         foreach (var f in failures) human.Append($"{f.Envelope.Dest}: {f.Error}\n\n");
-        bool full = first.DsnRet == "FULL";
+        bool full = failures[0].OriginalIsWhole;
         human.Append(full ? "Below is a copy of the original message:\n" : "Below is a copy of the original message headers:\n");
 
         var status = new MessageDeliveryStatus();
@@ -58,7 +62,7 @@ public static class DeliveryReport
 
         var headers = new MimePart(full ? "message" : "text", full ? "rfc822" : "rfc822-headers")
         {
-            Content = new MimeContent(new MemoryStream(Encoding.UTF8.GetBytes(failures[0].Original))),
+            Content = new MimeContent(new MemoryStream(Encoding.Latin1.GetBytes(failures[0].Original))), // the stored bytes (OriginalHeaders)
             ContentTransferEncoding = ContentEncoding.EightBit,
         };
 

@@ -11,8 +11,11 @@ public abstract record BounceMessage;
 /// report is written.
 /// </summary>
 /// <param name="Action">RFC 3464's Action: "failed", "delayed", or with NOTIFY=SUCCESS "delivered" / "relayed".</param>
-/// <param name="Original">The original's header, or the whole message when the sender asked RET=FULL.</param>
+/// <param name="Original">The whole original message, or its header (RET=HDRS, or too large: <see cref="OriginalIsWhole"/>).</param>
 public sealed record BounceRequest(Envelope Envelope, string Error, string Original, string Action = "failed") : BounceMessage
 {
+    /// <summary>Whether <see cref="Original"/> is the whole message (then sent as message/rfc822).</summary>
+    public bool OriginalIsWhole { get; init; }
+
     public bool IsFailure => Action == "failed";
 }

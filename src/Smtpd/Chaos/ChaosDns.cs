@@ -20,4 +20,7 @@ public sealed class ChaosDns(IDnsResolver inner, ChaosMonkey monkey) : IDnsResol
         if (monkey.Fails("dns.host")) throw new DnsTempFailException($"chaos: injected DNS failure for {host}");
         return await inner.ResolveHostAsync(host, ct);
     }
+
+    /// <summary>Client names are asked as they are: a failure there only costs the client its name.</summary>
+    public Task<ReverseName> ReverseAsync(IPAddress address, CancellationToken ct) => inner.ReverseAsync(address, ct);
 }

@@ -12,16 +12,12 @@ public static class RulesetSupport
         var errors = new List<ConfigError>();
         void No(ConfigLocation at, string what) => errors.Add(new ConfigError(at, $"{what} is not supported yet"));
 
-        foreach (var rule in r.Rules)
-        {
-            if (rule.From.Kind == FromKind.Rdns) No(rule.Location, "\"from rdns\"");
-        }
         foreach (var action in r.Actions.Values)
         {
             if (action.Method is DeliveryMethod.ExpandOnly or DeliveryMethod.ForwardOnly) No(action.Location, $"\"{action.Method}\" delivery");
             if (action.Wrapper is not null) No(action.Location, "mda wrappers");
             if (action.HostTable is not null) No(action.Location, "relay host tables");
-            if (action.Pki is not null || action.Ca is not null) No(action.Location, "client certificates for relaying (pki/ca)");
+            if (action.Pki is not null) No(action.Location, "client certificates for relaying (pki)");
             if (action.Srs) No(action.Location, "SRS");
             foreach (var option in action.Options) No(action.Location, $"relay option \"{option}\"");
         }

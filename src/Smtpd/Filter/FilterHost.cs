@@ -23,15 +23,12 @@ public sealed class FilterHost : IAsyncDisposable
 
     readonly Dictionary<string, FilterProcess> _processes = new(StringComparer.Ordinal);
     readonly Dictionary<string, IReadOnlyList<Entry>> _chains = new(StringComparer.Ordinal);
-    readonly Func<IPAddress, CancellationToken, Task<(string? Name, bool Confirmed)>> _reverse;
 
     /// <exception cref="FilterException">A DKIM key cannot be used.</exception>
-    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout,
-        Func<IPAddress, CancellationToken, Task<(string? Name, bool Confirmed)>> reverse)
+    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout)
     {
         Log = log;
         Timeout = timeout;
-        _reverse = reverse;
         string admd = ruleset.Admd ?? ruleset.Hostname;
         foreach (var (name, proc) in ruleset.Procs)
             _processes["proc:" + name] = new FilterProcess(name, ((FilterSpec.Process)proc.Spec).Command, admd, log, timeout);
@@ -86,10 +83,12 @@ public sealed class FilterHost : IAsyncDisposable
 
     /// <summary>
     /// A session on a listener with <c>filter NAME</c>: binds it to the current instance of each
-    /// process of the chain (waiting for one being restarted) and looks up the client's reverse DNS.
+    /// process of the chain (waiting for one being restarted). <paramref name="name"/> is the client's
+    /// reverse name as the session looked it up (the daemon's one resolver).
     /// </summary>
     /// <exception cref="FilterException">A process of the chain is not available.</exception>
-    public async Task<FilterSession> BeginAsync(string filter, ulong sessionId, IPEndPoint? remote, IPEndPoint? local, CancellationToken ct)
+    public async Task<FilterSession> BeginAsync(string filter, ulong sessionId, IPEndPoint? remote, IPEndPoint? local,
+        Lookup.Dns.ReverseName name, CancellationToken ct)
     {
         var entries = _chains[filter];
         var bound = new List<(Entry, FilterProcessInstance?)>();
@@ -98,16 +97,7 @@ public sealed class FilterHost : IAsyncDisposable
             try { bound.Add((entry, entry is Entry.Proc p ? await p.Process.InstanceAsync().WaitAsync(Timeout, ct) : null)); }
             catch (TimeoutException) { throw new FilterException($"filter {entry.Name}: not ready within {Timeout.TotalSeconds:0} s"); }
         }
-        string? rdns = null;
-        bool fcrdns = false;
-        if (remote is not null)
-        {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            cts.CancelAfter(TimeSpan.FromSeconds(5));
-            try { (rdns, fcrdns) = await _reverse(remote.Address, cts.Token); }
-            catch (Exception ex) when (ex is OperationCanceledException && !ct.IsCancellationRequested || ex is System.Net.Sockets.SocketException or DnsClient.DnsResponseException) { }
-        }
-        return new FilterSession(this, sessionId, bound, remote, local, rdns, fcrdns);
+        return new FilterSession(this, sessionId, bound, remote, local, name.Name, name.Confirmed);
     }
 
     public async ValueTask DisposeAsync()

@@ -40,7 +40,9 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
             FromKind.Source => address is not null && InTable(from.Table!, TableService.NetAddr, address, from.Regex),
             FromKind.Auth => session.AuthUser is not null
                 && (from.Table is null || InTable(from.Table, TableService.Credentials, session.AuthUser, from.Regex)),
-            // Reverse DNS is not looked up yet; RulesetSupport refuses such rules at start.
+            // ruleset_match_from: the name the session found (/etc/hosts, then PTR); in a table, as a domain.
+            FromKind.Rdns => session.Rdns is not null
+                && (from.Table is null || InTable(from.Table, TableService.Domain, session.Rdns, from.Regex)),
             _ => false,
         };
         return result != from.Negate;

@@ -10,4 +10,6 @@ public sealed record SessionInfo(IPAddress? ClientAddress, bool Local, string? L
     public string Helo { get; init; } = "";
     public string Sender { get; init; } = "";
     public bool Tls { get; init; }
+    /// <summary>The client's reverse name (the session's one lookup), null when it has none.</summary>
+    public string? Rdns { get; init; }
 }

@@ -7,7 +7,8 @@ namespace Smtpd.Mda;
 /// <summary>
 /// <c>lmtp host:port</c> and <c>lmtp /path/to/socket</c> (RFC 2033), e.g. to Dovecot: LHLO,
 /// MAIL, RCPT (the local user, or the address with <c>rcpt-to</c>), DATA, and the reply for
-/// the recipient after the data. 2xx delivered, 4xx retried, 5xx failed.
+/// the recipient after the data, the message led by <c>Delivered-To:</c>. 2xx delivered, 4xx
+/// retried, 5xx failed.
 /// </summary>
 public sealed class LmtpDelivery(string destination, bool rcptTo, string hostname) : IMailboxDelivery
 {
@@ -49,6 +50,10 @@ public sealed class LmtpDelivery(string destination, bool rcptTo, string hostnam
             if (!r.StartsWith('2')) { await Command("QUIT"); return Fail(r); }
             r = await Command("DATA");
             if (!r.StartsWith('3')) return Fail(r);
+            // Delivered-To: as maildir and mbox get it (OpenSMTPD's mda writes it for lmtp too), so that a
+            // loop through this mailbox is seen. No Return-Path: the LMTP server, delivering, adds its own
+            // from MAIL FROM (RFC 5321 4.4), and Dovecot's would stand beside a second one.
+            await stream.WriteAsync(Encoding.UTF8.GetBytes($"Delivered-To: {request.Recipient}\r\n"), timeout.Token);
             await using (var source = request.OpenMessage())
                 await Mta.DotStuffing.CopyAsync(source, stream, timeout.Token);
             string final = await Reply(); // one reply per accepted recipient: one here

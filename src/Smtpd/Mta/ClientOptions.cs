@@ -1,8 +1,16 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
 
 namespace Smtpd.Mta;
 
-/// <summary>How to talk to one next hop: our name, TLS policy, credentials, source address.</summary>
+/// <summary>
+/// How to talk to one next hop: our name, TLS policy, credentials, source address.
+/// <see cref="VerifyCertificate"/>: the peer's certificate must chain to a trusted root (the
+/// action's <c>ca</c>, else the system store) and name the host we connect to, or the session
+/// fails; without it the check is still made and logged, never enforced (opportunistic TLS).
+/// </summary>
 public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertificate, NetworkCredential? Credentials, IReadOnlyList<IPAddress>? Sources)
 {
     /// <summary>A source address of the destination's family from <c>src &lt;table&gt;</c>, taken in turn; null: the system chooses.</summary>
@@ -18,10 +26,24 @@ public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertifica
     /// <summary>The table behind <see cref="HeloBySource"/>, for <see cref="Key"/>.</summary>
     public string? HeloSourceTable { get; init; }
 
+    /// <summary>The action's <c>ca NAME</c>: the only roots its peers' certificates may chain to; null: the system store.</summary>
+    public string? CaName { get; init; }
+    public X509Certificate2Collection? TrustedCas { get; init; }
+
     /// <summary>How long a remote may stay silent before we give up (RFC 5321 4.5.3.2: minutes).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Sessions with equal options to the same address can carry each other's mail.</summary>
-    public string Key(IPEndPoint endpoint) =>
-        $"{endpoint}|{Helo}|{Tls}|{VerifyCertificate}|{Credentials?.UserName}|{(Sources is null ? "" : string.Join(',', Sources))}|{HeloSourceTable}";
+    /// <summary>
+    /// Sessions with equal keys can carry each other's mail. A session is opened under the
+    /// options of the action that needed it: the TLS it insisted on, the certificate check (and
+    /// for a verifying action the name checked and the roots trusted), the credentials it
+    /// authenticated with, the source address and the HELO name. An action asking anything else
+    /// opens its own session (a verifying action never rides one a <c>no-verify</c> action opened).
+    /// </summary>
+    public string Key(IPEndPoint endpoint, string hostName) =>
+        $"{endpoint}|{Helo}|{Tls}|verify={(VerifyCertificate ? $"{hostName.ToLowerInvariant()}/{CaName}" : "no")}|{CredentialsKey}|{(Sources is null ? "" : string.Join(',', Sources))}|{HeloSourceTable}";
+
+    /// <summary>The login and a digest of the password: another password is another session, and no secret sits in the key.</summary>
+    string CredentialsKey => Credentials is null ? ""
+        : $"{Credentials.UserName}:{Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(Credentials.UserName + "\0" + Credentials.Password)))[..16]}";
 }

@@ -5,4 +5,4 @@ namespace Smtpd.Mta;
 /// STARTTLS or AUTH. Never permanent for the mail: as in OpenSMTPD (mta_error), it is the
 /// host's fault, so the host is marked and the mail goes to the next MX or waits.
 /// </summary>
-public sealed class MtaException(string message) : Exception(message);
+public class MtaException(string message) : Exception(message);

@@ -164,6 +164,7 @@ public sealed class MtaProcess
     async Task<RouteAttempt> TransferAsync(Route route, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
     {
         string lastError = "No MX could be reached";
+        bool certificatesOnly = route.Hosts.Count > 0; // every host failed its certificate check
         var now = _time.GetUtcNow();
         // Hosts marked broken are tried only when nothing else is left.
         var hosts = route.Hosts.Where(h => !IsBroken(h.Host, h.Port, now)).Concat(route.Hosts.Where(h => IsBroken(h.Host, h.Port, now))).ToList();
@@ -171,13 +172,13 @@ public sealed class MtaProcess
         {
             IReadOnlyList<IPAddress> addresses;
             try { addresses = await _dns.ResolveHostAsync(hop.Host, ct); }
-            catch (DnsTempFailException ex) { lastError = ex.Message; continue; }
-            if (addresses.Count == 0) { lastError = $"No address for {hop.Host}"; continue; }
+            catch (DnsTempFailException ex) { lastError = ex.Message; certificatesOnly = false; continue; }
+            if (addresses.Count == 0) { lastError = $"No address for {hop.Host}"; certificatesOnly = false; continue; }
 
             foreach (var address in addresses)
             {
                 var endpoint = new IPEndPoint(address, hop.Port);
-                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint), _ => new HostConnections(hop.Host, endpoint));
+                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint));
                 SmtpClientSession session;
                 try
                 {
@@ -191,11 +192,15 @@ public sealed class MtaProcess
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
                     // Even a 5xx banner or HELO is the host's fault, not the mail's (OpenSMTPD's mta_error).
                     MarkBroken(hop.Host, hop.Port);
+                    certificatesOnly &= ex is PeerCertificateException;
                     continue;
                 }
                 return await SendAsync(session, connections, action, envelopes, ct);
             }
         }
+        // A certificate does not mend within the minutes the route would hold the mail here:
+        // the envelopes go back to the scheduler at once, the reason in their queue line.
+        if (certificatesOnly) { Report(envelopes, Outcome.TempFail(lastError), null); return RouteAttempt.Done; }
         return new RouteAttempt(envelopes, lastError);
     }
 

@@ -14,6 +14,8 @@ namespace Smtpd.Mta;
 /// </summary>
 public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns)
 {
+    readonly RelayCas _cas = RelayCas.Load(ruleset);
+
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
     public static int MxPort =>
         int.TryParse(Environment.GetEnvironmentVariable("SMTPD_MTA_PORT"), out int p) && p is > 0 and < 65536 ? p : 25;
@@ -42,13 +44,15 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
                 catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Credentials lookup failed: {ex.Message}")); }
                 if (credentials is null) return Route.Fail(Outcome.TempFail($"No credentials for label {label} in table {table}"));
             }
-            var tls = action.RequireTls && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
-            var options = new ClientOptions(helo, tls, action.RequireTls && !action.TlsNoVerify, credentials, sources) { Timeout = Timeout, HeloBySource = HeloBySource(action), HeloSourceTable = action.HeloSourceTable };
+            if (action.RequireTls && relay.Tls == MtaTls.None)
+                return Route.Fail(Outcome.TempFail($"TLS required for relaying by action {action.Name}, but the relay is {url}"));
+            // "tls", or credentials to send, make STARTTLS required (credentials never go in clear).
+            var tls = (action.RequireTls || credentials is not null) && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
+            var options = Options(action, helo, tls, credentials, sources);
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options);
         }
 
-        var mxOptions = new ClientOptions(helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic,
-            action.RequireTls && !action.TlsNoVerify, null, sources) { Timeout = Timeout, HeloBySource = HeloBySource(action), HeloSourceTable = action.HeloSourceTable };
+        var mxOptions = Options(action, helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic, null, sources);
         if (domain.StartsWith('[') && domain.EndsWith(']'))
             return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
 
@@ -72,6 +76,21 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             .Select(h => new NextHop(h.Name, h.Preference, MxPort)).ToList();
         return new Route(ordered, mxOptions);
     }
+
+    /// <summary>
+    /// The session options of an action. The peer's certificate is verified whenever TLS is
+    /// required (smtp+tls://, smtps://, or the <c>tls</c> keyword), unless <c>tls no-verify</c>
+    /// says otherwise, as OpenSMTPD's mta does; against the action's <c>ca</c>, else the system store.
+    /// </summary>
+    ClientOptions Options(ActionConfig action, string helo, MtaTls tls, NetworkCredential? credentials, IReadOnlyList<IPAddress>? sources) =>
+        new(helo, tls, tls is MtaTls.Required or MtaTls.Smtps && !action.TlsNoVerify, credentials, sources)
+        {
+            Timeout = Timeout,
+            HeloBySource = HeloBySource(action),
+            HeloSourceTable = action.HeloSourceTable,
+            CaName = action.Ca,
+            TrustedCas = action.Ca is { } ca ? _cas.Get(ca) : null,
+        };
 
     /// <summary><c>helo-src &lt;t&gt;</c>: the table's addrname entry for the source address (IPv4-mapped addresses as IPv4).</summary>
     Func<IPAddress, string?>? HeloBySource(ActionConfig action) =>

@@ -204,17 +204,17 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         bus.Post(new SchedulerDelete(e.Id));
     }
 
-    /// <summary>Reads what the report returns of the message (header, or all of it for RET=FULL) while it exists.</summary>
+    /// <summary>Reads what the report returns of the message (all of it, or its header for RET=HDRS) while it exists.</summary>
     void RequestReport(Envelope e, string text, string action)
     {
-        string original;
+        (string Text, bool Whole) original;
         try
         {
             using var message = backend.MessageReadStream(e.MessageId);
-            original = e.DsnRet == "FULL" ? Bounce.OriginalHeaders.ReadFull(message) : Bounce.OriginalHeaders.Read(message);
+            original = Bounce.OriginalHeaders.ForReport(message, e.DsnRet);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { original = ""; }
-        bus.Post(new Bounce.BounceRequest(e, text, original, action));
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { original = ("", false); }
+        bus.Post(new Bounce.BounceRequest(e, text, original.Text, action) { OriginalIsWhole = original.Whole });
     }
 
     /// <summary>

@@ -30,8 +30,8 @@ public sealed class DataReader(long maxSize, int maxLine = DataReader.DefaultMax
     public bool TooBig => Size > maxSize;
     public bool HeaderTooBig => _headerSize > maxHeader;
     public bool TooManyHops => Hops > MaxHops;
-    /// <summary><c>senders ... masquerade</c>: the From: headers are rewritten on the way to the output.</summary>
-    public FromMasquerade? Masquerade { get; init; }
+    /// <summary>The header section is edited on the way to the output (Bcc:, addresses, Date:, Message-ID:).</summary>
+    public HeaderRewriter? Headers { get; init; }
 
     /// <summary>
     /// Consumes every complete line in <paramref name="reader"/>, appending the decoded message to
@@ -53,7 +53,7 @@ public sealed class DataReader(long maxSize, int maxLine = DataReader.DefaultMax
             {
                 if (content.Length == 1 && crlf)
                 {
-                    if (Masquerade is { InHeaders: true } m && !TooBig && !HeaderTooBig) WriteLines(m.End(), output);
+                    if (Headers is { InHeaders: true } h && !TooBig && !HeaderTooBig) WriteLines(h.End(), output);
                     return Status.Done;
                 }
                 content = content.Slice(1);
@@ -61,8 +61,8 @@ public sealed class DataReader(long maxSize, int maxLine = DataReader.DefaultMax
 
             TrackHeaders(content, _lineStart);
             Size += content.Length + 2;
-            if (Masquerade is { InHeaders: true } masquerade && !TooBig && !HeaderTooBig)
-                WriteLines(masquerade.Push(content.IsSingleSegment ? content.FirstSpan : content.ToArray()), output);
+            if (Headers is { InHeaders: true } headers && !TooBig && !HeaderTooBig)
+                WriteLines(headers.Push(content.IsSingleSegment ? content.FirstSpan : content.ToArray()), output);
             else if (!TooBig && !HeaderTooBig)
             {
                 foreach (var segment in content) output.Write(segment.Span);

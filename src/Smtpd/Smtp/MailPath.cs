@@ -5,12 +5,15 @@ public sealed record MailPath(MailAddress Address, IReadOnlyDictionary<string, s
 {
     /// <summary>
     /// Parses <c>&lt;addr&gt; [KEY[=VALUE] ...]</c> after the colon. Liberal in one way real
-    /// clients need: a space between the colon and the bracket is allowed.
+    /// clients need: a space between the colon and the bracket is allowed. With
+    /// <paramref name="localDomain"/>, an address without a domain (<c>&lt;alice&gt;</c>) is a
+    /// local one and gets that domain, as OpenSMTPD's smtp_mailaddr() gives it the session's
+    /// name; without it, only <c>RCPT TO:&lt;postmaster&gt;</c> may lack a domain.
     /// </summary>
-    public static bool TryParse(string args, bool isSender, out MailPath path)
+    public static bool TryParse(string args, bool isSender, out MailPath path, string? localDomain = null)
     {
         path = new MailPath(MailAddress.Null, new Dictionary<string, string?>());
-        args = args.TrimStart(' ');
+        args = args.TrimStart(' ', '\t'); // smtp_session.c skips any white space after the colon
         if (args.Length < 2 || args[0] != '<') return false;
         int close = args.IndexOf('>');
         if (close < 0) return false;
@@ -31,11 +34,19 @@ public sealed record MailPath(MailAddress Address, IReadOnlyDictionary<string, s
             if (!isSender) return false;
             address = MailAddress.Null;
         }
-        else if (!MailAddress.TryParse(inner, allowNoDomain: !isSender, out address))
+        else if (!MailAddress.TryParse(inner, allowNoDomain: true, out address))
             return false;
-        // RCPT TO:<postmaster> without a domain is the only domainless recipient allowed (RFC 5321 4.1.1.3).
-        if (!isSender && address.Domain.Length == 0 && !address.User.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
-            return false;
+        if (!address.IsNull && address.Domain.Length == 0)
+        {
+            if (localDomain is not null)
+            {
+                if (!MailAddress.IsValidDomain(localDomain)) return false;
+                address = address with { Domain = localDomain };
+            }
+            // RCPT TO:<postmaster> without a domain is the only domainless recipient allowed (RFC 5321 4.1.1.3).
+            else if (isSender || !address.User.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
+                return false;
+        }
 
         var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var word in args[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries))

@@ -97,7 +97,10 @@ public static class Replies
     public static readonly Reply NeedMail = new(503, "5.5.1", "Need MAIL before RCPT");
     public static readonly Reply NeedRcpt = new(503, "5.5.1", "No recipient specified");
     public static Reply UnsupportedParameter(string p) => new(555, "5.5.4", $"Unsupported option {p}");
-    public static readonly Reply UnknownUser = new(550, "5.1.1", "Invalid recipient: user unknown");
+    public static readonly Reply UnknownUser = new(550, "5.1.1", "Invalid recipient");
+    /// <summary>A refusal at RCPT names the recipient, as OpenSMTPD's does ("550 Invalid recipient: &lt;a@b&gt;").</summary>
+    public static Reply NamingRecipient(Reply refusal, MailAddress rcpt) =>
+        new(refusal.Code, refusal.Enhanced, $"{refusal.Lines[0]}: <{rcpt}>");
     public static readonly Reply RelayDenied = new(550, "5.7.1", "Relaying denied");
     public static readonly Reply DeliveryNotAuthorized = new(550, "5.7.1", "Delivery not authorized, message refused");
     public static readonly Reply MessageTooBig = new(552, "5.3.4", "Message too big for system");

@@ -21,6 +21,8 @@ public sealed class SmtpContext
     public required IReadOnlySet<System.Net.IPAddress> LocalAddresses { get; init; }
     /// <summary>The filter component; null when the configuration declares no filter.</summary>
     public Filter.FilterHost? Filters { get; init; }
+    /// <summary>The daemon's resolver, asked for each client's reverse name; null: clients have none.</summary>
+    public Lookup.Dns.IDnsResolver? Names { get; init; }
     /// <summary>How long a TLS handshake may take before the client is dropped; it holds no one else up.</summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

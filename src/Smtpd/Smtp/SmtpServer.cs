@@ -90,7 +90,7 @@ public sealed class SmtpServer : IAsyncDisposable
                 _ = RefuseAsync(client);
                 continue;
             }
-            var task = RunSessionAsync(client, config, ct);
+            var task = RunSessionAsync(client, config, (IPEndPoint)listen.LocalEndPoint!, ct);
             _sessions[task] = true;
             _ = task.ContinueWith(t => _sessions.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -105,7 +105,7 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
-    async Task RunSessionAsync(Socket client, ListenerSetup config, CancellationToken ct)
+    async Task RunSessionAsync(Socket client, ListenerSetup config, IPEndPoint bound, CancellationToken ct)
     {
         await Task.Yield();
         var stats = _ctx.Bus.Stats;
@@ -116,7 +116,7 @@ public sealed class SmtpServer : IAsyncDisposable
             await using var stream = new NetworkStream(client, ownsSocket: true);
             var remote = client.RemoteEndPoint as IPEndPoint;
             if (remote?.Address.IsIPv4MappedToIPv6 == true) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
-            await new SmtpSession(_ctx, config, stream, remote, ct).RunAsync();
+            await new SmtpSession(_ctx, config, stream, remote, ct) { ListenEndPoint = bound }.RunAsync();
         }
         catch (Exception ex)
         {

@@ -63,7 +63,8 @@ public sealed partial class SmtpSession
         if (_tx is not null) return Replies.NestedMail;
         if (_mailCount >= _ctx.Ruleset.MaxMailsPerSession) return Replies.TooManyMessages;
         if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
-        if (!MailPath.TryParse(args[5..], isSender: true, out var path)) return Replies.SenderSyntax;
+        // A sender or recipient without a domain is local: it gets the session's name (smtp_mailaddr).
+        if (!MailPath.TryParse(args[5..], isSender: true, out var path, _smtpName)) return Replies.SenderSyntax;
         if (BoundSender is { } bound && !path.Address.ToString().Equals(bound, StringComparison.OrdinalIgnoreCase))
         {
             // A local user who is not trusted sends as themselves (issue 7; our client does the same).
@@ -111,7 +112,7 @@ public sealed partial class SmtpSession
     {
         if (_tx is null) return Replies.NeedMail;
         if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
-        if (!MailPath.TryParse(args[3..], isSender: false, out var path)) return Replies.RecipientSyntax;
+        if (!MailPath.TryParse(args[3..], isSender: false, out var path, _smtpName)) return Replies.RecipientSyntax;
         var notify = Queue.DsnNotify.None;
         string? orcpt = null;
         foreach (var (key, value) in path.Parameters)
@@ -143,7 +144,7 @@ public sealed partial class SmtpSession
                 return Replies.RecipientOk;
             case RecipientDecision.Refuse refuse:
                 _ctx.Log.Info($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
-                return refuse.Reply;
+                return Replies.NamingRecipient(refuse.Reply, path.Address);
             default:
                 return Replies.TempFailure;
         }

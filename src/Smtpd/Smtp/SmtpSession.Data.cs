@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.IO.Pipelines;
+using System.Net;
 using Smtpd.Queue;
 using Smtpd.Scheduler;
 
@@ -41,9 +42,12 @@ public sealed partial class SmtpSession
 
         var masquerade = MasqueradeOf(_tx);
         var pipeline = _filters?.OpenData(_shutdown);
-        // With data filters the client's lines are rewritten before the filters get them, so that a
-        // DKIM signature covers the From: we store (OpenSMTPD rewrites what the filters give back).
-        var data = new DataReader(_ctx.Ruleset.MaxMessageSize) { Masquerade = pipeline is null ? masquerade : null };
+        // With data filters the client's lines are masqueraded before the filters get them, so that a
+        // DKIM signature covers the From: we store (OpenSMTPD rewrites what the filters give back);
+        // the rest of the header editing applies to what the filters give back, as OpenSMTPD's does.
+        var headers = new HeaderRewriter(_smtpName, IsSubmissionListener, _ctx.Time.GetLocalNow(),
+            pipeline is null && masquerade is not null ? _tx.Sender.ToString() : null);
+        var data = new DataReader(_ctx.Ruleset.MaxMessageSize) { Headers = headers };
         DataReader.Status status;
         Exception? writeError = null;
         string? filterFailure = null;
@@ -102,6 +106,13 @@ public sealed partial class SmtpSession
     FromMasquerade? MasqueradeOf(Transaction tx) =>
         _setup.Security is { Masquerade: true, SendersTable: not null } && _authUser is not null && !tx.Sender.IsNull
             ? new FromMasquerade(tx.Sender.ToString()) : null;
+
+    /// <summary>
+    /// A missing Date: or Message-ID: is added on the local enqueuer's socket, on a listener bound
+    /// to 127.0.0.1 or ::1, and on port 587 (OpenSMTPD's listener->local, smtp_tx_dataline).
+    /// </summary>
+    bool IsSubmissionListener => _listener.IsSocket || _remote is null
+        || ListenEndPoint is { } bound && (IPAddress.Loopback.Equals(bound.Address) || IPAddress.IPv6Loopback.Equals(bound.Address) || bound.Port == 587);
 
     /// <summary>The next data from the client, within the data timeout; after it, 421 and the end of the session.</summary>
     async Task<ReadResult> ReadDataAsync()

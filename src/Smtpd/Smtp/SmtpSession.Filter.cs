@@ -25,7 +25,7 @@ public sealed partial class SmtpSession
     {
         if (ListenerFilter is not { } name || _ctx.Filters is null) return true;
         var local = (_network as System.Net.Sockets.NetworkStream)?.Socket.LocalEndPoint as IPEndPoint;
-        try { _filters = await _ctx.Filters.BeginAsync(name, Id, _remote, local, _shutdown); }
+        try { _filters = await _ctx.Filters.BeginAsync(name, Id, _remote, local, _clientName, _shutdown); }
         catch (FilterException ex)
         {
             _ctx.Log.Warn($"{Id:x16} smtp filter unavailable: {ex.Message}");
@@ -135,8 +135,8 @@ public sealed partial class SmtpSession
     bool AllowedNow(string verb, string args) => verb switch
     {
         "HELO" or "EHLO" => args.Split(' ', 2)[0] is { Length: > 0 } d && MailAddress.IsValidDomain(d),
-        "MAIL" => _helo is not null && _tx is null && args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[5..], isSender: true, out _),
-        "RCPT" => _tx is not null && args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[3..], isSender: false, out _),
+        "MAIL" => _helo is not null && _tx is null && args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[5..], isSender: true, out _, _smtpName),
+        "RCPT" => _tx is not null && args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[3..], isSender: false, out _, _smtpName),
         "DATA" => _tx is { Recipients.Count: > 0 } && args.Length == 0,
         "STARTTLS" or "AUTH" => _helo is not null && _tx is null,
         _ => true,

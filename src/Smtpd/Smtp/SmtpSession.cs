@@ -48,6 +48,9 @@ public sealed partial class SmtpSession
 
     public ulong Id { get; }
 
+    /// <summary>The address and port the listening socket is bound to (null for the local enqueuer).</summary>
+    public IPEndPoint? ListenEndPoint { get; init; }
+
     /// <summary>A local submitter who is not trusted sends as this address whatever MAIL FROM says.</summary>
     public string? BoundSender { get; init; }
 
@@ -58,6 +61,7 @@ public sealed partial class SmtpSession
         Helo = _helo ?? "",
         Sender = _tx?.Sender.ToString() ?? "",
         Tls = _tls is not null,
+        Rdns = _clientName.Name,
     };
 
     /// <summary>Pipes over the connection; they leave it open so that STARTTLS can wrap it.</summary>
@@ -69,6 +73,7 @@ public sealed partial class SmtpSession
 
     public async Task RunAsync()
     {
+        await LookUpClientNameAsync();
         _ctx.Log.Info($"{Id:x16} smtp connected address={ClientAddress} host={ClientHost}");
         string reason = "quit";
         try
@@ -217,7 +222,8 @@ public sealed partial class SmtpSession
         catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException) { }
     }
 
-    string ClientHost => _remote is null ? "localhost" : IPAddress.IsLoopback(_remote.Address) ? "localhost" : $"[{_remote.Address}]";
+    /// <summary>The client's reverse name, or &lt;unknown&gt; (log, Received:, envelope), as OpenSMTPD shows it.</summary>
+    string ClientHost => _clientName.Text;
 
     static string Printable(string s)
     {

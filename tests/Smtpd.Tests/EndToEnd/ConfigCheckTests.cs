@@ -168,16 +168,16 @@ public sealed class ConfigCheckTests : IDisposable
     [Fact]
     public async Task Features_not_built_yet_are_warned_by_n_and_refused_at_start()
     {
-        // Valid smtpd.conf, but reverse-DNS rules come later.
-        string path = Write("listen on 127.0.0.1 port 2525\naction \"out\" relay\nmatch from rdns for any action \"out\"\n");
+        // Valid smtpd.conf, but SRS comes later.
+        string path = Write("srs key \"0123456789abcdef0123456789abcdef\"\nlisten on 127.0.0.1 port 2525\naction \"out\" relay srs\nmatch from any for any action \"out\"\n");
         var (code, stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
         Assert.Equal(0, code);
         Assert.Equal("configuration OK", stdout.Trim());
-        Assert.Contains($"{path}:3: warning: \"from rdns\" is not supported yet", stderr);
+        Assert.Contains($"{path}:3: warning: SRS is not supported yet", stderr);
 
         var started = await SmtpdInstance.RunAsync("-d", "-f", path);
         Assert.Equal(1, started.Code);
-        Assert.Contains($"{path}:3: \"from rdns\" is not supported yet", started.Stderr);
+        Assert.Contains($"{path}:3: SRS is not supported yet", started.Stderr);
     }
 
     [Theory]

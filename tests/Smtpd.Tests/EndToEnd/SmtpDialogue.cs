@@ -11,13 +11,24 @@ public sealed class SmtpDialogue : IAsyncDisposable
     Stream _stream = null!;
     readonly StringBuilder _pending = new();
 
-    public static async Task<SmtpDialogue> ConnectAsync(int port, string from = "127.0.0.1")
+    /// <param name="to">The server's address (a listener may be bound to another loopback address).</param>
+    public static async Task<SmtpDialogue> ConnectAsync(int port, string from = "127.0.0.1", string to = "127.0.0.1")
     {
         var d = new SmtpDialogue();
         // Binding another loopback address makes the client look like a stranger (not "from local").
         d._client = new TcpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(from), 0));
-        await d._client.ConnectAsync("127.0.0.1", port);
+        await d._client.ConnectAsync(to, port);
         d._stream = d._client.GetStream();
+        return d;
+    }
+
+    /// <summary>A dialogue over a connection the test made otherwise (e.g. inside a network namespace).</summary>
+    public static SmtpDialogue Over(TcpClient client)
+    {
+        var d = new SmtpDialogue();
+        d._client.Dispose();
+        d._client = client;
+        d._stream = client.GetStream();
         return d;
     }
 

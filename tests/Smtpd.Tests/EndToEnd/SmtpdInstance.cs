@@ -44,16 +44,11 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     public Process Process => _process ?? throw new InvalidOperationException("not started");
     /// <summary>
     /// Extra environment for the daemon (e.g. SMTPD_CERTDIR, SMTPD_TLS_HANDSHAKE_TIMEOUT). By
-    /// default the resolver is a loopback port where nothing answers: relayed mail then fails
-    /// temporarily, whatever DNS the machine has. Tests that relay point it at their own DNS.
+    /// default the resolver is a DNS server that refuses every query (<see cref="RefusingDns"/>):
+    /// relayed mail then fails temporarily and clients not in /etc/hosts have no name, whatever
+    /// DNS the machine has. Tests that relay or need names point it at their own DNS.
     /// </summary>
-    public Dictionary<string, string> Environment { get; } = new() { ["SMTPD_RESOLVER"] = $"127.0.0.1:{FreeUdpPort()}" };
-
-    static int FreeUdpPort()
-    {
-        using var s = new System.Net.Sockets.UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
-        return ((System.Net.IPEndPoint)s.Client.LocalEndPoint!).Port;
-    }
+    public Dictionary<string, string> Environment { get; } = new() { ["SMTPD_RESOLVER"] = RefusingDns.Shared.Resolver };
 
     /// <summary>Writes the configuration, replacing {port} and {dir} (so tests read naturally).</summary>
     public void WriteConfig(string config) =>

@@ -11,7 +11,7 @@ public sealed class ProcFilterTests
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     static readonly string Me = EndToEnd.TestUsers.Recipient;
 
-    /// <summary>The client's reverse DNS, from a real DNS server: 127.0.0.1 is client.test, and back.</summary>
+    /// <summary>The client's reverse DNS, from a real DNS server: 127.0.0.1 is client.test, and back (unless /etc/hosts names it).</summary>
     static Mta.Dnsmasq Dns()
     {
         FilterPeers.Require("/usr/sbin/dnsmasq", "serves the client's reverse DNS");
@@ -94,7 +94,8 @@ public sealed class ProcFilterTests
             .Select(f => string.Join("|", f[4..5].Concat(f[6..]))).ToList();
         string evpid = Regex.Match(smtpd.Log, @"smtp envelope evpid=([0-9a-f]{16})").Groups[1].Value;
         Assert.Equal([
-            "link-connect|client.test|pass|127.0.0.1:" + summary[0].Split(':')[1].Split('|')[0] + $"|127.0.0.1:{smtpd.Port}",
+            // /etc/hosts names 127.0.0.1 before the DNS does, as OpenSMTPD's resolver reads it.
+            $"link-connect|{Smtpd.Lookup.Dns.HostsFile.Read("/etc/hosts").NameOf(System.Net.IPAddress.Loopback) ?? "client.test"}|pass|127.0.0.1:" + summary[0].Split(':')[1].Split('|')[0] + $"|127.0.0.1:{smtpd.Port}",
             "filter-response|connected|proceed",
             "link-greeting|mx.test",
             "filter-response|ehlo|proceed",

@@ -59,4 +59,32 @@ public sealed class LmtpTests
         await WaitForSubjectAsync(dovecot, "bob", "over the socket");
         await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 2);
     }
+
+    // client --SMTP--> smtpd --LMTP (tcp)--> Dovecot --> alice's maildir: the stored message carries our
+    // Delivered-To: as maildir and mbox deliveries do. OpenSMTPD 6.8 sent Dovecot "Return-Path:
+    // <sender>" and "Delivered-To: alice@lmtp.example" ahead of the message, and Dovecot put its own
+    // Return-Path:, Delivered-To: and Received: above them; we send no Return-Path: (Dovecot adds it).
+    [SkippableFact]
+    public async Task The_delivered_message_carries_delivered_to()
+    {
+        Skip.IfNot(DovecotLmtp.Available, "dovecot-lmtpd is not installed");
+        await using var dovecot = new DovecotLmtp("alice");
+        await using var smtpd = new SmtpdInstance($$"""
+            table vusers { "alice" = "65534:65534:/nonexistent" }
+            listen on 127.0.0.1 port {port}
+            action "tcp" lmtp "127.0.0.1:{{dovecot.Port}}" userbase <vusers>
+            match from local for domain "tcp.example" action "tcp"
+            """);
+        await smtpd.StartAsync();
+
+        Assert.StartsWith("250", await SendAsync(smtpd.Port, "delivered to", "alice@tcp.example"));
+        await WaitForSubjectAsync(dovecot, "alice", "delivered to");
+        string file = Directory.GetFiles(Path.Combine(dovecot.MailDir("alice"), "Maildir", "new")).Single();
+        string[] lines = (await File.ReadAllTextAsync(file)).Split('\n');
+        // Dovecot's own header block comes first; ours is just above our Received:.
+        int ours = Array.IndexOf(lines, "Delivered-To: alice@tcp.example");
+        Assert.True(ours >= 0, string.Join("\n", lines));
+        Assert.StartsWith("Received: from client.example", lines[ours + 1]);
+        Assert.DoesNotContain(lines, l => l == $"Return-Path: <{TestUsers.Recipient}@localhost>" && Array.IndexOf(lines, l) > ours);
+    }
 }

@@ -13,6 +13,7 @@ public sealed class Dnsmasq : IAsyncDisposable
 {
     readonly Process _process;
     readonly string _dir;
+    readonly NetworkNamespace? _ns;
 
     public int Port { get; }
     /// <summary>What smtpd's SMTPD_RESOLVER should say.</summary>
@@ -21,18 +22,20 @@ public sealed class Dnsmasq : IAsyncDisposable
     public static bool Available => File.Exists("/usr/sbin/dnsmasq");
 
     /// <param name="records">dnsmasq lines, e.g. "mx-host=example.net,mx1.example.net,10", "host-record=mx1.example.net,127.0.0.3".</param>
-    public Dnsmasq(IEnumerable<string> zones, IEnumerable<string> records)
+    /// <param name="ns">Run inside this network namespace, on 127.0.0.1:53: the server its resolv.conf names.</param>
+    public Dnsmasq(IEnumerable<string> zones, IEnumerable<string> records, NetworkNamespace? ns = null)
     {
         _dir = Directory.CreateTempSubdirectory("dnsmasq-").FullName;
-        Port = FreeUdpAndTcpPort();
+        _ns = ns;
+        Port = ns is null ? FreeUdpAndTcpPort() : 53;
         string conf = Path.Combine(_dir, "dnsmasq.conf");
         File.WriteAllLines(conf, [
             $"port={Port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv", "no-hosts", "log-facility=-",
             .. zones.Select(z => $"local=/{z}/"),
             .. records,
         ]);
-        var psi = new ProcessStartInfo("/usr/sbin/dnsmasq") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-k", "--pid-file=", "-C", conf }) psi.ArgumentList.Add(a);
+        string[] args = ["-k", "--pid-file=", "-C", conf];
+        var psi = ns?.StartInfo("/usr/sbin/dnsmasq", args) ?? new ProcessStartInfo("/usr/sbin/dnsmasq", args) { RedirectStandardError = true, RedirectStandardOutput = true };
         if (Environment.UserName == "root") psi.ArgumentList.Add("--user=root");
         _process = Process.Start(psi)!;
         _process.BeginErrorReadLine();
@@ -48,6 +51,7 @@ public sealed class Dnsmasq : IAsyncDisposable
             if (_process.HasExited) throw new InvalidOperationException($"dnsmasq exited with {_process.ExitCode}");
             try
             {
+                if (_ns is not null) { using var inside = _ns.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Port)).GetAwaiter().GetResult(); return; }
                 using var c = new TcpClient();
                 c.Connect(IPAddress.Loopback, Port);
                 return;

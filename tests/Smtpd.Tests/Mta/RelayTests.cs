@@ -212,7 +212,8 @@ public sealed class RelayTests
     [Fact]
     public async Task Smarthost_offering_only_auth_login_gets_it()
     {
-        // alice -> us -> smtps, AUTH LOGIN -> in-test smarthost that knows no other mechanism.
+        // alice -> us -> smtps, AUTH LOGIN -> in-test smarthost that knows no other mechanism
+        // (its certificate is self-signed: the action says tls no-verify).
         await using var host = new ScriptedPeer { Smtps = true, Extensions = ["PIPELINING", "AUTH LOGIN"], Login = "alice:wonderland" }.Start();
         var smtpd = new SmtpdInstance();
         await using var _ = smtpd;
@@ -220,7 +221,8 @@ public sealed class RelayTests
         smtpd.WriteConfig($$"""
             listen on 127.0.0.1 port {port}
             table secrets file:{dir}/secrets
-            accept for any relay via smtps+auth://label@127.0.0.1:{{host.Port}} auth <secrets>
+            action "out" relay host smtps+auth://label@127.0.0.1:{{host.Port}} auth <secrets> tls no-verify
+            match from local for any action "out"
             """);
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "logged in");
@@ -374,15 +376,21 @@ public sealed class RelayTests
         await host.StartAsync();
         int port = host.Port;
 
-        // Seed 004 "using a smarthost", pointed at the peer.
+        // Seed 004 "using a smarthost", pointed at the peer: smtps.my.isp is found through a real
+        // DNS server, and its certificate is checked against the system store, which here (as
+        // OpenSSL reads SSL_CERT_FILE) trusts exactly that self-signed certificate.
+        Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
+        await using var dns = new Dnsmasq(["my.isp"], ["host-record=smtps.my.isp,127.0.0.8"]);
         var smtpd = new SmtpdInstance();
         await using var _ = smtpd;
+        smtpd.Environment["SMTPD_RESOLVER"] = dns.Resolver;
+        smtpd.Environment["SSL_CERT_FILE"] = Path.Combine(host.Dir, "tls.crt");
         File.WriteAllText(Path.Combine(smtpd.Dir, "secrets"), "# label   login:password\nlabel   alice:wonderland\n");
         smtpd.WriteConfig($$"""
             listen on 127.0.0.1 port {port}
             table secrets file:{dir}/secrets
             accept for any relay                    \
-                via smtps+auth://label@127.0.0.8:{{port}} \
+                via smtps+auth://label@smtps.my.isp:{{port}} \
                 auth <secrets>
             """);
         await smtpd.StartAsync();
@@ -393,6 +401,7 @@ public sealed class RelayTests
         await host.WaitForLogAsync("smtp authentication user=alice result=ok", Timeout);
         await host.WaitForLogAsync("smtp tls ciphers=", Timeout);
         await smtpd.WaitForLogAsync("mta tls ciphers=", Timeout);
+        Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
     }
 
     [SkippableFact]

@@ -30,8 +30,16 @@ public sealed class ScriptedPeer : IAsyncDisposable
     public string StartTlsReply { get; init; } = "454 4.7.0 TLS not available";
     /// <summary>Accepted login for AUTH LOGIN, as user:password.</summary>
     public string? Login { get; init; }
-    /// <summary>Implicit TLS (smtps) with a self-signed certificate for peer.example.</summary>
+    /// <summary>Implicit TLS (smtps) with a self-signed certificate for peer.example, or <see cref="TlsCertificate"/>.</summary>
     public bool Smtps { get; init; }
+    /// <summary>A certificate (with key) for smtps and for a real STARTTLS handshake after a 220 reply to STARTTLS.</summary>
+    public X509Certificate2? TlsCertificate { get; init; }
+    /// <summary>Intermediate CA certificates sent with <see cref="TlsCertificate"/>.</summary>
+    public X509Certificate2Collection? TlsIntermediates { get; init; }
+
+    SslServerAuthenticationOptions ServerTlsOptions() => TlsIntermediates is null
+        ? new() { ServerCertificate = TlsCertificate ?? Certificate() }
+        : new() { ServerCertificateContext = SslStreamCertificateContext.Create(TlsCertificate!, TlsIntermediates, offline: true) };
     public int TlsSessions => _tlsSessions;
     int _tlsSessions;
 
@@ -72,7 +80,7 @@ public sealed class ScriptedPeer : IAsyncDisposable
             if (Smtps)
             {
                 var ssl = new SslStream(stream);
-                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = Certificate() }, _stop.Token);
+                await ssl.AuthenticateAsServerAsync(ServerTlsOptions(), _stop.Token);
                 Interlocked.Increment(ref _tlsSessions);
                 stream = ssl;
             }
@@ -101,6 +109,17 @@ public sealed class ScriptedPeer : IAsyncDisposable
                     case "HELO": await Say(RefuseHello ?? "250 peer.example"); break;
                     case "STARTTLS":
                         await Say(StartTlsReply);
+                        if (StartTlsReply.StartsWith('2') && TlsCertificate is not null)
+                        {
+                            // A real handshake; a client that rejects the certificate ends the connection here.
+                            var ssl = new SslStream(stream);
+                            try { await ssl.AuthenticateAsServerAsync(ServerTlsOptions(), _stop.Token); }
+                            catch (System.Security.Authentication.AuthenticationException) { return; }
+                            Interlocked.Increment(ref _tlsSessions);
+                            stream = ssl;
+                            reader = new StreamReader(stream, Encoding.Latin1);
+                            break;
+                        }
                         // A middlebox that strips TLS, or a broken TLS stack: what comes next is no handshake.
                         if (StartTlsReply.StartsWith('2')) { await Say("this is not TLS"); return; }
                         break;

@@ -16,11 +16,11 @@ public sealed class SmtpSink : IAsyncDisposable
     public static bool Available => File.Exists(Program);
     public string DumpDir { get; } = Directory.CreateTempSubdirectory("smtp-sink-").FullName;
 
-    public SmtpSink(string address, int port)
+    /// <param name="ns">Run inside this network namespace (e.g. as an MX host on 127.0.0.2:25).</param>
+    public SmtpSink(string address, int port, NetworkNamespace? ns = null)
     {
-        var psi = new ProcessStartInfo(Program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-u", Environment.UserName, "-c", "-d", Path.Combine(DumpDir, "%M."), $"{address}:{port}", "100" })
-            psi.ArgumentList.Add(a);
+        string[] args = ["-u", Environment.UserName, "-c", "-d", Path.Combine(DumpDir, "%M."), $"{address}:{port}", "100"];
+        var psi = ns?.StartInfo(Program, args) ?? new ProcessStartInfo(Program, args) { RedirectStandardOutput = true, RedirectStandardError = true };
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.Append(e.Data); };
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.Append(e.Data); };
@@ -29,7 +29,12 @@ public sealed class SmtpSink : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
         {
-            try { using var c = new System.Net.Sockets.TcpClient(address, port); return; }
+            try
+            {
+                if (ns is not null) { using var inside = ns.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), port)).GetAwaiter().GetResult(); return; }
+                using var c = new System.Net.Sockets.TcpClient(address, port);
+                return;
+            }
             catch (System.Net.Sockets.SocketException) { Thread.Sleep(50); }
         }
         throw new TimeoutException("smtp-sink did not start");

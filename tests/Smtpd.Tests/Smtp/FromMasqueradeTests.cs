@@ -22,9 +22,12 @@ public class FromMasqueradeTests
     public void Each_address_becomes_the_sender(string value, string expected) =>
         Assert.Equal(expected, FromMasquerade.RewriteValue(value, Sender));
 
-    static string Run(string message, FromMasquerade? masquerade)
+    static string Run(string message, string? masquerade)
     {
-        var data = new DataReader(1 << 20) { Masquerade = masquerade };
+        var data = new DataReader(1 << 20)
+        {
+            Headers = masquerade is null ? null : new HeaderRewriter("example.org", addMissing: false, DateTimeOffset.UnixEpoch, masquerade),
+        };
         var output = new ArrayBufferWriter<byte>();
         var bytes = Encoding.UTF8.GetBytes(message);
         // Fed in small pieces, as the network gives it: a From: header is split across reads.
@@ -45,7 +48,7 @@ public class FromMasqueradeTests
     {
         string headers = "Subject: From: bob@example.org\r\nFROM: Bob\r\n <bob@example.org>\r\nTo: carol@example.net\r\n";
         string body = "\r\nFrom: bob@example.org is in the body\r\n..dot\r\n";
-        string stored = Run(headers + body + ".\r\n", new FromMasquerade(Sender));
+        string stored = Run(headers + body + ".\r\n", Sender);
         Assert.Equal("Subject: From: bob@example.org\r\nFROM: Bob\r\n <alice@example.org>\r\nTo: carol@example.net\r\n"
             + "\r\nFrom: bob@example.org is in the body\r\n.dot\r\n", stored);
         Assert.Equal(headers + "\r\nFrom: bob@example.org is in the body\r\n.dot\r\n", Run(headers + body + ".\r\n", null));
@@ -54,7 +57,7 @@ public class FromMasqueradeTests
     [Fact]
     public void A_message_ending_in_its_from_header_keeps_it()
     {
-        Assert.Equal("Subject: x\r\nFrom: <alice@example.org>\r\n", Run("Subject: x\r\nFrom: <bob@example.org>\r\n.\r\n", new FromMasquerade(Sender)));
+        Assert.Equal("Subject: x\r\nFrom: <alice@example.org>\r\n", Run("Subject: x\r\nFrom: <bob@example.org>\r\n.\r\n", Sender));
     }
 
     [Fact]
@@ -62,6 +65,6 @@ public class FromMasqueradeTests
     {
         string fold = string.Concat(Enumerable.Repeat("\r\n <bob@example.org>,", FromMasquerade.MaxHeld / 20 + 10));
         string message = "From: x@y.example," + fold + "\r\n z@y.example\r\n\r\nbody\r\n.\r\n";
-        Assert.Equal(message[..^3], Run(message, new FromMasquerade(Sender)));
+        Assert.Equal(message[..^3], Run(message, Sender));
     }
 }

@@ -7,6 +7,7 @@ public class MailPathTests
     [Theory]
     [InlineData("<alice@example.org>", "alice@example.org")]
     [InlineData(" <alice@example.org>", "alice@example.org")]
+    [InlineData(" \t <alice@example.org>", "alice@example.org")]
     [InlineData("<>", "")]
     [InlineData("<@relay.example:alice@example.org>", "alice@example.org")]
     [InlineData("<\"john doe\"@example.org>", "\"john doe\"@example.org")]
@@ -45,6 +46,20 @@ public class MailPathTests
         Assert.True(MailPath.TryParse("<Postmaster>", isSender: false, out var pm));
         Assert.Equal("Postmaster", pm.Address.User);
         Assert.False(MailPath.TryParse("<bob>", isSender: false, out _));
+    }
+
+    // OpenSMTPD's smtp_mailaddr: a local part alone gets the session's name, for senders and recipients alike.
+    [Theory]
+    [InlineData("<noat>", true, "noat@mx.example")]
+    [InlineData(" <noat> SIZE=10", true, "noat@mx.example")]
+    [InlineData("<postmaster>", false, "postmaster@mx.example")]
+    [InlineData("<bob>", false, "bob@mx.example")]
+    [InlineData("<>", true, "")]
+    [InlineData("<bob@x.example>", false, "bob@x.example")]
+    public void An_address_without_a_domain_gets_the_local_domain(string args, bool isSender, string expected)
+    {
+        Assert.True(MailPath.TryParse(args, isSender, out var path, "mx.example"));
+        Assert.Equal(expected, path.Address.ToString());
     }
 
     [Fact]

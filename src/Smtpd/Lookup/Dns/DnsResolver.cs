@@ -5,43 +5,130 @@ using DnsClient.Protocol;
 namespace Smtpd.Lookup.Dns;
 
 /// <summary>
-/// MX and address lookups with DnsClient. Name servers come from /etc/resolv.conf, or from
-/// <c>SMTPD_RESOLVER</c> (<c>ADDRESS[:PORT]</c>, for tests and split-horizon setups).
-/// Missing MX records mean the implicit MX (RFC 5321 5.1); a lone "." MX is a null MX (RFC 7505).
+/// The one resolver of the daemon: MX lookups and host addresses for the MTA, reverse and
+/// forward-confirmed names of clients for sessions, filters and rules. Host names and reverse
+/// names come from /etc/hosts first, then the DNS (as "hosts: files dns"); the DNS servers and
+/// their timeout and attempts come from /etc/resolv.conf, re-read when it changes, or from
+/// <c>SMTPD_RESOLVER</c> (<c>ADDRESS[:PORT]</c>, for tests and split-horizon setups). Missing MX
+/// records mean the implicit MX (RFC 5321 5.1); a lone "." MX is a null MX (RFC 7505). No DNS
+/// trouble ever throws anything but <see cref="DnsTempFailException"/> from here: a query that
+/// gets no answer is a temporary failure that names the servers asked.
 /// </summary>
 public sealed class DnsResolver : IDnsResolver
 {
-    readonly LookupClient _client;
+    /// <summary>How often, at most, the files are checked for changes.</summary>
+    static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(2);
 
-    public DnsResolver(IReadOnlyList<IPEndPoint>? servers = null)
+    readonly string _resolvConfPath;
+    readonly string _hostsPath;
+    readonly IReadOnlyList<IPEndPoint>? _fixedServers;
+    readonly SmtpdLog? _log;
+    readonly TimeProvider _time;
+    readonly object _lock = new();
+    State? _state;
+
+    sealed record State(ResolvConf Conf, LookupClient Client, FileStamp ConfStamp, HostsFile Hosts, FileStamp HostsStamp, DateTimeOffset Checked);
+    readonly record struct FileStamp(DateTime Written, long Length)
     {
-        var options = servers is { Count: > 0 }
-            ? new LookupClientOptions(servers.Select(s => new NameServer(s)).ToArray())
-            : new LookupClientOptions();
-        options.Timeout = TimeSpan.FromSeconds(5);
-        options.Retries = 2;
-        options.ThrowDnsErrors = false;
-        options.UseCache = true;
-        options.ContinueOnDnsError = false;
-        options.ContinueOnEmptyResponse = false;
-        _client = new LookupClient(options);
+        public static FileStamp Of(string path)
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? new FileStamp(info.LastWriteTimeUtc, info.Length) : default;
+        }
     }
 
-    public static DnsResolver FromEnvironment()
+    /// <param name="servers">Servers that replace resolv.conf's (its timeout and attempts still apply).</param>
+    /// <param name="log">Where to say which servers are used and what is wrong with the configuration.</param>
+    public DnsResolver(IReadOnlyList<IPEndPoint>? servers = null, SmtpdLog? log = null,
+        string resolvConf = ResolvConf.SystemPath, string hosts = HostsFile.SystemPath, TimeProvider? time = null)
+    {
+        _fixedServers = servers is { Count: > 0 } ? servers : null;
+        _log = log;
+        _resolvConfPath = resolvConf;
+        _hostsPath = hosts;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <exception cref="InvalidOperationException">SMTPD_RESOLVER is not an address.</exception>
+    public static DnsResolver FromEnvironment(SmtpdLog? log = null)
     {
         string? setting = Environment.GetEnvironmentVariable("SMTPD_RESOLVER");
-        if (string.IsNullOrWhiteSpace(setting)) return new DnsResolver();
+        if (string.IsNullOrWhiteSpace(setting)) return new DnsResolver(log: log);
         if (!IPEndPoint.TryParse(setting, out var endpoint))
             throw new InvalidOperationException($"SMTPD_RESOLVER: '{setting}' is not ADDRESS[:PORT]");
         if (endpoint.Port == 0) endpoint.Port = 53;
-        return new DnsResolver([endpoint]);
+        return new DnsResolver([endpoint], log);
     }
+
+    /// <summary>The configuration in force: read at first use, again when either file changed.</summary>
+    State Current()
+    {
+        var now = _time.GetUtcNow();
+        var state = Volatile.Read(ref _state);
+        if (state is not null && now - state.Checked < RecheckInterval) return state;
+        lock (_lock)
+        {
+            state = _state;
+            if (state is not null && now - state.Checked < RecheckInterval) return state;
+            var confStamp = FileStamp.Of(_resolvConfPath);
+            var hostsStamp = FileStamp.Of(_hostsPath);
+            var hosts = state is not null && state.HostsStamp == hostsStamp ? state.Hosts : HostsFile.Read(_hostsPath);
+            if (state is not null && state.ConfStamp == confStamp)
+                state = state with { Hosts = hosts, HostsStamp = hostsStamp, Checked = now };
+            else
+            {
+                var conf = ResolvConf.Read(_resolvConfPath);
+                if (_fixedServers is not null) conf = conf with { Servers = _fixedServers, DefaultServer = false };
+                string source = _fixedServers is not null ? "SMTPD_RESOLVER" : _resolvConfPath;
+                if (conf.DefaultServer)
+                    _log?.Warn($"resolver: {_resolvConfPath} names no nameserver: asking 127.0.0.1, as the C library does");
+                else
+                    _log?.Info($"resolver: nameservers from {source}: {conf}");
+                state = new State(conf, Client(conf), confStamp, hosts, hostsStamp, now);
+            }
+            Volatile.Write(ref _state, state);
+            return state;
+        }
+    }
+
+    static LookupClient Client(ResolvConf conf) => new(new LookupClientOptions(conf.Servers.Select(s => new NameServer(s)).ToArray())
+    {
+        Timeout = conf.Timeout,
+        // resolv.conf's attempts are tries of each server; DnsClient counts retries after the first.
+        Retries = conf.Attempts - 1,
+        UseRandomNameServer = conf.Rotate,
+        ThrowDnsErrors = false,
+        UseCache = true,
+        ContinueOnDnsError = false,
+        ContinueOnEmptyResponse = false,
+        UseTcpFallback = true,
+    });
+
+    /// <summary>One DNS query; anything but an answer (timeout, refused, unreachable network) is a <see cref="DnsTempFailException"/>.</summary>
+    async Task<IDnsQueryResponse> QueryAsync(State state, string name, QueryType type, CancellationToken ct)
+    {
+        try { return await state.Client.QueryAsync(name, type, QueryClass.IN, ct); }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            throw new DnsTempFailException($"DNS error for {name} {type}: {Reason(ex)} (asked {string.Join(' ', state.Conf.Servers)}, " +
+                $"timeout {state.Conf.Timeout.TotalSeconds:0} s, attempts {state.Conf.Attempts})");
+        }
+    }
+
+    static string Reason(Exception ex) => ex switch
+    {
+        DnsResponseException { Code: DnsResponseCode.ConnectionTimeout } => "no answer",
+        DnsResponseException d => d.Code.ToString(),
+        System.Net.Sockets.SocketException s => s.SocketErrorCode.ToString(),
+        _ => ex.GetType().Name,
+    };
 
     public async Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct)
     {
+        var state = Current();
         IDnsQueryResponse response;
-        try { response = await _client.QueryAsync(domain, QueryType.MX, QueryClass.IN, ct); }
-        catch (DnsResponseException ex) { return new MxLookup.Temporary($"DNS error for {domain}: {ex.Message}"); }
+        try { response = await QueryAsync(state, domain, QueryType.MX, ct); }
+        catch (DnsTempFailException ex) { return new MxLookup.Temporary(ex.Message); }
 
         switch (response.Header.ResponseCode)
         {
@@ -66,39 +153,46 @@ public sealed class DnsResolver : IDnsResolver
     public async Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct)
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal)) return [literal];
+        var state = Current();
+        if (state.Hosts.AddressesOf(host) is { } listed) return listed;
         var addresses = new List<IPAddress>();
         string? failure = null;
-        foreach (var type in new[] { QueryType.A, QueryType.AAAA })
+        // Both families at once: a server that does not answer costs one timeout, not two.
+        var queries = new[] { QueryType.A, QueryType.AAAA }.Select(type => QueryAsync(state, host, type, ct)).ToArray();
+        foreach (var query in queries)
         {
             try
             {
-                var response = await _client.QueryAsync(host, type, QueryClass.IN, ct);
+                var response = await query;
                 if (response.Header.ResponseCode is DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain)
                     addresses.AddRange(response.Answers.OfType<AddressRecord>().Select(a => a.Address));
                 else
                     failure = $"DNS error for {host}: {response.Header.ResponseCode}";
             }
-            catch (DnsResponseException ex) { failure = $"DNS error for {host}: {ex.Message}"; }
+            catch (DnsTempFailException ex) { failure = ex.Message; }
         }
         // One family answering is enough; with none and an error, the answer is "try later".
         if (addresses.Count == 0 && failure is not null) throw new DnsTempFailException(failure);
         return addresses;
     }
 
-    /// <summary>
-    /// The client's reverse DNS name (PTR) and whether it is forward-confirmed (one of the name's
-    /// A/AAAA records is the address). Null name when there is none or the lookup failed.
-    /// </summary>
-    public async Task<(string? Name, bool Confirmed)> ReverseAsync(IPAddress address, CancellationToken ct)
+    public async Task<ReverseName> ReverseAsync(IPAddress address, CancellationToken ct)
     {
-        try
+        address = HostsFile.Normal(address);
+        var state = Current();
+        string? name = state.Hosts.NameOf(address);
+        if (name is null)
         {
-            var response = await _client.QueryReverseAsync(address, ct);
-            string? name = response.Answers.PtrRecords().Select(r => r.PtrDomainName.Value.TrimEnd('.')).FirstOrDefault(n => n.Length > 0);
-            if (name is null) return (null, false);
-            try { return (name, (await ResolveHostAsync(name, ct)).Contains(address)); }
-            catch (DnsTempFailException) { return (name, false); }
+            IDnsQueryResponse response;
+            try { response = await QueryAsync(state, address.GetArpaName(), QueryType.PTR, ct); }
+            catch (DnsTempFailException ex) { return new ReverseName(null, false, ex.Message); }
+            if (response.Header.ResponseCode is not (DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain))
+                return new ReverseName(null, false, $"DNS error for {address.GetArpaName()}: {response.Header.ResponseCode}");
+            name = response.Answers.PtrRecords().Select(r => r.PtrDomainName.Value.TrimEnd('.')).FirstOrDefault(n => n.Length > 0);
+            if (name is null) return ReverseName.None;
         }
-        catch (DnsResponseException) { return (null, false); }
+        // Forward confirmation, also through /etc/hosts first: localhost -> 127.0.0.1 holds.
+        try { return new ReverseName(name, (await ResolveHostAsync(name, ct)).Select(HostsFile.Normal).Contains(address)); }
+        catch (DnsTempFailException ex) { return new ReverseName(name, false, ex.Message); }
     }
 }

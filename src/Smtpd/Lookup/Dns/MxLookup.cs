@@ -19,11 +19,13 @@ public abstract record MxLookup
 /// <summary>The DNS could not answer now: never a reason for a permanent failure.</summary>
 public sealed class DnsTempFailException(string message) : Exception(message);
 
-/// <summary>The name resolution the MTA needs.</summary>
+/// <summary>The name resolution of the daemon: the MTA's, and the clients' names for sessions, filters and rules.</summary>
 public interface IDnsResolver
 {
     Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct);
     /// <summary>A and AAAA addresses of a host; empty when it has none.</summary>
     /// <exception cref="DnsTempFailException">The DNS could not answer now.</exception>
     Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct);
+    /// <summary>A client's reverse name and whether it is forward-confirmed; never throws for DNS trouble.</summary>
+    Task<ReverseName> ReverseAsync(IPAddress address, CancellationToken ct);
 }

@@ -72,7 +72,7 @@ public sealed class ServerTls
         }
     }
 
-    static X509Certificate2Collection LoadCa(Ruleset ruleset, string name, ConfigLocation at)
+    internal static X509Certificate2Collection LoadCa(Ruleset ruleset, string name, ConfigLocation at)
     {
         var ca = ruleset.Cas[name];
         var collection = new X509Certificate2Collection();
