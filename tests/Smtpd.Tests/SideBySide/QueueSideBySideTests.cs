@@ -138,6 +138,15 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         // show stats: which keys there are (values vary with timing), compared in the test against theirs.
         var (_, stats) = await s.SmtpctlAsync("show", "stats");
         seen[StatsKeys] = string.Join(" ", stats.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')[0]).Order(StringComparer.Ordinal));
+        await Ctl("pause mta again", "pause", "mta");
+        await Ctl("show mta paused", "show", "mta", "paused");
+        await Ctl("resume mta again", "resume", "mta");
+        await Ctl("resume route unknown", "resume", "route", "999");
+        // encrypt: a crypt(3) hash of the password (its salt varies): the scheme is compared.
+        var (encCode, encrypted) = await s.SmtpctlAsync("encrypt", "secret");
+        seen["smtpctl encrypt: exit code"] = encCode.ToString();
+        seen["smtpctl encrypt: scheme"] = Regex.Match(encrypted.Trim(), @"^\$\w+\$").Value;
+        // (OpenSMTPD 6.8's smtpctl has no "stop": the daemon stops on SIGTERM, as ours.)
         return seen;
     }
 
@@ -168,10 +177,15 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         ["smtpctl discover unknown: output"] = "smtpctl/Control: discover is not implemented ('0 envelopes discovered')",
         ["smtpctl show hosts: output"] = "smtpctl/Control: show hosts prints the routes; OpenSMTPD one line per host (address name refcount nconn lastconn)",
         ["smtpctl show relays: output"] = "smtpctl/Control: show relays prints the routes; OpenSMTPD its relays and their connectors",
+        ["smtpctl show mta paused: exit code"] = "smtpctl/Control: show mta paused is not implemented",
+        ["smtpctl show mta paused: output"] = "smtpctl/Control: show mta paused is not implemented (the paused routes; none here)",
+        ["smtpctl resume route unknown: exit code"] = "smtpctl/Control: resume route is not implemented",
+        ["smtpctl resume route unknown: output"] = "smtpctl/Control: resume route is not implemented (OpenSMTPD answers 'command succeeded' even for an unknown route)",
         ["spool: corrupt/ mode"] = "Queue/FsQueue: corrupt/ made at start; OpenSMTPD makes it when first needed",
     };
 
     const string StatsKeys = "show stats: keys";
+
 
     // OpenSMTPD's counts of its own internal structures (MTA connectors, routes, tasks; the
     // envelope cache; the ramqueue's trees): we have no such structures, so no such keys.
