@@ -195,9 +195,21 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         string[] parts = spec.Split(' ', 2);
         int code = int.TryParse(parts[0], out int c) && c is >= 400 and < 600 ? c : 550;
         string text = parts.Length > 1 ? parts[1] : "Delivery refused";
+        // "error:550 5.2.1 text" names its own enhanced code (RFC 3463), kept when its class matches the reply's.
         string enhanced = code >= 500 ? "5.0.0" : "4.0.0";
+        if (text.Split(' ', 2) is [var first, ..] && IsEnhancedCode(first, code))
+        {
+            enhanced = first;
+            text = text.Length > first.Length ? text[(first.Length + 1)..].TrimStart() : "Delivery refused";
+        }
         w.Refused ??= new RecipientDecision.Refuse(new Reply(code, enhanced, text), $"alias error: {code} {text}");
     }
+
+    static bool IsEnhancedCode(string s, int code) =>
+        s.Split('.') is [var c, var subject, var detail]
+        && c == (code / 100).ToString(System.Globalization.CultureInfo.InvariantCulture)
+        && subject.Length is >= 1 and <= 3 && subject.All(char.IsAsciiDigit)
+        && detail.Length is >= 1 and <= 3 && detail.All(char.IsAsciiDigit);
 
     bool Guard(Walk w, int depth)
     {
