@@ -18,7 +18,9 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
         listen on 127.0.0.1 port {port} filter "checks"
         action "local" maildir "{dir}/maildirs/%{user.username}"
         action "fail" mda "echo no such folder >&2; exit 67"
+        action "later" mda "echo try later >&2; exit 75"
         match from local for domain "fail.test" action "fail"
+        match from local for domain "later.test" action "later"
         match from local for local action "local"
         """;
 
@@ -52,6 +54,17 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
         seen["bounce: carries the original Subject"] = bounce?.Body.Contains("Subject: will bounce").ToString();
         seen["bounce: carries the original body"] = bounce?.Body.Contains("the original body").ToString();
         seen["bounce: mda delivery log line result"] = s.Log.Split('\n').FirstOrDefault(l => l.Contains("to=<smtpdtest@fail.test>") && l.Contains("result="))?.Split("result=")[1].Split(' ')[0];
+
+        // A temporary failure of the mda, as show queue shows it.
+        string later = Session.MessageId(await Session.SendAsync(s, "smtpdtest@localhost", ["smtpdtest@later.test"], Message.Replace("fail.test", "later.test")));
+        var queue = await Queue.WaitForAsync(s, l => l.Length > 13 && l[0].StartsWith(later) && l[10] != "0");
+        var line = queue.FirstOrDefault(l => l[0].StartsWith(later));
+        seen["mda tempfail: in the queue"] = (line is not null).ToString();
+        if (line is not null)
+            foreach (var (i, field) in new[] { (2, "type"), (4, "sender"), (5, "recipient"), (10, "retry count"), (11, "state"), (13, "last error") })
+                seen[$"mda tempfail: show queue {field}"] = Normalise.Text(line[i], s.Dir);
+        seen["mda tempfail: log result"] = s.Log.Split('\n').FirstOrDefault(l => l.Contains("to=<smtpdtest@later.test>") && l.Contains("result="))?.Split("result=")[1].Split(' ')[0];
+        await s.SmtpctlAsync("remove", later);
 
         // sendmail, as a local program hands mail in: no Date or Message-ID given.
         var (code, text) = await s.CtlAsync("sendmail", "To: smtpdtest@localhost\nSubject: by sendmail\n\nfrom sendmail\n", "-f", "smtpdtest@localhost", "smtpdtest@localhost");
@@ -110,6 +123,7 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
     {
         ["bounce: From"] = "Bounce/: display name 'Mail Delivery System' vs their 'Mailer Daemon'",
         ["bounce: Subject"] = "Bounce/: 'Delivery status notification: error' vs their '...: failed'",
+        ["mda tempfail: show queue last error"] = "Mda/CommandDelivery: '\"CMD\" exited with 75 (temporary failure): OUTPUT' vs their '\"OUTPUT\"' (the command's last line)",
         ["sendmail: header names"] = "smtpctl sendmail: adds Message-ID and Date before From; OpenSMTPD adds Date after From and Message-ID last",
     };
 

@@ -30,7 +30,7 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
 
     string Config => $$"""
         listen on 127.0.0.1 port {port}
-        table aliases { "team" = "smtpdtest, {{_forwarder}}", "postmaster" = "smtpdtest" }
+        table aliases { "team" = "smtpdtest, {{_forwarder}}", "postmaster" = "smtpdtest", "closed" = "error:550 5.2.1 this list is closed", "later" = "error:450 4.2.1 try this list later", "nobody-at-all" = "no-such-user-here" }
         table virt { "info@virt.test" = "smtpdtest", "both@virt.test" = "smtpdtest, {{_forwarder}}", "v@ub.test" = "vuser" }
         table users { "vuser" = "1001:1001:/home/smtpdtest" }
         action "local" maildir "{dir}/maildirs/%{user.username}" alias <aliases>
@@ -83,6 +83,16 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
             seen[$"{rcpt}: end of DATA"] = SmtpReply.Codes(await Session.SendAsync(s, "alice@example.org", [rcpt], Message.Replace("someone@example.org", rcpt)));
 
         await Queue.WaitEmptyAsync(s);
+        // Alias entries that refuse: the reply a client sees at RCPT.
+        foreach (var rcpt in new[] { "closed@localhost", "later@localhost", "nobody-at-all@localhost" })
+        {
+            var r = await Session.RunAsync(s, ["EHLO client.example", "MAIL FROM:<alice@example.org>", $"RCPT TO:<{rcpt}>", "QUIT"]);
+            string codes = SmtpReply.Codes(r[3]);
+            seen[$"{rcpt}: RCPT reply code"] = codes[..3];
+            // The enhanced code an error: entry names (OpenSMTPD's own refusal has none: see the dialogue's kept 5.1.1).
+            if (!rcpt.StartsWith("nobody")) seen[$"{rcpt}: RCPT reply enhanced code"] = codes;
+            seen[$"{rcpt}: RCPT reply text"] = r[3][(codes.Length + 1)..];
+        }
         string Dir(string user) => Path.Combine(s.Maildirs, user);
         // smtpdtest's maildir: direct, team (alias), team→forwarder→smtpdtest, info@virt, both@virt, both@virt→forwarder→smtpdtest.
         var mine = await Delivered.MaildirAsync(s, "smtpdtest", 0);
