@@ -77,6 +77,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
+        _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
@@ -178,7 +179,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         // 0711 as OpenSMTPD's spool: others may reach offline/ (1777) but list nothing; the queue
         // directories inside stay 0700.
         Directory.CreateDirectory(Paths.Spool);
-        File.SetUnixFileMode(Paths.Spool, (UnixFileMode)0b111_001_001);
+        File.SetUnixFileMode(Paths.Spool, Queue.SpoolModes.Root);
         _spoolLock = LockSpool(Paths.Spool);
         _queue.Init();
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
@@ -186,7 +187,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _control.Bind();
         string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
         Directory.CreateDirectory(offline);
-        File.SetUnixFileMode(offline, (UnixFileMode)0b111_111_111 | UnixFileMode.StickyBit);
+        File.SetUnixFileMode(offline, Queue.SpoolModes.OfflineDirectory);
         if (_runAs is not null) DropPrivileges(_runAs);
         // Filters run as the daemon's user, and are running and registered before the first
         // client (lka_proc_ready).
@@ -198,10 +199,12 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
-        // Anyone may leave mail in offline/ while we are down (sticky, like /tmp); we pick it up
-        // now, through the helper when we gave up root (the files belong to their senders).
-        if (_helper is not null) _helper.FlushOffline();
-        else _running.Add(Task.Run(() => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, _stop.Token)));
+        // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
+        // file appears, through the helper when we gave up root (the files belong to their senders).
+        Func<bool, Task> flushOffline = _helper is { } helper
+            ? recover => helper.FlushOfflineAsync(recover)
+            : recover => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, recover, _stop.Token);
+        _running.Add(Task.Run(() => new Smtpd.Control.OfflineWatcher(offline, flushOffline, _log).RunAsync(_stop.Token)));
         _log.Info($"info: file descriptors: limit {_descriptors.Limit}, {_descriptors.Reserve} kept in reserve");
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }
@@ -264,7 +267,10 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         string path = Path.Combine(spool, "smtpd.lock");
         try
         {
-            var lockFile = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var lockFile = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, UnixCreateMode = Queue.SpoolModes.File,
+            });
             lockFile.SetLength(0);
             lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
             lockFile.Flush();

@@ -7,20 +7,8 @@ namespace Smtpd.Ctl;
 /// <summary>Sends one request over the control socket and prints the daemon's answer.</summary>
 public static class ControlClient
 {
-    /// <summary>
-    /// The socket: <c>SMTPD_SOCKET</c>; else the system daemon's; else, for a normal user, the one of
-    /// the daemon they run themselves (under their state directory).
-    /// </summary>
-    public static string SocketPath
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("SMTPD_SOCKET") is { Length: > 0 } env) return env;
-            var system = SmtpdPaths.FromEnvironment(privileged: true).ControlSocket;
-            if (Mda.LocalUsers.IsRoot || File.Exists(system)) return system;
-            return SmtpdPaths.FromEnvironment(privileged: false).ControlSocket;
-        }
-    }
+    /// <summary>The socket of the daemon this user talks to, resolved as smtpd resolves it (SmtpdPaths.ForClient).</summary>
+    public static string SocketPath => SmtpdPaths.ForClient().ControlSocket;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> words)
     {

@@ -3,10 +3,10 @@ using Smtpd.Table;
 namespace Smtpd.Ctl;
 
 /// <summary>
-/// <c>makemap [-t aliases|set] [-o dbfile] file</c> and <c>newaliases</c> (OpenSMTPD's
+/// <c>makemap [-U] [-t aliases|set] [-o dbfile] file</c> and <c>newaliases</c> (OpenSMTPD's
 /// makemap(8)): builds the Berkeley DB hash file a <c>db:</c> table reads, from the text form
 /// (the <c>file:</c> format: "key value" or "key: value", # comments, continuations).
-/// The new file replaces the old one in one rename.
+/// The new file replaces the old one in one rename. <c>-U</c> dumps a database back to text.
 /// </summary>
 public static class MakemapCommand
 {
@@ -14,6 +14,7 @@ public static class MakemapCommand
     {
         string type = name == "newaliases" ? "aliases" : "map";
         string? output = null;
+        bool dump = false;
         var files = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -21,17 +22,22 @@ public static class MakemapCommand
             {
                 case "-t" when i + 1 < args.Length: type = args[++i]; break;
                 case "-o" when i + 1 < args.Length: output = args[++i]; break;
-                case "-U": Console.Error.WriteLine($"{name}: -U (dump) is not supported"); return 1;
+                case "-U": dump = true; break;
+                case "-d" when i + 1 < args.Length:
+                    // OpenSMTPD also knows btree; db: tables and our makemap only write hash.
+                    if (args[++i] != "hash") { Console.Error.WriteLine($"{name}: unsupported database type '{args[i]}' (hash only)"); return 1; }
+                    break;
                 default: files.Add(args[i]); break;
             }
         }
         if (name == "newaliases" && files.Count == 0) files.Add("/etc/mail/aliases");
         if (files.Count != 1 || type is not ("aliases" or "set" or "map"))
         {
-            Console.Error.WriteLine("usage: makemap [-t aliases|set] [-o dbfile] file");
+            Console.Error.WriteLine(name == "newaliases" ? "usage: newaliases [-f file]" : "usage: makemap [-U] [-d dbtype] [-o dbfile] [-t type] file");
             return 1;
         }
         string source = files[0];
+        if (dump) return Dump(name, source);
         output ??= source + ".db";
 
         List<(string Key, string Value)> entries;
@@ -54,6 +60,40 @@ public static class MakemapCommand
             Console.Error.WriteLine($"{name}: {output}: {ex.Message}");
             try { File.Delete(tmp); } catch (IOException) { }
             return 1;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>-U</c>: every entry of a database as "key TAB value" lines, in the database's order and
+    /// byte for byte what OpenSMTPD's makemap prints (a set's value is empty).
+    /// </summary>
+    static int Dump(string name, string path)
+    {
+        List<(byte[] Key, byte[] Value)> entries;
+        try
+        {
+            if (!File.Exists(path)) throw new FileNotFoundException(null, path);
+            using var db = Db185.OpenRead(path);
+            entries = db.AllBytes();
+        }
+        catch (FileNotFoundException ex)
+        {
+            Console.Error.WriteLine($"{name}: dbopen: {path}: {SystemErrors.Cause(ex)}");
+            return 1;
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine($"{name}: {ex.Message}");
+            return 1;
+        }
+        using var stdout = new BufferedStream(Console.OpenStandardOutput());
+        foreach (var (key, value) in entries)
+        {
+            stdout.Write(key);
+            stdout.WriteByte((byte)'\t');
+            stdout.Write(value);
+            stdout.WriteByte((byte)'\n');
         }
         return 0;
     }

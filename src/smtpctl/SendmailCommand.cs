@@ -32,14 +32,15 @@ public static class SendmailCommand
         var recipients = o.Recipients.Concat(headerRecipients).Select(Qualify).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (recipients.Count == 0) { Console.Error.WriteLine("sendmail: no recipients"); return 64; }
 
+        var paths = SmtpdPaths.ForClient();
         try
         {
-            await LocalSubmission.SubmitAsync(ControlClient.SocketPath, sender, recipients, new MemoryStream(message), CancellationToken.None);
+            await LocalSubmission.SubmitAsync(paths.ControlSocket, sender, recipients, new MemoryStream(message), CancellationToken.None);
             return 0;
         }
         catch (LocalSubmission.NotRunningException)
         {
-            string spool = SmtpdPaths.FromEnvironment(Mda.LocalUsers.IsRoot || !Directory.Exists(SmtpdPaths.FromEnvironment(false).Spool)).Spool;
+            string spool = paths.Spool;
             try
             {
                 OfflineQueue.Write(spool, sender, recipients, message);

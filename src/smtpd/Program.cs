@@ -74,7 +74,7 @@ if (unsupported.Count > 0)
     return 1;
 }
 
-var paths = SmtpdPaths.FromEnvironment(privileged);
+var paths = SmtpdPaths.ForDaemon();
 DescriptorReserve.RaiseSoftLimit();
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
 Smtpd.Chaos.ChaosMonkey? chaos;

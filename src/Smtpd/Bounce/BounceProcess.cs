@@ -136,7 +136,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         }
         catch (IOException ex)
         {
-            log.Warn($"warn: bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {ex.Message}");
+            log.Warn($"warn: bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {SystemErrors.Describe(ex)}");
             _ = Task.Delay(RetryDelay, time, ct).ContinueWith(t => { if (!t.IsCanceled) bus.Post(new Retry(failures)); }, TaskScheduler.Default);
             if (msgid != 0)
             {

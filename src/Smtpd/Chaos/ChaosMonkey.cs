@@ -30,7 +30,7 @@ public sealed class ChaosMonkey
 
     /// <summary>
     /// Chaos asked for by <c>-T chaos</c> (<paramref name="flag"/>) or <c>SMTPD_CHAOS</c>
-    /// (<c>seed=N,fail=P,delay=P,max-delay=DURATION</c>, every part optional); null when off.
+    /// (<c>seed=N,fail=P,delay=P,max-delay=DURATION,throw=POINT</c>, every part optional); null when off.
     /// </summary>
     /// <exception cref="FormatException"><c>SMTPD_CHAOS</c> cannot be read.</exception>
     public static ChaosMonkey? FromEnvironment(bool flag)
@@ -63,6 +63,19 @@ public sealed class ChaosMonkey
         if (!Roll(point, "delay", Settings.DelayRate, out ulong hash)) return TimeSpan.Zero;
         Interlocked.Increment(ref _delays);
         return TimeSpan.FromTicks((long)(hash % (ulong)Math.Max(1, Settings.MaxDelay.Ticks)));
+    }
+
+    /// <summary>
+    /// Throws an unexpected exception (not an I/O error) at <paramref name="point"/> when
+    /// <c>throw=POINT</c> asks for it: proves that no component leaves work silently unfinished.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Asked for at this point.</exception>
+    public void ThrowIfAsked(string point)
+    {
+        if (!Settings.ThrowAt.Contains(point)) return;
+        Interlocked.Increment(ref _failures);
+        OnFailure?.Invoke(point);
+        throw new InvalidOperationException($"chaos: injected exception at {point}");
     }
 
     public Task PauseAsync(string point, CancellationToken ct = default)
@@ -106,12 +119,18 @@ public sealed class ChaosMonkey
     }
 
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"seed={Settings.Seed} fail={Settings.FailRate} delay={Settings.DelayRate} max-delay={(long)Settings.MaxDelay.TotalMilliseconds}ms");
+        string.Create(CultureInfo.InvariantCulture, $"seed={Settings.Seed} fail={Settings.FailRate} delay={Settings.DelayRate} max-delay={(long)Settings.MaxDelay.TotalMilliseconds}ms{(Settings.ThrowAt.Count > 0 ? " throw=" + string.Join('+', Settings.ThrowAt) : "")}");
 }
 
-/// <summary>How often the monkey strikes. Defaults: 5 % of operations fail, 10 % wait up to 50 ms.</summary>
+/// <summary>
+/// How often the monkey strikes. Defaults: 5 % of operations fail, 10 % wait up to 50 ms.
+/// <c>throw=POINT[+POINT]</c> makes those points throw an unexpected exception every time.
+/// </summary>
 public sealed record ChaosSettings(ulong Seed, double FailRate, double DelayRate, TimeSpan MaxDelay)
 {
+    /// <summary>Points that throw an unexpected exception every time (<see cref="ChaosMonkey.ThrowIfAsked"/>).</summary>
+    public IReadOnlySet<string> ThrowAt { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <exception cref="FormatException">An unknown part or a bad value.</exception>
     public static ChaosSettings Parse(string text)
     {
@@ -127,7 +146,8 @@ public sealed record ChaosSettings(ulong Seed, double FailRate, double DelayRate
                 "fail" => s with { FailRate = Rate(name, value) },
                 "delay" => s with { DelayRate = Rate(name, value) },
                 "max-delay" => s with { MaxDelay = Milliseconds(value) },
-                _ => throw new FormatException($"SMTPD_CHAOS: unknown setting '{part}' (seed=N, fail=P, delay=P, max-delay=50ms)"),
+                "throw" => s with { ThrowAt = new HashSet<string>(value.Split('+', StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal) },
+                _ => throw new FormatException($"SMTPD_CHAOS: unknown setting '{part}' (seed=N, fail=P, delay=P, max-delay=50ms, throw=POINT)"),
             };
         }
         return s;

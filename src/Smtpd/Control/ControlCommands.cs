@@ -143,7 +143,8 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
-        var scheduled = await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r));
+        // An envelope removed while in flight is gone for the admin, whatever its attempt still does.
+        var scheduled = (await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
         var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
         var now = DateTimeOffset.UtcNow;
@@ -176,18 +177,20 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowStatsAsync(TextWriter output)
     {
+        // One list in key order, uptime in its place, as OpenSMTPD's smtpctl prints it.
         var uptime = DateTimeOffset.UtcNow - ctx.Started;
-        await output.WriteLineAsync($"uptime={(long)uptime.TotalSeconds}");
-        await output.WriteLineAsync($"uptime.human={Durations.Format(uptime)}");
-        foreach (var (key, value) in ctx.Bus.Stats.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        var lines = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
-            string text = value.Kind switch
+            ["uptime"] = ((long)uptime.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+            ["uptime.human"] = Durations.Format(uptime),
+        };
+        foreach (var (key, value) in ctx.Bus.Stats.Snapshot())
+            lines[key] = value.Kind switch
             {
                 StatKind.Duration => TimeSpan.FromTicks(value.Value).TotalSeconds.ToString("0.000000", CultureInfo.InvariantCulture),
                 _ => value.Value.ToString(CultureInfo.InvariantCulture),
             };
-            await output.WriteLineAsync($"{key}={text}");
-        }
+        foreach (var (key, text) in lines) await output.WriteLineAsync($"{key}={text}");
         return 0;
     }
 

@@ -5,9 +5,11 @@ namespace Smtpd.Control;
 /// <summary>
 /// Mail submitted while the daemon was down (seed 004: "enqueue offline mails"): kept in
 /// <c>SPOOL/offline/</c>, one file each, as "sender" and "recipients" lines, a blank line, then
-/// the message; enqueued by the daemon when it starts, then removed. As smtpd.c's
-/// offline_enqueue, a file must be a regular file with one link, and its owner is the sender
-/// unless the owner is trusted: anyone may write into the directory.
+/// the message; enqueued by the daemon when it starts and, while it runs, as soon as a file
+/// appears (<see cref="OfflineWatcher"/>), then removed. As smtpd.c's offline_enqueue, a file
+/// must be a regular file with one link, and its owner is the sender unless the owner is trusted:
+/// anyone may write into the directory. A flush first claims a file by renaming it to
+/// <c>NAME.sending</c>, so that two flushes never send one file twice.
 /// </summary>
 public static class OfflineQueue
 {
@@ -18,7 +20,7 @@ public static class OfflineQueue
     {
         string dir = Directory(spool);
         string path = Path.Combine(dir, $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{Guid.NewGuid():N}");
-        using (var f = new FileStream(path + ".tmp", FileMode.CreateNew, FileAccess.Write))
+        using (var f = new FileStream(path + ".tmp", Queue.SpoolModes.NewFile(FileMode.CreateNew)))
         {
             f.Write(Encoding.UTF8.GetBytes($"{sender}\n{string.Join(' ', recipients)}\n\n"));
             f.Write(message);
@@ -45,18 +47,33 @@ public static class OfflineQueue
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
 
-    /// <summary>Enqueues every offline message through the daemon's own control socket.</summary>
-    public static async Task FlushAsync(string spool, string socketPath, SmtpdLog log, CancellationToken ct)
+    const string Sending = ".sending";
+
+    /// <summary>
+    /// Enqueues every offline message through the daemon's own control socket. With
+    /// <paramref name="recover"/> (at start, before any other flush), also the files a flush had
+    /// claimed when the daemon died: sent again, as a duplicate is better than a loss.
+    /// </summary>
+    public static async Task FlushAsync(string spool, string socketPath, SmtpdLog log, bool recover, CancellationToken ct)
     {
         string dir = Directory(spool);
         if (!System.IO.Directory.Exists(dir)) return;
-        foreach (string path in System.IO.Directory.GetFiles(dir).Where(p => !p.EndsWith(".tmp", StringComparison.Ordinal)).Order())
+        var names = System.IO.Directory.GetFiles(dir)
+            .Where(p => !p.EndsWith(".tmp", StringComparison.Ordinal) && !p.EndsWith(".bad", StringComparison.Ordinal)
+                && (recover || !p.EndsWith(Sending, StringComparison.Ordinal)));
+        foreach (string found in names.Order())
         {
+            string path = found.EndsWith(Sending, StringComparison.Ordinal) ? found[..^Sending.Length] : found;
             try
             {
-                var (owner, links, regular) = FileOwner.Of(path);
+                if (!found.EndsWith(Sending, StringComparison.Ordinal))
+                {
+                    try { File.Move(found, path + Sending); }
+                    catch (FileNotFoundException) { continue; } // another flush took it
+                }
+                var (owner, links, regular) = FileOwner.Of(path + Sending);
                 if (!regular || links != 1) throw new FormatException(regular ? "hard link" : "not a regular file");
-                var (sender, recipients, message) = Read(path);
+                var (sender, recipients, message) = Read(path + Sending);
                 if (LocalSender.BoundSender(owner) is { } bound && !bound.Equals(sender, StringComparison.OrdinalIgnoreCase))
                 {
                     log.Info($"info: offline message {Path.GetFileName(path)}: sender <{sender}> of uid {owner} replaced by <{bound}>");
@@ -67,16 +84,17 @@ public static class OfflineQueue
                     string reply = await LocalSubmission.SubmitAsync(socketPath, sender, recipients, message, ct);
                     log.Info($"info: offline message {Path.GetFileName(path)} enqueued: {reply}");
                 }
-                File.Delete(path);
+                File.Delete(path + Sending);
             }
             catch (Exception ex) when (ex is FormatException or InvalidOperationException)
             {
                 log.Warn($"offline message {Path.GetFileName(path)} refused ({ex.Message}); moved aside");
-                File.Move(path, path + ".bad", overwrite: true);
+                File.Move(path + Sending, path + ".bad", overwrite: true);
             }
             catch (Exception ex) when (ex is IOException or LocalSubmission.NotRunningException or System.Net.Sockets.SocketException)
             {
-                log.Warn($"offline message {Path.GetFileName(path)}: {ex.Message}; will retry at next start");
+                log.Warn($"offline message {Path.GetFileName(path)}: {SystemErrors.Describe(ex)}; tried again later");
+                try { File.Move(path + Sending, path); } catch (IOException) { } // retried by the next flush
             }
         }
     }

@@ -17,10 +17,10 @@ public static class QueueListing
         var flags = new List<string>();
         if (e.Sender.Length == 0) flags.Add("bounce");
         if (e.Username is not null) flags.Add("auth");
-        if (s.State == "suspend") flags.Add("suspend");
+        if (s.Suspended) flags.Add("suspend");
         string runstate = s.State switch
         {
-            "inflight" => $"inflight|{Seconds(now - (e.LastTry ?? now))}",
+            "inflight" => $"inflight|{Seconds(now - s.Due)}",
             _ => $"pending|{Seconds(s.Due - now)}",
         };
         return string.Join('|',

@@ -46,7 +46,7 @@ public sealed class CommandDelivery(string command) : IMailboxDelivery
         try { process = Process.Start(psi)!; }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException)
         {
-            return Outcome.TempFail($"cannot run \"{command}\": {ex.Message}");
+            return Outcome.TempFail($"cannot run \"{command}\": {SystemErrors.Describe(ex)}");
         }
         using (process)
         {

@@ -59,7 +59,7 @@ public static class DeliveryWorker
         try { return await job.CreateDelivery().DeliverAsync(job.Request(Open), CancellationToken.None); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            return Outcome.TempFail(ex.Message);
+            return Outcome.TempFail(SystemErrors.Describe(ex));
         }
     }
 }

@@ -64,7 +64,7 @@ public sealed class DeliveryWorkerPool : IDisposable
         {
             worker.Stream.Dispose();
             if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
-            return Outcome.TempFail(ex is OperationCanceledException ? "the delivery process did not answer in time" : $"delivery process failed: {ex.Message}");
+            return Outcome.TempFail(ex is OperationCanceledException ? "the delivery process did not answer in time" : $"delivery process failed: {SystemErrors.Describe(ex)}");
         }
     }
 

@@ -66,7 +66,7 @@ public sealed class LmtpDelivery(string destination, bool rcptTo, string hostnam
         }
         catch (SocketException ex)
         {
-            return Outcome.TempFail($"lmtp {destination}: {ex.Message}");
+            return Outcome.TempFail($"lmtp {destination}: {SystemErrors.Describe(ex)}");
         }
     }
 

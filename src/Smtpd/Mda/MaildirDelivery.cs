@@ -27,7 +27,7 @@ public sealed class MaildirDelivery : IMailboxDelivery
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // A full disk, a quota, a permission problem the admin can fix: try again later.
-            return Outcome.TempFail($"maildir {request.Target}: {ex.Message}");
+            return Outcome.TempFail($"maildir {SystemErrors.Describe(ex, request.Target)}");
         }
     }
 

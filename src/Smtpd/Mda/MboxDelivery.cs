@@ -46,7 +46,7 @@ public sealed partial class MboxDelivery : IMailboxDelivery
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Outcome.TempFail($"mbox {mbox}: {ex.Message}");
+            return Outcome.TempFail($"mbox {SystemErrors.Describe(ex, mbox)}");
         }
     }
 

@@ -19,7 +19,11 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     public const int MaxDeliveries = 32, MaxDeliveriesPerUser = 4;
 
     readonly SemaphoreSlim _slots = new(MaxDeliveries);
+    /// <summary>Envelopes removed (<c>smtpctl remove</c>) while in flight here, and when the scheduler said so.</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
     readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
+    /// <summary>Envelopes of each user in the MDA now (for the mda.user gauge); under the <see cref="_perUser"/> lock.</summary>
+    readonly Dictionary<string, int> _envelopesOf = new(StringComparer.Ordinal);
 
     /// <summary>On shutdown, deliveries already running get this long to finish and be recorded (no duplicate at the next start).</summary>
     public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(8);
@@ -46,6 +50,13 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                     log.Info($"info: mda {(paused ? "paused" : "resumed")}");
                     if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, stop, ct)); held.Clear(); }
                     break;
+                case MdaCancel c:
+                    var now = time.GetUtcNow();
+                    foreach (var (id, at) in _cancelled)
+                        if (now - at > TimeSpan.FromHours(1)) _cancelled.TryRemove(id, out _);
+                    foreach (var id in c.Evpids) _cancelled[id] = now;
+                    c.Noted.TrySetResult();
+                    break;
                 case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
                 case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, stop, ct)); break;
             }
@@ -71,6 +82,10 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     {
         string userName = e.MdaUser ?? "";
         var userSlot = UserSlot(userName);
+        var stats = bus.Stats;
+        CountEnvelope(userName, +1);
+        stats.Increment(Stats.StatKeys.MdaPending);
+        bool pending = true;
         try
         {
             await _slots.WaitAsync(stop);
@@ -79,7 +94,23 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                 await userSlot.WaitAsync(stop);
                 try
                 {
-                    var outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct);
+                    // The last moment a removed envelope can be left out: nothing is written yet.
+                    if (_cancelled.ContainsKey(e.Id)) { Cancel(e, "not delivered"); return; }
+                    pending = false;
+                    stats.Decrement(Stats.StatKeys.MdaPending);
+                    stats.Increment(Stats.StatKeys.MdaRunning);
+                    Outcome outcome;
+                    try { outcome = await ChaosOutcomeAsync(ct) ?? await TryDeliverAsync(e, ct); }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+                    catch (Exception ex)
+                    {
+                        // Never a silent "inflight": logged, and tried again later.
+                        log.Warn($"mda: unexpected error delivering {e.Id:x16}: {ex.GetType().Name}: {ex.Message}");
+                        outcome = Outcome.TempFail($"Internal error: {ex.Message}");
+                    }
+                    finally { stats.Decrement(Stats.StatKeys.MdaRunning); }
+                    if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); return; }
+                    _cancelled.TryRemove(e.Id, out _);
                     Report(e, outcome);
                 }
                 finally { userSlot.Release(); }
@@ -90,6 +121,35 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         {
             // Shutting down: the envelope stays in the queue and is tried at the next start.
         }
+        finally
+        {
+            if (pending) stats.Decrement(Stats.StatKeys.MdaPending);
+            CountEnvelope(userName, -1);
+        }
+    }
+
+    /// <summary>The mda.envelope and mda.user gauges (OpenSMTPD's mda.c counts the same).</summary>
+    void CountEnvelope(string user, int delta)
+    {
+        bus.Stats.Increment(Stats.StatKeys.MdaEnvelope, delta);
+        lock (_perUser)
+        {
+            int now = _envelopesOf.GetValueOrDefault(user) + delta;
+            if (now == 0) { _envelopesOf.Remove(user); bus.Stats.Decrement(Stats.StatKeys.MdaUser); }
+            else
+            {
+                if (now == delta) bus.Stats.Increment(Stats.StatKeys.MdaUser);
+                _envelopesOf[user] = now;
+            }
+        }
+    }
+
+    /// <summary>Removed by an admin while here, and not delivered: the queue deletes it, no retry, no bounce.</summary>
+    void Cancel(Envelope e, string outcome)
+    {
+        _cancelled.TryRemove(e.Id, out _);
+        log.Info($"{e.Id:x16} mda cancelled evpid={e.Id:x16} to=<{e.Dest}> outcome=\"{outcome}\" (removed by smtpctl)");
+        bus.Post(new QueueDeliveryCancelled(e, outcome));
     }
 
     /// <summary>Under chaos, a delivery may be slow or fail temporarily before it starts.</summary>
@@ -97,6 +157,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
     {
         if (bus.Chaos is not { } monkey) return null;
         await monkey.PauseAsync("mda.deliver", ct);
+        monkey.ThrowIfAsked("mda.deliver");
         return monkey.Fails("mda.deliver") ? Outcome.TempFail("chaos: injected delivery failure") : null;
     }
 
@@ -156,7 +217,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Outcome.TempFail(ex.Message);
+            return Outcome.TempFail(SystemErrors.Describe(ex));
         }
     }
 

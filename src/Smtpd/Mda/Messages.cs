@@ -9,3 +9,9 @@ public abstract record MdaMessage;
 public sealed record MdaDeliver(Envelope Envelope) : MdaMessage;
 /// <summary>Admin (<c>smtpctl pause|resume mda</c>): while paused, deliveries handed here wait.</summary>
 public sealed record MdaPause(bool Paused) : MdaMessage;
+/// <summary>
+/// From the scheduler (<c>smtpctl remove</c>): these envelopes in flight were removed; a delivery
+/// not started is not made, and what comes back for them is discarded. <paramref name="Noted"/>
+/// is set once the MDA has noted them.
+/// </summary>
+public sealed record MdaCancel(IReadOnlyList<ulong> Evpids, TaskCompletionSource Noted) : MdaMessage;

@@ -9,3 +9,9 @@ public abstract record MtaMessage;
 public sealed record MtaTransfer(IReadOnlyList<Envelope> Envelopes) : MtaMessage;
 /// <summary>Admin (<c>smtpctl pause|resume mta</c>): while paused, transfers handed here wait.</summary>
 public sealed record MtaPause(bool Paused) : MtaMessage;
+/// <summary>
+/// From the scheduler (<c>smtpctl remove</c>): these envelopes in flight were removed. Nothing more
+/// is sent for them, and what comes back for them is discarded. <paramref name="Noted"/> is set
+/// once the MTA has noted them.
+/// </summary>
+public sealed record MtaCancel(IReadOnlyList<ulong> Evpids, TaskCompletionSource Noted) : MtaMessage;

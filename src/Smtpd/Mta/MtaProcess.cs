@@ -3,6 +3,7 @@ using System.Net;
 using Smtpd.Config;
 using Smtpd.Lookup.Dns;
 using Smtpd.Queue;
+using Smtpd.Scheduler;
 
 namespace Smtpd.Mta;
 
@@ -12,14 +13,24 @@ namespace Smtpd.Mta;
 /// transaction. Next hops are tried in MX order; a host that fails to connect or greet is
 /// marked broken for a while and new sessions go elsewhere; failures that are the host's fault
 /// are temporary for the mail. Sessions are kept per next hop and reused, across domains.
+/// Promise: every envelope handed here comes back to the queue with an outcome (or, untried,
+/// to the scheduler) once its attempt is over, an unexpected error included: none is kept here,
+/// so <c>smtpctl show queue</c> tells the truth and every admin verb reaches it. A route that
+/// fails is penalized; its envelopes come back to be tried when the penalty ends.
 /// </summary>
 public sealed class MtaProcess
 {
     static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
     static readonly TimeSpan BrokenFor = TimeSpan.FromSeconds(60);
     const int MaxConcurrentRoutes = 100;
-    /// <summary>How long envelopes of a penalized route are held here before going back to the scheduler.</summary>
-    static readonly TimeSpan MaxHold = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// For this long after a route starts failing, its envelopes are tried again when its penalty
+    /// ends (a greylisting peer lets them in after a few minutes); past it, at the scheduler's
+    /// back-off slots.
+    /// </summary>
+    static readonly TimeSpan QuickRetries = TimeSpan.FromMinutes(5);
+    /// <summary>Cancellations (<c>smtpctl remove</c>) of envelopes never seen here are forgotten after this long.</summary>
+    static readonly TimeSpan CancelMemory = TimeSpan.FromHours(1);
 
     readonly Ruleset _ruleset;
     readonly RoutePlanner _planner;
@@ -33,6 +44,10 @@ public sealed class MtaProcess
     readonly SemaphoreSlim _concurrency = new(MaxConcurrentRoutes);
     readonly ConcurrentDictionary<Task, bool> _running = new();
     readonly RoutePenalties _penalties = new();
+    /// <summary>Envelopes removed while in flight here, and when the scheduler said so.</summary>
+    readonly ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
+    /// <summary>Envelopes handed here whose outcome has not been reported yet.</summary>
+    readonly ConcurrentDictionary<ulong, bool> _outstanding = new();
 
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
@@ -57,17 +72,32 @@ public sealed class MtaProcess
             {
                 await _bus.ChaosPauseAsync("mta", ct);
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
-                if (message is MtaPause p)
+                switch (message)
                 {
-                    paused = p.Paused;
-                    _log.Info($"info: mta {(paused ? "paused" : "resumed")}");
-                    if (!paused) { foreach (var h in held) Start(h, ct); held.Clear(); }
-                    continue;
+                    case MtaPause p:
+                        paused = p.Paused;
+                        _log.Info($"info: mta {(paused ? "paused" : "resumed")}");
+                        if (!paused) { foreach (var h in held) Start(h, ct); held.Clear(); }
+                        break;
+                    case MtaCancel c:
+                        NoteCancelled(c.Evpids);
+                        c.Noted.TrySetResult();
+                        break;
+                    case MtaTransfer transfer:
+                        foreach (var e in transfer.Envelopes) _outstanding[e.Id] = true;
+                        try
+                        {
+                            if (paused) held.Add(transfer);
+                            else Start(transfer, ct);
+                        }
+                        catch (Exception ex)
+                        {
+                            _log.Warn($"mta: unexpected error starting a transfer: {ex.GetType().Name}: {ex.Message}");
+                            ReportUnreported([.. transfer.Envelopes], $"Internal error: {ex.Message}");
+                        }
+                        _bus.Profile("mta", nameof(MtaTransfer), started);
+                        break;
                 }
-                if (message is not MtaTransfer transfer) continue;
-                if (paused) held.Add(transfer);
-                else Start(transfer, ct);
-                _bus.Profile("mta", nameof(MtaTransfer), started);
             }
         }
         catch (OperationCanceledException) { }
@@ -78,12 +108,21 @@ public sealed class MtaProcess
         await reaping;
     }
 
+    void NoteCancelled(IReadOnlyList<ulong> evpids)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (id, at) in _cancelled)
+            if (now - at > CancelMemory) _cancelled.TryRemove(id, out _);
+        foreach (var id in evpids) _cancelled[id] = now;
+    }
+
     /// <summary>Splits a transfer by route (action and domain) and starts each.</summary>
     void Start(MtaTransfer transfer, CancellationToken ct)
     {
         foreach (var group in transfer.Envelopes.GroupBy(e => (e.Dispatcher, Domain: DomainOf(e.Dest).ToLowerInvariant())))
         {
-            var task = DeliverGroupAsync(group.Key.Dispatcher, group.Key.Domain, group.ToList(), ct);
+            var envelopes = group.ToList();
+            var task = DeliverGroupAsync(group.Key.Dispatcher, group.Key.Domain, envelopes, ct);
             _running[task] = true;
             _ = task.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -107,56 +146,111 @@ public sealed class MtaProcess
         return at < 0 ? "" : address[(at + 1)..];
     }
 
+    /// <summary>
+    /// One attempt for the envelopes of one route. Whatever happens, each envelope is reported
+    /// before this returns: delivered, failed, deferred untried, or, on an unexpected error, a
+    /// temporary failure with the error logged.
+    /// </summary>
     async Task DeliverGroupAsync(string dispatcher, string domain, List<Envelope> envelopes, CancellationToken ct)
     {
-        if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
-        {
-            Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
-            return;
-        }
-        string routeKey = $"{dispatcher}|{domain}";
-        var heldSince = _time.GetUtcNow();
         try
         {
+            if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
+            {
+                Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
+                return;
+            }
             if (_bus.Chaos is { } monkey)
             {
                 await monkey.PauseAsync("mta.deliver", ct);
                 if (monkey.Fails("mta.deliver")) { Report(envelopes, Outcome.TempFail("chaos: injected relay failure"), null); return; }
             }
-            while (envelopes.Count > 0)
+            envelopes = WithoutCancelled(envelopes, "not tried");
+            if (envelopes.Count == 0) return;
+
+            string routeKey = $"{dispatcher}|{domain}";
+            // A penalized route is not hammered: its envelopes wait in the scheduler, untried.
+            var until = _penalties.Until(routeKey);
+            if (until > _time.GetUtcNow()) { Defer(envelopes, until, domain); return; }
+
+            RouteAttempt attempt;
+            await _concurrency.WaitAsync(ct);
+            try
             {
-                // A penalized route makes new envelopes wait too, instead of hammering it.
-                var penalty = _penalties.Until(routeKey) - _time.GetUtcNow();
-                if (penalty > TimeSpan.Zero) await Task.Delay(penalty, _time, ct);
-
-                RouteAttempt attempt;
-                await _concurrency.WaitAsync(ct);
-                try
-                {
-                    var route = await _planner.PlanAsync(action, domain, ct);
-                    if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
-                    attempt = await TransferAsync(route, action, envelopes, ct);
-                }
-                finally { _concurrency.Release(); }
-
-                if (attempt.Retry.Count == 0) { _penalties.Clear(routeKey); return; }
-                // Nobody reachable, or greylisted: hold the envelopes here for a growing delay,
-                // then hand them back to the scheduler's back-off if it lasts.
-                var next = _penalties.Penalize(routeKey, _time.GetUtcNow());
-                _log.Info($"smtp-out: route {domain} ({dispatcher}) penalized until {next:HH:mm:ss}: {attempt.Error}");
-                if (next - heldSince > MaxHold) { Report(attempt.Retry, Outcome.TempFail(attempt.Error), null); return; }
-                envelopes = attempt.Retry;
+                _bus.Chaos?.ThrowIfAsked("mta.route");
+                var route = await _planner.PlanAsync(action, domain, ct);
+                if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
+                attempt = await TransferAsync(route, action, envelopes, ct);
             }
+            finally { _concurrency.Release(); }
+
+            if (attempt.Retry.Count == 0) { _penalties.Clear(routeKey); return; }
+            // Nobody reachable, or greylisted: the route waits, and its envelopes go back to the
+            // scheduler now (retry count and error recorded) to come back when the wait is over.
+            var now = _time.GetUtcNow();
+            var penalty = _penalties.Penalize(routeKey, now, out bool lengthened);
+            if (lengthened) _log.Info($"smtp-out: route {domain} ({dispatcher}) penalized until {penalty.Until:HH:mm:ss}: {attempt.Error}");
+            DateTimeOffset? retryAt = now - penalty.Since < QuickRetries ? penalty.Until : null;
+            foreach (var e in attempt.Retry)
+                Report([e], Outcome.TempFail(attempt.Texts?.GetValueOrDefault(e.Id) ?? attempt.Error), attempt.Session, retryAt);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Shutting down: what was not reported stays in the queue, tried at the next start.
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Report(envelopes, Outcome.TempFail($"Cannot read the message: {ex.Message}"), null);
+            ReportUnreported(envelopes, $"Cannot read the message: {ex.Message}");
+        }
+        catch (Exception ex)
+        {
+            // Never a silent "inflight": the error is logged and the mail tried again later.
+            _log.Warn($"mta: unexpected error relaying to {domain} ({dispatcher}): {ex.GetType().Name}: {ex.Message}");
+            ReportUnreported(envelopes, $"Internal error: {ex.Message}");
         }
     }
 
-    /// <summary>What one pass over a route left to do: envelopes to try again, and why.</summary>
-    sealed record RouteAttempt(List<Envelope> Retry, string Error)
+    /// <summary>After an error: a temporary failure for every envelope of the group not reported yet.</summary>
+    void ReportUnreported(List<Envelope> envelopes, string error)
+    {
+        var left = envelopes.Where(e => _outstanding.ContainsKey(e.Id)).ToList();
+        if (left.Count > 0) Report(left, Outcome.TempFail(error), null);
+    }
+
+    /// <summary>Envelopes removed by an admin are reported as cancelled and left out.</summary>
+    List<Envelope> WithoutCancelled(List<Envelope> envelopes, string why)
+    {
+        if (_cancelled.IsEmpty) return envelopes;
+        var live = new List<Envelope>(envelopes.Count);
+        foreach (var e in envelopes)
+        {
+            if (_cancelled.ContainsKey(e.Id)) Cancel(e, why);
+            else live.Add(e);
+        }
+        return live;
+    }
+
+    void Cancel(Envelope e, string outcome)
+    {
+        _cancelled.TryRemove(e.Id, out _);
+        _outstanding.TryRemove(e.Id, out _);
+        _log.Info($"{e.Id:x16} mta cancelled evpid={e.Id:x16} to=<{e.Dest}> outcome=\"{outcome}\" (removed by smtpctl)");
+        _bus.Post(new QueueDeliveryCancelled(e, outcome));
+    }
+
+    /// <summary>Hands envelopes back to the scheduler untried, to come back when the route's penalty ends.</summary>
+    void Defer(List<Envelope> envelopes, DateTimeOffset until, string domain)
+    {
+        foreach (var e in envelopes)
+        {
+            _outstanding.TryRemove(e.Id, out _);
+            _log.Debug($"{e.Id:x16} mta deferred evpid={e.Id:x16} route={domain} until={until:HH:mm:ss} (route penalized)");
+        }
+        _bus.Post(new SchedulerDefer(envelopes.Select(e => e.Id).ToList(), until));
+    }
+
+    /// <summary>What one pass over a route left to do: envelopes to try again, and why (per envelope when the peer said).</summary>
+    sealed record RouteAttempt(List<Envelope> Retry, string Error, Dictionary<ulong, string>? Texts = null, SmtpClientSession? Session = null)
     {
         public static readonly RouteAttempt Done = new([], "");
     }
@@ -198,35 +292,38 @@ public sealed class MtaProcess
                 return await SendAsync(session, connections, action, envelopes, ct);
             }
         }
-        // A certificate does not mend within the minutes the route would hold the mail here:
-        // the envelopes go back to the scheduler at once, the reason in their queue line.
+        // A certificate does not mend within the route's quick retries: the envelopes go back to
+        // the scheduler's back-off instead, the reason in their queue line.
         if (certificatesOnly) { Report(envelopes, Outcome.TempFail(lastError), null); return RouteAttempt.Done; }
         return new RouteAttempt(envelopes, lastError);
     }
 
     async Task<RouteAttempt> SendAsync(SmtpClientSession session, HostConnections connections, ActionConfig action, List<Envelope> envelopes, CancellationToken ct)
     {
-        var first = envelopes[0];
-        // "as" / "mail-from" rewrites the sender, never a bounce's empty one.
-        string sender = first.Sender.Length > 0 && action.MailFrom is { } from ? from : first.Sender;
         bool delivered = false;
         try
         {
+            // The last moment a removed envelope can be left out: no MAIL FROM has been sent for it.
+            envelopes = WithoutCancelled(envelopes, "not sent");
+            if (envelopes.Count == 0) return RouteAttempt.Done;
+            var first = envelopes[0];
+            // "as" / "mail-from" rewrites the sender, never a bounce's empty one.
+            string sender = first.Sender.Length > 0 && action.MailFrom is { } from ? from : first.Sender;
             await using var message = _queue.MessageReadStream(first.MessageId);
             var dsn = new SmtpClientSession.Dsn(first.DsnRet, first.DsnEnvid, envelopes.Select(e => (e.DsnNotify, e.DsnOrcpt)).ToList());
             var replies = await session.TransferAsync(sender, envelopes.Select(e => e.Dest).ToList(), message, message.CanSeek ? message.Length : 0, ct, dsn);
             // Every recipient deferred at once, or too many in a row, is how greylisting looks
-            // (seed 003): the route waits, the mail stays here, nobody is hammered. Only a 5xx
-            // among them is final.
+            // (seed 003): the route waits, nobody is hammered. Only a 5xx among them is final.
             if (session.RecipientsAllDeferred || session.TooManyRecipientFailures)
             {
                 string stat = replies.First(r => !r.IsPositive).Text;
                 _log.Info($"{session.Id:x16} mta greylisted relay=\"{session.Relay}\" rcpts={replies.Count} stat=\"{stat}\"");
                 var retry = new List<Envelope>();
+                var texts = new Dictionary<ulong, string>();
                 for (int i = 0; i < envelopes.Count; i++)
                     if (replies[i].IsPermanent) Report([envelopes[i]], replies[i].Outcome, session);
-                    else retry.Add(envelopes[i]);
-                return new RouteAttempt(retry, $"{session.Relay}: {stat}");
+                    else { retry.Add(envelopes[i]); texts[envelopes[i].Id] = replies[i].Text; }
+                return new RouteAttempt(retry, $"{session.Relay}: {stat}", texts, session);
             }
             for (int i = 0; i < envelopes.Count; i++)
             {
@@ -252,10 +349,17 @@ public sealed class MtaProcess
 
     void MarkBroken(string host, int port) => _brokenUntil[$"{host}:{port}"] = _time.GetUtcNow() + BrokenFor;
 
-    void Report(IEnumerable<Envelope> envelopes, Outcome outcome, SmtpClientSession? session)
+    /// <summary>
+    /// Logs and hands the outcome to the queue. An envelope removed by an admin meanwhile is
+    /// discarded instead, unless it was delivered (a 250 from the peer cannot be taken back).
+    /// </summary>
+    void Report(IEnumerable<Envelope> envelopes, Outcome outcome, SmtpClientSession? session, DateTimeOffset? retryAt = null)
     {
         foreach (var e in envelopes)
         {
+            if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); continue; }
+            _cancelled.TryRemove(e.Id, out _);
+            _outstanding.TryRemove(e.Id, out _);
             var delay = _time.GetUtcNow() - e.CreationTime;
             string id = session is null ? $"{e.Id:x16}" : $"{session.Id:x16}";
             _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> source=\"{session?.Source}\" relay=\"{session?.Relay}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
@@ -263,7 +367,7 @@ public sealed class MtaProcess
             {
                 OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),
                 OutcomeKind.PermFail => (QueueMessage)new QueueDeliveryPermFail(e, outcome.Text),
-                _ => new QueueDeliveryTempFail(e, outcome.Text),
+                _ => new QueueDeliveryTempFail(e, outcome.Text, retryAt),
             });
         }
     }
@@ -273,6 +377,9 @@ public sealed class MtaProcess
     /// address (host)", flags N new, D disabled, Q waiting, K kept alive, connections, errors,
     /// penalty and time until usable), then the routes (action|domain) that are penalized.
     /// </summary>
+    /// <summary>Sessions to next hops open now, busy or kept alive (the mta.session statistic).</summary>
+    public int OpenSessions => _hosts.Values.Sum(h => h.Open);
+
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
         var lines = new List<string>();

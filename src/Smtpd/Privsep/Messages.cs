@@ -16,6 +16,8 @@ public sealed record PrivRequest(long Id, string Op)
     public uint Uid { get; init; }
     public uint Gid { get; init; }
     public uint? ExtraGroup { get; init; }
+    /// <summary>flush-offline at start: also the files a flush had claimed when the daemon died.</summary>
+    public bool Recover { get; init; }
 }
 
 /// <summary>The answer to the request with the same id. Result: ok, failed or tempfail.</summary>

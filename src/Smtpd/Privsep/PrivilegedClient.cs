@@ -100,7 +100,7 @@ public sealed class PrivilegedClient : IDisposable
     }
 
     /// <summary>Mail left in the offline queue is enqueued by the helper, which can read every user's file.</summary>
-    public void FlushOffline() => _ = AskAsync(new PrivRequest(0, PrivRequest.FlushOffline));
+    public async Task FlushOfflineAsync(bool recover) => await AskAsync(new PrivRequest(0, PrivRequest.FlushOffline) { Recover = recover });
 
     public void Dispose()
     {

@@ -64,7 +64,7 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
                     if (workerEnd is not null) fds = [workerEnd.Fd];
                     break;
                 case PrivRequest.FlushOffline:
-                    await Control.OfflineQueue.FlushAsync(paths.Spool, paths.ControlSocket, log, CancellationToken.None);
+                    await Control.OfflineQueue.FlushAsync(paths.Spool, paths.ControlSocket, log, r.Recover, CancellationToken.None);
                     reply = new PrivReply(r.Id, PrivReply.Ok);
                     break;
                 default:

@@ -8,7 +8,8 @@ namespace Smtpd.Queue;
 /// <c>queue/XX/MSGID/</c> (XX = the first two hex digits of the message id), one file
 /// <c>message</c> and one readable file per envelope named by its id. A message is received into
 /// <c>incoming/MSGID/</c> and committed by one rename, so a crash leaves either the whole message
-/// in <c>queue/</c> or nothing (incoming is purged at start).
+/// in <c>queue/</c> or nothing (incoming is purged at start). Every file is 0600 and every
+/// directory 0700 (<see cref="SpoolModes"/>): mail is nobody else's to read.
 /// </summary>
 public sealed class FsQueue : IQueueBackend
 {
@@ -31,8 +32,17 @@ public sealed class FsQueue : IQueueBackend
     /// <summary>Creates the spool layout and discards any message whose reception never finished.</summary>
     public void Init()
     {
-        foreach (var dir in new[] { Spool, _queue, _incoming, _corrupt, Path.Combine(Spool, "purge"), Path.Combine(Spool, "offline"), Path.Combine(Spool, "temporary") })
-            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!Directory.Exists(Spool)) Directory.CreateDirectory(Spool, SpoolModes.Root);
+        foreach (var dir in new[] { _queue, _incoming, _corrupt, Path.Combine(Spool, "purge"), Path.Combine(Spool, "temporary") })
+        {
+            SpoolModes.EnsureDirectory(dir);
+            SpoolModes.Tighten(dir);
+        }
+        // The lock, the key check and the statistics sit beside the queue and are as private.
+        foreach (var file in new DirectoryInfo(Spool).EnumerateFiles())
+            if (file.LinkTarget is null && file.UnixFileMode != SpoolModes.File) file.UnixFileMode = SpoolModes.File;
+        string offline = Path.Combine(Spool, "offline");
+        if (!Directory.Exists(offline)) Directory.CreateDirectory(offline, SpoolModes.OfflineDirectory);
         foreach (var stale in Directory.EnumerateDirectories(_incoming))
             Directory.Delete(stale, recursive: true);
     }
@@ -50,15 +60,15 @@ public sealed class FsQueue : IQueueBackend
         {
             uint msgid = QueueIds.NewMessageId();
             if (Directory.Exists(QueueDir(msgid)) || Directory.Exists(IncomingDir(msgid))) continue;
-            Directory.CreateDirectory(IncomingDir(msgid));
+            Directory.CreateDirectory(IncomingDir(msgid), SpoolModes.Directory);
             return Task.FromResult(msgid);
         }
         throw new IOException("could not allocate a message id");
     }
 
     public Stream MessageWriteStream(uint msgid) =>
-        _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile), FileMode.CreateNew, FileAccess.Write,
-            FileShare.None, bufferSize: 64 * 1024, FileOptions.Asynchronous));
+        _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile),
+            SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 64 * 1024)));
 
     public Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
@@ -69,7 +79,7 @@ public sealed class FsQueue : IQueueBackend
         if (!Directory.Exists(bucket))
         {
             // A new bucket must itself be durable in queue/ before a message can live in it.
-            Directory.CreateDirectory(bucket);
+            Directory.CreateDirectory(bucket, SpoolModes.Directory);
             DirectorySync.Sync(_queue);
         }
         Directory.Move(incoming, QueueDir(msgid));
@@ -102,7 +112,7 @@ public sealed class FsQueue : IQueueBackend
         string dir = QueueDir(msgid);
         if (Directory.Exists(dir))
         {
-            Directory.CreateDirectory(_corrupt);
+            SpoolModes.EnsureDirectory(_corrupt);
             string target = Path.Combine(_corrupt, QueueIds.Hex(msgid));
             if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
             Directory.Move(dir, target);
@@ -204,7 +214,9 @@ public sealed class FsQueue : IQueueBackend
 
     async Task WriteDurablyAsync(string path, string text, CancellationToken ct)
     {
-        await using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous);
+        // A file left by a crash (an envelope's .tmp) may predate the modes: start afresh at 0600.
+        File.Delete(path);
+        await using var fs = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous));
         await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
         fs.Flush(flushToDisk: true);
     }

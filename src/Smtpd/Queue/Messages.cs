@@ -9,8 +9,16 @@ public sealed record QueueDeliver(EnvelopeType Type, IReadOnlyList<ulong> Evpids
 public sealed record QueueExpire(ulong Evpid) : QueueMessage;
 /// <summary>From Mda/Mta: delivered; remove it.</summary>
 public sealed record QueueDeliveryOk(Envelope Envelope, string? Stat = null) : QueueMessage;
-/// <summary>From Mda/Mta: failed for now; record the try and the error, retry later.</summary>
-public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error) : QueueMessage;
+/// <summary>
+/// From Mda/Mta: failed for now; record the try and the error, retry later (at the latest at
+/// <paramref name="RetryAt"/> when given: the end of the route's penalty).
+/// </summary>
+public sealed record QueueDeliveryTempFail(Envelope Envelope, string Error, DateTimeOffset? RetryAt = null) : QueueMessage;
+/// <summary>
+/// From Mda/Mta: the envelope was removed by an admin while in flight and was not delivered
+/// (not tried, or failed): delete it, with no retry and no bounce.
+/// </summary>
+public sealed record QueueDeliveryCancelled(Envelope Envelope, string Outcome) : QueueMessage;
 /// <summary>From Mda/Mta: failed for good.</summary>
 public sealed record QueueDeliveryPermFail(Envelope Envelope, string Error) : QueueMessage;
 /// <summary>

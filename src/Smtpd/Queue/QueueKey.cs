@@ -25,7 +25,7 @@ public static class QueueKey
             byte[] key = Derive(secret, salt);
             RefuseIfSealedWithAnotherKey(spool, path, key);
             string check = Convert.ToBase64String(new QueueCodec(false, key).Encode(Encoding.UTF8.GetBytes(CheckText)));
-            using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+            using (var f = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew)))
             {
                 f.Write(Encoding.ASCII.GetBytes($"{Convert.ToHexString(salt)}\n{check}\n"));
                 f.Flush(flushToDisk: true);

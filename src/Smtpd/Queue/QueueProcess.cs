@@ -40,7 +40,13 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             try { await bus.ProfileAsync("queue", message, () => HandleAsync(message)); }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                log.Warn($"queue: {message.GetType().Name}: {ex.Message}");
+                log.Warn($"queue: {message.GetType().Name}: {SystemErrors.Describe(ex)}");
+            }
+            catch (Exception ex)
+            {
+                // The queue's loop never dies on one message; envelopes it was handing out are retried.
+                log.Warn($"queue: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {ex.Message}");
+                if (message is QueueDeliver d) foreach (var evpid in d.Evpids) RetryLater(evpid);
             }
         }
     }
@@ -78,10 +84,18 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 try { await backend.EnvelopeUpdateAsync(retried); }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {ex.Message}");
+                    log.Warn($"queue: envelope {retried.Id:x16}: cannot record the failed try: {SystemErrors.Describe(ex)}");
                 }
-                bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried)));
+                bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried), m.RetryAt));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
+                break;
+            case QueueDeliveryCancelled m:
+                // Removed by smtpctl while in flight, and not delivered: no retry, no bounce. The
+                // scheduler forgets it even if the file cannot be deleted now (a warning says so).
+                try { await backend.EnvelopeDeleteAsync(m.Envelope.Id); }
+                finally { bus.Post(new SchedulerDelete(m.Envelope.Id)); }
+                log.Info($"{m.Envelope.Id:x16} queue remove evpid={m.Envelope.Id:x16} (by smtpctl, while in flight: {m.Outcome})");
+                Count(StatKeys.EnvelopeRemoved);
                 break;
             case QueueDeliveryPermFail m:
                 // With a report to send, the envelope stays until the report is queued.
@@ -130,12 +144,18 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             {
                 log.Warn($"queue: envelope {evpid:x16} is corrupt, moved to corrupt/: {ex.Message}");
                 try { await backend.EnvelopeCorruptAsync(evpid); }
-                catch (Exception io) when (io is IOException or UnauthorizedAccessException) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {io.Message}"); }
+                catch (Exception io) when (io is IOException or UnauthorizedAccessException) { log.Warn($"queue: envelope {evpid:x16} could not be set aside: {SystemErrors.Describe(io)}"); }
                 e = null;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {ex.Message}");
+                log.Warn($"queue: envelope {evpid:x16} cannot be read now, retried later: {SystemErrors.Describe(ex)}");
+                RetryLater(evpid);
+                continue;
+            }
+            catch (Exception ex)
+            {
+                log.Warn($"queue: envelope {evpid:x16} cannot be loaded, retried later: {ex.GetType().Name}: {ex.Message}");
                 RetryLater(evpid);
                 continue;
             }
@@ -159,7 +179,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
         try { e = await backend.EnvelopeLoadAsync(evpid); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {ex.Message}");
+            log.Warn($"queue: envelope {evpid:x16} cannot be read to expire it, retried later: {SystemErrors.Describe(ex)}");
             RetryLater(evpid);
             return;
         }

@@ -7,7 +7,9 @@ namespace Smtpd.Scheduler;
 /// - <see cref="Insert"/> adds an envelope to its message's changeset; it is invisible to
 ///   <see cref="Batch"/> until <see cref="Commit"/>, and <see cref="Rollback"/> leaves no trace.
 /// - An envelope handed out by <see cref="Batch"/> is in flight and not handed out again until
-///   <see cref="Update"/> (temporary failure: tried again later) or <see cref="Delete"/> (done).
+///   <see cref="Update"/> or <see cref="Defer"/> (tried again later) or <see cref="Delete"/> (done).
+/// - Admin verbs reach every envelope in every state: one in flight that is removed or paused
+///   is marked, and the mark takes effect when its outcome comes back (as OpenSMTPD's ramqueue).
 /// </summary>
 public interface ISchedulerBackend
 {
@@ -15,20 +17,31 @@ public interface ISchedulerBackend
     int Commit(uint msgid);
     int Rollback(uint msgid);
 
-    /// <summary>After a temporary failure: the envelope (with its new retry count) waits again.</summary>
-    void Update(SchedulerInfo info);
+    /// <summary>
+    /// After a temporary failure: the envelope (with its new retry count) waits again, until its
+    /// next back-off slot or <paramref name="retryAt"/> when that is sooner (a route's penalty).
+    /// </summary>
+    /// <returns>False when the envelope was removed while in flight: it is forgotten, its files are to be deleted.</returns>
+    bool Update(SchedulerInfo info, DateTimeOffset? retryAt = null);
+
+    /// <summary>Handed back untried (its route waits): pending again until <paramref name="until"/>, no try counted.</summary>
+    /// <returns>False when the envelope was removed while in flight (forgotten, as for <see cref="Update"/>).</returns>
+    bool Defer(ulong evpid, DateTimeOffset until);
 
     /// <summary>The envelope was delivered, failed for good or was removed: forget it.</summary>
     void Delete(ulong evpid);
 
     SchedulerBatch Batch(DateTimeOffset now, int max);
 
-    /// <summary>Makes an envelope (or all of a message's when the low 32 bits are 0) due now.</summary>
+    /// <summary>Makes an envelope (or all of a message's when the low 32 bits are 0) due now; not those in flight.</summary>
     int Schedule(ulong id, DateTimeOffset now);
 
-    /// <summary>Admin: forgets envelopes that are not in flight (0 = all, message id, envelope id); returns them.</summary>
-    IReadOnlyList<ulong> Remove(ulong id);
-    /// <summary>Admin: pending envelopes are held until resumed.</summary>
+    /// <summary>
+    /// Admin: removes envelopes (0 = all, message id, envelope id). Those not in flight are
+    /// forgotten at once; those in flight are marked, and forgotten when their outcome comes back.
+    /// </summary>
+    SchedulerRemoval Remove(ulong id);
+    /// <summary>Admin: envelopes are held until resumed (one in flight once it comes back).</summary>
     int Suspend(ulong id);
     int Resume(ulong id, DateTimeOffset now);
     /// <summary>The message ids that have committed envelopes.</summary>
@@ -41,5 +54,15 @@ public interface ISchedulerBackend
     int Count { get; }
 }
 
-/// <summary>An envelope as the scheduler sees it: "pending", "inflight" or "suspend", and when it is due.</summary>
-public sealed record ScheduledEnvelope(SchedulerInfo Info, string State, DateTimeOffset Due);
+/// <summary>
+/// An envelope as the scheduler sees it: "pending" (Due: when it is next tried) or "inflight"
+/// (Due: when it was handed out), paused or not, and whether a remove waits for it to come back.
+/// </summary>
+public sealed record ScheduledEnvelope(SchedulerInfo Info, string State, DateTimeOffset Due, bool Suspended = false, bool Removed = false);
+
+/// <summary>What an admin remove did: envelopes forgotten now, and envelopes in flight marked for removal.</summary>
+public sealed record SchedulerRemoval(IReadOnlyList<ulong> Removed, IReadOnlyList<ulong> InFlight)
+{
+    public static readonly SchedulerRemoval None = new([], []);
+    public int Count => Removed.Count + InFlight.Count;
+}

@@ -11,8 +11,16 @@ public sealed record SchedulerInsert(SchedulerInfo Info) : SchedulerMessage;
 public sealed record SchedulerCommit(uint MsgId) : SchedulerMessage;
 /// <summary>The message was not accepted: its changeset is dropped.</summary>
 public sealed record SchedulerRollback(uint MsgId) : SchedulerMessage;
-/// <summary>A temporary failure was recorded in the queue: try again later.</summary>
-public sealed record SchedulerUpdate(SchedulerInfo Info) : SchedulerMessage;
+/// <summary>
+/// A temporary failure was recorded in the queue: try again later, at the next back-off slot or
+/// at <paramref name="RetryAt"/> when that is sooner (the end of the route's penalty, from the MTA).
+/// </summary>
+public sealed record SchedulerUpdate(SchedulerInfo Info, DateTimeOffset? RetryAt = null) : SchedulerMessage;
+/// <summary>
+/// From the MTA: these envelopes were not tried (their route is penalized): pending again until
+/// <paramref name="Until"/>, with no try counted and nothing written.
+/// </summary>
+public sealed record SchedulerDefer(IReadOnlyList<ulong> Evpids, DateTimeOffset Until) : SchedulerMessage;
 /// <summary>
 /// The queue could not hand the envelope out (its file could not be read now): it is tried
 /// again later, as after a temporary failure, instead of staying in flight for ever.
@@ -22,7 +30,10 @@ public sealed record SchedulerRetry(ulong Evpid) : SchedulerMessage;
 public sealed record SchedulerDelete(ulong Evpid) : SchedulerMessage;
 /// <summary>Admin: try now (0 for all, a message id in the top 32 bits, or an envelope id); replies how many.</summary>
 public sealed record SchedulerSchedule(ulong Id, TaskCompletionSource<int>? Reply = null) : SchedulerMessage;
-/// <summary>Admin: remove from the queue; the scheduler forgets them and has the queue delete their files.</summary>
+/// <summary>
+/// Admin: remove from the queue; the scheduler forgets them and has the queue delete their files.
+/// Envelopes in flight are marked, and the MTA or MDA holding them is told before the reply.
+/// </summary>
 public sealed record SchedulerRemove(ulong Id, TaskCompletionSource<int> Reply) : SchedulerMessage;
 /// <summary>Admin: pause (suspend) or resume envelopes.</summary>
 public sealed record SchedulerSuspend(ulong Id, bool Suspend, TaskCompletionSource<int> Reply) : SchedulerMessage;

@@ -9,11 +9,12 @@ public sealed class NullScheduler : ISchedulerBackend
     public void Insert(SchedulerInfo info) { }
     public int Commit(uint msgid) => 0;
     public int Rollback(uint msgid) => 0;
-    public void Update(SchedulerInfo info) { }
+    public bool Update(SchedulerInfo info, DateTimeOffset? retryAt = null) => true;
+    public bool Defer(ulong evpid, DateTimeOffset until) => true;
     public void Delete(ulong evpid) { }
     public SchedulerBatch Batch(DateTimeOffset now, int max) => SchedulerBatch.Idle(null);
     public int Schedule(ulong id, DateTimeOffset now) => 0;
-    public IReadOnlyList<ulong> Remove(ulong id) => [];
+    public SchedulerRemoval Remove(ulong id) => SchedulerRemoval.None;
     public int Suspend(ulong id) => 0;
     public int Resume(ulong id, DateTimeOffset now) => 0;
     public IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id) => [];

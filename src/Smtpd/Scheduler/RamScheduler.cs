@@ -10,13 +10,20 @@ namespace Smtpd.Scheduler;
 /// </summary>
 public sealed class RamScheduler : ISchedulerBackend
 {
-    enum State { Pending, InFlight, Suspended }
+    enum State { Pending, InFlight }
 
     sealed class Entry(SchedulerInfo info)
     {
         public SchedulerInfo Info = info;
         public State State;
+        /// <summary>Pending: when it is next tried. In flight: when it was handed out.</summary>
         public DateTimeOffset Due;
+        /// <summary>Paused by an admin: not handed out until resumed (one in flight: once back).</summary>
+        public bool Suspended;
+        /// <summary>Removed by an admin while in flight: forgotten when its outcome comes back.</summary>
+        public bool Removed;
+        /// <summary>In flight to be expired: a remove has nothing left to do (OpenSMTPD's RQ_ENVELOPE_EXPIRED).</summary>
+        public bool Expiring;
     }
 
     readonly Dictionary<uint, List<SchedulerInfo>> _changesets = new();
@@ -50,13 +57,31 @@ public sealed class RamScheduler : ISchedulerBackend
 
     public int Rollback(uint msgid) => _changesets.Remove(msgid, out var set) ? set.Count : 0;
 
-    public void Update(SchedulerInfo info)
+    public bool Update(SchedulerInfo info, DateTimeOffset? retryAt = null)
     {
-        if (!_envelopes.TryGetValue(info.Evpid, out var entry)) return;
+        if (!_envelopes.TryGetValue(info.Evpid, out var entry)) return true;
+        if (entry.Removed) { Delete(info.Evpid); return false; }
         entry.Info = info;
+        var next = NextTry(info);
+        Requeue(entry, retryAt is { } hint && hint < next ? hint : next);
+        return true;
+    }
+
+    public bool Defer(ulong evpid, DateTimeOffset until)
+    {
+        if (!_envelopes.TryGetValue(evpid, out var entry)) return true;
+        if (entry.Removed) { Delete(evpid); return false; }
+        Requeue(entry, until < entry.Info.ExpiresAt ? until : entry.Info.ExpiresAt);
+        return true;
+    }
+
+    /// <summary>Back from flight: pending until <paramref name="due"/> (a paused one stays out of the due queue).</summary>
+    void Requeue(Entry entry, DateTimeOffset due)
+    {
         entry.State = State.Pending;
-        entry.Due = NextTry(info);
-        _due.Enqueue(info.Evpid, entry.Due);
+        entry.Expiring = false;
+        entry.Due = due;
+        if (!entry.Suspended) _due.Enqueue(entry.Info.Evpid, due);
     }
 
     public void Delete(ulong evpid)
@@ -71,7 +96,7 @@ public sealed class RamScheduler : ISchedulerBackend
     {
         while (_due.TryPeek(out ulong evpid, out DateTimeOffset due))
         {
-            if (!_envelopes.TryGetValue(evpid, out var entry) || entry.State != State.Pending || entry.Due != due)
+            if (!_envelopes.TryGetValue(evpid, out var entry) || entry.State != State.Pending || entry.Suspended || entry.Due != due)
             {
                 _due.Dequeue();
                 continue;
@@ -82,6 +107,8 @@ public sealed class RamScheduler : ISchedulerBackend
             {
                 _due.Dequeue();
                 entry.State = State.InFlight;
+                entry.Expiring = true;
+                entry.Due = now;
                 return new SchedulerBatch(BatchKind.Expire, [evpid], null);
             }
             return TakeMessage(entry, now, max);
@@ -97,8 +124,9 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             var e = _envelopes[id];
             if (taken.Count >= max) break;
-            if (e.State != State.Pending || e.Due > now || e.Info.Type != first.Info.Type || e.Info.ExpiresAt <= now) continue;
+            if (e.State != State.Pending || e.Suspended || e.Due > now || e.Info.Type != first.Info.Type || e.Info.ExpiresAt <= now) continue;
             e.State = State.InFlight;
+            e.Due = now;
             taken.Add(id);
         }
         var kind = first.Info.Type switch
@@ -124,30 +152,37 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             if (!_envelopes.TryGetValue(evpid, out var e) || e.State != State.Pending) continue;
             e.Due = now;
-            _due.Enqueue(evpid, now);
+            // A paused envelope is made due now too, and goes when resumed.
+            if (!e.Suspended) _due.Enqueue(evpid, now);
             n++;
         }
         return n;
     }
 
-    public IReadOnlyList<ulong> Remove(ulong id)
+    public SchedulerRemoval Remove(ulong id)
     {
-        var removed = new List<ulong>();
+        List<ulong> removed = [], inFlight = [];
         foreach (var evpid in Select(id))
         {
-            // In flight: its delivery decides; an admin retries the remove afterwards.
-            if (!_envelopes.TryGetValue(evpid, out var e) || e.State == State.InFlight) continue;
+            if (!_envelopes.TryGetValue(evpid, out var e) || e.Removed || e.Expiring) continue;
+            if (e.State == State.InFlight)
+            {
+                // Its outcome, when it comes back, is discarded (OpenSMTPD's RQ_ENVELOPE_REMOVED).
+                e.Removed = true;
+                inFlight.Add(evpid);
+                continue;
+            }
             Delete(evpid);
             removed.Add(evpid);
         }
-        return removed;
+        return new SchedulerRemoval(removed, inFlight);
     }
 
     public int Suspend(ulong id)
     {
         int n = 0;
         foreach (var evpid in Select(id))
-            if (_envelopes.TryGetValue(evpid, out var e) && e.State == State.Pending) { e.State = State.Suspended; n++; }
+            if (_envelopes.TryGetValue(evpid, out var e) && !e.Suspended && !e.Removed) { e.Suspended = true; n++; }
         return n;
     }
 
@@ -156,9 +191,9 @@ public sealed class RamScheduler : ISchedulerBackend
         int n = 0;
         foreach (var evpid in Select(id))
         {
-            if (!_envelopes.TryGetValue(evpid, out var e) || e.State != State.Suspended) continue;
-            e.State = State.Pending;
-            _due.Enqueue(evpid, e.Due);
+            if (!_envelopes.TryGetValue(evpid, out var e) || !e.Suspended) continue;
+            e.Suspended = false;
+            if (e.State == State.Pending) _due.Enqueue(evpid, e.Due);
             n++;
         }
         return n;
@@ -170,17 +205,14 @@ public sealed class RamScheduler : ISchedulerBackend
         Select(id).Where(_envelopes.ContainsKey).Select(evpid =>
         {
             var e = _envelopes[evpid];
-            return new ScheduledEnvelope(e.Info, e.State switch { State.InFlight => "inflight", State.Suspended => "suspend", _ => "pending" }, e.Due);
+            return new ScheduledEnvelope(e.Info, e.State == State.InFlight ? "inflight" : "pending", e.Due, e.Suspended, e.Removed);
         }).OrderBy(e => e.Info.Evpid).ToList();
 
     /// <summary>The next try, but never later than expiry: an envelope expires on time.</summary>
     static DateTimeOffset NextTry(SchedulerInfo info)
     {
-        var delay = RetryDelay.After(info.Type, info.Retry);
-        // A last try within the delay of year 9999 (an edited envelope) must not overflow (found by fuzzing).
         var next = info.Retry == 0 || info.LastTry is null ? info.Creation
-            : info.LastTry.Value > DateTimeOffset.MaxValue - delay ? DateTimeOffset.MaxValue
-            : info.LastTry.Value + delay;
+            : RetryDelay.NextTry(info.Type, info.Creation, info.LastTry.Value);
         return next < info.ExpiresAt ? next : info.ExpiresAt;
     }
 }

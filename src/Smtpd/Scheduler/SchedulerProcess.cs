@@ -16,6 +16,9 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
 
     public int Count => backend.Count;
 
+    /// <summary>Envelopes handed out and not reported back yet (the scheduler.envelope.inflight gauge).</summary>
+    readonly HashSet<ulong> _inflight = [];
+
     public async Task RunAsync(CancellationToken ct)
     {
         var reader = bus.Scheduler.Reader;
@@ -43,24 +46,37 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
     {
         switch (message)
         {
-            case SchedulerInsert m: backend.Insert(m.Info); break;
+            case SchedulerInsert m:
+                backend.Insert(m.Info);
+                bus.Stats.Increment(Stats.StatKeys.EnvelopeIncoming);
+                break;
             case SchedulerCommit m:
                 int n = backend.Commit(m.MsgId);
+                bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, n);
                 log.Debug($"scheduler: commit msgid={m.MsgId:x8} envelopes={n}");
                 break;
-            case SchedulerRollback m: backend.Rollback(m.MsgId); break;
-            case SchedulerUpdate m: backend.Update(m.Info); break;
-            case SchedulerDelete m: backend.Delete(m.Evpid); break;
+            case SchedulerRollback m: bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, backend.Rollback(m.MsgId)); break;
+            case SchedulerUpdate m:
+                Landed(m.Info.Evpid);
+                if (!backend.Update(m.Info, m.RetryAt)) RemovedInFlight(m.Info.Evpid);
+                break;
+            case SchedulerDefer m:
+                foreach (var evpid in m.Evpids)
+                {
+                    Landed(evpid);
+                    if (!backend.Defer(evpid, m.Until)) RemovedInFlight(evpid);
+                }
+                break;
+            case SchedulerDelete m: backend.Delete(m.Evpid); Landed(m.Evpid); break;
             case SchedulerRetry m:
                 foreach (var e in backend.Envelopes(m.Evpid))
-                    backend.Update(e.Info with { Retry = e.Info.Retry + 1, LastTry = time.GetUtcNow() });
+                {
+                    Landed(e.Info.Evpid);
+                    if (!backend.Update(e.Info with { Retry = e.Info.Retry + 1, LastTry = time.GetUtcNow() })) RemovedInFlight(e.Info.Evpid);
+                }
                 break;
             case SchedulerSchedule m: m.Reply?.TrySetResult(backend.Schedule(m.Id, time.GetUtcNow())); break;
-            case SchedulerRemove m:
-                var removed = backend.Remove(m.Id);
-                if (removed.Count > 0) bus.Post(new QueueRemove(removed));
-                m.Reply.TrySetResult(removed.Count);
-                break;
+            case SchedulerRemove m: Remove(m); break;
             case SchedulerSuspend m:
                 m.Reply.TrySetResult(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
                 break;
@@ -68,8 +84,47 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
         }
     }
 
+    /// <summary>How long a remove waits for the MTA and MDA to note envelopes in flight as cancelled.</summary>
+    static readonly TimeSpan CancelAckTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Envelopes waiting are forgotten and deleted now. Envelopes in flight are marked (their
+    /// outcome is discarded when it comes back) and the MTA or MDA holding them is told to send
+    /// nothing more for them; the reply waits until it has noted that, so that once smtpctl
+    /// prints "removed" no new transaction or delivery starts for them.
+    /// </summary>
+    void Remove(SchedulerRemove m)
+    {
+        var removal = backend.Remove(m.Id);
+        if (removal.Removed.Count > 0) bus.Post(new QueueRemove(removal.Removed));
+        if (removal.InFlight.Count == 0) { m.Reply.TrySetResult(removal.Count); return; }
+
+        // Relayed envelopes are in the MTA's hands; local ones and bounces in the MDA's.
+        var relayed = removal.InFlight.Where(id => backend.Envelopes(id).FirstOrDefault()?.Info.Type == EnvelopeType.Mta).ToList();
+        var local = removal.InFlight.Except(relayed).ToList();
+        var acks = new List<Task>();
+        if (relayed.Count > 0) { var ack = Ack(); bus.Post(new Mta.MtaCancel(relayed, ack)); acks.Add(ack.Task); }
+        if (local.Count > 0) { var ack = Ack(); bus.Post(new Mda.MdaCancel(local, ack)); acks.Add(ack.Task); }
+        log.Info($"info: scheduler: {removal.InFlight.Count} envelope(s) in flight marked for removal");
+        int count = removal.Count;
+        _ = Task.WhenAny(Task.WhenAll(acks), Task.Delay(CancelAckTimeout, time))
+            .ContinueWith(_ => m.Reply.TrySetResult(count), TaskScheduler.Default);
+
+        static TaskCompletionSource Ack() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>An envelope removed while in flight came back: the scheduler forgot it, the queue deletes it.</summary>
+    void RemovedInFlight(ulong evpid) => bus.Post(new QueueRemove([evpid]));
+
+    void Landed(ulong evpid)
+    {
+        if (_inflight.Remove(evpid)) bus.Stats.Decrement(Stats.StatKeys.EnvelopeInflight);
+    }
+
     void Dispatch(SchedulerBatch batch)
     {
+        foreach (var evpid in batch.Envelopes)
+            if (_inflight.Add(evpid)) bus.Stats.Increment(Stats.StatKeys.EnvelopeInflight);
         switch (batch.Kind)
         {
             case BatchKind.Expire:

@@ -116,6 +116,7 @@ public sealed class SmtpServer : IAsyncDisposable
             await using var stream = new NetworkStream(client, ownsSocket: true);
             var remote = client.RemoteEndPoint as IPEndPoint;
             if (remote?.Address.IsIPv4MappedToIPv6 == true) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
+            stats.Increment(remote?.AddressFamily == AddressFamily.InterNetworkV6 ? Stats.StatKeys.SmtpSessionInet6 : Stats.StatKeys.SmtpSessionInet4);
             await new SmtpSession(_ctx, config, stream, remote, ct) { ListenEndPoint = bound }.RunAsync();
         }
         catch (Exception ex)
@@ -137,9 +138,16 @@ public sealed class SmtpServer : IAsyncDisposable
     public async Task RunLocalSessionAsync(Stream stream, string? boundSender, CancellationToken ct)
     {
         var listener = _listeners.FirstOrDefault(l => l.Config.IsSocket) ?? LocalSetup;
-        _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpConnect);
+        var stats = _ctx.Bus.Stats;
+        stats.Increment(Stats.StatKeys.SmtpConnect);
+        stats.Increment(Stats.StatKeys.SmtpSession);
+        stats.Increment(Stats.StatKeys.SmtpSessionLocal);
         try { await new SmtpSession(_ctx, listener, stream, null, ct) { BoundSender = boundSender }.RunAsync(); }
-        finally { _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpDisconnect); }
+        finally
+        {
+            stats.Decrement(Stats.StatKeys.SmtpSession);
+            stats.Increment(Stats.StatKeys.SmtpDisconnect);
+        }
     }
 
     ListenerSetup LocalSetup => new(new ListenerConfig("socket", null, null, null, new ConfigLocation("(local)", 0)) { IsSocket = true },

@@ -16,6 +16,12 @@ public interface IStatBackend : IDisposable
     void Decrement(string key, long by = 1);
     void SetTimestamp(string key, DateTimeOffset when);
     void SetDuration(string key, TimeSpan duration);
+    /// <summary>
+    /// A gauge read when statistics are shown, for a count a component already keeps (open MTA
+    /// sessions): pushing every change would duplicate its bookkeeping. The reader must be cheap
+    /// and safe to call from any thread.
+    /// </summary>
+    void Gauge(string key, Func<long> read);
     /// <summary>Everything, for <c>smtpctl show stats</c> and <c>monitor</c>.</summary>
     IReadOnlyDictionary<string, StatValue> Snapshot();
 }

@@ -18,7 +18,16 @@ public class RamStatBackend : IStatBackend
     public void SetDuration(string key, TimeSpan duration) =>
         Values[key] = new StatValue(StatKind.Duration, duration.Ticks);
 
-    public IReadOnlyDictionary<string, StatValue> Snapshot() => new Dictionary<string, StatValue>(Values);
+    readonly ConcurrentDictionary<string, Func<long>> _gauges = new(StringComparer.Ordinal);
+
+    public void Gauge(string key, Func<long> read) => _gauges[key] = read;
+
+    public IReadOnlyDictionary<string, StatValue> Snapshot()
+    {
+        var all = new Dictionary<string, StatValue>(Values);
+        foreach (var (key, read) in _gauges) all[key] = new StatValue(StatKind.Counter, read());
+        return all;
+    }
 
     public virtual void Dispose() { }
 }

@@ -16,6 +16,9 @@ public sealed class SqliteStatBackend : RamStatBackend
 
     public SqliteStatBackend(string path)
     {
+        // SQLite creates the file (and its journals, which take the file's mode) with the umask's
+        // mode; statistics live in the spool, which is private.
+        if (!File.Exists(path)) new FileStream(path, Queue.SpoolModes.NewFile(FileMode.CreateNew)).Dispose();
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate }.ToString();
         using (var db = Open())
         {
@@ -27,14 +30,12 @@ public sealed class SqliteStatBackend : RamStatBackend
             {
                 var kind = (StatKind)rows.GetInt32(1);
                 // Gauges (sessions open, envelopes queued) describe the process that died with them.
-                if (kind == StatKind.Counter && IsGauge(rows.GetString(0))) continue;
+                if (kind == StatKind.Counter && StatKeys.IsGauge(rows.GetString(0))) continue;
                 Values[rows.GetString(0)] = new StatValue(kind, rows.GetInt64(2));
             }
         }
         _timer = new Timer(_ => Flush(), null, FlushEvery, FlushEvery);
     }
-
-    static bool IsGauge(string key) => key is StatKeys.SmtpSession or StatKeys.Envelope or StatKeys.ControlSession or StatKeys.MtaSession;
 
     SqliteConnection Open()
     {

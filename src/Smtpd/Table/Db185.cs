@@ -92,6 +92,30 @@ public sealed unsafe partial class Db185 : IDisposable
         return all;
     }
 
+    /// <summary>
+    /// Every key and value as stored, less the terminating NUL, in the database's order: what
+    /// <c>makemap -U</c> prints, byte for byte.
+    /// </summary>
+    /// <exception cref="IOException">The database cannot be read to its end.</exception>
+    public List<(byte[] Key, byte[] Value)> AllBytes()
+    {
+        var all = new List<(byte[], byte[])>();
+        var dk = new Dbt();
+        var dv = new Dbt();
+        int rc;
+        for (rc = _db->Seq(_db, &dk, &dv, RFirst); rc == 0; rc = _db->Seq(_db, &dk, &dv, RNext))
+            all.Add((Bytes(dk), Bytes(dv)));
+        if (rc == -1) throw new IOException($"database read error: {SystemErrors.StrError(Marshal.GetLastSystemError())}");
+        return all;
+    }
+
+    static byte[] Bytes(Dbt d)
+    {
+        int n = (int)d.Size;
+        if (n > 0 && d.Data[n - 1] == 0) n--;
+        return new ReadOnlySpan<byte>(d.Data, n).ToArray();
+    }
+
     static string Text(Dbt d)
     {
         int n = (int)d.Size;

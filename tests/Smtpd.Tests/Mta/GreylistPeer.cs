@@ -28,6 +28,10 @@ public sealed class GreylistPeer : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public int RcptCommands => _rcpts;
     public int Messages => _messages;
+    /// <summary>RCPT commands per recipient address (lower case).</summary>
+    public ConcurrentDictionary<string, int> RcptsFor { get; } = new();
+    /// <summary>The recipients of each message accepted.</summary>
+    public ConcurrentQueue<IReadOnlyList<string>> Delivered { get; } = new();
     /// <summary>Per finished connection: RCPTs it carried and how many were accepted.</summary>
     public ConcurrentQueue<(int Rcpts, int Accepted)> Connections { get; } = new();
 
@@ -55,6 +59,7 @@ public sealed class GreylistPeer : IAsyncDisposable
         {
             await Say("220 grey.example ESMTP greylisting");
             bool accepted = false;
+            var acceptedTo = new List<string>();
             while (await reader.ReadLineAsync(_stop.Token) is { } line)
             {
                 string verb = line.Split(' ')[0].ToUpperInvariant();
@@ -64,19 +69,23 @@ public sealed class GreylistPeer : IAsyncDisposable
                     case "RCPT":
                         Interlocked.Increment(ref _rcpts);
                         rcpts++;
+                        string to = line.Length > 8 ? line[8..].Trim().Trim('<', '>').ToLowerInvariant() : "";
+                        RcptsFor.AddOrUpdate(to, 1, (_, n) => n + 1);
                         var first = _firstSeen.GetOrAdd(line.ToLowerInvariant(), _ => DateTime.UtcNow);
                         if (DateTime.UtcNow - first < _period) await Say("451 4.7.1 Greylisted, please try again later");
-                        else { accepted = true; acceptedRcpts++; await Say("250 2.1.5 Ok"); }
+                        else { accepted = true; acceptedRcpts++; acceptedTo.Add(to); await Say("250 2.1.5 Ok"); }
                         break;
                     case "DATA":
                         if (!accepted) { await Say("554 5.5.1 No valid recipients"); break; }
                         await Say("354 go ahead");
                         while (await reader.ReadLineAsync(_stop.Token) is { } data && data != ".") { }
                         Interlocked.Increment(ref _messages);
+                        Delivered.Enqueue([.. acceptedTo]);
+                        acceptedTo.Clear();
                         accepted = false;
                         await Say("250 2.0.0 Ok: queued");
                         break;
-                    case "RSET": accepted = false; await Say("250 2.0.0 Ok"); break;
+                    case "RSET": accepted = false; acceptedTo.Clear(); await Say("250 2.0.0 Ok"); break;
                     case "QUIT": await Say("221 2.0.0 Bye"); return;
                     default: await Say("250 2.0.0 Ok"); break;
                 }

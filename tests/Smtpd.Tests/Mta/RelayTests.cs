@@ -236,7 +236,8 @@ public sealed class RelayTests
     [Fact]
     public async Task A_route_that_keeps_failing_is_penalized_longer_each_time()
     {
-        // alice -> us -> nobody listening: the route's penalty doubles (2 s, 4 s, 8 s...).
+        // alice -> us -> nobody listening: the route's penalty doubles (2 s, 4 s, 8 s...), and the
+        // envelope comes back from the scheduler when each ends.
         int closed = SmtpdInstance.FreePort();
         await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{closed}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "nowhere");
@@ -260,7 +261,13 @@ public sealed class RelayTests
         Assert.InRange(second.Seconds, 0, 4);
         // 8 s, less the time smtpctl took to answer (a loaded machine may need seconds).
         Assert.InRange(third.Seconds + (int)Math.Ceiling(asked.Elapsed.TotalSeconds), 7, 9);
-        Assert.DoesNotContain("result=", smtpd.Log); // held here all along, neither sent nor failed
+        // Each failed try went back to the scheduler: pending, counted, with its error, never sent nor bounced.
+        Assert.DoesNotContain("result=Ok", smtpd.Log);
+        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        var line = Assert.Single(await Control.Smtpctl.QueueAsync(smtpd));
+        Assert.Equal("pending", line[11]);
+        Assert.True(int.Parse(line[10]) >= 3, string.Join('|', line));
+        Assert.Contains("Connection refused", line[13]);
     }
 
     [Fact]

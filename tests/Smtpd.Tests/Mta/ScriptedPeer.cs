@@ -23,6 +23,8 @@ public sealed class ScriptedPeer : IAsyncDisposable
     public ScriptedPeer(string address = "127.0.0.1", int port = 0) => _listener = new TcpListener(IPAddress.Parse(address), port);
 
     public string Banner { get; init; } = "220 peer.example ESMTP";
+    /// <summary>How long a connection waits for the banner (a slow server: the client's attempt stays under way).</summary>
+    public TimeSpan BannerDelay { get; init; }
     /// <summary>A full reply line refusing EHLO (and then HELO), or null to accept.</summary>
     public string? RefuseHello { get; init; }
     public string[] Extensions { get; init; } = ["PIPELINING"];
@@ -94,6 +96,7 @@ public sealed class ScriptedPeer : IAsyncDisposable
         }
         try
         {
+            if (BannerDelay > TimeSpan.Zero) await Task.Delay(BannerDelay, _stop.Token);
             await Say(Banner);
             if (!Banner.StartsWith('2')) { await reader.ReadLineAsync(_stop.Token); return; }
             while (await reader.ReadLineAsync(_stop.Token) is { } line)

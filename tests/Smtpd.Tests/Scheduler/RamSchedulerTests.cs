@@ -43,13 +43,76 @@ public class RamSchedulerTests
         var first = s.Batch(T0, 10);
         Assert.Equal(BatchKind.Mta, first.Kind);
 
-        s.Update(Info(2, 1, EnvelopeType.Mta, retry: 2, lastTry: T0));
-        var wait = s.Batch(T0, 10);
+        // Failed again past the first slot (creation + 400 s): the next is the second one,
+        // creation + k·n²/2 with k=800 for relaying: 800·4/2 = 1600 s.
+        s.Update(Info(2, 1, EnvelopeType.Mta, retry: 2, lastTry: T0.AddSeconds(401)));
+        var wait = s.Batch(T0.AddSeconds(401), 10);
         Assert.Equal(BatchKind.None, wait.Kind);
-        // k·n²/2 with k=800 for relaying: 800·4/2 = 1600 s.
-        Assert.Equal(TimeSpan.FromSeconds(1600), wait.Delay);
+        Assert.Equal(TimeSpan.FromSeconds(1199), wait.Delay);
         Assert.Equal(BatchKind.None, s.Batch(T0.AddSeconds(1599), 10).Kind);
         Assert.Equal(BatchKind.Mta, s.Batch(T0.AddSeconds(1600), 10).Kind);
+    }
+
+    [Fact]
+    public void Quick_retries_of_a_penalized_route_do_not_push_the_back_off_away()
+    {
+        // Eight quick tries in the first minutes (a greylisting peer) leave the next slot where it was.
+        var s = new RamScheduler();
+        s.Insert(Info(9, 1, EnvelopeType.Mta)); s.Commit(9);
+        s.Batch(T0, 10);
+        Assert.True(s.Update(Info(9, 1, EnvelopeType.Mta, retry: 8, lastTry: T0.AddSeconds(300))));
+        Assert.Equal(TimeSpan.FromSeconds(100), s.Batch(T0.AddSeconds(300), 10).Delay);
+    }
+
+    [Fact]
+    public void A_route_penalty_sooner_than_the_back_off_is_when_the_envelope_is_tried_again()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(10, 1, EnvelopeType.Mta)); s.Commit(10);
+        s.Batch(T0, 10);
+        s.Update(Info(10, 1, EnvelopeType.Mta, retry: 1, lastTry: T0), retryAt: T0.AddSeconds(2));
+        var line = Assert.Single(s.Envelopes(0));
+        Assert.Equal(("pending", T0.AddSeconds(2), 1), (line.State, line.Due, line.Info.Retry));
+        Assert.Equal(BatchKind.Mta, s.Batch(T0.AddSeconds(2), 10).Kind);
+        // Deferred untried: pending again, nothing counted.
+        Assert.True(s.Defer(((ulong)10 << 32) | 1, T0.AddSeconds(8)));
+        line = Assert.Single(s.Envelopes(0));
+        Assert.Equal(("pending", T0.AddSeconds(8), 1), (line.State, line.Due, line.Info.Retry));
+    }
+
+    [Fact]
+    public void Remove_reaches_an_envelope_in_flight_and_its_outcome_is_discarded()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(11, 1, EnvelopeType.Mta)); s.Insert(Info(11, 2, EnvelopeType.Mta)); s.Commit(11);
+        Assert.Equal(2, s.Batch(T0, 10).Envelopes.Count);
+        var removal = s.Remove((ulong)11 << 32);
+        Assert.Equal(2, removal.Count);
+        Assert.Empty(removal.Removed);
+        Assert.All(s.Envelopes(0), e => Assert.True(e.Removed));
+        Assert.Equal(0, s.Remove((ulong)11 << 32).Count); // already marked
+        // Failed for now: forgotten, not tried again. Delivered meanwhile: forgotten as usual.
+        Assert.False(s.Update(Info(11, 1, EnvelopeType.Mta, retry: 1, lastTry: T0)));
+        s.Delete(((ulong)11 << 32) | 2);
+        Assert.Equal(0, s.Count);
+    }
+
+    [Fact]
+    public void Pause_reaches_an_envelope_in_flight_and_holds_it_once_back()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(12, 1, EnvelopeType.Mta)); s.Commit(12);
+        s.Batch(T0, 10);
+        Assert.Equal(1, s.Suspend(0));
+        Assert.Equal(0, s.Schedule(0, T0)); // in flight: nothing to schedule
+        s.Update(Info(12, 1, EnvelopeType.Mta, retry: 1, lastTry: T0), retryAt: T0.AddSeconds(1));
+        var line = Assert.Single(s.Envelopes(0));
+        Assert.Equal(("pending", true), (line.State, line.Suspended));
+        Assert.Equal(BatchKind.None, s.Batch(T0.AddHours(1), 10).Kind);
+        Assert.Equal(1, s.Schedule(0, T0.AddHours(1)));
+        Assert.Equal(BatchKind.None, s.Batch(T0.AddHours(1), 10).Kind);
+        Assert.Equal(1, s.Resume(0, T0.AddHours(1)));
+        Assert.Equal(BatchKind.Mta, s.Batch(T0.AddHours(1), 10).Kind);
     }
 
     [Fact]
@@ -59,6 +122,12 @@ public class RamSchedulerTests
         Assert.Equal(TimeSpan.FromSeconds(40), RetryDelay.After(EnvelopeType.Mda, 2));
         Assert.Equal(TimeSpan.FromSeconds(400), RetryDelay.After(EnvelopeType.Mta, 1));
         Assert.Equal(RetryDelay.Cap, RetryDelay.After(EnvelopeType.Mta, 50));
+        // The next try is the first slot (creation + k·n²/2) after the last one, at most Cap later.
+        Assert.Equal(T0.AddSeconds(10), RetryDelay.NextTry(EnvelopeType.Mda, T0, T0));
+        Assert.Equal(T0.AddSeconds(40), RetryDelay.NextTry(EnvelopeType.Mda, T0, T0.AddSeconds(10)));
+        Assert.Equal(T0.AddSeconds(3600), RetryDelay.NextTry(EnvelopeType.Mta, T0, T0.AddSeconds(1700)));
+        Assert.Equal(T0.AddDays(30) + RetryDelay.Cap, RetryDelay.NextTry(EnvelopeType.Mta, T0, T0.AddDays(30)));
+        Assert.Equal(DateTimeOffset.MaxValue, RetryDelay.NextTry(EnvelopeType.Mta, T0, DateTimeOffset.MaxValue.AddHours(-1)));
     }
 
     [Fact]
