@@ -64,12 +64,15 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
             var line = queue.FirstOrDefault(l => l[0].StartsWith(id));
             seen[$"show queue {name}: field count"] = line?.Length.ToString();
             if (line is null) continue;
-            string[] names = ["evpid", "type", "?", "flags", "sender", "recipient", "dest", "creation", "expiry", "last try", "retry count", "state", "?", "last error"];
+            // smtpctl.c show_queue_envelope: id|source|agent|flags|sender|rcpt|dest|creation|expiry|last try|retries|runstate|seconds|error
+            string[] names = ["evpid", "source", "agent", "flags", "sender", "recipient", "dest", "creation", "expiry", "last try", "retry count", "state", "next try in / in flight for", "last error"];
             for (int i = 1; i < line.Length; i++)
             {
                 if (name == "greylisted" && i == 9) continue; // last try: the pending check on the deferred one covers it
                 string field = i < names.Length ? names[i] : i.ToString();
-                string value = i is 7 or 8 or 9 or 12 ? (long.TryParse(line[i], out long t) ? (t == 0 ? "0" : "a number") : line[i]) : Norm(line[i]);
+                // Times vary; so does the seconds field (0 once a retry is due), which must only be a number.
+                string value = i is 7 or 8 or 9 ? (long.TryParse(line[i], out long t) ? (t == 0 ? "0" : "a number") : line[i])
+                    : i == 12 ? (long.TryParse(line[i], out _) ? "a number" : line[i]) : Norm(line[i]);
                 seen[$"show queue {name}: [{i}] {field}"] = value;
             }
         }
@@ -150,10 +153,10 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         return seen;
     }
 
-    // Checks that fail until a fix being made lands (the item and branch named):
-    //   "show queue greylisted: *", "smtpctl remove greylisted msgid: output"  item 3 (mtaqueue)
-    //   "spool: queue/ entries ...", "spool: offline/ mode"                     item 4 (adminside)
-    //   "show stats: * present"                                                item 11 (adminside)
+    // Checks that fail until a fix being made lands (the item and branch named); with main at
+    // e7496ad (mtaqueue, adminside, smtpside, mtatls merged) these two still fail:
+    //   "spool: offline/ mode"                           item 4 (adminside): ours 1777, OpenSMTPD 0770 root:opensmtpq
+    //   "show stats: mta.envelope present"               item 11 (adminside): the key is missing
     // Deviations this suite found, reported to their owners and not fixed here:
     static readonly Dictionary<string, string> Pending = new()
     {
