@@ -18,12 +18,16 @@ public sealed class ServerPair : IAsyncDisposable
     }
 
     /// <summary>Both servers, started side by side; <paramref name="prepare"/> runs first (files the config names, under each server's Dir).</summary>
-    public static async Task<ServerPair> StartAsync(string config, Action<ISideServer>? prepare = null)
+    public static Task<ServerPair> StartAsync(string config, Action<ISideServer>? prepare = null) =>
+        StartAsync(config, s => { prepare?.Invoke(s); return Task.CompletedTask; });
+
+    /// <summary>As above, with a preparation that runs programs (e.g. each server's own makemap).</summary>
+    public static async Task<ServerPair> StartAsync(string config, Func<ISideServer, Task> prepare)
     {
         var pair = new ServerPair(config);
         try
         {
-            foreach (var s in pair.Both) prepare?.Invoke(s);
+            foreach (var s in pair.Both) await prepare(s);
             await Task.WhenAll(pair.Both.Select(s => s.StartAsync()));
             return pair;
         }
