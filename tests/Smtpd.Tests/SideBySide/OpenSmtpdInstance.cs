@@ -56,6 +56,8 @@ public sealed partial class OpenSmtpdInstance : ISideServer
     public string ConfigPath => Path.Combine(Dir, "smtpd.conf");
     public string Log { get { lock (_lock) return _log.ToString(); } }
     public int Pid => _process?.Id ?? throw new InvalidOperationException("not started");
+    /// <summary>Run inside the network (and mount) namespace this process holds, e.g. one with its own DNS server; null: the test's.</summary>
+    public int? NetworkNamespacePid { get; set; }
 
     /// <summary>Writes the configuration, replacing {port} and {dir} as <see cref="SmtpdInstance"/> does.</summary>
     public void WriteConfig(string config) =>
@@ -69,8 +71,10 @@ public sealed partial class OpenSmtpdInstance : ISideServer
         // reaches the namespace through it.
         string script = $"mount --bind '{Spool}' /var/spool/smtpd && mount --bind '{Run}' /run && " +
                         $"mount --bind '{MailSpool}' /var/mail && exec '{Binary}' -d -f '{ConfigPath}'";
-        var psi = new ProcessStartInfo("unshare") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "-m", "--propagation", "private", "sh", "-c", script }) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo(NetworkNamespacePid is null ? "unshare" : "nsenter") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        // In a test's network namespace, its mount namespace (its resolv.conf) is the one copied.
+        string[] enter = NetworkNamespacePid is { } ns ? ["-t", ns.ToString(CultureInfo.InvariantCulture), "-n", "-m", "--", "unshare"] : [];
+        foreach (var a in enter.Concat(["-m", "--propagation", "private", "sh", "-c", script])) psi.ArgumentList.Add(a);
         _process = Process.Start(psi)!;
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _log.AppendLine(e.Data); };
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _log.AppendLine(e.Data); };
@@ -87,11 +91,11 @@ public sealed partial class OpenSmtpdInstance : ISideServer
         }
     }
 
-    /// <summary>True when /proc/net/tcp shows a socket listening on 127.0.0.1:<paramref name="port"/>.</summary>
-    static bool IsListening(int port)
+    /// <summary>True when the server's own /proc/PID/net/tcp (its network namespace) shows a socket listening on 127.0.0.1:<paramref name="port"/>.</summary>
+    bool IsListening(int port)
     {
         string local = $"0100007F:{port:X4}";
-        return File.ReadLines("/proc/net/tcp").Skip(1)
+        return File.ReadLines($"/proc/{Pid}/net/tcp").Skip(1)
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Any(f => f.Length > 3 && f[1] == local && f[3] == "0A");
     }
