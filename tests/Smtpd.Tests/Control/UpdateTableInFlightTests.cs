@@ -52,10 +52,12 @@ public sealed class UpdateTableInFlightTests
         Assert.StartsWith("221", await open.CommandAsync("QUIT"));
 
         Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mda")).Code);
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
+        // Three deliveries: the queued message to sales, the second one to sales and to support.
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 3, Timeout);
         var texts = files.Select(File.ReadAllText).ToList();
-        Assert.Contains(texts, t => t.Contains("Subject: queued before the update"));
-        Assert.Contains(texts, t => t.Contains("Subject: sent across the update"));
+        Assert.Single(texts, t => t.Contains("Subject: queued before the update"));
+        Assert.Single(texts, t => t.Contains("Subject: sent across the update") && t.Contains("Delivered-To: sales@example.org"));
+        Assert.Single(texts, t => t.Contains("Subject: sent across the update") && t.Contains("Delivered-To: support@example.org"));
         Assert.DoesNotContain("fatal", smtpd.Log);
     }
 }
