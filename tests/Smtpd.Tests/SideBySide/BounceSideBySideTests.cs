@@ -57,7 +57,7 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
 
         // A temporary failure of the mda, as show queue shows it.
         string later = Session.MessageId(await Session.SendAsync(s, "smtpdtest@localhost", ["smtpdtest@later.test"], Message.Replace("fail.test", "later.test")));
-        var queue = await Queue.WaitForAsync(s, l => l.Length > 13 && l[0].StartsWith(later) && l[10] != "0");
+        var queue = await Queue.WaitForAsync(s, l => l.Length > 13 && l[0].StartsWith(later) && l[10] != "0" && l[11] == "pending"); // (between tries, not during one)
         var line = queue.FirstOrDefault(l => l[0].StartsWith(later));
         seen["mda tempfail: in the queue"] = (line is not null).ToString();
         if (line is not null)

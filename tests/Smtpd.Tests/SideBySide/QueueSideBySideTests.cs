@@ -54,9 +54,9 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         string a = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["bob@defer.test"], Message));
         string b = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["carol@grey.test"], Message));
         string c = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["dave@defer.test", "erin@defer.test"], Message));
-        var queue = await Queue.WaitForAsync(s, l => l.Length > 10 && l[0].StartsWith(a) && l[10] != "0");
+        var queue = await Queue.WaitForAsync(s, l => l.Length > 11 && l[0].StartsWith(a) && l[10] != "0" && l[11] == "pending");
         // The greylisted one: item 3 (mtaqueue), pending with retry 1 and the 451 in show queue; fails until it lands.
-        queue = await Queue.WaitForAsync(s, l => l.Length > 10 && l[0].StartsWith(b) && l[10] != "0");
+        queue = await Queue.WaitForAsync(s, l => l.Length > 11 && l[0].StartsWith(b) && l[10] != "0" && l[11] == "pending");
         queue = await Queue.ShowAsync(s);
         seen["show queue: lines"] = queue.Length.ToString();
         foreach (var (id, name) in new[] { (a, "deferred"), (b, "greylisted") })
