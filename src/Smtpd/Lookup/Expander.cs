@@ -98,7 +98,9 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
 
     void LocalUser(Walk w, string name, string? tag, int depth, bool forward)
     {
-        if (!Guard(w, depth) || !w.Seen.Add("user:" + name)) return;
+        // A user's .forward is read once ("forward:"), and the user's own mailbox is delivered once
+        // ("user:"): "\me" in my .forward, reached after the .forward was read, still gets its copy.
+        if (!Guard(w, depth) || !w.Seen.Add((forward ? "forward:" : "user:") + name)) return;
         var user = w.Action.UserbaseTable is { } userbase ? Userbase.Get(tables, userbase, name) : users(name.ToLowerInvariant());
         if (user is null)
         {
@@ -110,6 +112,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
             Items(w, content, depth + 1, owner: user.Name, tag, fromForward: user.Name);
             return;
         }
+        if (forward && !w.Seen.Add("user:" + name)) return;
         string dest = w.Rcpt.Domain.Length == 0 ? w.Rcpt.User : w.Rcpt.ToString();
         w.Out.Add(new RecipientDecision.Accept(w.Action, dest, user.Name, tag));
     }
@@ -192,9 +195,21 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         string[] parts = spec.Split(' ', 2);
         int code = int.TryParse(parts[0], out int c) && c is >= 400 and < 600 ? c : 550;
         string text = parts.Length > 1 ? parts[1] : "Delivery refused";
+        // "error:550 5.2.1 text" names its own enhanced code (RFC 3463), kept when its class matches the reply's.
         string enhanced = code >= 500 ? "5.0.0" : "4.0.0";
+        if (text.Split(' ', 2) is [var first, ..] && IsEnhancedCode(first, code))
+        {
+            enhanced = first;
+            text = text.Length > first.Length ? text[(first.Length + 1)..].TrimStart() : "Delivery refused";
+        }
         w.Refused ??= new RecipientDecision.Refuse(new Reply(code, enhanced, text), $"alias error: {code} {text}");
     }
+
+    static bool IsEnhancedCode(string s, int code) =>
+        s.Split('.') is [var c, var subject, var detail]
+        && c == (code / 100).ToString(System.Globalization.CultureInfo.InvariantCulture)
+        && subject.Length is >= 1 and <= 3 && subject.All(char.IsAsciiDigit)
+        && detail.Length is >= 1 and <= 3 && detail.All(char.IsAsciiDigit);
 
     bool Guard(Walk w, int depth)
     {

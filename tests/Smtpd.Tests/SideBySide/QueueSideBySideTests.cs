@@ -1,0 +1,228 @@
+using System.Text.RegularExpressions;
+using Smtpd.Tests.Control;
+using Smtpd.Tests.EndToEnd;
+using Smtpd.Tests.Mta;
+using Xunit.Abstractions;
+
+namespace Smtpd.Tests.SideBySide;
+
+// client ──SMTP──▶ ours / OpenSMTPD 6.8 ──relay host──▶ DeferringPeer (451 at end of DATA)
+//                                      ──relay host──▶ GreylistPeer (451 to every RCPT)
+// Mail that stays queued, seen and managed through each server's own smtpctl: show queue,
+// show envelope, show message, the spool's files, every verb's answer, show stats.
+public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    DeferringPeer? _defer;
+    GreylistPeer? _grey;
+    ServerPair? _pair;
+
+    public async Task InitializeAsync()
+    {
+        if (OpenSmtpdInstance.Unavailable is not null) return;
+        _defer = new DeferringPeer();
+        _grey = new GreylistPeer(TimeSpan.FromHours(1));
+        _pair = await ServerPair.StartAsync($$"""
+            listen on 127.0.0.1 port {port}
+            table domains { "defer.test" }
+            action "defer" relay host smtp://127.0.0.1:{{_defer.Port}}
+            action "grey" relay host smtp://127.0.0.1:{{_grey.Port}}
+            match from local for domain <domains> action "defer"
+            match from local for domain "grey.test" action "grey"
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_pair is not null) await _pair.DisposeAsync();
+        if (_defer is not null) await _defer.DisposeAsync();
+        if (_grey is not null) await _grey.DisposeAsync();
+    }
+
+    const string Message = "From: alice@example.org\nTo: bob@defer.test\nSubject: queued\nDate: Mon, 7 Dec 2026 01:02:03 +0000\nMessage-ID: <q@example.org>\n\nkept in the queue\n";
+
+    async Task<Dictionary<string, string?>> ObserveAsync(ISideServer s)
+    {
+        var seen = new Dictionary<string, string?>();
+        string Norm(string text) => Normalise.Text(text, s.Dir).Trim();
+        async Task Ctl(string key, params string[] args)
+        {
+            var (code, text) = await s.SmtpctlAsync(args);
+            seen[$"smtpctl {key}: exit code"] = code.ToString();
+            seen[$"smtpctl {key}: output"] = Norm(text);
+        }
+
+        string a = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["bob@defer.test"], Message));
+        string b = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["carol@grey.test"], Message));
+        string c = Session.MessageId(await Session.SendAsync(s, "alice@example.org", ["dave@defer.test", "erin@defer.test"], Message));
+        var queue = await Queue.WaitForAsync(s, l => l.Length > 11 && l[0].StartsWith(a) && l[10] != "0" && l[11] == "pending");
+        // The greylisted one: item 3 (mtaqueue), pending with retry 1 and the 451 in show queue; fails until it lands.
+        queue = await Queue.WaitForAsync(s, l => l.Length > 11 && l[0].StartsWith(b) && l[10] != "0" && l[11] == "pending");
+        queue = await Queue.ShowAsync(s);
+        seen["show queue: lines"] = queue.Length.ToString();
+        foreach (var (id, name) in new[] { (a, "deferred"), (b, "greylisted") })
+        {
+            var line = queue.FirstOrDefault(l => l[0].StartsWith(id));
+            seen[$"show queue {name}: field count"] = line?.Length.ToString();
+            if (line is null) continue;
+            // smtpctl.c show_queue_envelope: id|source|agent|flags|sender|rcpt|dest|creation|expiry|last try|retries|runstate|seconds|error
+            string[] names = ["evpid", "source", "agent", "flags", "sender", "recipient", "dest", "creation", "expiry", "last try", "retry count", "state", "next try in / in flight for", "last error"];
+            for (int i = 1; i < line.Length; i++)
+            {
+                if (name == "greylisted" && i == 9) continue; // last try: the pending check on the deferred one covers it
+                string field = i < names.Length ? names[i] : i.ToString();
+                // Times vary; so does the seconds field (0 once a retry is due), which must only be a number.
+                string value = i is 7 or 8 or 9 ? (long.TryParse(line[i], out long t) ? (t == 0 ? "0" : "a number") : line[i])
+                    : i == 12 ? (long.TryParse(line[i], out _) ? "a number" : line[i]) : Norm(line[i]);
+                seen[$"show queue {name}: [{i}] {field}"] = value;
+            }
+        }
+        string evp = queue.First(l => l[0].StartsWith(a))[0];
+        var (_, envelope) = await s.SmtpctlAsync("show", "envelope", evp);
+        var fields = envelope.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToList();
+        seen["show envelope: keys"] = string.Join(",", fields.Select(f => f[0]));
+        foreach (var f in fields.Where(f => f[0] is not ("ctime" or "expire" or "lasttry" or "lastbounce" or "msgid" or "evpid" or "smtpname" or "helo")))
+            seen[$"show envelope: {f[0]}"] = Norm(f[1]);
+        var (_, message) = await s.SmtpctlAsync("show", "message", evp);
+        seen["show message"] = Norm(message).Replace("(smtpd)", "(<server>)").Replace("(OpenSMTPD)", "(<server>)");
+
+        // The spool: what is there and with which modes (owners differ by design: _smtpd, opensmtpq).
+        var files = new List<string>();
+        foreach (var path in Directory.GetFileSystemEntries(Path.Combine(s.Spool, "queue"), "*", SearchOption.AllDirectories).Order())
+        {
+            var mode = File.GetUnixFileMode(path);
+            string rel = Normalise.Text(Path.GetRelativePath(s.Spool, path)).Replace(a[..2], "<xx>");
+            files.Add($"{Regex.Replace(rel, @"queue/[0-9a-f]{2}", "queue/<xx>")} {(Directory.Exists(path) ? "dir" : "file")} {Convert.ToString((int)mode, 8)}");
+        }
+        // item 4 (adminside): files 0600, directories 0700; fails until it lands.
+        seen["spool: queue/ entries of the deferred message"] = string.Join("\n", files.Where(f => f.Contains("<id8>")).Distinct().Order());
+        foreach (var top in new[] { "queue", "incoming", "offline", "purge", "temporary", "corrupt" })
+            seen[$"spool: {top}/ mode"] = Directory.Exists(Path.Combine(s.Spool, top)) ? Convert.ToString((int)File.GetUnixFileMode(Path.Combine(s.Spool, top)), 8) : "absent";
+
+        // Each verb, by what it answers and what it does.
+        await Ctl("pause envelope", "pause", "envelope", evp);
+        var held = (await Queue.ShowAsync(s)).FirstOrDefault(l => l[0] == evp);
+        seen["show queue after pause envelope: state"] = held?.ElementAtOrDefault(11);
+        await Ctl("resume envelope", "resume", "envelope", evp);
+        seen["show queue after resume envelope: state"] = (await Queue.ShowAsync(s)).FirstOrDefault(l => l[0] == evp)?.ElementAtOrDefault(11);
+        await Ctl("schedule msgid", "schedule", a);
+        await Ctl("schedule all", "schedule", "all");
+        // How many "all" finds depends on which envelopes are in flight at that instant: the form is compared.
+        seen["smtpctl schedule all: output"] = Regex.Replace(seen["smtpctl schedule all: output"]!, @"^\d+ ", "<n> ");
+        await Ctl("schedule unknown", "schedule", "0123456789abcdef");
+        string cEvp = (await Queue.ShowAsync(s)).First(l => l[0].StartsWith(c))[0];
+        await Ctl("remove evpid", "remove", cEvp);
+        await Ctl("remove msgid", "remove", c);
+        await Ctl("remove unknown", "remove", "01234567");
+        await Ctl("remove greylisted msgid", "remove", b); // item 3 (mtaqueue): 1 envelope removed; fails until it lands
+        await Ctl("show status", "show", "status");
+        foreach (var sub in new[] { "mda", "mta", "smtp" })
+        {
+            await Ctl($"pause {sub}", "pause", sub);
+            await Ctl($"show status after pause {sub}", "show", "status");
+            await Ctl($"resume {sub}", "resume", sub);
+        }
+        await Ctl("log verbose", "log", "verbose");
+        await Ctl("log brief", "log", "brief");
+        await Ctl("trace all", "trace", "all");
+        await Ctl("untrace all", "untrace", "all");
+        await Ctl("profile imsg", "profile", "imsg");
+        await Ctl("unprofile imsg", "unprofile", "imsg");
+        await Ctl("update table domains", "update", "table", "domains");
+        await Ctl("update table unknown", "update", "table", "nosuchtable");
+        await Ctl("show envelope unknown", "show", "envelope", "0123456789abcdef");
+        await Ctl("unknown verb", "frobnicate");
+        await Ctl("show routes", "show", "routes");
+        await Ctl("show hosts", "show", "hosts");
+        await Ctl("show relays", "show", "relays");
+        await Ctl("discover msgid", "discover", a);
+        await Ctl("discover unknown", "discover", "01234567");
+        await Ctl("show hoststats", "show", "hoststats");
+
+        // show stats: which keys there are (values vary with timing), compared in the test against theirs.
+        var (_, stats) = await s.SmtpctlAsync("show", "stats");
+        seen[StatsKeys] = string.Join(" ", stats.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')[0]).Order(StringComparer.Ordinal));
+        await Ctl("pause mta again", "pause", "mta");
+        await Ctl("show mta paused", "show", "mta", "paused");
+        await Ctl("resume mta again", "resume", "mta");
+        await Ctl("resume route unknown", "resume", "route", "999");
+        // encrypt: a crypt(3) hash of the password (its salt varies): the scheme is compared.
+        var (encCode, encrypted) = await s.SmtpctlAsync("encrypt", "secret");
+        seen["smtpctl encrypt: exit code"] = encCode.ToString();
+        seen["smtpctl encrypt: scheme"] = Regex.Match(encrypted.Trim(), @"^\$\w+\$").Value;
+        // (OpenSMTPD 6.8's smtpctl has no "stop": the daemon stops on SIGTERM, as ours.)
+        return seen;
+    }
+
+    // Checks that fail until a fix being made lands (the item and branch named); with main at
+    // e7496ad (mtaqueue, adminside, smtpside, mtatls merged) these two still fail:
+    //   "spool: offline/ mode"                           item 4 (adminside): ours 1777, OpenSMTPD 0770 root:opensmtpq
+    //   "show stats: mta.envelope present"               item 11 (adminside): the key is missing
+    // Deviations this suite found, reported to their owners and not fixed here:
+    static readonly Dictionary<string, string> Pending = new()
+    {
+        ["show envelope: keys"] = "Queue/EnvelopeText: no dsn-notify, esc-class, esc-code lines",
+        ["show envelope: dsn-notify"] = "Queue/EnvelopeText: no dsn-notify line",
+        ["show envelope: esc-class"] = "Queue/EnvelopeText: no esc-class line",
+        ["show envelope: esc-code"] = "Queue/EnvelopeText: no esc-code line",
+        ["show envelope: last-try"] = "Queue: OpenSMTPD 6.8 keeps last-try 0 on disk after a temporary failure, we write the time",
+        ["show queue deferred: [9] last try"] = "Scheduler/Control: OpenSMTPD 6.8 shows last try 0 after a temporary failure, we show the time",
+        ["show envelope: ttl"] = "Queue/EnvelopeText: OpenSMTPD 6.8 writes ttl 0, we write the expiry in seconds",
+        ["smtpctl show envelope unknown: output"] = "smtpctl: 'no such envelope: ID' vs their 'fopen: No such file or directory'",
+        ["smtpctl show hoststats: exit code"] = "smtpctl/Control: show hoststats is not implemented",
+        ["smtpctl show hoststats: output"] = "smtpctl/Control: show hoststats is not implemented (domain|time|last error per domain)",
+        ["smtpctl show routes: output"] = "Mta/Control: show routes lists one line per next hop with port and action; theirs one per source/destination address pair",
+        ["smtpctl unknown verb: exit code"] = "smtpctl: exit 1 vs their 255",
+        ["smtpctl unknown verb: output"] = "smtpctl: 'unknown command' vs their list of possible verbs",
+        ["smtpctl update table unknown: output"] = "smtpctl: 'no such table: NAME' vs their 'command failed'",
+        ["smtpctl discover msgid: exit code"] = "smtpctl/Control: discover is not implemented",
+        ["smtpctl discover msgid: output"] = "smtpctl/Control: discover is not implemented ('1 envelope discovered')",
+        ["smtpctl discover unknown: exit code"] = "smtpctl/Control: discover is not implemented",
+        ["smtpctl discover unknown: output"] = "smtpctl/Control: discover is not implemented ('0 envelopes discovered')",
+        ["smtpctl show hosts: output"] = "smtpctl/Control: show hosts prints the routes; OpenSMTPD one line per host (address name refcount nconn lastconn)",
+        ["smtpctl show relays: output"] = "smtpctl/Control: show relays prints the routes; OpenSMTPD its relays and their connectors",
+        ["smtpctl show mta paused: exit code"] = "smtpctl/Control: show mta paused is not implemented",
+        ["smtpctl show mta paused: output"] = "smtpctl/Control: show mta paused is not implemented (the paused routes; none here)",
+        ["smtpctl resume route unknown: exit code"] = "smtpctl/Control: resume route is not implemented",
+        ["smtpctl resume route unknown: output"] = "smtpctl/Control: resume route is not implemented (OpenSMTPD answers 'command succeeded' even for an unknown route)",
+        ["spool: corrupt/ mode"] = "Queue/FsQueue: corrupt/ made at start; OpenSMTPD makes it when first needed",
+    };
+
+    const string StatsKeys = "show stats: keys";
+
+
+    // OpenSMTPD's counts of its own internal structures (MTA connectors, routes, tasks; the
+    // envelope cache; the ramqueue's trees): we have no such structures, so no such keys.
+    static readonly string[] InternalStats =
+        ["mta.connector", "mta.domain", "mta.host", "mta.relay", "mta.route", "mta.source", "mta.task", "queue.evpcache", "scheduler.ramqueue"];
+
+    /// <summary>Every key OpenSMTPD shows is shown by us (item 11, adminside; fails until it lands), but its internal structures'.</summary>
+    static void CompareStatsKeys(Comparison c, string[] ours, string[] theirs)
+    {
+        foreach (var key in theirs.Where(k => k.Length > 0))
+        {
+            if (InternalStats.Any(p => key == p || key.StartsWith(p + ".", StringComparison.Ordinal)))
+                c.Deviation($"show stats: {key} (an OpenSMTPD internal structure) absent", ours.Contains(key) ? "present" : "absent", "absent", "present");
+            else
+                c.Same($"show stats: {key} present", ours.Contains(key) ? "present" : "absent", "present");
+        }
+    }
+
+    [SkippableFact]
+    public async Task Queued_mail_through_each_servers_smtpctl()
+    {
+        Skip.If(_pair is null, OpenSmtpdInstance.Unavailable);
+        var ours = await ObserveAsync(_pair!.Ours);
+        var theirs = await ObserveAsync(_pair.Theirs);
+        var c = new Comparison(output, "queue and smtpctl");
+        CompareStatsKeys(c, ours[StatsKeys]!.Split(' '), theirs[StatsKeys]!.Split(' '));
+        foreach (var key in ours.Keys.Union(theirs.Keys).Where(k => k != StatsKeys).Order(StringComparer.Ordinal))
+        {
+            ours.TryGetValue(key, out var o);
+            theirs.TryGetValue(key, out var t);
+            if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
+            else c.Same(key, o, t);
+        }
+        output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
+        c.AssertAll();
+    }
+}
