@@ -78,6 +78,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
+        _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);

@@ -277,7 +277,7 @@ public sealed class MtaProcess
                 try
                 {
                     session = await connections.AcquireAsync(
-                        () => SmtpClientSession.OpenAsync(endpoint, hop.Host, route.Options, _log, ct),
+                        async () => await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct),
                         TimeSpan.FromMinutes(5), ct);
                 }
                 catch (MtaException ex)
@@ -344,6 +344,13 @@ public sealed class MtaProcess
         finally { connections.Release(session, delivered); }
     }
 
+    /// <summary>A next hop's reverse name, for the log lines (OpenSMTPD's mta_host ptrname); null when it has none.</summary>
+    async Task<string?> PtrNameAsync(IPAddress address, CancellationToken ct)
+    {
+        var reverse = await _dns.ReverseAsync(address, ct);
+        return reverse.Name;
+    }
+
     /// <summary>A next hop (host and port) that failed to connect or greet is avoided for a while.</summary>
     bool IsBroken(string host, int port, DateTimeOffset now) => _brokenUntil.TryGetValue($"{host}:{port}", out var until) && until > now;
 
@@ -362,7 +369,10 @@ public sealed class MtaProcess
             _outstanding.TryRemove(e.Id, out _);
             var delay = _time.GetUtcNow() - e.CreationTime;
             string id = session is null ? $"{e.Id:x16}" : $"{session.Id:x16}";
-            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{e.Rcpt}> source=\"{session?.Source}\" relay=\"{session?.Relay}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
+            // OpenSMTPD's mta_log: rcpt only when it differs from the destination, "-" for no source.
+            string rcpt = e.Rcpt.Length > 0 && e.Rcpt != e.Dest ? e.Rcpt : "-";
+            string source = session?.Source is { Length: > 0 } s ? s : "-";
+            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{rcpt}> source=\"{source}\" relay=\"{session?.Relay ?? "-"}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
             _bus.Post(outcome.Kind switch
             {
                 OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),
@@ -379,6 +389,9 @@ public sealed class MtaProcess
     /// </summary>
     /// <summary>Sessions to next hops open now, busy or kept alive (the mta.session statistic).</summary>
     public int OpenSessions => _hosts.Values.Sum(h => h.Open);
+
+    /// <summary>Envelopes handed to the MTA and not reported yet (OpenSMTPD's mta.envelope).</summary>
+    public int Envelopes => _outstanding.Count;
 
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {

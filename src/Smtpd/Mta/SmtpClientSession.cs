@@ -23,8 +23,9 @@ public sealed class SmtpClientSession : IAsyncDisposable
     int _start, _end;
     HashSet<string> _extensions = [];
 
-    SmtpClientSession(Socket socket, ClientOptions options, SmtpdLog log, string hostName)
+    SmtpClientSession(Socket socket, ClientOptions options, SmtpdLog log, string hostName, string? ptrName)
     {
+        PtrName = ptrName;
         _socket = socket;
         _stream = Stream.Null; // until connected
         _options = options;
@@ -34,10 +35,16 @@ public sealed class SmtpClientSession : IAsyncDisposable
     }
 
     public ulong Id { get; }
+    /// <summary>The name the next hop must prove it is (URL host or MX name): TLS checks it.</summary>
     public string HostName { get; }
+    /// <summary>The next hop's reverse name (/etc/hosts, then PTR), as OpenSMTPD's mta logs it; null when it has none.</summary>
+    public string? PtrName { get; }
     public IPEndPoint Remote => (IPEndPoint)_socket.RemoteEndPoint!;
     public string Source => (_socket.LocalEndPoint as IPEndPoint)?.Address.ToString() ?? "";
-    /// <summary>"mx.example.org [192.0.2.1]" as OpenSMTPD's relay= field.</summary>
+    /// <summary>
+    /// "mx.example.org [192.0.2.1]": the name the route chose (and TLS checked) with the address.
+    /// OpenSMTPD writes "192.0.2.1 (PTR name)" here; docs/DEVIATIONS.md says why we keep ours.
+    /// </summary>
     public string Relay => $"{HostName} [{Remote.Address}]";
     public bool Secure => _stream is SslStream;
     public int Messages { get; private set; }
@@ -87,22 +94,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// Connects and greets; on failure the exception says why. When opportunistic STARTTLS fails
     /// in the handshake, connects once more in plain text, as OpenSMTPD (MTA_DOWNGRADE_PLAIN).
     /// </summary>
-    public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, CancellationToken ct)
+    public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, string? ptrName, ClientOptions options, SmtpdLog log, CancellationToken ct)
     {
-        var session = await ConnectAsync(endpoint, hostName, options, log, plain: false, ct);
+        var session = await ConnectAsync(endpoint, hostName, ptrName, options, log, plain: false, ct);
         if (!session._opportunisticTlsFailed) return session;
         log.Info($"smtp-out: Error on session {session.Id:x16}: opportunistic TLS failed, downgrading to plain");
-        return await ConnectAsync(endpoint, hostName, options, log, plain: true, ct);
+        return await ConnectAsync(endpoint, hostName, ptrName, options, log, plain: true, ct);
     }
 
     /// <summary>Returns a greeted session, or one whose opportunistic TLS failed (closed, to be replaced).</summary>
-    static async Task<SmtpClientSession> ConnectAsync(IPEndPoint endpoint, string hostName, ClientOptions options, SmtpdLog log, bool plain, CancellationToken ct)
+    static async Task<SmtpClientSession> ConnectAsync(IPEndPoint endpoint, string hostName, string? ptrName, ClientOptions options, SmtpdLog log, bool plain, CancellationToken ct)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         if (options.SourceFor(endpoint.Address) is { } source) socket.Bind(new IPEndPoint(source, 0));
-        var session = new SmtpClientSession(socket, options, log, hostName) { _plain = plain };
+        var session = new SmtpClientSession(socket, options, log, hostName, ptrName) { _plain = plain };
         string scheme = options.Tls == MtaTls.Smtps ? "smtps" : "smtp";
-        log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={hostName}");
+        log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={ptrName ?? hostName}");
         try
         {
             using (var timeout = Timeout(ct, TimeSpan.FromSeconds(Math.Min(30, options.Timeout.TotalSeconds))))

@@ -32,10 +32,11 @@ public static class StatKeys
     public const string MdaRunning = "mda.running";                 // gauge: deliveries running
     public const string MdaUser = "mda.user";                       // gauge: users with mail in the MDA
     public const string MtaSession = "mta.session";
+    public const string MtaEnvelope = "mta.envelope";               // gauge: envelopes the MTA holds
     public const string ControlSession = "control.session";
     public const string Uptime = "smtpd.uptime";
 
     /// <summary>Gauges describe the running process: a restart starts them again from 0.</summary>
     public static bool IsGauge(string key) => key is SmtpSession or SmtpTls or EnvelopeIncoming or Envelope or EnvelopeInflight
-        or MdaEnvelope or MdaPending or MdaRunning or MdaUser or MtaSession or ControlSession;
+        or MdaEnvelope or MdaPending or MdaRunning or MdaUser or MtaSession or MtaEnvelope or ControlSession;
 }
