@@ -22,7 +22,7 @@ public static class ChildProcess
     /// helper about 3 MB. Neither changes what the processes do.
     /// </summary>
     static readonly KeyValuePair<string, string>[] ChildRuntimeSettings =
-        [new("DOTNET_GCgen0size", "0x200000"), new("DOTNET_TieredPGO", "0")];
+        [new("DOTNET_GCgen0size", "200000"), new("DOTNET_TieredPGO", "0")];
 
     public static Process Start(FdChannel childEnd, IEnumerable<string> args, IDictionary<string, string?>? environment = null)
     {
