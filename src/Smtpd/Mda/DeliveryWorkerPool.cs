@@ -6,12 +6,16 @@ namespace Smtpd.Mda;
 
 /// <summary>
 /// Delivery processes for a daemon that runs unprivileged: the privileged helper starts one per
-/// identity when needed (never for root), and an idle one is kept for a short while so that a
-/// burst of mail for one user costs one process start, not one per message.
+/// identity when needed (never for root), and an idle one is kept for a short while (10 s) so
+/// that a burst of mail for one user costs one process start, not one per message.
 /// </summary>
 public sealed class DeliveryWorkerPool : IDisposable
 {
-    static readonly TimeSpan IdleLifetime = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Each delivery process costs about 20 MB: one that has waited this long without work exits
+    /// (checked as often, so within twice this), and the next burst starts another.
+    /// </summary>
+    static readonly TimeSpan IdleLifetime = TimeSpan.FromSeconds(10);
     /// <summary>A command delivery may run 10 minutes (CommandDelivery); a process silent for longer is stuck.</summary>
     static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(11);
 
