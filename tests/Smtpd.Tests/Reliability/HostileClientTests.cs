@@ -66,12 +66,14 @@ public sealed class HostileClientTests(ITestOutputHelper output)
             }
             // Every one of them is a session, greeted: wait (bounded) until the daemon counts them all.
             long sessions = 0;
+            (int Code, string Output) shown = (0, "");
             for (var deadline = DateTime.UtcNow.AddSeconds(60); DateTime.UtcNow < deadline; await Task.Delay(500))
             {
-                sessions = Stat(await Smtpctl.RunAsync(smtpd, "show", "stats"), "smtp.session");
+                shown = await Smtpctl.RunAsync(smtpd, "show", "stats");
+                sessions = Stat(shown, "smtp.session");
                 if (sessions >= idle) break;
             }
-            Assert.Equal(idle, sessions);
+            Assert.True(idle == sessions, $"{sessions} of {idle} sessions counted; smtpctl show stats exited {shown.Code}:\n{shown.Output}\n{smtpd.Log[^Math.Min(smtpd.Log.Length, 3000)..]}");
             long rssHeld = ProcessLimits.ResidentBytes(smtpd.Process.Id);
 
             // Someone else is served meanwhile.
