@@ -93,4 +93,28 @@ public sealed class TablesSideBySideTests(ITestOutputHelper output) : IAsyncLife
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();
     }
+
+    // Files both servers refuse at -n, each naming the file and line: a reserved word as a
+    // table's name, and a listener naming a filter that is declared after it.
+    [SkippableTheory]
+    [InlineData("senders as a table name", "table senders file:/etc/hosts\naction \"l\" mbox\nmatch from local for local action \"l\"\n", 1)]
+    [InlineData("filter used before it is declared", "action \"l\" mbox\nmatch from local for local action \"l\"\nlisten on 127.0.0.1 filter \"f\"\nfilter \"f\" phase connect match !rdns disconnect \"550 no\"\n", 3)]
+    public async Task Config_both_refuse_naming_file_and_line(string what, string config, int line)
+    {
+        Skip.If(OpenSmtpdInstance.Unavailable is not null, OpenSmtpdInstance.Unavailable);
+        string dir = Directory.CreateTempSubdirectory("sbs-conf-").FullName;
+        try
+        {
+            string conf = Path.Combine(dir, "smtpd.conf");
+            File.WriteAllText(conf, config);
+            var (oursCode, oursOut, oursErr) = await EndToEnd.SmtpdInstance.RunAsync("-n", "-f", conf);
+            var (theirsCode, theirsText) = await EndToEnd.ExternalTool.RunAsync(OpenSmtpdInstance.Binary, ["-n", "-f", conf]);
+            output.WriteLine($"{what}\n   ours:   {oursCode} {oursOut}{oursErr}\n   theirs: {theirsCode} {theirsText}");
+            var c = new Comparison(output, "config");
+            c.Same($"{what}: refused", oursCode != 0, theirsCode != 0);
+            c.Same($"{what}: names {line}", (oursOut + oursErr).Contains($"{conf}:{line}:"), theirsText.Contains($"{conf}:{line}:"));
+            c.AssertAll();
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
