@@ -5,8 +5,9 @@ namespace Smtpd.Ctl;
 
 /// <summary>
 /// What sendmail does to a message's header before enqueueing: with -t, collects the To, Cc and
-/// Bcc recipients and removes Bcc (its recipients must not see each other); adds From, Date and
-/// Message-ID when the program that wrote the mail left them out. The body is left as it is.
+/// Bcc recipients and removes Bcc (its recipients must not see each other); adds From and Date
+/// when the program that wrote the mail left them out (the daemon adds a missing Message-ID). The
+/// body is left as it is.
 /// </summary>
 public static class Headers
 {
@@ -25,15 +26,15 @@ public static class Headers
                 if (InternetAddressList.TryParse(value, out var list))
                     recipients.AddRange(list.Mailboxes.Select(m => m.Address));
 
+        // From and Date go first, in that order, as OpenSMTPD's enqueue writes them; a missing
+        // Message-ID is added by the daemon at the end of the header, as for any local submission.
         var kept = new StringBuilder();
+        if (!fields.Any(f => f.Name == "from"))
+            kept.Append($"From: {(fullName is null ? sender : new MailboxAddress(fullName, sender).ToString())}\n");
+        if (!fields.Any(f => f.Name == "date"))
+            kept.Append($"Date: {MimeKit.Utils.DateUtils.FormatDate(DateTimeOffset.Now)}\n");
         foreach (var (name, _, rawField) in fields.Select(f => (f.Name, f.Value, f.Raw)))
             if (name != "bcc") kept.Append(rawField);
-        if (!fields.Any(f => f.Name == "from"))
-            kept.Insert(0, $"From: {(fullName is null ? sender : new MailboxAddress(fullName, sender).ToString())}\n");
-        if (!fields.Any(f => f.Name == "date"))
-            kept.Insert(0, $"Date: {MimeKit.Utils.DateUtils.FormatDate(DateTimeOffset.Now)}\n");
-        if (!fields.Any(f => f.Name == "message-id"))
-            kept.Insert(0, $"Message-ID: <{MimeKit.Utils.MimeUtils.GenerateMessageId(System.Net.Dns.GetHostName())}>\n");
 
         string message = kept + body;
         return (Encoding.UTF8.GetBytes(message.Replace("\n", "\r\n")), recipients);

@@ -52,6 +52,9 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return new RecipientDecision.Refuse(Replies.TempFailure, SystemErrors.Describe(ex)); }
 
         if (w.Refused is { } refused) return refused;
+        // One copy per mailbox however many ways the expansion reached it (an alias naming a user who
+        // is also in another member's .forward): OpenSMTPD 6.8 gives two through an alias table and one
+        // through a virtual table; we give one both ways (docs/DEVIATIONS.md).
         var deliveries = w.Out.DistinctBy(a => (a.Action.Name, a.Dest, a.MdaUser, a.MdaMethod, a.MdaTarget)).ToList();
         return deliveries.Count switch
         {

@@ -37,9 +37,9 @@ public sealed class RecipientResolver
         if (rule is null)
             return _matcher.IsLocalDomain(rcpt.Domain)
                 ? new RecipientDecision.Refuse(Replies.UnknownUser, "no rule matched")
-                : new RecipientDecision.Refuse(Replies.RelayDenied, "no rule matched");
+                : new RecipientDecision.Refuse(Replies.RecipientNotAuthorized, "no rule matched");
         if (rule.Reject)
-            return new RecipientDecision.Refuse(Replies.DeliveryNotAuthorized, $"rejected by rule at {rule.Location}");
+            return new RecipientDecision.Refuse(Replies.RecipientNotAuthorized, $"rejected by rule at {rule.Location}");
 
         var action = _ruleset.Actions[rule.ActionName!];
         if (!action.IsLocal)

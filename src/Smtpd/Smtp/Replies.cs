@@ -11,7 +11,7 @@ public static class Replies
     public static Reply Bye(string name) => new(221, "2.0.0", "Bye");
     public static readonly Reply Ok = new(250, "2.0.0", "Ok");
     public static readonly Reply ResetOk = new(250, "2.0.0", "Reset state");
-    public static readonly Reply SenderOk = new(250, "2.1.0", "Ok");
+    public static readonly Reply SenderOk = new(250, "2.0.0", "Ok");
     public static readonly Reply RecipientOk = new(250, "2.1.5", "Destination address valid: Recipient ok");
     public static Reply Accepted(uint msgid) => new(250, "2.0.0", $"{msgid:x8} Message accepted for delivery");
     public static Reply Hello(string name, string helo, string client) => new(250, null, $"{name} Hello {helo} [{client}], pleased to meet you");
@@ -71,7 +71,8 @@ public static class Replies
     public static readonly Reply CommandLineTooLong = new(500, "5.5.2", "Command line too long");
     public static readonly Reply NulInCommand = new(500, "5.5.2", "Syntax error: NUL byte in command");
     public static readonly Reply CommandNotUtf8 = new(500, "5.5.2", "Syntax error: command is not valid UTF-8");
-    public static Reply NoArguments(string verb) => new(501, "5.5.4", $"{verb}: command does not accept arguments");
+    public static Reply NoArguments(string verb) => new(500, "5.5.4", $"{verb}: command does not accept arguments");
+    public static Reply HeloNoDomain(string verb) => new(501, "5.5.1", $"{verb}: requires a domain name");
     public static Reply HeloSyntax(string verb) => new(501, "5.5.4", $"{verb}: requires a valid domain name");
     public static readonly Reply SyntaxError = new(501, "5.5.4", "Syntax error");
     public static readonly Reply NoParametersAllowed = new(501, "5.5.4", "No parameters allowed");
@@ -95,20 +96,23 @@ public static class Replies
     public static readonly Reply AlreadyIdentified = new(503, "5.5.1", "Already identified");
     public static readonly Reply NestedMail = new(503, "5.5.1", "Sender already specified");
     public static readonly Reply NeedMail = new(503, "5.5.1", "Need MAIL before RCPT");
-    public static readonly Reply NeedRcpt = new(503, "5.5.1", "No recipient specified");
+    public static readonly Reply NeedRcpt = new(503, "5.5.4", "No recipient specified");
     public static Reply UnsupportedParameter(string p) => new(555, "5.5.4", $"Unsupported option {p}");
     public static readonly Reply UnknownUser = new(550, "5.1.1", "Invalid recipient");
     /// <summary>A refusal at RCPT names the recipient, as OpenSMTPD's does ("550 Invalid recipient: &lt;a@b&gt;").</summary>
     public static Reply NamingRecipient(Reply refusal, MailAddress rcpt) =>
         new(refusal.Code, refusal.Enhanced, $"{refusal.Lines[0]}: <{rcpt}>");
-    public static readonly Reply RelayDenied = new(550, "5.7.1", "Relaying denied");
-    public static readonly Reply DeliveryNotAuthorized = new(550, "5.7.1", "Delivery not authorized, message refused");
+    /// <summary>
+    /// No rule accepts the recipient, or a reject rule matched: OpenSMTPD's words ("Invalid recipient"),
+    /// with the enhanced code that tells the sender it is a policy refusal, not a bad mailbox (RFC 3463 X.7.1).
+    /// </summary>
+    public static readonly Reply RecipientNotAuthorized = new(550, "5.7.1", "Invalid recipient");
     public static readonly Reply MessageTooBig = new(552, "5.3.4", "Message too big for system");
     public static readonly Reply HeaderTooBig = new(552, "5.3.4", "Message header too large");
     public static readonly Reply BadNotify = new(501, "5.5.4", "NOTIFY: NEVER, or a list of SUCCESS, FAILURE, DELAY");
     public static readonly Reply BadOrcpt = new(501, "5.5.4", "ORCPT: address type and address expected (rfc822;user@domain)");
     public static Reply BadDsnParameter(string p) => new(501, "5.5.4", $"{p}: invalid value");
     public static readonly Reply SenderNotOwned = new(553, "5.7.1", "Sender address not allowed for this user");
-    public static readonly Reply SenderSyntax = new(553, "5.1.7", "Sender address syntax error");
+    public static readonly Reply SenderSyntax = new(553, "5.1.0", "Sender address syntax error");
     public static readonly Reply TooManyHops = new(554, "5.4.6", "Too many hops, mail loop detected");
 }

@@ -45,7 +45,8 @@ public sealed partial class SmtpSession
     {
         string verb = esmtp ? "EHLO" : "HELO";
         string domain = args.Split(' ', 2)[0];
-        if (domain.Length == 0 || !MailAddress.IsValidDomain(domain)) return Replies.HeloSyntax(verb);
+        if (domain.Length == 0) return Replies.HeloNoDomain(verb);
+        if (!MailAddress.IsValidDomain(domain)) return Replies.HeloSyntax(verb);
         // A new HELO/EHLO resets the session state (RFC 5321 4.1.4).
         _helo = domain;
         _esmtp = esmtp;
@@ -59,10 +60,11 @@ public sealed partial class SmtpSession
 
     Reply Mail(string args)
     {
+        // "MAIL FROM:" is the verb: "MAIL" alone or "MAIL TO:" is no command at all (as OpenSMTPD reads it).
+        if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.Unrecognized("MAIL");
         if (_helo is null) return Replies.HeloFirst;
         if (_tx is not null) return Replies.NestedMail;
         if (_mailCount >= _ctx.Ruleset.MaxMailsPerSession) return Replies.TooManyMessages;
-        if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         // A sender or recipient without a domain is local: it gets the session's name (smtp_mailaddr).
         if (!MailPath.TryParse(args[5..], isSender: true, out var path, _smtpName)) return Replies.SenderSyntax;
         if (BoundSender is { } bound && !path.Address.ToString().Equals(bound, StringComparison.OrdinalIgnoreCase))
@@ -110,8 +112,9 @@ public sealed partial class SmtpSession
 
     Reply Rcpt(string args)
     {
+        // "RCPT TO:" is the verb, as "MAIL FROM:" is.
+        if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.Unrecognized("RCPT");
         if (_tx is null) return Replies.NeedMail;
-        if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.SyntaxError;
         if (!MailPath.TryParse(args[3..], isSender: false, out var path, _smtpName)) return Replies.RecipientSyntax;
         var notify = Queue.DsnNotify.None;
         string? orcpt = null;
@@ -143,7 +146,8 @@ public sealed partial class SmtpSession
                     _tx.Recipients.Add(new TxRecipient(path.Address, delivery, notify, orcpt));
                 return Replies.RecipientOk;
             case RecipientDecision.Refuse refuse:
-                _ctx.Log.Info($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
+                // The failed-command line says what the client was told; why is for debugging (OpenSMTPD logs no more).
+                _ctx.Log.Debug($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
                 return Replies.NamingRecipient(refuse.Reply, path.Address);
             default:
                 return Replies.TempFailure;
@@ -162,6 +166,7 @@ public sealed partial class SmtpSession
 
     Reply Quit(string args)
     {
+        if (args.Length > 0) return Replies.NoArguments("QUIT");
         _quit = true;
         return Replies.Bye(_smtpName);
     }

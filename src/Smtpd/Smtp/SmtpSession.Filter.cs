@@ -139,6 +139,7 @@ public sealed partial class SmtpSession
         "RCPT" => _tx is not null && args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase) && MailPath.TryParse(args[3..], isSender: false, out _, _smtpName),
         "DATA" => _tx is { Recipients.Count: > 0 } && args.Length == 0,
         "STARTTLS" or "AUTH" => _helo is not null && _tx is null,
+        "RSET" or "QUIT" => args.Length == 0,
         _ => true,
     };
 

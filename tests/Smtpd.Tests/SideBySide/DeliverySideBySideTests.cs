@@ -145,9 +145,17 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
         ["lmtp: header names"] = "Mda/LmtpDelivery: item 9 (smtpside) adds Delivered-To:; OpenSMTPD also sends Return-Path: ahead of it over LMTP",
         ["lmtp: Received"] = "Mda/LmtpDelivery: we say LHLO <hostname>, OpenSMTPD says LHLO localhost",
         ["log: rcpt=<smtpdtest@lmtp.test>"] = "Mda/LmtpDelivery: our stat= is the LMTP server's reply, OpenSMTPD's is Delivered",
-        ["smtpdtest maildir: messages"] = "Lookup/Expander: one copy per mailbox per message; OpenSMTPD delivers twice to a user reached by an alias and by a .forward",
-        ["smtpdtest maildir: Delivered-To values"] = "Lookup/Expander: as above, no second copy",
-        ["log: delivery lines"] = "Lookup/Expander: as above, no second copy",
+    };
+
+    // docs/DEVIATIONS.md: one copy per mailbox per message. OpenSMTPD 6.8 delivers a second copy to
+    // smtpdtest when team@ (an alias) reaches it directly and through the forwarder's ~/.forward,
+    // but one copy for the same shape through a virtual table (both@virt.test).
+    const string OneCopy = "one copy per mailbox per message, as OpenSMTPD itself does through a virtual table";
+    static readonly Dictionary<string, (string Ours, string Why)> Kept = new()
+    {
+        ["smtpdtest maildir: messages"] = ("4", OneCopy),
+        ["smtpdtest maildir: Delivered-To values"] = ("both@virt.test info@virt.test smtpdtest@localhost team@localhost", OneCopy),
+        ["log: delivery lines"] = ("10", OneCopy),
     };
 
     static void Describe(Dictionary<string, string?> seen, string what, Delivered? m)
@@ -186,6 +194,7 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
                 (o, t) = (o?.Replace("(smtpd)", "(<server>)"), t?.Replace("(OpenSMTPD)", "(<server>)"));
             }
             if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
+            else if (Kept.TryGetValue(key, out var kept)) c.Deviation($"{key} [{kept.Why}]", o, kept.Ours, t);
             else c.Same(key, o, t);
         }
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");

@@ -37,8 +37,6 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
         }
     }
 
-    const string Smtp = "found by this suite; Smtp/ is smtpside's";
-
     /// <summary>Plays each session on both servers and compares reply by reply.</summary>
     async Task<List<(string Ours, string Theirs)>> CompareSessionsAsync(Comparison c, (string Name, Step[] Steps)[] sessions, string client = "127.0.0.1")
     {
@@ -73,8 +71,6 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
             var steps = sessions.SelectMany(x => x.Steps).Where(st => shape.Contains($"command=\"{st.Send.TrimEnd('\r', '\n')}\"")).ToList();
             if (steps.Any(st => st.Check == StepCheck.Kept)) continue;
             if (o != t && steps.FirstOrDefault(st => st.Check == StepCheck.Pending) is { } pending) c.Pending(key, o.ToString(), t.ToString(), pending.Note!);
-            else if (shape.StartsWith("smtp rcpt refused", StringComparison.Ordinal))
-                c.Pending(key, o.ToString(), t.ToString(), Smtp + ": an extra line per refused recipient with the reason; OpenSMTPD logs only the failed-command");
             else if (shape.Contains("reason=too-many-errors") || (shape.Contains("reason=disconnect") && oursShapes.Any(x => x.Contains("too-many-errors"))))
                 c.Deviation(key + " [security: a session is closed at its tenth error]", o.ToString(), o.ToString(), t.ToString());
             else c.Same(key, o, t); // 'command="MAIL FROM:<noat>"': item 5 (smtpside), fails until it lands
@@ -98,7 +94,7 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
                       // RFC 5321 4.1.4: a later EHLO resets the session as RSET does.
                       Step.Kept("EHLO again.example", "250", "RFC 5321 4.1.4: EHLO again"),
                       Step.Kept("HELO third.example", "250", "RFC 5321 4.1.4: HELO again"), "QUIT"]),
-            ("no-helo-arg", [Step.Pending("HELO", Smtp + ": 501 5.5.4 vs their 5.5.1"), Step.Pending("EHLO", Smtp + ": 501 5.5.4 vs their 5.5.1"), "EHLO client.example"]),
+            ("no-helo-arg", ["HELO", "EHLO", "EHLO client.example"]),
             ("before-helo", ["MAIL FROM:<a@example.org>", "RCPT TO:<smtpdtest@localhost>", "DATA", "NOOP",
                              // RFC 5321 4.1.4: RSET (as NOOP, HELP, VRFY, EXPN) may be used at any time.
                              Step.Kept("RSET", "250 2.0.0", "RFC 5321 4.1.4: RSET at any time"), "QUIT"]),
@@ -110,13 +106,13 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
                        // RFC 5321 4.1.1.8 (HELP takes an argument) and 4.1.1.9 (NOOP's argument SHOULD be ignored).
                        Step.Kept("HELP MAIL", "214 2.0.0", "RFC 5321 4.1.1.8: HELP with an argument"),
                        Step.Kept("NOOP hello", "250 2.0.0", "RFC 5321 4.1.1.9: NOOP ignores its argument"),
-                       "FOO", "", "STARTTLS", "AUTH PLAIN", "BDAT 10 LAST", "TURN", "ETRN x",
-                       Step.Pending("QUIT extra", Smtp + ": we close with 221, they refuse the argument with 500 5.5.4"),
-                       Step.Pending("QUIT", Smtp + ": (after QUIT extra)")]),
+                       "FOO", "", "STARTTLS", "AUTH PLAIN", "BDAT 10 LAST", "TURN", "ETRN x"]),
+            // (a session of its own: "verbs" is at its ninth error, see "too-many-errors")
+            ("quit-arg", ["EHLO client.example", "QUIT extra", "QUIT"]),
             // Security: we close a session at its tenth error (421), as Postfix's smtpd_hard_error_limit does; OpenSMTPD never does.
             ("too-many-errors", ["EHLO client.example", "FOO", "FOO", "FOO", "FOO", "FOO", "FOO", "FOO", "FOO", "FOO", "FOO",
                                  Step.Kept("NOOP", "421 4.7.0", "security: a session is closed at its tenth error")]),
-            ("lowercase", ["ehlo client.example", Step.Pending("mail from:<a@example.org>", Smtp + ": 250 2.1.0 vs their 2.0.0 for MAIL"),
+            ("lowercase", ["ehlo client.example", "mail from:<a@example.org>",
                            "rcpt to:<smtpdtest@localhost>", "rset", "quit"]),
         ]);
         // What a user reads in the banner, the greeting and the EHLO keywords.
@@ -135,33 +131,30 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
     public async Task Mail_and_rcpt_syntax()
     {
         var c = new Comparison(output, "mail-rcpt");
-        const string MailOk = Smtp + ": 250 2.1.0 vs their 2.0.0 for MAIL";
-        const string SenderSyntax = Smtp + ": 553 5.1.7 vs their 5.1.0 for a bad sender";
         const string NoParameter = "RFC 5321 4.1.1.11: 555 for an unknown MAIL/RCPT parameter";
         var replies = await CompareSessionsAsync(c, [
-            ("order", ["EHLO client.example", "RCPT TO:<smtpdtest@localhost>", "DATA", Step.Pending("MAIL FROM:<a@example.org>", MailOk),
-                       Step.Pending("DATA", Smtp + ": 503 5.5.1 vs their 5.5.4 for DATA without RCPT"), "MAIL FROM:<b@example.org>", "RSET", "RCPT TO:<smtpdtest@localhost>"]),
-            ("mail", ["EHLO client.example", Step.Pending("MAIL FROM:<>", MailOk), "RSET",
-                      Step.Pending("MAIL FROM:a@example.org", SenderSyntax), "RSET",
+            ("order", ["EHLO client.example", "RCPT TO:<smtpdtest@localhost>", "DATA", "MAIL FROM:<a@example.org>",
+                       "DATA", "MAIL FROM:<b@example.org>", "RSET", "RCPT TO:<smtpdtest@localhost>"]),
+            ("mail", ["EHLO client.example", "MAIL FROM:<>", "RSET",
+                      "MAIL FROM:a@example.org", "RSET",
                       // item 5 (smtpside): a space after the colon is accepted.
-                      Step.Pending("MAIL FROM: <a@example.org>", MailOk), "RSET",
-                      // item 5 (smtpside): a sender without a domain is accepted (basic code compared, the
-                      // enhanced one is the MAIL 2.1.0 above); fails until smtpside lands.
-                      Step.WithWords("MAIL FROM:<noat>", "item 5"), "RSET",
+                      "MAIL FROM: <a@example.org>", "RSET",
+                      // A sender without a domain is accepted (it gets the server's name).
+                      "MAIL FROM:<noat>", "RSET",
                       Step.Kept("MAIL FROM:<a@example.org> FOO=bar", "555 5.5.4", NoParameter), "RSET",
-                      Step.Pending("MAIL FROM:<a@example.org> SIZE=100", MailOk), "RSET",
+                      "MAIL FROM:<a@example.org> SIZE=100", "RSET",
                       // RFC 1870 6.1: a declared size over the limit is refused at MAIL (552), not after the whole message.
                       Step.Kept("MAIL FROM:<a@example.org> SIZE=999999999", "552 5.3.4", "RFC 1870 6.1: SIZE over the limit refused at MAIL"), "RSET",
-                      Step.Pending("MAIL FROM:<a@example.org> BODY=8BITMIME", MailOk), "RSET",
+                      "MAIL FROM:<a@example.org> BODY=8BITMIME", "RSET",
                       Step.Kept("MAIL FROM:<a@example.org> BODY=BINARYMIME", "555 5.5.4", NoParameter), "RSET",
-                      Step.Pending("MAIL FROM:<a@example.org> RET=HDRS ENVID=abc", MailOk), "RSET"]),
+                      "MAIL FROM:<a@example.org> RET=HDRS ENVID=abc", "RSET"]),
             // (a new session: we close one at the tenth error, see "too-many-errors")
             ("mail-syntax", ["EHLO client.example",
-                      Step.Pending("MAIL FROM:<a@@example.org>", SenderSyntax), Step.Pending("MAIL FROM:<a@example.org", SenderSyntax),
-                      Step.Pending("MAIL TO:<a@example.org>", Smtp + ": 501 5.5.4 syntax error vs their 500 5.5.1 unrecognized"),
-                      Step.Pending("MAIL FROM:", SenderSyntax),
-                      Step.Pending("MAIL", Smtp + ": 501 5.5.4 syntax error vs their 500 5.5.1 unrecognized")]),
-            ("rcpt", ["EHLO client.example", Step.Pending("MAIL FROM:<a@example.org>", MailOk), "RCPT TO:<smtpdtest@localhost>",
+                      "MAIL FROM:<a@@example.org>", "MAIL FROM:<a@example.org",
+                      "MAIL TO:<a@example.org>",
+                      "MAIL FROM:",
+                      "MAIL"]),
+            ("rcpt", ["EHLO client.example", "MAIL FROM:<a@example.org>", "RCPT TO:<smtpdtest@localhost>",
                       // item 5 (smtpside): a space after the colon.
                       "RCPT TO: <smtpdtest@localhost>",
                       "RCPT TO:smtpdtest@localhost",
@@ -173,10 +166,10 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
                       "RCPT TO:<smtpdtest@localhost> ORCPT=rfc822;x@example.org",
                       Step.Kept("RCPT TO:<smtpdtest@localhost> FOO=bar", "555 5.5.4", NoParameter),
                       "RCPT TO:<>", Step.WithWords("RCPT TO:<postmaster>", "item 7", "Invalid recipient"), "RCPT TO:<a@b@c>",
-                      Step.Pending("RCPT FROM:<x@localhost>", Smtp + ": 501 5.5.4 syntax error vs their 500 5.5.1 unrecognized"), "RCPT TO:", "QUIT"]),
+                      "RCPT FROM:<x@localhost>", "RCPT TO:", "QUIT"]),
             // RFC 5321 4.1.1.11 / RFC 1869: MAIL and RCPT parameters belong to extensions announced by EHLO, not after HELO.
             ("helo-no-ext", ["HELO client.example", Step.Kept("MAIL FROM:<a@example.org> SIZE=100", "555 5.5.4", "RFC 1869 6: no ESMTP parameter after HELO"), "RSET",
-                             Step.Pending("MAIL FROM:<a@example.org>", MailOk),
+                             "MAIL FROM:<a@example.org>",
                              Step.Kept("RCPT TO:<smtpdtest@localhost> NOTIFY=SUCCESS", "555 5.5.4", "RFC 1869 6: no ESMTP parameter after HELO")]),
         ]);
         // RFC 2034 3: with ENHANCEDSTATUSCODES announced, every reply carries one; OpenSMTPD's refused recipient has none.
@@ -189,17 +182,16 @@ public sealed class DialogueSideBySideTests(ITestOutputHelper output) : IAsyncLi
     public async Task Lines_and_data()
     {
         var c = new Comparison(output, "data");
-        const string MailOk = Smtp + ": 250 2.1.0 vs their 2.0.0 for MAIL";
         string longLine = "X-Long: " + new string('a', 1200);
         var replies = await CompareSessionsAsync(c, [
-            ("data", ["EHLO client.example", Step.Pending("MAIL FROM:<a@example.org>", MailOk), "RCPT TO:<smtpdtest@localhost>", "DATA",
+            ("data", ["EHLO client.example", "MAIL FROM:<a@example.org>", "RCPT TO:<smtpdtest@localhost>", "DATA",
                       $"Subject: one\r\n{longLine}\r\n\r\nbody\r\n..dot\r\n.\r\n", "QUIT"]),
-            ("bare-lf", ["EHLO client.example", Step.Pending("MAIL FROM:<a@example.org>", MailOk), "RCPT TO:<smtpdtest@localhost>", "DATA", "Subject: two\n\nbare\nlf\r\n.\r\n", "NOOP", "QUIT"]),
+            ("bare-lf", ["EHLO client.example", "MAIL FROM:<a@example.org>", "RCPT TO:<smtpdtest@localhost>", "DATA", "Subject: two\n\nbare\nlf\r\n.\r\n", "NOOP", "QUIT"]),
             ("bare-lf-cmd", ["EHLO client.example\n", "NOOP\n", "QUIT"]),
             ("long-cmd", ["EHLO client.example", Step.Kept("NOOP " + new string('x', 600), "250 2.0.0", "RFC 5321 4.1.1.9: NOOP ignores its argument"),
-                          Step.Pending("MAIL FROM:<" + new string('a', 300) + "@example.org>", Smtp + ": 553 5.1.7 vs their 5.1.0 for a bad sender"), "RSET", "QUIT"]),
-            ("rcpt-after-data", ["EHLO client.example", Step.Pending("MAIL FROM:<a@example.org>", MailOk), "RCPT TO:<smtpdtest@localhost>", "DATA", "Subject: three\r\n\r\nx\r\n.\r\n",
-                                 "RCPT TO:<smtpdtest@localhost>", "DATA", Step.Pending("MAIL FROM:<a@example.org>", MailOk), "QUIT"]),
+                          "MAIL FROM:<" + new string('a', 300) + "@example.org>", "RSET", "QUIT"]),
+            ("rcpt-after-data", ["EHLO client.example", "MAIL FROM:<a@example.org>", "RCPT TO:<smtpdtest@localhost>", "DATA", "Subject: three\r\n\r\nx\r\n.\r\n",
+                                 "RCPT TO:<smtpdtest@localhost>", "DATA", "MAIL FROM:<a@example.org>", "QUIT"]),
         ]);
         c.Same("end of DATA says accepted", SmtpReply.BasicAndWords(replies[5].Ours, "Message accepted for delivery"), SmtpReply.BasicAndWords(replies[5].Theirs, "Message accepted for delivery"));
         // What was delivered: the 1,200-octet line intact, the dot unstuffed, bare LFs as each wrote them.
