@@ -195,7 +195,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
         await Task.Delay(500);
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Maildirs, TestUsers.Recipient, "new")));
-        Assert.Contains("Delivery status notification: error", await File.ReadAllTextAsync(files[0]));
+        Assert.Contains("Delivery status notification: failed", await File.ReadAllTextAsync(files[0]));
     }
 
     [SkippableFact]
