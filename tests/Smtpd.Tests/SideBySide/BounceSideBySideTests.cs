@@ -121,7 +121,6 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
     // Deviations this suite found, reported to their owners and not fixed here:
     static readonly Dictionary<string, string> Pending = new()
     {
-        ["mda tempfail: show queue last error"] = "Mda/CommandDelivery: '\"CMD\" exited with 75 (temporary failure): OUTPUT' vs their '\"OUTPUT\"' (the command's last line)",
         ["sendmail: header names"] = "smtpctl sendmail: adds Message-ID and Date before From; OpenSMTPD adds Date after From and Message-ID last",
     };
 
