@@ -30,7 +30,7 @@ public sealed class DelayWarningTests
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync("Subject: slow one\r\n\r\nbody\r\n."));
         }
-        await smtpd.WaitForLogAsync("result=TempFail", TimeSpan.FromSeconds(30));
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", TimeSpan.FromSeconds(30));
         await Task.Delay(TimeSpan.FromSeconds(2.5));
         Assert.Equal("1 envelope scheduled", (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Output.Trim());
 

@@ -117,7 +117,7 @@ public sealed class DsnTests
             """);
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, "RET=HDRS ENVID=ABC123", "far@sink.example", "NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         string dumped = await File.ReadAllTextAsync(Assert.Single(sink.Messages));
         Assert.Contains($"X-Mail-Args: <{TestUsers.Recipient}@localhost> RET=HDRS ENVID=ABC123", dumped);
         Assert.Contains("X-Rcpt-Args: <far@sink.example> NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example", dumped);
