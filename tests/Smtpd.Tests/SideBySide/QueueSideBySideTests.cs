@@ -189,7 +189,6 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         ["smtpctl show mta paused: output"] = "smtpctl/Control: show mta paused is not implemented (the paused routes; none here)",
         ["smtpctl resume route unknown: exit code"] = "smtpctl/Control: resume route is not implemented",
         ["smtpctl resume route unknown: output"] = "smtpctl/Control: resume route is not implemented (OpenSMTPD answers 'command succeeded' even for an unknown route)",
-        ["spool: corrupt/ mode"] = "Queue/FsQueue: corrupt/ made at start; OpenSMTPD makes it when first needed",
     };
 
     const string StatsKeys = "show stats: keys";
