@@ -19,13 +19,13 @@ public static class DeliveryReport
         var first = failures[0].Envelope;
         if (first.SmtpName.Length > 0) hostname = first.SmtpName;
         var report = new MimeMessage();
-        report.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostname}"));
+        report.From.Add(new MailboxAddress("Mailer Daemon", $"MAILER-DAEMON@{hostname}"));
         // To the sender as BounceProcess checked it, a source route dropped: MimeKit refuses one (found by fuzzing).
         report.To.Add(MailboxAddress.Parse(Smtp.MailAddress.TryParse(first.Sender, allowNoDomain: false, out var sender) ? sender.ToString() : first.Sender));
         bool failure = failures[0].IsFailure;
         bool delayed = failures[0].Action == "delayed";
-        report.Subject = failure ? "Delivery status notification: error"
-            : delayed ? "Delivery status notification: delay" : "Delivery status notification: success";
+        // OpenSMTPD names the report by its Action: failed, delayed, delivered or relayed.
+        report.Subject = $"Delivery status notification: {failures[0].Action}";
         report.Date = now;
         report.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(hostname);
         report.Headers.Add("Auto-Submitted", "auto-replied"); // RFC 3834: no auto-reply loops

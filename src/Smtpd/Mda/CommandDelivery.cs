@@ -73,16 +73,51 @@ public sealed class CommandDelivery(string command) : IMailboxDelivery
                 process.Kill(entireProcessTree: true);
                 return Outcome.TempFail($"\"{command}\" did not finish within {Timeout.TotalMinutes} minutes");
             }
-            string output = (await stdout + await stderr).Trim();
-            if (output.Length > MaxOutput) output = output[..MaxOutput];
-            output = output.Replace('\n', ' ').Replace('\r', ' ');
+            // As OpenSMTPD's mda: the error is the last line the command printed, quoted and
+            // with unsafe characters escaped, or "exited abnormally" when it printed nothing.
+            string lastLine = LastLine(await stdout + await stderr);
+            string error = lastLine.Length > 0 ? $"\"{Escape(lastLine)}\"" : "exited abnormally";
             return process.ExitCode switch
             {
                 0 => Outcome.Ok("Delivered"),
-                ExTempFail => Outcome.TempFail($"\"{command}\" exited with 75 (temporary failure){(output.Length > 0 ? ": " + output : "")}"),
-                int code => Outcome.PermFail($"\"{command}\" exited with {code}{(output.Length > 0 ? ": " + output : "")}"),
+                ExTempFail => Outcome.TempFail(error),
+                _ => Outcome.PermFail(error),
             };
         }
+    }
+
+    /// <summary>The last line of the output ("" for none), cut at <see cref="MaxOutput"/> characters.</summary>
+    static string LastLine(string output)
+    {
+        if (output.EndsWith('\n')) output = output[..^1];
+        if (output.Length == 0) return "";
+        string line = output[(output.LastIndexOf('\n') + 1)..].TrimEnd('\r');
+        return line.Length > MaxOutput ? line[..MaxOutput] : line;
+    }
+
+    /// <summary>
+    /// Control characters, DEL and backslash written the way OpenSMTPD's strnvis (VIS_SAFE |
+    /// VIS_CSTYLE) writes them, so that a line cannot forge log or queue text.
+    /// </summary>
+    static string Escape(string line)
+    {
+        var sb = new StringBuilder(line.Length);
+        foreach (char ch in line)
+        {
+            switch (ch)
+            {
+                case '\\': sb.Append("\\\\"); break;
+                case '\t' or '\b' or '\a': sb.Append(ch); break;
+                case '\r': sb.Append(' '); break; // kept off the queue's line-based envelope
+                case '\n': sb.Append("\\n"); break;
+                case '\v': sb.Append("\\v"); break;
+                case '\f': sb.Append("\\f"); break;
+                case '\0': sb.Append("\\0"); break;
+                case < ' ' or '\x7f': sb.Append('\\').Append(Convert.ToString(ch, 8).PadLeft(3, '0')); break;
+                default: sb.Append(ch); break;
+            }
+        }
+        return sb.ToString();
     }
 
     /// <summary>The environment OpenSMTPD gives a delivery command.</summary>

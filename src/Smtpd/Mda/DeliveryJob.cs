@@ -6,7 +6,7 @@ namespace Smtpd.Mda;
 /// One local delivery, fully decided (method, mailbox, identity): what the Mda hands to a
 /// delivery process running as the recipient, or runs itself when smtpd is not root.
 /// </summary>
-public sealed record DeliveryJob(string Method, string Target, bool LmtpRcptTo, string Hostname,
+public sealed record DeliveryJob(string Method, string Target, bool LmtpRcptTo,
     string Sender, string Recipient, string Dest, SystemUser User, SystemUser? RunAs = null)
 {
     /// <summary>Whose identity the delivery runs with: the action's <c>user</c>, else the recipient.</summary>
@@ -20,7 +20,7 @@ public sealed record DeliveryJob(string Method, string Target, bool LmtpRcptTo, 
         Mbox => new MboxDelivery(),
         Mda => new CommandDelivery(Target),
         File => new FileDelivery(Target),
-        Lmtp => new LmtpDelivery(Target, LmtpRcptTo, Hostname),
+        Lmtp => new LmtpDelivery(Target, LmtpRcptTo),
         _ => throw new InvalidOperationException($"unknown delivery method {Method}"),
     };
 

@@ -7,10 +7,10 @@ namespace Smtpd.Mda;
 /// <summary>
 /// <c>lmtp host:port</c> and <c>lmtp /path/to/socket</c> (RFC 2033), e.g. to Dovecot: LHLO,
 /// MAIL, RCPT (the local user, or the address with <c>rcpt-to</c>), DATA, and the reply for
-/// the recipient after the data, the message led by <c>Delivered-To:</c>. 2xx delivered, 4xx
-/// retried, 5xx failed.
+/// the recipient after the data, the message led by <c>Return-Path:</c> and <c>Delivered-To:</c>
+/// as OpenSMTPD's mail.lmtp sends it. 2xx delivered, 4xx retried, 5xx failed.
 /// </summary>
-public sealed class LmtpDelivery(string destination, bool rcptTo, string hostname) : IMailboxDelivery
+public sealed class LmtpDelivery(string destination, bool rcptTo) : IMailboxDelivery
 {
     static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
 
@@ -42,7 +42,8 @@ public sealed class LmtpDelivery(string destination, bool rcptTo, string hostnam
 
             string banner = await Reply();
             if (!banner.StartsWith('2')) return Fail(banner);
-            string r = await Command($"LHLO {hostname}");
+            // OpenSMTPD's mail.lmtp greets as localhost: the LMTP server is on this host.
+            string r = await Command("LHLO localhost");
             if (!r.StartsWith('2')) return Fail(r);
             r = await Command($"MAIL FROM:<{request.Sender}>");
             if (!r.StartsWith('2')) return Fail(r);
@@ -50,15 +51,17 @@ public sealed class LmtpDelivery(string destination, bool rcptTo, string hostnam
             if (!r.StartsWith('2')) { await Command("QUIT"); return Fail(r); }
             r = await Command("DATA");
             if (!r.StartsWith('3')) return Fail(r);
-            // Delivered-To: as maildir and mbox get it (OpenSMTPD's mda writes it for lmtp too), so that a
-            // loop through this mailbox is seen. No Return-Path: the LMTP server, delivering, adds its own
-            // from MAIL FROM (RFC 5321 4.4), and Dovecot's would stand beside a second one.
-            await stream.WriteAsync(Encoding.UTF8.GetBytes($"Delivered-To: {request.Recipient}\r\n"), timeout.Token);
+            // The delivery headers OpenSMTPD's mda leads every local delivery with, lmtp included:
+            // Return-Path: (unless the sender is empty) then Delivered-To:, which shows a loop
+            // through this mailbox. The LMTP server, delivering, may add its own Return-Path.
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(
+                (request.Sender.Length > 0 ? $"Return-Path: <{request.Sender}>\r\n" : "") + $"Delivered-To: {request.Recipient}\r\n"), timeout.Token);
             await using (var source = request.OpenMessage())
                 await Mta.DotStuffing.CopyAsync(source, stream, timeout.Token);
             string final = await Reply(); // one reply per accepted recipient: one here
             try { await Command("QUIT"); } catch (IOException) { }
-            return final.StartsWith('2') ? Outcome.Ok(final) : Fail(final);
+            // OpenSMTPD logs stat=Delivered: its mail.lmtp exits 0, the reply stays with it.
+            return final.StartsWith('2') ? Outcome.Ok("Delivered") : Fail(final);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

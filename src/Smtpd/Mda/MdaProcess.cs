@@ -204,7 +204,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         SystemUser? runAs = null;
         if (action.User is { } actionUser && e.MdaMethod is null && (runAs = users.Get(actionUser)) is null)
             return Outcome.PermFail($"delivery user '{actionUser}' does not exist");
-        var job = new DeliveryJob(method, target, action.LmtpRcptTo, ruleset.Hostname, e.Sender, e.Rcpt, e.Dest, user, runAs);
+        var job = new DeliveryJob(method, target, action.LmtpRcptTo, e.Sender, e.Rcpt, e.Dest, user, runAs);
 
         try
         {

@@ -372,7 +372,7 @@ public sealed class MtaProcess
             // OpenSMTPD's mta_log: rcpt only when it differs from the destination, "-" for no source.
             string rcpt = e.Rcpt.Length > 0 && e.Rcpt != e.Dest ? e.Rcpt : "-";
             string source = session?.Source is { Length: > 0 } s ? s : "-";
-            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{rcpt}> source=\"{source}\" relay=\"{session?.Relay ?? "-"}\" delay={Durations.Format(delay)} result={outcome.ResultWord} stat=\"{outcome.Text}\"");
+            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{rcpt}> source=\"{source}\" relay=\"{session?.Relay ?? "-"}\" delay={Durations.Format(delay)} result=\"{outcome.ResultWord}\" stat=\"{outcome.Text}\"");
             _bus.Post(outcome.Kind switch
             {
                 OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),

@@ -53,6 +53,12 @@ public sealed record Envelope
     public DateTimeOffset? LastBounce { get; init; }
     public int Retry { get; init; }
     public string? ErrorLine { get; init; }
+    /// <summary>
+    /// OpenSMTPD's esc-class and esc-code: the class (4 temporary, 5 permanent; 0 none yet) and
+    /// subject*10+detail of the enhanced status (RFC 3463) of the last failure.
+    /// </summary>
+    public byte EscClass { get; init; }
+    public byte EscCode { get; init; }
 
     /// <summary>DSN (RFC 3461): NOTIFY and ORCPT of the recipient, RET and ENVID of the message.</summary>
     public DsnNotify DsnNotify { get; init; }

@@ -42,10 +42,16 @@ public static class EnvelopeText
         Put("last-bounce", (e.LastBounce?.ToUnixTimeSeconds() ?? 0).ToString(CultureInfo.InvariantCulture));
         Put("ttl", e.Ttl.ToString(CultureInfo.InvariantCulture));
         Put("retry", e.Retry.ToString(CultureInfo.InvariantCulture));
-        if (e.DsnNotify != DsnNotify.None) Put("dsn-notify", ((int)e.DsnNotify).ToString(CultureInfo.InvariantCulture));
+        Put("dsn-notify", ((int)e.DsnNotify).ToString(CultureInfo.InvariantCulture));
         Put("dsn-ret", e.DsnRet);
         Put("dsn-envid", e.DsnEnvid);
         Put("dsn-orcpt", e.DsnOrcpt);
+        if (e.EscClass != 0)
+        {
+            // As OpenSMTPD: both only once a failure has set the class.
+            Put("esc-class", e.EscClass.ToString(CultureInfo.InvariantCulture));
+            Put("esc-code", e.EscCode.ToString(CultureInfo.InvariantCulture));
+        }
         if (e.Type == EnvelopeType.Mda)
         {
             Put("mda-subaddress", e.MdaSubaddress);
@@ -80,6 +86,9 @@ public static class EnvelopeText
         // Times past year 9999 made DateTimeOffset throw ArgumentOutOfRangeException, which the
         // queue walk does not expect of a corrupt file (found by fuzzing).
         long Seconds(string key) => Num(key) is var n && n <= MaxUnixSeconds ? n : throw new FormatException($"time out of range in {key}");
+        // Lines older versions of ours did not write are optional.
+        byte Byte(string key) => !fields.ContainsKey(key) ? (byte)0
+            : Num(key) is var b && b <= byte.MaxValue ? (byte)b : throw new FormatException($"{key} out of range");
         DateTimeOffset? Time(string key) => fields.ContainsKey(key) && Seconds(key) > 0
             ? DateTimeOffset.FromUnixTimeSeconds(Seconds(key)) : null;
 
@@ -117,6 +126,8 @@ public static class EnvelopeText
             MdaMethod = Opt("mda-method"),
             MdaTarget = Opt("mda-target"),
             DsnNotify = fields.ContainsKey("dsn-notify") ? (DsnNotify)(byte)Num("dsn-notify") : DsnNotify.None,
+            EscClass = Byte("esc-class"),
+            EscCode = Byte("esc-code"),
             DsnRet = Opt("dsn-ret"),
             DsnEnvid = Opt("dsn-envid"),
             DsnOrcpt = Opt("dsn-orcpt"),

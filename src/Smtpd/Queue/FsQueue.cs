@@ -33,10 +33,16 @@ public sealed class FsQueue : IQueueBackend
     public void Init()
     {
         if (!Directory.Exists(Spool)) Directory.CreateDirectory(Spool, SpoolModes.Root);
-        foreach (var dir in new[] { _queue, _incoming, _corrupt, Path.Combine(Spool, "purge"), Path.Combine(Spool, "temporary") })
+        foreach (var dir in new[] { _queue, _incoming, Path.Combine(Spool, "purge"), Path.Combine(Spool, "temporary") })
         {
             SpoolModes.EnsureDirectory(dir);
             SpoolModes.Tighten(dir);
+        }
+        // corrupt/ is made when first needed, as OpenSMTPD's; one left from before is kept as private.
+        if (Directory.Exists(_corrupt))
+        {
+            SpoolModes.EnsureDirectory(_corrupt);
+            SpoolModes.Tighten(_corrupt);
         }
         // The lock, the key check and the statistics sit beside the queue and are as private.
         foreach (var file in new DirectoryInfo(Spool).EnumerateFiles())
@@ -201,6 +207,7 @@ public sealed class FsQueue : IQueueBackend
     /// <summary>Moves an unreadable envelope to corrupt/ so that the rest of the queue goes on.</summary>
     void Quarantine(string file)
     {
+        SpoolModes.EnsureDirectory(_corrupt);
         string target = Path.Combine(_corrupt, Path.GetFileName(file));
         if (File.Exists(target)) target += "." + DateTime.UtcNow.Ticks;
         File.Move(file, target);

@@ -14,6 +14,9 @@ namespace Smtpd.Queue;
 /// </summary>
 public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log, IReadOnlyList<TimeSpan>? warnIntervals = null)
 {
+    // OpenSMTPD's enhanced status class and codes (subject*10+detail) kept in an envelope.
+    const byte EscTempFail = 4, EscOtherStatus = 0, EscOtherMailSystemStatus = 30;
+
     public IQueueBackend Backend => backend;
 
     /// <summary>Hands every committed envelope to the scheduler, one changeset per message.</summary>
@@ -72,7 +75,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 bus.Stats.Decrement(StatKeys.Envelope);
                 break;
             case QueueDeliveryTempFail m:
-                var retried = m.Envelope with { Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error };
+                // As OpenSMTPD: class 4; code X.0.0 for a relay, X.3.0 (other mail system status) for a local delivery.
+                var retried = m.Envelope with
+                {
+                    Retry = m.Envelope.Retry + 1, LastTry = time.GetUtcNow(), ErrorLine = m.Error,
+                    EscClass = EscTempFail, EscCode = m.Envelope.Type == EnvelopeType.Mda ? EscOtherMailSystemStatus : EscOtherStatus,
+                };
                 if (DelayWarningDue(retried, time.GetUtcNow()))
                 {
                     retried = retried with { LastBounce = time.GetUtcNow() };

@@ -51,7 +51,7 @@ public sealed class SmtpctlTests
         await using var peer = new DeferringPeer();
         await using var smtpd = await StartAsync(peer.Port);
         string msgid = await SendAsync(smtpd.Port, "bob@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
 
         var queue = await Smtpctl.QueueAsync(smtpd);
         var line = Assert.Single(queue);
@@ -83,7 +83,7 @@ public sealed class SmtpctlTests
         await using var smtpd = await StartAsync(peer.Port);
         string first = await SendAsync(smtpd.Port, "one@far.example");
         string second = await SendAsync(smtpd.Port, "two@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 2);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout, count: 2);
 
         string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(first))[0];
         var (code, output) = await Smtpctl.RunAsync(smtpd, "remove", evpid);
@@ -138,7 +138,7 @@ public sealed class SmtpctlTests
         string first = await SendAsync(smtpd.Port, "one@far.example");
         string second = await SendAsync(smtpd.Port, "two@far.example");
         await SendAsync(smtpd.Port, "three@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 3);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout, count: 3);
 
         string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(first))[0];
         Assert.Equal((0, "1 envelope paused"), Trimmed(await Smtpctl.RunAsync(smtpd, "pause", "envelope", evpid)));
@@ -172,7 +172,7 @@ public sealed class SmtpctlTests
         await using var smtpd = await StartAsync(peer.Port);
         string bad = await SendAsync(smtpd.Port, "bad@far.example");
         await SendAsync(smtpd.Port, "good@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout, count: 2);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout, count: 2);
         string evpid = (await Smtpctl.QueueAsync(smtpd)).Single(l => l[0].StartsWith(bad))[0];
         string file = Directory.EnumerateFiles(Path.Combine(smtpd.Spool, "queue"), evpid, SearchOption.AllDirectories).Single();
         File.WriteAllText(file, "version: 3\n\0\0 garbage, not an envelope\n");
@@ -195,7 +195,7 @@ public sealed class SmtpctlTests
         var before = Stats((await Smtpctl.RunAsync(smtpd, "show", "stats")).Output);
         for (int i = 0; i < 5; i++) await SendAsync(smtpd.Port, $"r{i}@far.example");
         await WaitAsync(() => Task.FromResult(peer.Accepted == 5), "five deliveries");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 5);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout, count: 5);
         await Task.Delay(200);
         var after = Stats((await Smtpctl.RunAsync(smtpd, "show", "stats")).Output);
         long Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
@@ -295,7 +295,8 @@ public sealed class SmtpctlTests
         await SendAsync(smtpd.Port, "p@far.example");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
         await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 2);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout); // the mta line quotes it, the mda line does not
+        await smtpd.WaitForLogAsync("result=Ok", Timeout);
         await Task.Delay(200);
         var (_, stats) = await Smtpctl.RunAsync(smtpd, "show", "stats");
         // Each component's handlers: SMTP commands, queue, scheduler, MTA, MDA messages.
@@ -377,7 +378,7 @@ public sealed class SmtpctlTests
         await using var peer = new DeferringPeer { Accepting = true, DropNextData = true };
         await using var smtpd = await StartAsync(peer.Port);
         await SendAsync(smtpd.Port, "once@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Equal(0, peer.Accepted);
         Assert.Equal("1 envelope scheduled", (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Output.Trim());
         await WaitAsync(() => Task.FromResult(peer.Accepted == 1), "delivery on retry");

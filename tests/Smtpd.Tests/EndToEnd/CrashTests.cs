@@ -122,7 +122,7 @@ public sealed class CrashTests
             Assert.StartsWith("250", await d.CommandAsync("Subject: doomed\r\n\r\nbody\r\n."));
         }
         // Reports are grouped for 2 s: the kill comes in that window.
-        await smtpd.WaitForLogAsync("result=PermFail", TimeSpan.FromSeconds(30));
+        await smtpd.WaitForLogAsync("result=\"PermFail\"", TimeSpan.FromSeconds(30));
         await smtpd.KillAsync();
         Assert.DoesNotContain(" bounce msgid=", smtpd.Log);
 

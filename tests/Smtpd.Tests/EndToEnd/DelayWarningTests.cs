@@ -30,21 +30,21 @@ public sealed class DelayWarningTests
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync("Subject: slow one\r\n\r\nbody\r\n."));
         }
-        await smtpd.WaitForLogAsync("result=TempFail", TimeSpan.FromSeconds(30));
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", TimeSpan.FromSeconds(30));
         await Task.Delay(TimeSpan.FromSeconds(2.5));
         Assert.Equal("1 envelope scheduled", (await Smtpctl.RunAsync(smtpd, "schedule", "all")).Output.Trim());
 
         string maildir = Path.Combine(smtpd.Maildirs, TestUsers.Recipient);
         var first = await Mailboxes.WaitForMaildirAsync(maildir, 1, TimeSpan.FromSeconds(30));
         var warning = MimeMessage.Load(first[0]);
-        Assert.Equal("Delivery status notification: delay", warning.Subject);
+        Assert.Equal("Delivery status notification: delayed", warning.Subject);
         var status = Assert.IsType<MessageDeliveryStatus>(Assert.IsType<MultipartReport>(warning.Body)[1]);
         var group = status.StatusGroups.First(g => g.Contains("Final-Recipient"));
         Assert.Equal("delayed", group["Action"]);
         Assert.Equal("4.3.0", group["Status"]);
 
         var both = await Mailboxes.WaitForMaildirAsync(maildir, 2, TimeSpan.FromSeconds(30));
-        var failure = both.Select(f => MimeMessage.Load(f)).Single(m => m.Subject == "Delivery status notification: error");
+        var failure = both.Select(f => MimeMessage.Load(f)).Single(m => m.Subject == "Delivery status notification: failed");
         Assert.Contains("Envelope expired", failure.TextBody);
         Assert.Empty(await Smtpctl.QueueAsync(smtpd));
         Assert.Equal(0, peer.Accepted);

@@ -79,7 +79,7 @@ public sealed class DsnTests
         // root receives the message itself and the success report.
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 2, Timeout);
         var report = files.Select(f => MimeMessage.Load(f)).Single(m => m.Body is MultipartReport);
-        Assert.Equal("Delivery status notification: success", report.Subject);
+        Assert.Equal("Delivery status notification: delivered", report.Subject);
         var status = Assert.IsType<MessageDeliveryStatus>(Assert.IsType<MultipartReport>(report.Body)[1]);
         var recipient = status.StatusGroups.First(g => g.Contains("Final-Recipient"));
         Assert.Equal("delivered", recipient["Action"]);
@@ -117,7 +117,7 @@ public sealed class DsnTests
             """);
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, "RET=HDRS ENVID=ABC123", "far@sink.example", "NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         string dumped = await File.ReadAllTextAsync(Assert.Single(sink.Messages));
         Assert.Contains($"X-Mail-Args: <{TestUsers.Recipient}@localhost> RET=HDRS ENVID=ABC123", dumped);
         Assert.Contains("X-Rcpt-Args: <far@sink.example> NOTIFY=SUCCESS ORCPT=rfc822;far@sink.example", dumped);

@@ -24,7 +24,7 @@ public sealed class ExpiryTests
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync("Subject: x\r\n\r\nx\r\n."));
         }
-        await smtpd.WaitForLogAsync("result=TempFail", TimeSpan.FromSeconds(20));
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", TimeSpan.FromSeconds(20));
         await smtpd.WaitForLogAsync("stat=\"Envelope expired", TimeSpan.FromSeconds(20));
         Assert.Matches(@"queue expire evpid=[0-9a-f]{16} from=<a@expiry\.test> to=<b@remote\.example> delay=\d+s result=PermFail", smtpd.Log);
         // The expired envelope leaves the queue once its failure report is queued in its place.

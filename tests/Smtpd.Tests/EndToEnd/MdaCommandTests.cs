@@ -43,7 +43,7 @@ public sealed class MdaCommandTests
         await smtpd.StartAsync();
         Assert.StartsWith("250", await SmtpDialogue.TryDeliverAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost",
             $"{TestUsers.Recipient}@localhost", "retried", "body of the retried mail"));
-        await smtpd.WaitForLogAsync("exited with 75 (temporary failure)", Timeout);
+        await smtpd.WaitForLogAsync("result=TempFail stat=exited abnormally", Timeout);
         Assert.False(File.Exists(output));
 
         var (code, text) = await Smtpctl.RunAsync(smtpd, "schedule", "all");

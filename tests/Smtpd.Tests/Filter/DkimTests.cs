@@ -167,8 +167,8 @@ public sealed class DkimTests
             """);
         await smtpd.StartAsync();
         await SubmitAsync(smtpd.Port, "bob@far.example");
-        await smtpd.WaitForLogAsync("result=Ok", Wait);
-        Assert.Matches(@"mta delivery evpid=\S+ from=<alice@example.org> to=<bob@far.example> .* result=Ok", smtpd.Log);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Wait);
+        Assert.Matches(@"mta delivery evpid=\S+ from=<alice@example.org> to=<bob@far.example> .* result=""Ok""", smtpd.Log);
 
         // smtp-sink prepends its X-Client-Addr/X-Mail-Args... lines, then the message as it came.
         string dumped = await File.ReadAllTextAsync(Assert.Single(sink.Messages));

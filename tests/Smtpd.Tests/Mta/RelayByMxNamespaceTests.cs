@@ -58,9 +58,9 @@ public sealed class RelayByMxNamespaceTests
 
         await SendInsideAsync(ns, smtpd, "bob@example.net", "by mx");
 
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("resolver: nameservers from /etc/resolv.conf: 127.0.0.1:53, timeout 2 s, attempts 2", smtpd.Log);
-        Assert.Matches("mta delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<bob@example.net> .*relay=\"mx.example.net \\[127.0.0.2\\]\".* result=Ok", smtpd.Log);
+        Assert.Matches("mta delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<bob@example.net> .*relay=\"mx.example.net \\[127.0.0.2\\]\".* result=\"Ok\"", smtpd.Log);
         var deadline = DateTime.UtcNow + Timeout;
         while (sink.Messages.Length == 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Contains("body of by mx", await File.ReadAllTextAsync(Assert.Single(sink.Messages)));
@@ -80,9 +80,9 @@ public sealed class RelayByMxNamespaceTests
         await SendInsideAsync(ns, smtpd, "bob@example.net", "no dns");
         var sent = Stopwatch.StartNew();
 
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         var failedAfter = sent.Elapsed;
-        Assert.Matches("mta delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<bob@example.net> .*result=TempFail stat=\"DNS error for example.net MX: no answer \\(asked 127.0.0.1:53, timeout 1 s, attempts 2\\)", smtpd.Log);
+        Assert.Matches("mta delivery evpid=[0-9a-f]{16} from=<alice@example.org> to=<bob@example.net> .*result=\"TempFail\" stat=\"DNS error for example.net MX: no answer \\(asked 127.0.0.1:53, timeout 1 s, attempts 2\\)", smtpd.Log);
         // Asked and waited (not refused at once), and no longer than the resolver may wait plus the scheduling.
         Assert.InRange(failedAfter, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2 + 3));
         Assert.True(silent.Available > 0, "the DNS server got no query");
@@ -105,7 +105,7 @@ public sealed class RelayByMxNamespaceTests
 
         await SendInsideAsync(ns, smtpd, "bob@example.net", "no nameserver");
 
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Contains("warn: resolver: /etc/resolv.conf names no nameserver: asking 127.0.0.1, as the C library does", smtpd.Log);
         Assert.Contains("stat=\"DNS error for example.net MX: no answer (asked 127.0.0.1:53, timeout 1 s, attempts 1)", smtpd.Log);
         Assert.Equal("pending", Assert.Single(await Smtpctl.QueueAsync(smtpd))[11]);

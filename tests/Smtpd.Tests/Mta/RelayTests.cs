@@ -66,7 +66,7 @@ public sealed class RelayTests
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@six.example", "over ipv6");
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("body of over ipv6", await File.ReadAllTextAsync(Assert.Single(files)));
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("relay=\"mx6.six.example [::1]\"", smtpd.Log);
     }
 
@@ -92,11 +92,11 @@ public sealed class RelayTests
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@refusing.example", "past a refusing mx");
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("body of past a refusing mx", await File.ReadAllTextAsync(Assert.Single(files)));
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Equal(1, mx1.Connections); // MX 10 was tried first
         Assert.Contains(refused == "banner" ? "BANNER rejected: 554" : "HELO rejected: 554", smtpd.Log);
         // Not the mail's fault: no permanent failure, so no bounce queued for alice.
-        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.DoesNotContain("result=\"PermFail\"", smtpd.Log);
         await Task.Delay(500);
         Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
     }
@@ -110,7 +110,7 @@ public sealed class RelayTests
         await using var peer = new ScriptedPeer { Extensions = ["PIPELINING", "STARTTLS"], StartTlsReply = startTlsReply }.Start();
         await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "plain after all");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("body of plain after all", Assert.Single(peer.Messages));
         Assert.Equal(connections, peer.Connections);
         Assert.Equal(1, peer.Count("STARTTLS")); // the plain session does not try again
@@ -140,7 +140,7 @@ public sealed class RelayTests
         Assert.Equal(0, peer.Count("MAIL"));
         Assert.DoesNotContain("downgrading to plain", smtpd.Log);
         if (startTlsReply is null) { Assert.Contains("TLS required but not offered", smtpd.Log); Assert.Equal(0, peer.Count("STARTTLS")); }
-        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.DoesNotContain("result=\"PermFail\"", smtpd.Log);
         Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
     }
 
@@ -162,7 +162,7 @@ public sealed class RelayTests
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync($"Subject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n."));
         }
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         string mail = Assert.Single(peer.Commands, c => c.StartsWith("MAIL FROM:"));
         Assert.Matches($@"^MAIL FROM:<alice@example.org> SIZE=\d+{body}$", mail);
         // The bytes arrive unchanged (the peer reads Latin-1: one char per byte).
@@ -181,7 +181,7 @@ public sealed class RelayTests
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@implicit.example", "implicit mx");
         var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(mx.Maildirs, TestUsers.Recipient), 1, Timeout);
         Assert.Contains("body of implicit mx", await File.ReadAllTextAsync(Assert.Single(files)));
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("relay=\"implicit.example [127.0.0.17]\"", smtpd.Log);
     }
 
@@ -226,7 +226,7 @@ public sealed class RelayTests
             """);
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "logged in");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("body of logged in", Assert.Single(host.Messages));
         Assert.Contains("(login alice:wonderland)", host.Commands);
         Assert.Equal(0, host.Count("AUTH PLAIN"));
@@ -262,8 +262,8 @@ public sealed class RelayTests
         // 8 s, less the time smtpctl took to answer (a loaded machine may need seconds).
         Assert.InRange(third.Seconds + (int)Math.Ceiling(asked.Elapsed.TotalSeconds), 7, 9);
         // Each failed try went back to the scheduler: pending, counted, with its error, never sent nor bounced.
-        Assert.DoesNotContain("result=Ok", smtpd.Log);
-        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.DoesNotContain("result=\"Ok\"", smtpd.Log);
+        Assert.DoesNotContain("result=\"PermFail\"", smtpd.Log);
         var line = Assert.Single(await Control.Smtpctl.QueueAsync(smtpd));
         Assert.Equal("pending", line[11]);
         Assert.True(int.Parse(line[10]) >= 3, string.Join('|', line));
@@ -303,7 +303,7 @@ public sealed class RelayTests
         string mail = await File.ReadAllTextAsync(files[0]);
         Assert.Contains("body of to the backup", mail);
         Assert.Contains("\n.leading dot", mail.Replace("\r\n", "\n")); // dot-stuffing undone at the far end
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("host=mx1.example.net", smtpd.Log);
         Assert.Contains("relay=\"mx2.example.net [127.0.0.4]\"", smtpd.Log);
         Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "*", SearchOption.AllDirectories));
@@ -354,7 +354,7 @@ public sealed class RelayTests
         for (int i = 0; i < 12; i++)
         {
             await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@spread.example", $"spread {i}");
-            await smtpd.WaitForLogAsync("result=Ok", Timeout, count: i + 1);
+            await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout, count: i + 1);
         }
         // Each peer stores what it accepted a moment after its 250.
         int At(SmtpdInstance peer) => Directory.Exists(Path.Combine(peer.Maildirs, TestUsers.Recipient, "new"))
@@ -422,9 +422,9 @@ public sealed class RelayTests
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@unserved.example", "no answer"); // dnsmasq has no upstream: REFUSED
         await smtpd.WaitForLogAsync("mta delivery", Timeout, count: 3);
         Assert.Contains($"to=<{TestUsers.Recipient}@nullmx.example>", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
-        Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
-        Assert.Contains("result=PermFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("gone.example")));
-        Assert.Contains("result=TempFail", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("unserved.example")));
+        Assert.Contains("result=\"PermFail\"", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("nullmx")));
+        Assert.Contains("result=\"PermFail\"", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("gone.example")));
+        Assert.Contains("result=\"TempFail\"", smtpd.Log.Split('\n').Single(l => l.Contains("mta delivery") && l.Contains("unserved.example")));
     }
 
     [Fact]
@@ -448,7 +448,7 @@ public sealed class RelayTests
             await smtpd.StartAsync();
             await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", behaviour);
             // Silent: the route is penalized and the mail held; dropped mid-DATA: deferred.
-            await smtpd.WaitForLogAsync(behaviour == "silent" ? "penalized" : "result=TempFail", Timeout);
+            await smtpd.WaitForLogAsync(behaviour == "silent" ? "penalized" : "result=\"TempFail\"", Timeout);
             // Still in the queue, to be tried again.
             Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories));
             listener.Stop();
@@ -461,7 +461,7 @@ public sealed class RelayTests
             Assert.True(code == 0, output);
             var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(60));
             Assert.Contains($"body of {behaviour}", await File.ReadAllTextAsync(files[0]));
-            await smtpd.WaitForLogAsync("result=Ok", Timeout);
+            await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
             await Task.Delay(1000);
             Assert.Single(Directory.GetFiles(Path.Combine(fixedPeer.Maildirs, TestUsers.Recipient, "new")));
             Assert.Equal(1, SmtpdInstance.Occurrences(fixedPeer.Log, "smtp message msgid="));
@@ -510,7 +510,7 @@ public sealed class RelayTests
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@backup.example", "held for the primary");
         await Mailboxes.WaitForMaildirAsync(Path.Combine(mx1.Maildirs, TestUsers.Recipient), 1, Timeout);
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@worst.example", "we are the best mx");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Contains("no MX of worst.example is preferred to mx2.backup.example", smtpd.Log);
         Assert.Equal(2, SmtpdInstance.Occurrences(smtpd.Log, "smtp connected")); // only our two clients: no loop to ourselves
     }
@@ -565,7 +565,7 @@ public sealed class RelayTests
 
         await using var mx2 = await PeerAsync("127.0.0.12", mxPort);
         await Mailboxes.WaitForMaildirAsync(Path.Combine(mx2.Maildirs, TestUsers.Recipient), 1, TimeSpan.FromSeconds(60));
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         await mx2.WaitForLogAsync("smtp message msgid=", Timeout);
         await Task.Delay(500);
         Assert.Equal(1, SmtpdInstance.Occurrences(mx2.Log, "smtp message msgid="));
@@ -587,7 +587,7 @@ public sealed class RelayTests
             await d.CommandAsync("DATA");
             Assert.StartsWith("250", await d.CommandAsync($"Subject: grey {i}\r\n\r\nbody\r\n."));
         }
-        await smtpd.WaitForLogAsync("result=Ok", TimeSpan.FromSeconds(60), count: 6);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", TimeSpan.FromSeconds(60), count: 6);
         Assert.Contains("mta greylisted", smtpd.Log);
         Assert.Equal(3, peer.Messages);
         // Each of the six recipients was asked for at most a few times, not hammered.
@@ -614,15 +614,15 @@ public sealed class RelayTests
         await smtpd.WaitForLogAsync("Too many consecutive errors", Timeout);
         // The first 25 are delivered after the grey period; the last 5, asked for only then, are
         // deferred on their own and go back to the scheduler: make it retry now.
-        await smtpd.WaitForLogAsync("result=Ok", TimeSpan.FromSeconds(60), count: 25);
-        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); SmtpdInstance.Occurrences(smtpd.Log, "result=Ok") < recipients;)
+        await smtpd.WaitForLogAsync("result=\"Ok\"", TimeSpan.FromSeconds(60), count: 25);
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); SmtpdInstance.Occurrences(smtpd.Log, "result=\"Ok\"") < recipients;)
         {
             Assert.True(DateTime.UtcNow < deadline, "not every recipient was delivered");
             await Control.Smtpctl.RunAsync(smtpd, "schedule", "all");
             await Task.Delay(1000);
         }
         Assert.Equal(2, peer.Messages);
-        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.DoesNotContain("result=\"PermFail\"", smtpd.Log);
         // Before the grey period ended no session asked for more than 25 recipients.
         var refusedOnly = peer.Connections.Where(c => c.Accepted == 0 && c.Rcpts > 0).ToList();
         Assert.NotEmpty(refusedOnly);
@@ -654,7 +654,7 @@ public sealed class RelayTests
                 Assert.StartsWith("250", await d.CommandAsync($"Subject: sink {i}\r\n\r\n..dot line\r\nbody {i}\r\n."));
             }
         }
-        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 7);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout, count: 7);
         Assert.Equal(6, sink.Messages.Length);
         string first = sink.Messages.Select(File.ReadAllText).Single(m => m.Contains("Subject: sink 0"));
         Assert.Contains("X-Rcpt-Args: <user0@sink-a.example>", first);
@@ -707,7 +707,7 @@ public sealed class RelayTests
         await using var peer = await ReceivingPeer.StartAsync(globals: "max-message-size 100");
         await using var smtpd = await RelayingToAsync($"smtp://127.0.0.1:{peer.Port}");
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "bigger than the peer's SIZE");
-        await smtpd.WaitForLogAsync("result=PermFail stat=\"552 5.3.4 Message too large for peer", Timeout);
+        await smtpd.WaitForLogAsync("result=\"PermFail\" stat=\"552 5.3.4 Message too large for peer", Timeout);
         await peer.WaitForLogAsync("smtp disconnected", Timeout);
         Assert.DoesNotContain("MAIL FROM", peer.Log, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("smtp message", peer.Log);

@@ -66,8 +66,8 @@ public sealed class RelayTlsTests
     {
         Assert.Empty(peer.Messages);
         Assert.Equal(0, peer.Count("MAIL"));
-        Assert.DoesNotContain("result=Ok", smtpd.Log);
-        Assert.DoesNotContain("result=PermFail", smtpd.Log);
+        Assert.DoesNotContain("result=\"Ok\"", smtpd.Log);
+        Assert.DoesNotContain("result=\"PermFail\"", smtpd.Log);
         await AssertQueuedAsync(smtpd, recipient, reason);
     }
 
@@ -101,8 +101,8 @@ public sealed class RelayTlsTests
             """);
         string rcpt = $"{TestUsers.Recipient}@far.example";
         await SendAsync(smtpd.Port, rcpt, "not to an impostor");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
-        Assert.Matches("mta delivery .*result=TempFail stat=\".*TLS certificate verification failed: self-signed certificate", smtpd.Log);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
+        Assert.Matches("mta delivery .*result=\"TempFail\" stat=\".*TLS certificate verification failed: self-signed certificate", smtpd.Log);
         Assert.Matches($"smtp-out: Error on session with {Host} \\[127.0.0.1\\]: TLS certificate verification failed: self-signed certificate", smtpd.Log);
         Assert.Contains("mta server-cert-check result=\"failure\" reason=\"self-signed certificate\"", smtpd.Log);
         await AssertKeptAsync(smtpd, peer, rcpt, "TLS certificate verification failed: self-signed certificate");
@@ -122,7 +122,7 @@ public sealed class RelayTlsTests
             match from local for any action "out"
             """);
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "verified");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("body of verified", Assert.Single(peer.Messages));
         Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
         Assert.Equal(1, peer.TlsSessions);
@@ -147,7 +147,7 @@ public sealed class RelayTlsTests
             match from local for any action "out"
             """);
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "through an intermediate");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
         Assert.Single(peer.Messages);
     }
@@ -168,7 +168,7 @@ public sealed class RelayTlsTests
         await using (var strict = await RelayerAsync(dns, ca, actions))
         {
             await SendAsync(strict.Port, $"{TestUsers.Recipient}@far.example", "unknown issuer");
-            await strict.WaitForLogAsync("result=TempFail", Timeout);
+            await strict.WaitForLogAsync("result=\"TempFail\"", Timeout);
             Assert.Contains("TLS certificate verification failed: certificate issuer not trusted (CN=Smtpd Test Relay CA)", strict.Log);
             await AssertKeptAsync(strict, peer, "far.example");
         }
@@ -182,7 +182,7 @@ public sealed class RelayTlsTests
         smtpd.WriteConfig("listen on 127.0.0.1 port {port}\n" + actions);
         await smtpd.StartAsync();
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "system store");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("mta server-cert-check result=\"success\"", smtpd.Log);
         Assert.Contains("body of system store", Assert.Single(peer.Messages));
     }
@@ -200,7 +200,7 @@ public sealed class RelayTlsTests
             """);
         string rcpt = $"{TestUsers.Recipient}@far.example";
         await SendAsync(smtpd.Port, rcpt, "wrong name");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Contains($"TLS certificate verification failed: name mismatch: certificate is for other.example, not {Host}", smtpd.Log);
         await AssertKeptAsync(smtpd, peer, rcpt, "name mismatch");
     }
@@ -219,7 +219,7 @@ public sealed class RelayTlsTests
             match from local for any action "out"
             """);
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "told not to check");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("body of told not to check", Assert.Single(peer.Messages));
         Assert.Contains("mta server-cert-check result=\"failure\" reason=\"self-signed certificate\"", smtpd.Log);
         Assert.Equal(1, peer.TlsSessions);
@@ -239,11 +239,11 @@ public sealed class RelayTlsTests
             match from local for any action "out"
             """);
         await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example", "opportunistic");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         Assert.Contains("body of opportunistic", Assert.Single(peer.Messages));
         Assert.Equal(1, peer.TlsSessions);
         // The check line and the delivery line carry the same session id.
-        var session = System.Text.RegularExpressions.Regex.Match(smtpd.Log, "([0-9a-f]{16}) mta delivery .*result=Ok").Groups[1].Value;
+        var session = System.Text.RegularExpressions.Regex.Match(smtpd.Log, "([0-9a-f]{16}) mta delivery .*result=\"Ok\"").Groups[1].Value;
         Assert.Contains($"{session} mta server-cert-check {check}", smtpd.Log);
     }
 
@@ -263,7 +263,7 @@ public sealed class RelayTlsTests
             """);
         string rcpt = $"{TestUsers.Recipient}@far.example";
         await SendAsync(smtpd.Port, rcpt, "secret handshake");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Equal(0, peer.Count("AUTH"));
         Assert.DoesNotContain(peer.Commands, c => c.Contains("alice"));
         Assert.Contains("TLS certificate verification failed: self-signed certificate", smtpd.Log);
@@ -286,15 +286,15 @@ public sealed class RelayTlsTests
             match from local for domain "strict.example" action "strict"
             """);
         await SendAsync(smtpd.Port, "bob@lax.example", "lax one");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         await SendAsync(smtpd.Port, "bob@strict.example", "strict");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         await SendAsync(smtpd.Port, "bob@lax.example", "lax two");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout, count: 2);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout, count: 2);
 
         Assert.Equal(2, peer.Messages.Count);
         Assert.DoesNotContain(peer.Messages, m => m.Contains("body of strict"));
-        Assert.Matches("to=<bob@strict.example>.*result=TempFail stat=\".*self-signed certificate", smtpd.Log);
+        Assert.Matches("to=<bob@strict.example>.*result=\"TempFail\" stat=\".*self-signed certificate", smtpd.Log);
         // lax reused its session (one connection for both), strict opened its own and refused the certificate.
         Assert.Equal(2, peer.Connections);
         Assert.Equal(2, peer.Count("MAIL"));

@@ -23,6 +23,8 @@ public class EnvelopeTextTests
         Retry = 2,
         LastTry = DateTimeOffset.FromUnixTimeSeconds(1363289617),
         ErrorLine = "451 4.3.0 try later",
+        EscClass = 4,
+        EscCode = 30,
     };
 
     [Fact]
@@ -34,7 +36,27 @@ public class EnvelopeTextTests
         Assert.Contains("\nrcpt: Bob+tag@example.org\n", text);
         Assert.Contains("\nmda-user: bob\n", text);
         Assert.Contains("\nctime: 1363275217\n", text);
+        // OpenSMTPD 6.8's lines: dsn-notify always, the failure's class and code once one is recorded.
+        Assert.Contains("\nretry: 2\ndsn-notify: 0\nesc-class: 4\nesc-code: 30\nmda-subaddress: tag\n", text);
         Assert.Equal(e, EnvelopeText.Parse(e.Id, text));
+    }
+
+    [Fact]
+    public void No_failure_yet_writes_no_esc_lines()
+    {
+        string text = EnvelopeText.Format(Sample() with { EscClass = 0, EscCode = 0, Retry = 0, ErrorLine = null });
+        Assert.Contains("\ndsn-notify: 0\n", text);
+        Assert.DoesNotContain("esc-", text);
+    }
+
+    [Fact]
+    public void A_file_from_an_older_version_without_the_new_lines_loads()
+    {
+        string text = EnvelopeText.Format(Sample());
+        string old = string.Join('\n', text.Split('\n').Where(l => !l.StartsWith("dsn-notify:") && !l.StartsWith("esc-")));
+        var parsed = EnvelopeText.Parse(1, old);
+        Assert.Equal((DsnNotify.None, (byte)0, (byte)0), (parsed.DsnNotify, parsed.EscClass, parsed.EscCode));
+        Assert.Equal("451 4.3.0 try later", parsed.ErrorLine);
     }
 
     [Fact]

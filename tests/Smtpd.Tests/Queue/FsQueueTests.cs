@@ -77,6 +77,8 @@ public sealed class FsQueueTests : IDisposable
     {
         var q = new FsQueue(_spool);
         q.Init();
+        // As OpenSMTPD's: corrupt/ is made when first needed, not at start.
+        Assert.False(Directory.Exists(Path.Combine(_spool, "corrupt")));
         var (msgid, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
         string bad = Path.Combine(Path.GetDirectoryName(q.MessagePath(msgid))!, QueueIds.Hex(envelopes[0].Id));
         await File.WriteAllTextAsync(bad, "version: 3\ngarb");
@@ -87,6 +89,7 @@ public sealed class FsQueueTests : IDisposable
         Assert.Equal([envelopes[1].Id], walked.Select(e => e.Id));
         Assert.Single(corrupt);
         Assert.True(File.Exists(Path.Combine(_spool, "corrupt", QueueIds.Hex(envelopes[0].Id))));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(_spool, "corrupt")));
     }
 
     [Fact]

@@ -139,12 +139,9 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
     string DeliveryLine(string line) =>
         System.Text.RegularExpressions.Regex.Replace(Normalise.Text(line[(line.IndexOf(' ') + 1)..]), @"delay=\S+", "delay=<d>").Replace(_forwarder, "FWD");
 
-    // Found by this suite and reported (owners: Mda/LmtpDelivery is being changed by smtpside for item 9).
+    // Found by this suite and reported, not fixed yet (none now; docs/DEVIATIONS.md).
     static readonly Dictionary<string, string> Pending = new()
     {
-        ["lmtp: header names"] = "Mda/LmtpDelivery: item 9 (smtpside) adds Delivered-To:; OpenSMTPD also sends Return-Path: ahead of it over LMTP",
-        ["lmtp: Received"] = "Mda/LmtpDelivery: we say LHLO <hostname>, OpenSMTPD says LHLO localhost",
-        ["log: rcpt=<smtpdtest@lmtp.test>"] = "Mda/LmtpDelivery: our stat= is the LMTP server's reply, OpenSMTPD's is Delivered",
     };
 
     // docs/DEVIATIONS.md: one copy per mailbox per message. OpenSMTPD 6.8 delivers a second copy to
@@ -166,6 +163,9 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
             seen[$"{what}: {h}"] = m?.Header(h);
         seen[$"{what}: body"] = m?.Body;
     }
+
+    static string? LmtpId(string? received) =>
+        received is null ? null : System.Text.RegularExpressions.Regex.Replace(received, @"with LMTP id \S+", "with LMTP id <id>");
 
     static async Task<string> StatAsync(string path) => (await ExternalTool.RunAsync("stat", ["-c", "%a %U", path])).Output.Trim();
 
@@ -193,6 +193,8 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
                 c.Deviation(key + " names its server", o?.Contains("(smtpd)").ToString(), "True", t?.Contains("(OpenSMTPD)").ToString());
                 (o, t) = (o?.Replace("(smtpd)", "(<server>)"), t?.Replace("(OpenSMTPD)", "(<server>)"));
             }
+            if (key == "lmtp: Received") // Dovecot's: each delivery has its own id
+                (o, t) = (LmtpId(o), LmtpId(t));
             if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
             else if (Kept.TryGetValue(key, out var kept)) c.Deviation($"{key} [{kept.Why}]", o, kept.Ours, t);
             else c.Same(key, o, t);

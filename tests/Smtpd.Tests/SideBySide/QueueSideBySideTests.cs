@@ -68,7 +68,7 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
             string[] names = ["evpid", "source", "agent", "flags", "sender", "recipient", "dest", "creation", "expiry", "last try", "retry count", "state", "next try in / in flight for", "last error"];
             for (int i = 1; i < line.Length; i++)
             {
-                if (name == "greylisted" && i == 9) continue; // last try: the pending check on the deferred one covers it
+                if (name == "greylisted" && i == 9) continue; // last try: the kept check on the deferred one covers it
                 string field = i < names.Length ? names[i] : i.ToString();
                 // Times vary; so does the seconds field (0 once a retry is due), which must only be a number.
                 string value = i is 7 or 8 or 9 ? (long.TryParse(line[i], out long t) ? (t == 0 ? "0" : "a number") : line[i])
@@ -81,7 +81,7 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         var fields = envelope.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToList();
         seen["show envelope: keys"] = string.Join(",", fields.Select(f => f[0]));
         foreach (var f in fields.Where(f => f[0] is not ("ctime" or "expire" or "lasttry" or "lastbounce" or "msgid" or "evpid" or "smtpname" or "helo")))
-            seen[$"show envelope: {f[0]}"] = Norm(f[1]);
+            seen[$"show envelope: {f[0]}"] = f[0] == "last-try" && f[1].Trim() != "0" ? "a time" : Norm(f[1]);
         var (_, message) = await s.SmtpctlAsync("show", "message", evp);
         seen["show message"] = Norm(message).Replace("(smtpd)", "(<server>)").Replace("(OpenSMTPD)", "(<server>)");
 
@@ -159,18 +159,19 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         // OpenSMTPD's is 0770 root:opensmtpq, written through its setgid smtpctl; ours cannot be
         // setgid (a .NET program), so any user may drop a file, each 0600 and sent as its owner.
         ["spool: offline/ mode"] = ("1777", "offline/ is sticky and world-writable: our smtpctl cannot be setgid; files are 0600, sent as their owner"),
+        // OpenSMTPD 6.8 sets last-try on the copy it hands the delivery agent and reloads the file on a
+        // temporary failure, so the time is lost (its comment in queue.c says it is recorded then).
+        ["show envelope: last-try"] = ("a time", LastTryWhy),
+        ["show queue deferred: [9] last try"] = ("a number", LastTryWhy),
+        // OpenSMTPD 6.8 never sets an envelope's ttl: its scheduler takes the action's at each start.
+        ["show envelope: ttl"] = ("345600", "ttl is the expiry in force when the mail was accepted; an older smtpd for .NET would expire a ttl 0 envelope at once"),
     };
+
+    const string LastTryWhy = "the time of the last temporary failure, kept so that a restart keeps the retry schedule; OpenSMTPD 6.8's 0 is an artefact";
 
     // Deviations this suite found, reported to their owners and not fixed here:
     static readonly Dictionary<string, string> Pending = new()
     {
-        ["show envelope: keys"] = "Queue/EnvelopeText: no dsn-notify, esc-class, esc-code lines",
-        ["show envelope: dsn-notify"] = "Queue/EnvelopeText: no dsn-notify line",
-        ["show envelope: esc-class"] = "Queue/EnvelopeText: no esc-class line",
-        ["show envelope: esc-code"] = "Queue/EnvelopeText: no esc-code line",
-        ["show envelope: last-try"] = "Queue: OpenSMTPD 6.8 keeps last-try 0 on disk after a temporary failure, we write the time",
-        ["show queue deferred: [9] last try"] = "Scheduler/Control: OpenSMTPD 6.8 shows last try 0 after a temporary failure, we show the time",
-        ["show envelope: ttl"] = "Queue/EnvelopeText: OpenSMTPD 6.8 writes ttl 0, we write the expiry in seconds",
         ["smtpctl show envelope unknown: output"] = "smtpctl: 'no such envelope: ID' vs their 'fopen: No such file or directory'",
         ["smtpctl show hoststats: exit code"] = "smtpctl/Control: show hoststats is not implemented",
         ["smtpctl show hoststats: output"] = "smtpctl/Control: show hoststats is not implemented (domain|time|last error per domain)",
@@ -188,7 +189,6 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         ["smtpctl show mta paused: output"] = "smtpctl/Control: show mta paused is not implemented (the paused routes; none here)",
         ["smtpctl resume route unknown: exit code"] = "smtpctl/Control: resume route is not implemented",
         ["smtpctl resume route unknown: output"] = "smtpctl/Control: resume route is not implemented (OpenSMTPD answers 'command succeeded' even for an unknown route)",
-        ["spool: corrupt/ mode"] = "Queue/FsQueue: corrupt/ made at start; OpenSMTPD makes it when first needed",
     };
 
     const string StatsKeys = "show stats: keys";
