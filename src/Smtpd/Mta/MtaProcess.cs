@@ -48,6 +48,11 @@ public sealed class MtaProcess
     readonly ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
     /// <summary>Envelopes handed here whose outcome has not been reported yet.</summary>
     readonly ConcurrentDictionary<ulong, bool> _outstanding = new();
+    /// <summary>The last result per destination domain (<c>smtpctl show hoststats</c>).</summary>
+    readonly HostStats _hostStats = new();
+    /// <summary>The ids <c>show routes</c> gives next hops ("hop host:port") and penalized routes ("route action|domain"), for <c>resume route</c>.</summary>
+    readonly ConcurrentDictionary<string, ulong> _routeIds = new(StringComparer.Ordinal);
+    long _lastRouteId;
 
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
@@ -78,6 +83,9 @@ public sealed class MtaProcess
                         paused = p.Paused;
                         _log.Info($"info: mta {(paused ? "paused" : "resumed")}");
                         if (!paused) { foreach (var h in held) Start(h, ct); held.Clear(); }
+                        break;
+                    case MtaResumeRoute r:
+                        ResumeRoute(r.Id);
                         break;
                     case MtaCancel c:
                         NoteCancelled(c.Evpids);
@@ -367,6 +375,7 @@ public sealed class MtaProcess
             if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); continue; }
             _cancelled.TryRemove(e.Id, out _);
             _outstanding.TryRemove(e.Id, out _);
+            _hostStats.Update(DomainOf(e.Dest), outcome.Text, _time.GetUtcNow());
             var delay = _time.GetUtcNow() - e.CreationTime;
             string id = session is null ? $"{e.Id:x16}" : $"{session.Id:x16}";
             // OpenSMTPD's mta_log: rcpt only when it differs from the destination, "-" for no source.
@@ -393,21 +402,38 @@ public sealed class MtaProcess
     /// <summary>Envelopes handed to the MTA and not reported yet (OpenSMTPD's mta.envelope).</summary>
     public int Envelopes => _outstanding.Count;
 
+    /// <summary><c>smtpctl show hoststats</c>: domain|time|last result, by domain.</summary>
+    public IReadOnlyList<string> ShowHostStats(DateTimeOffset now) => _hostStats.Lines(now);
+
+    ulong RouteId(string key) => _routeIds.GetOrAdd(key, _ => (ulong)Interlocked.Increment(ref _lastRouteId));
+
+    /// <summary><c>smtpctl resume route</c>: the next hop or route with that id (0: all) is usable again now.</summary>
+    void ResumeRoute(ulong id)
+    {
+        foreach (var (key, rid) in _routeIds)
+        {
+            if (id != 0 && rid != id) continue;
+            bool resumed = key.StartsWith("hop ", StringComparison.Ordinal) ? _brokenUntil.TryRemove(key[4..], out _)
+                : _penalties.Until(key[6..]) > _time.GetUtcNow();
+            if (key.StartsWith("route ", StringComparison.Ordinal)) _penalties.Clear(key[6..]);
+            if (resumed) _log.Info($"smtp-out: Enabling route {rid} ({key}) per admin request");
+        }
+    }
+
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
         var lines = new List<string>();
-        int n = 0;
         foreach (var h in _hosts.Values.OrderBy(h => h.HostName, StringComparer.Ordinal))
         {
             bool disabled = IsBroken(h.HostName, h.Endpoint.Port, now);
             string flags = $"{(h.New ? 'N' : '-')}{(disabled ? 'D' : '-')}{(h.Waiting > 0 ? 'Q' : '-')}{(h.Idle > 0 ? 'K' : '-')}";
             string timeout = disabled ? Durations.Format(_brokenUntil[$"{h.HostName}:{h.Endpoint.Port}"] - now) : "-";
-            lines.Add($"{++n}. [local] <-> {h.Endpoint} ({h.HostName}) {flags} nconn={h.Open} nerror={h.Errors} penalty={(disabled ? 1 : 0)} timeout={timeout}");
+            lines.Add($"{RouteId($"hop {h.HostName}:{h.Endpoint.Port}")}. [local] <-> {h.Endpoint} ({h.HostName}) {flags} nconn={h.Open} nerror={h.Errors} penalty={(disabled ? 1 : 0)} timeout={timeout}");
         }
         foreach (var (route, (count, until)) in _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             string[] parts = route.Split('|');
-            lines.Add($"{++n}. [local] <-> {parts[1]} (action {parts[0]}) --Q- nconn=0 nerror={count} penalty={count} timeout={Durations.Format(until - now)}");
+            lines.Add($"{RouteId($"route {route}")}. [local] <-> {parts[1]} (action {parts[0]}) --Q- nconn=0 nerror={count} penalty={count} timeout={Durations.Format(until - now)}");
         }
         return lines;
     }

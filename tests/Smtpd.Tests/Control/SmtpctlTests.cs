@@ -96,9 +96,13 @@ public sealed class SmtpctlTests
         (code, output) = await Smtpctl.RunAsync(smtpd, "remove", "nothex!!");
         Assert.Equal(1, code);
         Assert.Contains("invalid msgid/evpid", output);
+        // As OpenSMTPD's parser: exit 255 and the words that could come there.
         (code, output) = await Smtpctl.RunAsync(smtpd, "frobnicate");
-        Assert.Equal(1, code);
-        Assert.Contains("unknown command", output);
+        Assert.Equal(255, code);
+        Assert.StartsWith("possibilities are:\ndiscover\npause\nresume\nshow\n", output);
+        (code, output) = await Smtpctl.RunAsync(smtpd, "show", "frobs");
+        Assert.Equal(255, code);
+        Assert.Contains("\nshow hoststats\n", output);
     }
 
     [Fact]
