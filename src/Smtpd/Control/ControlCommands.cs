@@ -54,7 +54,9 @@ public sealed class ControlCommands(ControlContext ctx)
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"] or ["show", "hosts"] or ["show", "relays"]: return await ShowRoutesAsync(output);
+            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow), output);
+            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(DateTimeOffset.UtcNow), output);
+            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(DateTimeOffset.UtcNow), output);
             case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(DateTimeOffset.UtcNow), output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
@@ -227,9 +229,4 @@ public sealed class ControlCommands(ControlContext ctx)
         return 0;
     }
 
-    async Task<int> ShowRoutesAsync(TextWriter output)
-    {
-        foreach (string line in ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow)) await output.WriteLineAsync(line);
-        return 0;
-    }
 }

@@ -53,6 +53,9 @@ public sealed class MtaProcess
     /// <summary>The ids <c>show routes</c> gives next hops ("hop host:port") and penalized routes ("route action|domain"), for <c>resume route</c>.</summary>
     readonly ConcurrentDictionary<string, ulong> _routeIds = new(StringComparer.Ordinal);
     long _lastRouteId;
+    /// <summary>Next-hop addresses: their reverse names and when a session to them last opened (show hosts, show routes).</summary>
+    readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
+    readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
 
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
@@ -285,7 +288,12 @@ public sealed class MtaProcess
                 try
                 {
                     session = await connections.AcquireAsync(
-                        async () => await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct),
+                        async () =>
+                        {
+                            var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct);
+                            _lastConnected[address] = _time.GetUtcNow();
+                            return opened;
+                        },
                         TimeSpan.FromMinutes(5), ct);
                 }
                 catch (MtaException ex)
@@ -356,6 +364,7 @@ public sealed class MtaProcess
     async Task<string?> PtrNameAsync(IPAddress address, CancellationToken ct)
     {
         var reverse = await _dns.ReverseAsync(address, ct);
+        if (reverse.Name is { } name) _ptrNames[address] = name;
         return reverse.Name;
     }
 
@@ -391,11 +400,6 @@ public sealed class MtaProcess
         }
     }
 
-    /// <summary>
-    /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next hop ("source &lt;-&gt;
-    /// address (host)", flags N new, D disabled, Q waiting, K kept alive, connections, errors,
-    /// penalty and time until usable), then the routes (action|domain) that are penalized.
-    /// </summary>
     /// <summary>Sessions to next hops open now, busy or kept alive (the mta.session statistic).</summary>
     public int OpenSessions => _hosts.Values.Sum(h => h.Open);
 
@@ -413,30 +417,56 @@ public sealed class MtaProcess
         foreach (var (key, rid) in _routeIds)
         {
             if (id != 0 && rid != id) continue;
-            bool resumed = key.StartsWith("hop ", StringComparison.Ordinal) ? _brokenUntil.TryRemove(key[4..], out _)
+            bool resumed = key.StartsWith("hop ", StringComparison.Ordinal)
+                ? _hosts.Values.Where(h => h.Endpoint.Address.ToString() == key[4..]).Count(h => _brokenUntil.TryRemove($"{h.HostName}:{h.Endpoint.Port}", out _)) > 0
                 : _penalties.Until(key[6..]) > _time.GetUtcNow();
             if (key.StartsWith("route ", StringComparison.Ordinal)) _penalties.Clear(key[6..]);
             if (resumed) _log.Info($"smtp-out: Enabling route {rid} ({key}) per admin request");
         }
     }
 
+    /// <summary>
+    /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next-hop address ("[]" for
+    /// no chosen source address &lt;-&gt; address (reverse name)); flags N never connected,
+    /// D disabled (a next hop there failed to connect or greet), Q sessions waiting, K none open
+    /// now; connections, errors, disabled next hops there and the time until usable.
+    /// </summary>
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
-        var lines = new List<string>();
-        foreach (var h in _hosts.Values.OrderBy(h => h.HostName, StringComparer.Ordinal))
+        var lines = new List<(ulong Id, string Line)>();
+        foreach (var group in _hosts.Values.GroupBy(h => h.Endpoint.Address))
         {
-            bool disabled = IsBroken(h.HostName, h.Endpoint.Port, now);
-            string flags = $"{(h.New ? 'N' : '-')}{(disabled ? 'D' : '-')}{(h.Waiting > 0 ? 'Q' : '-')}{(h.Idle > 0 ? 'K' : '-')}";
-            string timeout = disabled ? Durations.Format(_brokenUntil[$"{h.HostName}:{h.Endpoint.Port}"] - now) : "-";
-            lines.Add($"{RouteId($"hop {h.HostName}:{h.Endpoint.Port}")}. [local] <-> {h.Endpoint} ({h.HostName}) {flags} nconn={h.Open} nerror={h.Errors} penalty={(disabled ? 1 : 0)} timeout={timeout}");
+            var broken = group.Select(h => _brokenUntil.TryGetValue($"{h.HostName}:{h.Endpoint.Port}", out var u) ? u : DateTimeOffset.MinValue)
+                .Where(u => u > now).ToList();
+            bool connected = _lastConnected.ContainsKey(group.Key);
+            int open = group.Sum(h => h.Open);
+            string flags = $"{(connected ? '-' : 'N')}{(broken.Count > 0 ? 'D' : '-')}{(group.Any(h => h.Waiting > 0) ? 'Q' : '-')}{(connected && open == 0 ? 'K' : '-')}";
+            string timeout = broken.Count > 0 ? Durations.Format(broken.Max() - now) : "-";
+            ulong id = RouteId($"hop {group.Key}");
+            lines.Add((id, $"{id}. [] <-> {HostText(group.Key)} {flags} nconn={open} nerror={group.Sum(h => h.Errors)} penalty={broken.Count} timeout={timeout}"));
         }
-        foreach (var (route, (count, until)) in _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            string[] parts = route.Split('|');
-            lines.Add($"{RouteId($"route {route}")}. [local] <-> {parts[1]} (action {parts[0]}) --Q- nconn=0 nerror={count} penalty={count} timeout={Durations.Format(until - now)}");
-        }
-        return lines;
+        return lines.OrderBy(l => l.Id).Select(l => l.Line).ToList();
     }
 
+    /// <summary>
+    /// <c>smtpctl show hosts</c> in OpenSMTPD's format: each next-hop address, its reverse name,
+    /// how many next hops (port and options) end there, connections open, and how long since the last opened.
+    /// </summary>
+    public IReadOnlyList<string> ShowHosts(DateTimeOffset now) =>
+        _hosts.Values.GroupBy(h => h.Endpoint.Address).OrderBy(g => g.Key.ToString(), StringComparer.Ordinal)
+            .Select(g => $"{g.Key} {_ptrNames.GetValueOrDefault(g.Key) ?? g.Key.ToString()} refcount={g.Count()} nconn={g.Sum(h => h.Open)} lastconn={(_lastConnected.TryGetValue(g.Key, out var at) ? Durations.Format(now - at) : "-")}")
+            .ToList();
 
+    /// <summary>
+    /// <c>smtpctl show relays</c>: OpenSMTPD lists its relays and their connectors; we have no
+    /// connectors, and what waits is a route (action and domain) the MTA penalized: one line each,
+    /// with its failures in a row, the time until it is tried again, and its id for resume route.
+    /// </summary>
+    public IReadOnlyList<string> ShowRelays(DateTimeOffset now) =>
+        _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => (Parts: p.Key.Split('|'), Id: RouteId($"route {p.Key}"), p.Value.Count, p.Value.Until))
+            .Select(r => $"[relay:{r.Parts[1]},action={r.Parts[0]}] nerror={r.Count} timeout={Durations.Format(r.Until - now)} route={r.Id}")
+            .ToList();
+
+    string HostText(IPAddress address) => _ptrNames.TryGetValue(address, out var name) && name.Length > 0 ? $"{address} ({name})" : $"{address}";
 }

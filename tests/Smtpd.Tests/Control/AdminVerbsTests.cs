@@ -3,8 +3,8 @@ using Smtpd.Tests.EndToEnd;
 
 namespace Smtpd.Tests.Control;
 
-// client ──SMTP──▶ smtpd ──relay host──▶ DeferringPeer (451 at end of DATA until it accepts)
-//                        ──relay host──▶ a port nobody listens on
+// client ──SMTP──▶ smtpd ──relay host──▶ DeferringPeer on 127.0.0.1 (451 at end of DATA until it accepts)
+//                        ──relay host──▶ 127.0.0.2, a port nobody listens on
 // The verbs OpenSMTPD's smtpctl has for the MTA and the queue's walk: discover, show hoststats,
 // show mta paused, resume route; and its answers to a command it cannot read or a missing table.
 public sealed class AdminVerbsTests
@@ -16,7 +16,7 @@ public sealed class AdminVerbsTests
         var smtpd = new SmtpdInstance($$"""
             listen on 127.0.0.1 port {port}
             action "out" relay host smtp://127.0.0.1:{{peerPort}}
-            action "dead" relay host smtp://127.0.0.1:{{deadPort}}
+            action "dead" relay host smtp://127.0.0.2:{{deadPort}}
             match from local for domain "dead.example" action "dead"
             match from local for any action "out"
             """);
@@ -135,7 +135,7 @@ public sealed class AdminVerbsTests
         await using var smtpd = await StartAsync(peer.Port, dead);
         await SendAsync(smtpd.Port, "b@dead.example");
         await smtpd.WaitForLogAsync("penalized", Timeout);
-        string Hop(string routes) => routes.Split('\n').Single(l => l.Contains($"<-> 127.0.0.1:{dead} "));
+        string Hop(string routes) => routes.Split('\n').Single(l => l.Contains("<-> 127.0.0.2 "));
         string broken = Hop(await RunAsync(smtpd, "show", "routes"));
         Assert.Contains(" ND-- ", broken);
         string id = broken.Split('.')[0];
@@ -146,7 +146,7 @@ public sealed class AdminVerbsTests
         await RunAsync(smtpd, "resume", "mta");
 
         Assert.Equal("command succeeded", await RunAsync(smtpd, "resume", "route", id));
-        await WaitAsync(async () => !Hop(await RunAsync(smtpd, "show", "routes")).Contains(" ND-- "), "next hop enabled");
+        await WaitAsync(async () => Hop(await RunAsync(smtpd, "show", "routes")).Contains(" N--- "), "next hop enabled");
         Assert.StartsWith($"{id}. ", Hop(await RunAsync(smtpd, "show", "routes")));
         Assert.Contains($"Enabling route {id} ", smtpd.Log);
         // As OpenSMTPD: an id that names nothing is accepted, and changes nothing.
