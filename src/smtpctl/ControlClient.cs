@@ -28,7 +28,8 @@ public static class ControlClient
         {
             if (line.StartsWith(ControlProtocol.ExitPrefix, StringComparison.Ordinal))
                 return int.TryParse(line.AsSpan(ControlProtocol.ExitPrefix.Length), out int code) ? code : 1;
-            (line.StartsWith("smtpctl: ", StringComparison.Ordinal) ? Console.Error : stdout).WriteLine(line);
+            if (line.StartsWith(ControlProtocol.ErrorPrefix, StringComparison.Ordinal)) Console.Error.WriteLine(line[ControlProtocol.ErrorPrefix.Length..]);
+            else (line.StartsWith("smtpctl: ", StringComparison.Ordinal) ? Console.Error : stdout).WriteLine(line);
             if (words is ["monitor"]) await stdout.FlushAsync();
         }
         Console.Error.WriteLine("smtpctl: connection closed by smtpd");

@@ -23,7 +23,7 @@ public sealed class ControlCommands(ControlContext ctx)
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
         string verb = string.Join(' ', words.Take(2));
         bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
-            or "log" or "update" or "profile" or "unprofile";
+            or "log" or "update" or "profile" or "unprofile" or "discover";
         if (changes && !privileged)
         {
             await output.WriteLineAsync("smtpctl: permission denied: only root (or the daemon's user) may do that");
@@ -54,7 +54,18 @@ public sealed class ControlCommands(ControlContext ctx)
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"] or ["show", "hosts"] or ["show", "relays"]: return await ShowRoutesAsync(output);
+            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow), output);
+            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(DateTimeOffset.UtcNow), output);
+            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(DateTimeOffset.UtcNow), output);
+            case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(DateTimeOffset.UtcNow), output);
+            // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
+            // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
+            case ["show", "mta", "paused"]: return 0;
+            case ["resume", "route", var route] when ulong.TryParse(route, NumberStyles.None, CultureInfo.InvariantCulture, out ulong routeId):
+                // As OpenSMTPD: accepted whatever the id; the MTA logs the routes it enables.
+                ctx.Bus.Post(new MtaResumeRoute(routeId));
+                return await OkAsync(output);
+            case ["discover", var id]: return await DiscoverAsync(id, output);
             case ["pause", "smtp"]: ctx.Smtp.Paused = true; return await OkAsync(output);
             case ["resume", "smtp"]: ctx.Smtp.Paused = false; return await OkAsync(output);
             case ["pause", "mta"]: ctx.MtaPaused = true; ctx.Bus.Post(new MtaPause(true)); return await OkAsync(output);
@@ -78,7 +89,13 @@ public sealed class ControlCommands(ControlContext ctx)
                 return await OkAsync(output);
             case ["update", "table", var name]:
                 try { ctx.Tables.Reload(name); }
-                catch (KeyNotFoundException) { await output.WriteLineAsync($"smtpctl: no such table: {name}"); return 1; }
+                catch (KeyNotFoundException)
+                {
+                    // smtpctl prints OpenSMTPD's words; the log says which table was not found.
+                    ctx.Log.Warn($"update table: no such table: {name}");
+                    await output.WriteLineAsync("command failed");
+                    return 1;
+                }
                 catch (TableContentException ex)
                 {
                     foreach (string problem in ex.Problems)
@@ -92,8 +109,10 @@ public sealed class ControlCommands(ControlContext ctx)
                 ctx.Log.Info($"info: table {name} updated");
                 return await OkAsync(output);
             default:
-                await output.WriteLineAsync($"smtpctl: unknown command: {string.Join(' ', words)}");
-                return 1;
+                // OpenSMTPD's parser: the words that could come next, on standard error, exit 255.
+                foreach (string line in ControlGrammar.Possibilities(words))
+                    await output.WriteLineAsync(ControlProtocol.ErrorPrefix + line);
+                return 255;
         }
     }
 
@@ -158,7 +177,8 @@ public sealed class ControlCommands(ControlContext ctx)
     {
         if (!TryId(idText, out ulong id) || idText.Length != 16) return await BadIdAsync(idText, output);
         string? text = await AskQueueAsync<string?>(r => new QueueEnvelopeText(id, r));
-        if (text is null) { await output.WriteLineAsync($"smtpctl: no such envelope: {idText}"); return 1; }
+        // OpenSMTPD's smtpctl opens the file itself, and says so when it is not there.
+        if (text is null) { await output.WriteLineAsync("smtpctl: fopen: No such file or directory"); return 1; }
         await output.WriteAsync(text);
         return 0;
     }
@@ -194,9 +214,19 @@ public sealed class ControlCommands(ControlContext ctx)
         return 0;
     }
 
-    async Task<int> ShowRoutesAsync(TextWriter output)
+    static async Task<int> LinesAsync(IEnumerable<string> lines, TextWriter output)
     {
-        foreach (string line in ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow)) await output.WriteLineAsync(line);
+        foreach (string line in lines) await output.WriteLineAsync(line);
         return 0;
     }
+
+    /// <summary><c>smtpctl discover</c>: the queue reads the envelopes back and the scheduler takes those it lost.</summary>
+    async Task<int> DiscoverAsync(string idText, TextWriter output)
+    {
+        if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
+        int n = await AskQueueAsync<int>(r => new QueueDiscover(id, r));
+        await output.WriteLineAsync($"{n} envelope{(n != 1 ? "s" : "")} discovered");
+        return 0;
+    }
+
 }

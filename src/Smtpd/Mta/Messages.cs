@@ -15,3 +15,8 @@ public sealed record MtaPause(bool Paused) : MtaMessage;
 /// once the MTA has noted them.
 /// </summary>
 public sealed record MtaCancel(IReadOnlyList<ulong> Evpids, TaskCompletionSource Noted) : MtaMessage;
+/// <summary>
+/// Admin (<c>smtpctl resume route ID</c>, 0 for all): the route or next hop shown with that id by
+/// <c>show routes</c> is usable again now, its penalty forgotten.
+/// </summary>
+public sealed record MtaResumeRoute(ulong Id) : MtaMessage;

@@ -18,7 +18,7 @@ namespace Smtpd.Mta;
 /// so <c>smtpctl show queue</c> tells the truth and every admin verb reaches it. A route that
 /// fails is penalized; its envelopes come back to be tried when the penalty ends.
 /// </summary>
-public sealed class MtaProcess
+public sealed partial class MtaProcess
 {
     static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(10);
     static readonly TimeSpan BrokenFor = TimeSpan.FromSeconds(60);
@@ -48,6 +48,14 @@ public sealed class MtaProcess
     readonly ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
     /// <summary>Envelopes handed here whose outcome has not been reported yet.</summary>
     readonly ConcurrentDictionary<ulong, bool> _outstanding = new();
+    /// <summary>The last result per destination domain (<c>smtpctl show hoststats</c>).</summary>
+    readonly HostStats _hostStats = new();
+    /// <summary>The ids <c>show routes</c> gives next hops ("hop ADDRESS") and penalized routes ("route action|domain"), for <c>resume route</c>.</summary>
+    readonly ConcurrentDictionary<string, ulong> _routeIds = new(StringComparer.Ordinal);
+    long _lastRouteId;
+    /// <summary>Next-hop addresses: their reverse names and when a session to them last opened (show hosts, show routes).</summary>
+    readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
+    readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
 
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
@@ -78,6 +86,9 @@ public sealed class MtaProcess
                         paused = p.Paused;
                         _log.Info($"info: mta {(paused ? "paused" : "resumed")}");
                         if (!paused) { foreach (var h in held) Start(h, ct); held.Clear(); }
+                        break;
+                    case MtaResumeRoute r:
+                        ResumeRoute(r.Id);
                         break;
                     case MtaCancel c:
                         NoteCancelled(c.Evpids);
@@ -277,7 +288,12 @@ public sealed class MtaProcess
                 try
                 {
                     session = await connections.AcquireAsync(
-                        async () => await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct),
+                        async () =>
+                        {
+                            var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct);
+                            _lastConnected[address] = _time.GetUtcNow();
+                            return opened;
+                        },
                         TimeSpan.FromMinutes(5), ct);
                 }
                 catch (MtaException ex)
@@ -348,6 +364,7 @@ public sealed class MtaProcess
     async Task<string?> PtrNameAsync(IPAddress address, CancellationToken ct)
     {
         var reverse = await _dns.ReverseAsync(address, ct);
+        if (reverse.Name is { } name) _ptrNames[address] = name;
         return reverse.Name;
     }
 
@@ -367,6 +384,7 @@ public sealed class MtaProcess
             if (!outcome.IsOk && _cancelled.ContainsKey(e.Id)) { Cancel(e, $"{outcome.ResultWord}: {outcome.Text}"); continue; }
             _cancelled.TryRemove(e.Id, out _);
             _outstanding.TryRemove(e.Id, out _);
+            _hostStats.Update(DomainOf(e.Dest), outcome.Text, _time.GetUtcNow());
             var delay = _time.GetUtcNow() - e.CreationTime;
             string id = session is null ? $"{e.Id:x16}" : $"{session.Id:x16}";
             // OpenSMTPD's mta_log: rcpt only when it differs from the destination, "-" for no source.
@@ -382,35 +400,9 @@ public sealed class MtaProcess
         }
     }
 
-    /// <summary>
-    /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next hop ("source &lt;-&gt;
-    /// address (host)", flags N new, D disabled, Q waiting, K kept alive, connections, errors,
-    /// penalty and time until usable), then the routes (action|domain) that are penalized.
-    /// </summary>
     /// <summary>Sessions to next hops open now, busy or kept alive (the mta.session statistic).</summary>
     public int OpenSessions => _hosts.Values.Sum(h => h.Open);
 
     /// <summary>Envelopes handed to the MTA and not reported yet (OpenSMTPD's mta.envelope).</summary>
     public int Envelopes => _outstanding.Count;
-
-    public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
-    {
-        var lines = new List<string>();
-        int n = 0;
-        foreach (var h in _hosts.Values.OrderBy(h => h.HostName, StringComparer.Ordinal))
-        {
-            bool disabled = IsBroken(h.HostName, h.Endpoint.Port, now);
-            string flags = $"{(h.New ? 'N' : '-')}{(disabled ? 'D' : '-')}{(h.Waiting > 0 ? 'Q' : '-')}{(h.Idle > 0 ? 'K' : '-')}";
-            string timeout = disabled ? Durations.Format(_brokenUntil[$"{h.HostName}:{h.Endpoint.Port}"] - now) : "-";
-            lines.Add($"{++n}. [local] <-> {h.Endpoint} ({h.HostName}) {flags} nconn={h.Open} nerror={h.Errors} penalty={(disabled ? 1 : 0)} timeout={timeout}");
-        }
-        foreach (var (route, (count, until)) in _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            string[] parts = route.Split('|');
-            lines.Add($"{++n}. [local] <-> {parts[1]} (action {parts[0]}) --Q- nconn=0 nerror={count} penalty={count} timeout={Durations.Format(until - now)}");
-        }
-        return lines;
-    }
-
-
 }

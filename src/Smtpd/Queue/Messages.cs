@@ -34,3 +34,9 @@ public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, TaskCompletionSource
 public sealed record QueueEnvelopeText(ulong Evpid, TaskCompletionSource<string?> Reply) : QueueMessage;
 /// <summary>Admin: the message as received (decompressed, decrypted), or null when it is not in the queue.</summary>
 public sealed record QueueMessageOpen(uint MsgId, TaskCompletionSource<Stream?> Reply) : QueueMessage;
+/// <summary>
+/// Admin (<c>smtpctl discover</c>): reads the envelope, or every envelope of the message when the
+/// low 32 bits are 0, from the queue and hands them to the scheduler, which takes those it does
+/// not know (files an admin put back). The reply: how many envelopes were read.
+/// </summary>
+public sealed record QueueDiscover(ulong Id, TaskCompletionSource<int> Reply) : QueueMessage;

@@ -134,11 +134,33 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 try { m.Reply.TrySetResult(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
                 catch (FormatException ex) { m.Reply.TrySetResult($"# corrupt envelope: {ex.Message}\n"); }
                 break;
+            case QueueDiscover m:
+                m.Reply.TrySetResult(await DiscoverAsync(m.Id));
+                break;
             case QueueMessageOpen m:
                 try { m.Reply.TrySetResult(backend.MessageReadStream(m.MsgId)); }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.TrySetResult(null); }
                 break;
         }
+    }
+
+    /// <summary><c>smtpctl discover</c>: what is on disk for the id goes to the scheduler; returns how many envelopes were read.</summary>
+    async Task<int> DiscoverAsync(ulong id)
+    {
+        var found = new List<Envelope>();
+        if ((uint)id != 0)
+        {
+            try { if (await backend.EnvelopeLoadAsync(id) is { } e) found.Add(e); }
+            catch (FormatException ex) { log.Warn($"queue: discover: cannot read envelope {id:x16}: {ex.Message}"); }
+        }
+        else
+        {
+            uint msgid = QueueIds.MessageOf(id);
+            await foreach (var e in backend.EnvelopeWalk((file, ex) => log.Warn($"queue: corrupt envelope {file} moved to corrupt/: {ex.Message}")))
+                if (e.MessageId == msgid) found.Add(e);
+        }
+        if (found.Count > 0) bus.Post(new SchedulerDiscover(found.Select(SchedulerInfo.From).ToList()));
+        return found.Count;
     }
 
     async Task DeliverAsync(QueueDeliver m)

@@ -39,3 +39,5 @@ public sealed record SchedulerRemove(ulong Id, TaskCompletionSource<int> Reply) 
 public sealed record SchedulerSuspend(ulong Id, bool Suspend, TaskCompletionSource<int> Reply) : SchedulerMessage;
 /// <summary>Admin: the envelopes an id names, with their state.</summary>
 public sealed record SchedulerList(ulong Id, TaskCompletionSource<IReadOnlyList<ScheduledEnvelope>> Reply) : SchedulerMessage;
+/// <summary>From the queue (<c>smtpctl discover</c>): envelopes read back from disk; those not known yet are committed.</summary>
+public sealed record SchedulerDiscover(IReadOnlyList<SchedulerInfo> Envelopes) : SchedulerMessage;

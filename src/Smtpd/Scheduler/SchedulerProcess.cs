@@ -50,6 +50,16 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                 backend.Insert(m.Info);
                 bus.Stats.Increment(Stats.StatKeys.EnvelopeIncoming);
                 break;
+            case SchedulerDiscover m:
+                // Only what the scheduler does not hold: one it knows may be in flight right now.
+                foreach (var group in m.Envelopes.Where(e => backend.Envelopes(e.Evpid).Count == 0).GroupBy(e => e.MessageId))
+                {
+                    foreach (var info in group) backend.Insert(info);
+                    int added = backend.Commit(group.Key);
+                    bus.Stats.Increment(Stats.StatKeys.Envelope, added);
+                    log.Info($"scheduler: discovered msgid={group.Key:x8} envelopes={added}");
+                }
+                break;
             case SchedulerCommit m:
                 int n = backend.Commit(m.MsgId);
                 bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, n);

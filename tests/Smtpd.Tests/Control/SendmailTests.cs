@@ -169,14 +169,9 @@ public sealed class SendmailTests : IAsyncDisposable
         static string Untimed(string queue) => System.Text.RegularExpressions.Regex.Replace(queue, @"\|inflight\|\d+\|", "|inflight|<s>|");
         Assert.Equal(Untimed((await Smtpctl.RunAsync(smtpd, "show", "queue")).Output), Untimed(mailq));
 
-        // show hosts and show relays answer with the MTA's next hops, as show routes does.
-        var routes = (await Smtpctl.RunAsync(smtpd, "show", "routes")).Output;
-        foreach (var verb in new[] { "hosts", "relays" })
-        {
-            var (c, o) = await Smtpctl.RunAsync(smtpd, "show", verb);
-            Assert.Equal(0, c);
-            Assert.Equal(routes, o);
-        }
+        // Nothing was relayed: show routes, hosts and relays answer, with no line.
+        foreach (var verb in new[] { "routes", "hosts", "relays" })
+            Assert.Equal((0, ""), await Smtpctl.RunAsync(smtpd, "show", verb));
     }
 
     [Fact]

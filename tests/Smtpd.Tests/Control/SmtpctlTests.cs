@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Smtpd.Tests.EndToEnd;
 
 namespace Smtpd.Tests.Control;
@@ -96,9 +97,13 @@ public sealed class SmtpctlTests
         (code, output) = await Smtpctl.RunAsync(smtpd, "remove", "nothex!!");
         Assert.Equal(1, code);
         Assert.Contains("invalid msgid/evpid", output);
+        // As OpenSMTPD's parser: exit 255 and the words that could come there.
         (code, output) = await Smtpctl.RunAsync(smtpd, "frobnicate");
-        Assert.Equal(1, code);
-        Assert.Contains("unknown command", output);
+        Assert.Equal(255, code);
+        Assert.StartsWith("possibilities are:\ndiscover\npause\nresume\nshow\n", output);
+        (code, output) = await Smtpctl.RunAsync(smtpd, "show", "frobs");
+        Assert.Equal(255, code);
+        Assert.Contains("\nshow hoststats\n", output);
     }
 
     [Fact]
@@ -312,14 +317,14 @@ public sealed class SmtpctlTests
     }
 
     [Fact]
-    public async Task Show_routes_shows_next_hops_and_penalties()
+    public async Task Show_routes_hosts_and_relays_show_next_hops_and_penalties()
     {
         await using var peer = new DeferringPeer { Accepting = true };
         int dead = SmtpdInstance.FreePort();
         await using var smtpd = new SmtpdInstance($$"""
             listen on 127.0.0.1 port {port}
             action "out" relay host smtp://127.0.0.1:{{peer.Port}}
-            action "dead" relay host smtp://127.0.0.1:{{dead}}
+            action "dead" relay host smtp://127.0.0.2:{{dead}}
             match from local for domain "dead.example" action "dead"
             match from local for any action "out"
             """);
@@ -330,10 +335,17 @@ public sealed class SmtpctlTests
         await smtpd.WaitForLogAsync("penalized", Timeout);
         var (code, routes) = await Smtpctl.RunAsync(smtpd, "show", "routes");
         Assert.Equal(0, code);
+        // OpenSMTPD's lines: "ID. [] <-> ADDRESS (NAME) FLAGS nconn= nerror= penalty= timeout=".
         var lines = routes.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Any(l => l.Contains($"<-> 127.0.0.1:{peer.Port} (127.0.0.1) ") && l.Contains("nconn=1") && l.Contains("nerror=0")), routes);
-        Assert.Contains(lines, l => l.Contains($"<-> 127.0.0.1:{dead} (127.0.0.1) ND--") && l.Contains("nconn=0") && l.Contains("nerror=1"));
-        Assert.Contains(lines, l => l.Contains("<-> dead.example (action dead) --Q-") && l.Contains("penalty=1"));
+        Assert.Contains(lines, l => Regex.IsMatch(l, @"^\d+\. \[\] <-> 127\.0\.0\.1 \(localhost\) ---- nconn=1 nerror=0 penalty=0 timeout=-$"));
+        Assert.Contains(lines, l => Regex.IsMatch(l, @"^\d+\. \[\] <-> 127\.0\.0\.2 ND-- nconn=0 nerror=1 penalty=1 timeout=\d+s$"));
+        // "ADDRESS NAME refcount= nconn= lastconn=": lastconn only where a session was opened.
+        var (_, hosts) = await Smtpctl.RunAsync(smtpd, "show", "hosts");
+        Assert.Matches(@"(?m)^127\.0\.0\.1 localhost refcount=1 nconn=1 lastconn=\d+s$", hosts);
+        Assert.Matches(@"(?m)^127\.0\.0\.2 127\.0\.0\.2 refcount=1 nconn=0 lastconn=-$", hosts);
+        // The route (action and domain) that waits: its failures, the wait, its id for resume route.
+        var (_, relays) = await Smtpctl.RunAsync(smtpd, "show", "relays");
+        Assert.Matches(@"^\[relay:dead\.example,action=dead\] nerror=1 timeout=\d+s route=\d+\n$", relays);
     }
 
     [Fact]

@@ -1,0 +1,46 @@
+namespace Smtpd.Control;
+
+/// <summary>
+/// The commands smtpctl knows, in the order OpenSMTPD's smtpctl installs them, so that a
+/// command it cannot read gets the same "possibilities are:" list (parser.c): the words that
+/// may follow the longest part of it that matched.
+/// </summary>
+public static class ControlGrammar
+{
+    static readonly string[] Commands =
+    [
+        "discover <evpid>", "discover <msgid>",
+        "pause mta", "resume mta", "show mta paused",
+        "log brief", "log verbose", "monitor",
+        "pause envelope <evpid>", "pause envelope <msgid>", "pause envelope all", "pause mda", "pause smtp",
+        "profile <str>",
+        "remove <evpid>", "remove <msgid>", "remove all",
+        "resume envelope <evpid>", "resume envelope <msgid>", "resume envelope all", "resume mda",
+        "resume route <routeid>", "resume smtp",
+        "schedule <msgid>", "schedule <evpid>", "schedule all",
+        "show envelope <evpid>", "show hoststats", "show message <msgid>", "show message <evpid>",
+        "show queue", "show queue <msgid>", "show hosts", "show relays", "show routes", "show stats", "show status",
+        "trace <str>", "unprofile <str>", "untrace <str>", "update table <str>",
+        "encrypt", "encrypt <str>",
+    ];
+
+    /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>
+    public static IReadOnlyList<string> Possibilities(IReadOnlyList<string> words)
+    {
+        var patterns = Commands.Select(c => c.Split(' ')).ToList();
+        int matched = 0;
+        // Walk down the words while some command has the word (or a placeholder) there.
+        while (matched < words.Count)
+        {
+            int i = matched;
+            var next = patterns.Where(p => p.Length > i && (p[i] == words[i] || p[i].StartsWith('<'))).ToList();
+            if (next.Count == 0) break;
+            patterns = next;
+            matched++;
+        }
+        var children = patterns.Where(p => p.Length > matched).Select(p => p[matched]).Distinct().ToList();
+        if (children.Count == 0) return ["invalid command"];
+        string prefix = string.Join(' ', words.Take(matched));
+        return ["possibilities are:", .. children.Select(c => prefix.Length > 0 ? $"{prefix} {c}" : c)];
+    }
+}
