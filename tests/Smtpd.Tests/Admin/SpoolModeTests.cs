@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Smtpd.Tests.Control;
 using Smtpd.Tests.EndToEnd;
+using Smtpd.Tests.SideBySide;
 
 namespace Smtpd.Tests.Admin;
 
@@ -139,8 +140,8 @@ public sealed partial class SpoolModeTests
     [SkippableFact]
     public async Task Modes_are_those_of_opensmtpd()
     {
-        Skip.If(OpenSmtpd68.Unavailable is not null, OpenSmtpd68.Unavailable);
-        await using var theirs = new OpenSmtpd68("""
+        Skip.If(OpenSmtpdInstance.Unavailable is not null, OpenSmtpdInstance.Unavailable);
+        await using var theirs = new OpenSmtpdInstance("""
             listen on 127.0.0.1 port {port}
             action "out" relay host smtp://127.0.0.1:9
             match from any for any action "out"

@@ -1,5 +1,6 @@
 using Smtpd.Tests.Control;
 using Smtpd.Tests.EndToEnd;
+using Smtpd.Tests.SideBySide;
 
 namespace Smtpd.Tests.Admin;
 
@@ -97,7 +98,7 @@ public sealed class StatsComparisonTests
     [SkippableFact]
     public async Task Show_stats_has_every_key_opensmtpd_has_with_the_same_meaning()
     {
-        Skip.If(OpenSmtpd68.Unavailable is not null, OpenSmtpd68.Unavailable);
+        Skip.If(OpenSmtpdInstance.Unavailable is not null, OpenSmtpdInstance.Unavailable);
         Skip.IfNot((await ExternalTool.RunAsync("id", [TestUsers.Ordinary])).Code == 0, $"user {TestUsers.Ordinary} does not exist (tests/install-peers.sh creates it)");
         Skip.IfNot(System.Net.Sockets.Socket.OSSupportsIPv6, "no IPv6 loopback");
 
@@ -108,7 +109,7 @@ public sealed class StatsComparisonTests
             """);
         await peer.StartAsync();
 
-        await using var theirs = new OpenSmtpd68(Config(peer.Port));
+        await using var theirs = new OpenSmtpdInstance(Config(peer.Port));
         await theirs.StartAsync();
         await using var ours = new SmtpdInstance(Config(peer.Port));
         await ours.StartAsync();
@@ -120,7 +121,7 @@ public sealed class StatsComparisonTests
             await SendAsync(port, Sender, $"{TestUsers.Ordinary}@accepted.example");
             await SendAsync(port, Sender, "nobody@refused.example");
         }
-        var (code, output) = await theirs.SendmailAsync("Subject: local\n\nby sendmail\n", null, $"{TestUsers.Ordinary}@localhost");
+        var (code, output) = await theirs.CtlAsync("sendmail", "Subject: local\n\nby sendmail\n", $"{TestUsers.Ordinary}@localhost");
         Assert.True(code == 0, output);
         (code, output) = await Smtpctl.RunWithInputAsync(ours, "Subject: local\n\nby sendmail\n", "sendmail", $"{TestUsers.Ordinary}@localhost");
         Assert.True(code == 0, output);
@@ -131,7 +132,7 @@ public sealed class StatsComparisonTests
         await WaitMaildirAsync(peer.Maildirs, 2, () => peer.Log);
         await Task.Delay(1000); // the last results reach the schedulers
 
-        var theirStats = Parse((await theirs.SmtpctlAsync("show", "stats")).Output);
+        var theirStats = Parse((await theirs.CtlAsync("smtpctl", "", "show", "stats")).Output);
         var ourStats = Parse((await Smtpctl.RunAsync(ours, "show", "stats")).Output);
         string report = $"theirs: {string.Join(" ", theirStats.Select(kv => $"{kv.Key}={kv.Value}"))}\nours: {string.Join(" ", ourStats.Select(kv => $"{kv.Key}={kv.Value}"))}";
 

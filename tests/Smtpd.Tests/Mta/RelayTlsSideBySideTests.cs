@@ -1,5 +1,6 @@
 using Smtpd.Tests.Control;
 using Smtpd.Tests.EndToEnd;
+using Smtpd.Tests.SideBySide;
 
 namespace Smtpd.Tests.Mta;
 
@@ -22,20 +23,15 @@ public sealed class RelayTlsSideBySideTests
         await d.CommandAsync("QUIT");
     }
 
-    static async Task<OpenSmtpdRelayer> TheirsAsync(string action)
+    static async Task<OpenSmtpdInstance> TheirsAsync(string action)
     {
-        var theirs = new OpenSmtpdRelayer($"""
+        var theirs = new OpenSmtpdInstance($"""
             listen on 127.0.0.1 port {"{port}"}
             {action}
             match from local for any action "out"
             """);
-        // Ready when it answers; the probe session ends before any mail.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (true)
-        {
-            try { await using var probe = await SmtpDialogue.ConnectAsync(theirs.Port); await probe.ReadReplyAsync(); break; }
-            catch (Exception) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }
-        }
+        try { await theirs.StartAsync(); }
+        catch { await theirs.DisposeAsync(); throw; }
         return theirs;
     }
 
@@ -44,7 +40,7 @@ public sealed class RelayTlsSideBySideTests
     [InlineData(true)]
     public async Task Both_keep_the_mail_for_a_self_signed_smarthost_unless_told_no_verify(bool noVerify)
     {
-        Skip.If(OpenSmtpdRelayer.Unavailable is not null, OpenSmtpdRelayer.Unavailable);
+        Skip.If(OpenSmtpdInstance.Unavailable is not null, OpenSmtpdInstance.Unavailable);
         Skip.IfNot(TestCa.Available, "openssl is not installed");
         using var ca = TestCa.Create(Directory.CreateTempSubdirectory("relay-ca-").FullName);
         await using var peer = new ScriptedPeer
@@ -80,7 +76,9 @@ public sealed class RelayTlsSideBySideTests
         Assert.Contains("TLS certificate verification failed: self-signed certificate", ours.Log);
         Assert.Empty(peer.Messages);
         Assert.Equal(0, peer.Count("MAIL"));
-        Assert.Contains("bob@far.example", await theirs.ShowQueueAsync());
+        var (code, queue) = await theirs.CtlAsync("smtpctl", "", "show", "queue");
+        Assert.True(code == 0, queue);
+        Assert.Contains("bob@far.example", queue);
         Assert.Contains(await Smtpctl.QueueAsync(ours), line => line.Contains("bob@far.example"));
         Assert.DoesNotContain("result=\"Ok\"", theirs.Log);
         Assert.DoesNotContain("result=\"Ok\"", ours.Log);
