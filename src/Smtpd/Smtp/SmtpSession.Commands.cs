@@ -146,8 +146,12 @@ public sealed partial class SmtpSession
                     _tx.Recipients.Add(new TxRecipient(path.Address, delivery, notify, orcpt));
                 return Replies.RecipientOk;
             case RecipientDecision.Refuse refuse:
-                // The failed-command line says what the client was told; why is for debugging (OpenSMTPD logs no more).
-                _ctx.Log.Debug($"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"");
+                // The failed-command line says what the client was told. Why a recipient was refused
+                // is for debugging (OpenSMTPD logs no more), but a temporary failure (a table or DNS
+                // that did not answer) is the administrator's to mend: that one is a warning.
+                string refused = $"{Id:x16} smtp rcpt refused to=<{Printable(path.Address.ToString())}> reason=\"{refuse.Reason}\"";
+                if (refuse.Reply.IsTransient) _ctx.Log.Warn(refused);
+                else _ctx.Log.Debug(refused);
                 return Replies.NamingRecipient(refuse.Reply, path.Address);
             default:
                 return Replies.TempFailure;

@@ -61,7 +61,7 @@ public sealed class AdminVerbsTests
         await using var peer = new DeferringPeer();
         await using var smtpd = await StartAsync(peer.Port, SmtpdInstance.FreePort());
         string msgid = await SendAsync(smtpd.Port, "kept@far.example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         await WaitAsync(async () => (await Smtpctl.QueueAsync(smtpd)) is [[.., "pending", _, _]], "envelope pending");
         string evpid = Assert.Single(await Smtpctl.QueueAsync(smtpd))[0];
 
@@ -105,7 +105,7 @@ public sealed class AdminVerbsTests
         await using var smtpd = await StartAsync(peer.Port, SmtpdInstance.FreePort());
         Assert.Equal("", await RunAsync(smtpd, "show", "hoststats"));
         await SendAsync(smtpd.Port, "a@Far.Example");
-        await smtpd.WaitForLogAsync("result=TempFail", Timeout);
+        await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
 
         var (domain, at, result) = Single(await RunAsync(smtpd, "show", "hoststats"));
         Assert.Equal("far.example", domain);
@@ -114,7 +114,7 @@ public sealed class AdminVerbsTests
 
         peer.Accepting = true;
         await RunAsync(smtpd, "schedule", "all");
-        await smtpd.WaitForLogAsync("result=Ok", Timeout);
+        await smtpd.WaitForLogAsync("result=\"Ok\"", Timeout);
         (domain, _, result) = Single(await RunAsync(smtpd, "show", "hoststats"));
         Assert.Equal("far.example", domain);
         Assert.StartsWith("250 2.0.0 Ok", result);
