@@ -30,12 +30,20 @@ public static class OfflineQueue
         return path;
     }
 
-    public static (string Sender, string[] Recipients, Stream Message) Read(string path)
+    /// <summary>The sender and recipients lines, and the stream left at the message (disposed on a bad header).</summary>
+    public static (string Sender, string[] Recipients, Stream Message) Read(Stream f)
     {
-        var f = File.OpenRead(path);
-        string sender = ReadLine(f), recipients = ReadLine(f);
-        if (ReadLine(f).Length != 0) throw new FormatException("bad offline message header");
-        return (sender, recipients.Split(' ', StringSplitOptions.RemoveEmptyEntries), f);
+        try
+        {
+            string sender = ReadLine(f), recipients = ReadLine(f);
+            if (ReadLine(f).Length != 0) throw new FormatException("bad offline message header");
+            return (sender, recipients.Split(' ', StringSplitOptions.RemoveEmptyEntries), f);
+        }
+        catch
+        {
+            f.Dispose();
+            throw;
+        }
     }
 
     static string ReadLine(Stream s)
@@ -71,9 +79,11 @@ public static class OfflineQueue
                     try { File.Move(found, path + Sending); }
                     catch (FileNotFoundException) { continue; } // another flush took it
                 }
-                var (owner, links, regular) = FileOwner.Of(path + Sending);
-                if (!regular || links != 1) throw new FormatException(regular ? "hard link" : "not a regular file");
-                var (sender, recipients, message) = Read(path + Sending);
+                // Opened once, without following a symlink, and checked on the open file: the
+                // directory is world-writable and this may run as root.
+                var (file, owner, links, regular) = FileOwner.OpenNoFollow(path + Sending);
+                if (file is null || links != 1) { file?.Dispose(); throw new FormatException(regular ? "hard link" : "not a regular file"); }
+                var (sender, recipients, message) = Read(file);
                 if (LocalSender.BoundSender(owner) is { } bound && !bound.Equals(sender, StringComparison.OrdinalIgnoreCase))
                 {
                     log.Info($"info: offline message {Path.GetFileName(path)}: sender <{sender}> of uid {owner} replaced by <{bound}>");
