@@ -1,0 +1,230 @@
+"""smtpd for .NET against OpenSMTPD 6.8 and Postfix 3.7, as issue 19 measures them.
+
+Per scenario (a load, a number of sessions, a message size) and round, each server in turn is
+started fresh as root, left idle, loaded, then left idle again; the servers' order rotates from
+round to round so that a drift of the machine does not favour one of them. See bench/README.md
+for what each figure means. Output lines are key=value: `run` (one server in one round),
+`summary` (median, min and max of one figure over the rounds), `ratio` (ours over each anchor,
+medians), `profile` (where our tree's memory and descriptors are), then a table for people.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import loads
+import proctree
+import servers
+
+SCENARIOS = {
+    # name: (load, sessions, size in bytes, which message count)
+    "source-5x10k": ("smtp-source", 5, 10240, "messages"),
+    "source-20x10k": ("smtp-source", 20, 10240, "messages"),
+    "source-5x1m": ("smtp-source", 5, 1048576, "big_messages"),
+    "source-20x1m": ("smtp-source", 20, 1048576, "big_messages"),
+    "load-5x10k": ("smtpload", 5, 10240, "messages"),
+    "pipe-20x10k": ("smtpload-pipelined", 20, 10240, "messages"),
+}
+DEFAULT_SCENARIOS = "source-5x10k,source-20x10k,source-5x1m,load-5x10k,pipe-20x10k"
+FIGURES = ["delivered_per_second", "accepted_per_second", "peak_pss_mib", "idle_pss_mib", "idle_after_pss_mib",
+           "idle_fds", "p50_ms", "p90_ms", "p99_ms"]
+
+
+def parse_args():
+    a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    a.add_argument("--rounds", type=int, default=3)
+    a.add_argument("--messages", type=int, default=2000, help="messages of 10 KiB per run")
+    a.add_argument("--big-messages", type=int, default=200, help="messages of 1 MiB per run")
+    a.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="comma-separated, from: " + ",".join(SCENARIOS))
+    a.add_argument("--servers", default="smtpd,opensmtpd,postfix")
+    a.add_argument("--smtpd", required=True, help="our smtpd executable")
+    a.add_argument("--smtpload", required=True, help="smtpload.dll")
+    a.add_argument("--opensmtpd", default="/opt/opensmtpd/usr/sbin/smtpd")
+    a.add_argument("--user", default="smtpdbench", help="the ordinary user every server delivers to")
+    a.add_argument("--settle", type=float, default=3.0, help="seconds idle before and after a run")
+    a.add_argument("--gate", help="a file that must exist before each round (the bench stops when it is gone)")
+    a.add_argument("--keep", action="store_true", help="keep the work directory")
+    return a.parse_args()
+
+
+def mib(kib):
+    return round(kib / 1024, 1)
+
+
+def measure(make_server, scenario, opts, workdir):
+    load, sessions, size, count_key = SCENARIOS[scenario]
+    messages = getattr(opts, count_key)
+    server = make_server(workdir)
+    fig = {}
+    server.start()
+    try:
+        if not server.ready():
+            return None, f"did not start: {server.log_tail()}"
+        time.sleep(opts.settle)
+        idle_kib, idle_procs, idle_fds = proctree.idle(server.root)
+        fig["idle_pss_mib"] = mib(idle_kib)
+        fig["idle_fds"] = sum(sum(k.values()) for k in idle_fds.values())
+        fig["idle_procs"] = len(idle_procs)
+        sampler = proctree.PeakSampler(server.root)
+        sampler.start()
+        rcpt = f"{opts.user}@{servers.RCPT_DOMAIN}"
+        timeout = 120 + messages * (size // 10240) // 20
+        try:
+            if load == "smtp-source":
+                res = loads.smtp_source(server, sessions, messages, size, rcpt, timeout)
+            else:
+                res = loads.smtpload(server, opts.smtpload, sessions, messages, size, rcpt, timeout,
+                                     load == "smtpload-pipelined", workdir)
+        except Exception as e:  # a hung load is a failed run, not the end of the bench
+            sampler.finish()
+            return None, f"load failed: {e}"
+        if not res["ok"]:
+            sampler.finish()
+            return None, f"load failed: {res['error']}"
+        complete = servers.wait_until(timeout, lambda: len(os.listdir(server.new_dir)) >= messages, 0.05)
+        peak = sampler.finish()
+        files = loads.delivered(server.new_dir)
+        if not complete:
+            return None, f"only {len(files)} of {messages} delivered"
+        last = max(c for _, c in files)
+        fig["delivered_per_second"] = round(messages / ((last - res["start_ns"]) / 1e9), 1)
+        fig["accepted_per_second"] = round(messages / ((res["load_end_ns"] - res["start_ns"]) / 1e9), 1)
+        fig["peak_pss_mib"] = mib(peak)
+        fig["peak_procs"] = sampler.max_procs
+        if res["sent_ns"]:
+            lat = loads.latencies_ms(files, res["sent_ns"])
+            for p in (50, 90, 99):
+                fig[f"p{p}_ms"] = round(loads.percentile(lat, p), 1)
+        time.sleep(opts.settle)
+        after_kib, after_procs, _ = proctree.idle(server.root)
+        fig["idle_after_pss_mib"] = mib(after_kib)
+        fig["idle_after_procs"] = len(after_procs)
+        fig["_profile"] = dict(peak=sampler.peak_procs, idle=idle_procs, fds=idle_fds, after=after_procs)
+        return fig, None
+    finally:
+        server.stop()
+
+
+def grouped(procs):
+    """'smtpd 47.0, smtpd --delivery-worker 4x42.1' from [(pid, role, kib)]."""
+    roles = {}
+    for _, name, kib in procs:
+        roles.setdefault(name, []).append(kib)
+    parts = []
+    for name, kibs in sorted(roles.items(), key=lambda kv: -sum(kv[1])):
+        each = mib(statistics.mean(kibs))
+        parts.append(f"{name} {each}" if len(kibs) == 1 else f"{name} {len(kibs)}x{each}")
+    return ", ".join(parts)
+
+
+def fds_by_process(fds):
+    parts = []
+    for (pid, name), kinds in sorted(fds.items(), key=lambda kv: -sum(kv[1].values())):
+        detail = " ".join(f"{k}={v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{name}: {sum(kinds.values())} ({detail})")
+    return "; ".join(parts)
+
+
+def fmt(v):
+    return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def main():
+    opts = parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: the servers must start as an administrator starts them (privilege separation on)")
+    makers = {
+        "smtpd": lambda d: servers.Ours(d, opts.user, opts.smtpd),
+        "opensmtpd": lambda d: servers.OpenSmtpd(d, opts.user, opts.opensmtpd),
+        "postfix": lambda d: servers.Postfix(d, opts.user),
+    }
+    names = [n for n in opts.servers.split(",") if n]
+    scenarios = [s for s in opts.scenarios.split(",") if s]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            sys.exit(f"unknown scenario {s}")
+    work = tempfile.mkdtemp(prefix="smtpd-bench.")
+    os.chmod(work, 0o755)
+    results = {}     # (scenario, server) -> [figures per round]
+    profiles = {}
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}; {opts.messages} x 10 KiB, {opts.big_messages} x 1 MiB", flush=True)
+    try:
+        for rnd in range(1, opts.rounds + 1):
+            if opts.gate and not os.path.exists(opts.gate):
+                print(f"# {opts.gate} is gone: stopping before round {rnd}", flush=True)
+                break
+            for scenario in scenarios:
+                order = names[(rnd - 1) % len(names):] + names[:(rnd - 1) % len(names)]
+                for name in order:
+                    if SCENARIOS[scenario][0] == "smtpload-pipelined" and name == "opensmtpd":
+                        continue     # no PIPELINING in OpenSMTPD 6.8
+                    workdir = os.path.join(work, f"{scenario}-{name}-{rnd}")
+                    os.makedirs(workdir)
+                    os.chmod(workdir, 0o755)
+                    fig, error = measure(makers[name], scenario, opts, workdir)
+                    if fig is None:
+                        print(f"run round={rnd} scenario={scenario} server={name} failed: {error}", flush=True)
+                        continue
+                    profiles[(scenario, name)] = fig.pop("_profile")
+                    results.setdefault((scenario, name), []).append(fig)
+                    print(f"run round={rnd} scenario={scenario} server={name} "
+                          + " ".join(f"{k}={fmt(v)}" for k, v in fig.items()), flush=True)
+                    if not opts.keep:
+                        shutil.rmtree(workdir, ignore_errors=True)
+    finally:
+        if not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report(results, profiles, scenarios, names)
+
+
+def stats(results, scenario, server, figure):
+    values = [r[figure] for r in results.get((scenario, server), []) if r.get(figure) is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values), len(values)
+
+
+def report(results, profiles, scenarios, names):
+    for scenario in scenarios:
+        for server in names:
+            for figure in FIGURES:
+                s = stats(results, scenario, server, figure)
+                if s:
+                    print(f"summary scenario={scenario} server={server} figure={figure} median={s[0]:g} "
+                          f"min={s[1]:g} max={s[2]:g} rounds={s[3]}")
+        for figure in FIGURES:
+            ours = stats(results, scenario, "smtpd", figure)
+            if not ours:
+                continue
+            parts = []
+            for anchor in ("opensmtpd", "postfix"):
+                other = stats(results, scenario, anchor, figure)
+                if other and other[0]:
+                    parts.append(f"smtpd/{anchor}={ours[0] / other[0]:.2f}")
+            if parts:
+                print(f"ratio scenario={scenario} figure={figure} " + " ".join(parts))
+    for (scenario, server), prof in sorted(profiles.items()):
+        print(f"profile scenario={scenario} server={server} peak: {grouped(prof['peak'])}")
+        print(f"profile scenario={scenario} server={server} idle: {grouped(prof['idle'])}")
+        print(f"profile scenario={scenario} server={server} idle after: {grouped(prof['after'])}")
+        print(f"profile scenario={scenario} server={server} idle fds: {fds_by_process(prof['fds'])}")
+    print()
+    print("| scenario | server | delivered msgs/s, median (min-max) | peak PSS MiB | idle PSS MiB before / after | idle fds | latency p50/p90/p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for scenario in scenarios:
+        for server in names:
+            d = stats(results, scenario, server, "delivered_per_second")
+            if not d:
+                continue
+            get = lambda f: (stats(results, scenario, server, f) or (None,))[0]
+            lat = "/".join(fmt(get(f"p{p}_ms")) for p in (50, 90, 99)) if get("p50_ms") is not None else "-"
+            print(f"| {scenario} | {server} | {d[0]:g} ({d[1]:g}-{d[2]:g}) | {fmt(get('peak_pss_mib'))} | "
+                  f"{fmt(get('idle_pss_mib'))} / {fmt(get('idle_after_pss_mib'))} | {fmt(get('idle_fds'))} | {lat} |")
+
+
+if __name__ == "__main__":
+    main()
