@@ -45,7 +45,7 @@ def parse_args():
     a.add_argument("--opensmtpd", default="/opt/opensmtpd/usr/sbin/smtpd")
     a.add_argument("--user", default="smtpdbench", help="the ordinary user every server delivers to")
     a.add_argument("--settle", type=float, default=3.0, help="seconds idle before and after a run")
-    a.add_argument("--gate", help="a file that must exist before each round (the bench stops when it is gone)")
+    a.add_argument("--gate", help="a file that must exist before each round and scenario (the bench stops when it is gone)")
     a.add_argument("--keep", action="store_true", help="keep the work directory")
     return a.parse_args()
 
@@ -157,7 +157,10 @@ def main():
             if opts.gate and not os.path.exists(opts.gate):
                 print(f"# {opts.gate} is gone: stopping before round {rnd}", flush=True)
                 break
+            print(f"# round {rnd}, {time.strftime('%H:%M:%S UTC', time.gmtime())}", flush=True)
             for scenario in scenarios:
+                if opts.gate and not os.path.exists(opts.gate):
+                    break
                 order = names[(rnd - 1) % len(names):] + names[:(rnd - 1) % len(names)]
                 for name in order:
                     if SCENARIOS[scenario][0] == "smtpload-pipelined" and name == "opensmtpd":
@@ -165,14 +168,16 @@ def main():
                     workdir = os.path.join(work, f"{scenario}-{name}-{rnd}")
                     os.makedirs(workdir)
                     os.chmod(workdir, 0o755)
+                    loadavg = os.getloadavg()[0]
                     fig, error = measure(makers[name], scenario, opts, workdir)
                     if fig is None:
                         print(f"run round={rnd} scenario={scenario} server={name} failed: {error}", flush=True)
                         continue
                     profiles[(scenario, name)] = fig.pop("_profile")
                     results.setdefault((scenario, name), []).append(fig)
+                    # The load average before the run shows a run disturbed by something else on the machine.
                     print(f"run round={rnd} scenario={scenario} server={name} "
-                          + " ".join(f"{k}={fmt(v)}" for k, v in fig.items()), flush=True)
+                          + " ".join(f"{k}={fmt(v)}" for k, v in fig.items()) + f" loadavg_before={loadavg:.1f}", flush=True)
                     if not opts.keep:
                         shutil.rmtree(workdir, ignore_errors=True)
     finally:
