@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +28,14 @@ SCENARIOS = {
     "source-20x1m": ("smtp-source", 20, 1048576, "big_messages"),
     "load-5x10k": ("smtpload", 5, 10240, "messages"),
     "pipe-20x10k": ("smtpload-pipelined", 20, 10240, "messages"),
+    # idle sessions: (load, sessions opened, descriptor limit of the server or None, -)
+    "idle-1000": ("idle", 1000, None, None),
+    "fdlimit-256": ("idle", 300, 256, None),
 }
-DEFAULT_SCENARIOS = "source-5x10k,source-20x10k,source-5x1m,load-5x10k,pipe-20x10k"
+DEFAULT_SCENARIOS = "source-5x10k,source-20x10k,source-5x1m,load-5x10k,pipe-20x10k,idle-1000,fdlimit-256"
 FIGURES = ["delivered_per_second", "accepted_per_second", "peak_pss_mib", "idle_pss_mib", "idle_after_pss_mib",
-           "idle_fds", "p50_ms", "p90_ms", "p99_ms"]
+           "idle_fds", "p50_ms", "p90_ms", "p99_ms", "held_sessions", "sessions_pss_mib", "banner_p50_ms",
+           "banner_max_ms"]
 
 
 def parse_args():
@@ -54,11 +59,37 @@ def mib(kib):
     return round(kib / 1024, 1)
 
 
+def hold_sessions(server, sessions, fig):
+    """Holds idle sessions open (idle_sessions.py) and records what the tree costs meanwhile."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "idle_sessions.py")
+    client = subprocess.Popen(server.prefix + ["python3", "-B", script, str(server.port), str(sessions)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in client.stdout:
+            if line.strip() == "ready":
+                break
+            for pair in line.split():
+                key, _, value = pair.partition("=")
+                fig[{"held": "held_sessions"}.get(key, key)] = float(value) if "." in value else int(value)
+        kib, procs, _ = proctree.idle(server.root)
+        fig["sessions_pss_mib"] = mib(kib)
+        fig["sessions_procs"] = len(procs)
+        return procs
+    finally:
+        client.stdin.close()
+        try:
+            client.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+
+
 def measure(make_server, scenario, opts, workdir):
     load, sessions, size, count_key = SCENARIOS[scenario]
-    messages = getattr(opts, count_key)
     server = make_server(workdir)
     fig = {}
+    if load == "idle":
+        server.nofile = size
     server.start()
     try:
         if not server.ready():
@@ -68,6 +99,11 @@ def measure(make_server, scenario, opts, workdir):
         fig["idle_pss_mib"] = mib(idle_kib)
         fig["idle_fds"] = sum(sum(k.values()) for k in idle_fds.values())
         fig["idle_procs"] = len(idle_procs)
+        if load == "idle":
+            held_procs = hold_sessions(server, sessions, fig)
+            fig["_profile"] = dict(peak=held_procs, idle=idle_procs, fds=idle_fds, after=[])
+            return fig, None
+        messages = getattr(opts, count_key)
         sampler = proctree.PeakSampler(server.root)
         sampler.start()
         rcpt = f"{opts.user}@{servers.RCPT_DOMAIN}"
@@ -213,14 +249,16 @@ def report(results, profiles, scenarios, names):
             if parts:
                 print(f"ratio scenario={scenario} figure={figure} " + " ".join(parts))
     for (scenario, server), prof in sorted(profiles.items()):
-        print(f"profile scenario={scenario} server={server} peak: {grouped(prof['peak'])}")
+        held = SCENARIOS[scenario][0] == "idle"
+        print(f"profile scenario={scenario} server={server} {'sessions held' if held else 'peak'}: {grouped(prof['peak'])}")
         print(f"profile scenario={scenario} server={server} idle: {grouped(prof['idle'])}")
-        print(f"profile scenario={scenario} server={server} idle after: {grouped(prof['after'])}")
+        if not held:
+            print(f"profile scenario={scenario} server={server} idle after: {grouped(prof['after'])}")
         print(f"profile scenario={scenario} server={server} idle fds: {fds_by_process(prof['fds'])}")
     print()
     print("| scenario | server | delivered msgs/s, median (min-max) | peak PSS MiB | idle PSS MiB before / after | idle fds | latency p50/p90/p99 ms |")
     print("|---|---|---|---|---|---|---|")
-    for scenario in scenarios:
+    for scenario in (s for s in scenarios if SCENARIOS[s][0] != "idle"):
         for server in names:
             d = stats(results, scenario, server, "delivered_per_second")
             if not d:
@@ -229,6 +267,19 @@ def report(results, profiles, scenarios, names):
             lat = "/".join(fmt(get(f"p{p}_ms")) for p in (50, 90, 99)) if get("p50_ms") is not None else "-"
             print(f"| {scenario} | {server} | {d[0]:g} ({d[1]:g}-{d[2]:g}) | {fmt(get('peak_pss_mib'))} | "
                   f"{fmt(get('idle_pss_mib'))} / {fmt(get('idle_after_pss_mib'))} | {fmt(get('idle_fds'))} | {lat} |")
+
+    idle = [s for s in scenarios if SCENARIOS[s][0] == "idle"]
+    if idle:
+        print()
+        print("| scenario | server | sessions held (of opened) | PSS MiB with them | fresh banner p50 / max ms |")
+        print("|---|---|---|---|---|")
+    for scenario in idle:
+        for server in names:
+            if not results.get((scenario, server)):
+                continue
+            get = lambda f: (stats(results, scenario, server, f) or (None,))[0]
+            print(f"| {scenario} | {server} | {fmt(get('held_sessions'))} ({SCENARIOS[scenario][1]}) | "
+                  f"{fmt(get('sessions_pss_mib'))} | {fmt(get('banner_p50_ms'))} / {fmt(get('banner_max_ms'))} |")
 
 
 if __name__ == "__main__":

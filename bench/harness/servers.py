@@ -12,6 +12,7 @@ ordinary user's Maildir, each on a fresh spool per run.
 """
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -67,6 +68,7 @@ class Server:
         self.maildir = os.path.join(workdir, "maildir")
         self.root = None          # the pid at the top of the server's process tree
         self.prefix = []          # what runs a command in the server's network namespace
+        self.nofile = None        # a descriptor limit (ulimit -n) to start the server under
         pw = pwd.getpwnam(user)
         os.makedirs(os.path.join(self.maildir, "new"), exist_ok=True)
         for sub in ("", "new", "cur", "tmp"):
@@ -74,6 +76,10 @@ class Server:
             os.makedirs(path, exist_ok=True)
             os.chown(path, pw.pw_uid, pw.pw_gid)
             os.chmod(path, 0o700)
+
+    def preexec(self):
+        if self.nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     @property
     def new_dir(self):
@@ -111,7 +117,8 @@ class Ours(Server):
         os.makedirs(env["SMTPD_MAILSPOOL"], exist_ok=True)
         with open(os.path.join(self.dir, "log"), "w") as log:
             self.proc = subprocess.Popen([self.binary, "-d", "-f", conf], stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env, cwd=self.dir)
+                                         stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
+                                         preexec_fn=self.preexec)
         self.root = self.proc.pid
 
     def stop(self):
@@ -146,7 +153,8 @@ class OpenSmtpd(Server):
         with open(os.path.join(self.dir, "log"), "w") as log:
             # unshare and bash exec into smtpd: the pid we get is OpenSMTPD's parent process.
             self.proc = subprocess.Popen(["unshare", "-m", "-n", "--propagation", "private", "bash", "-c", script],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=self.preexec)
         self.root = self.proc.pid
         self.prefix = ["nsenter", "-t", str(self.root), "-n"]
 
@@ -195,7 +203,8 @@ biff = no
 """)
         with open(os.path.join(conf, "master.cf"), "w") as f:
             f.write(master_cf(self.port))
-        result = subprocess.run(["postfix", "-c", conf, "start"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(["postfix", "-c", conf, "start"], capture_output=True, text=True, timeout=60,
+                                preexec_fn=self.preexec)
         with open(os.path.join(d, "log"), "w") as log:
             log.write(result.stdout + result.stderr)
         pidfile = os.path.join(queue, "pid", "master.pid")
