@@ -23,8 +23,9 @@ command -v postfix >/dev/null || { echo "run.sh: postfix missing (apt-get instal
 if [ "$build" = 1 ]; then
   echo "building..." >&2
   dotnet build "$repo/src/smtpd" -c Release -v q -nologo >/dev/null
+  dotnet build "$repo/src/smtpctl" -c Release -v q -nologo >/dev/null
   dotnet build "$here/SmtpLoad" -c Release -v q -nologo >/dev/null
 fi
 exec python3 -B "$here/harness/bench.py" --user "$user" \
-  --smtpd "$repo/src/smtpd/bin/Release/net10.0/smtpd" \
+  --smtpd "$repo/src/smtpd/bin/Release/net10.0/smtpd" --smtpctl "$repo/src/smtpctl/bin/Release/net10.0/smtpctl" \
   --smtpload "$here/SmtpLoad/bin/Release/net10.0/smtpload.dll" "${args[@]}"

@@ -31,11 +31,13 @@ SCENARIOS = {
     # idle sessions: (load, sessions opened, descriptor limit of the server or None, -)
     "idle-1000": ("idle", 1000, None, None),
     "fdlimit-256": ("idle", 300, 256, None),
+    # sendmail: (load, submissions one after another, -, -)
+    "sendmail-20": ("sendmail", 20, None, None),
 }
-DEFAULT_SCENARIOS = "source-5x10k,source-20x10k,source-5x1m,load-5x10k,pipe-20x10k,idle-1000,fdlimit-256"
+DEFAULT_SCENARIOS = "source-5x10k,source-20x10k,source-5x1m,load-5x10k,pipe-20x10k,idle-1000,fdlimit-256,sendmail-20"
 FIGURES = ["delivered_per_second", "accepted_per_second", "peak_pss_mib", "idle_pss_mib", "idle_after_pss_mib",
            "idle_fds", "p50_ms", "p90_ms", "p99_ms", "held_sessions", "sessions_pss_mib", "banner_p50_ms",
-           "banner_max_ms"]
+           "banner_max_ms", "submit_p50_ms", "submit_max_ms"]
 
 
 def parse_args():
@@ -46,6 +48,7 @@ def parse_args():
     a.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="comma-separated, from: " + ",".join(SCENARIOS))
     a.add_argument("--servers", default="smtpd,opensmtpd,postfix")
     a.add_argument("--smtpd", required=True, help="our smtpd executable")
+    a.add_argument("--smtpctl", required=True, help="our smtpctl executable (for sendmail)")
     a.add_argument("--smtpload", required=True, help="smtpload.dll")
     a.add_argument("--opensmtpd", default="/opt/opensmtpd/usr/sbin/smtpd")
     a.add_argument("--user", default="smtpdbench", help="the ordinary user every server delivers to")
@@ -84,6 +87,24 @@ def hold_sessions(server, sessions, fig):
             client.wait()
 
 
+def submit(server, count, rcpt, fig):
+    """Times `sendmail -t` one message at a time, process start to exit, as a cron job runs it."""
+    argv, env = server.sendmail()
+    message = f"From: bench@example.org\nTo: {rcpt}\nSubject: sendmail\n\none line\n".encode()
+    times = []
+    for _ in range(count):
+        t0 = time.monotonic()
+        result = subprocess.run(argv, input=message, capture_output=True, env=env, timeout=60)
+        times.append((time.monotonic() - t0) * 1000)
+        if result.returncode != 0:
+            return f"sendmail failed: {result.stderr.decode(errors='replace')[-300:]}"
+    if not servers.wait_until(60, lambda: len(os.listdir(server.new_dir)) >= count):
+        return f"only {len(os.listdir(server.new_dir))} of {count} submissions delivered"
+    fig["submit_p50_ms"] = round(statistics.median(times), 1)
+    fig["submit_max_ms"] = round(max(times), 1)
+    return None
+
+
 def measure(make_server, scenario, opts, workdir):
     load, sessions, size, count_key = SCENARIOS[scenario]
     server = make_server(workdir)
@@ -103,10 +124,14 @@ def measure(make_server, scenario, opts, workdir):
             held_procs = hold_sessions(server, sessions, fig)
             fig["_profile"] = dict(peak=held_procs, idle=idle_procs, fds=idle_fds, after=[])
             return fig, None
+        rcpt = f"{opts.user}@{servers.RCPT_DOMAIN}"
+        if load == "sendmail":
+            error = submit(server, sessions, rcpt, fig)
+            fig["_profile"] = dict(peak=[], idle=idle_procs, fds=idle_fds, after=[])
+            return (None, error) if error else (fig, None)
         messages = getattr(opts, count_key)
         sampler = proctree.PeakSampler(server.root)
         sampler.start()
-        rcpt = f"{opts.user}@{servers.RCPT_DOMAIN}"
         timeout = 120 + messages * (size // 10240) // 20
         try:
             if load == "smtp-source":
@@ -173,7 +198,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("run as root: the servers must start as an administrator starts them (privilege separation on)")
     makers = {
-        "smtpd": lambda d: servers.Ours(d, opts.user, opts.smtpd),
+        "smtpd": lambda d: servers.Ours(d, opts.user, opts.smtpd, opts.smtpctl),
         "opensmtpd": lambda d: servers.OpenSmtpd(d, opts.user, opts.opensmtpd),
         "postfix": lambda d: servers.Postfix(d, opts.user),
     }
@@ -249,16 +274,20 @@ def report(results, profiles, scenarios, names):
             if parts:
                 print(f"ratio scenario={scenario} figure={figure} " + " ".join(parts))
     for (scenario, server), prof in sorted(profiles.items()):
+        if SCENARIOS[scenario][0] == "sendmail":
+            continue
         held = SCENARIOS[scenario][0] == "idle"
         print(f"profile scenario={scenario} server={server} {'sessions held' if held else 'peak'}: {grouped(prof['peak'])}")
         print(f"profile scenario={scenario} server={server} idle: {grouped(prof['idle'])}")
         if not held:
             print(f"profile scenario={scenario} server={server} idle after: {grouped(prof['after'])}")
         print(f"profile scenario={scenario} server={server} idle fds: {fds_by_process(prof['fds'])}")
-    print()
-    print("| scenario | server | delivered msgs/s, median (min-max) | peak PSS MiB | idle PSS MiB before / after | idle fds | latency p50/p90/p99 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for scenario in (s for s in scenarios if SCENARIOS[s][0] != "idle"):
+    delivery = [s for s in scenarios if SCENARIOS[s][0] not in ("idle", "sendmail")]
+    if delivery:
+        print()
+        print("| scenario | server | delivered msgs/s, median (min-max) | peak PSS MiB | idle PSS MiB before / after | idle fds | latency p50/p90/p99 ms |")
+        print("|---|---|---|---|---|---|---|")
+    for scenario in delivery:
         for server in names:
             d = stats(results, scenario, server, "delivered_per_second")
             if not d:
@@ -280,6 +309,15 @@ def report(results, profiles, scenarios, names):
             get = lambda f: (stats(results, scenario, server, f) or (None,))[0]
             print(f"| {scenario} | {server} | {fmt(get('held_sessions'))} ({SCENARIOS[scenario][1]}) | "
                   f"{fmt(get('sessions_pss_mib'))} | {fmt(get('banner_p50_ms'))} / {fmt(get('banner_max_ms'))} |")
+
+    for scenario in (s for s in scenarios if SCENARIOS[s][0] == "sendmail"):
+        print()
+        print("| scenario | server | sendmail -t, process start to exit: p50 / max ms |")
+        print("|---|---|---|")
+        for server in names:
+            if results.get((scenario, server)):
+                get = lambda f: (stats(results, scenario, server, f) or (None,))[0]
+                print(f"| {scenario} | {server} | {fmt(get('submit_p50_ms'))} / {fmt(get('submit_max_ms'))} |")
 
 
 if __name__ == "__main__":

@@ -104,9 +104,13 @@ class Server:
 class Ours(Server):
     name = "smtpd"
 
-    def __init__(self, workdir, user, binary):
+    def __init__(self, workdir, user, binary, smtpctl):
         super().__init__(workdir, user)
-        self.binary = binary
+        self.binary, self.smtpctl = binary, smtpctl
+
+    def sendmail(self):
+        env = dict(os.environ, SMTPD_SOCKET=os.path.join(self.dir, "sock"), SMTPD_SPOOL=os.path.join(self.dir, "spool"))
+        return [self.smtpctl, "sendmail", "-t"], env
 
     def start(self):
         conf = os.path.join(self.dir, "smtpd.conf")
@@ -157,6 +161,10 @@ class OpenSmtpd(Server):
                                          preexec_fn=self.preexec)
         self.root = self.proc.pid
         self.prefix = ["nsenter", "-t", str(self.root), "-n"]
+
+    def sendmail(self):
+        # Its socket is bind-mounted in its mount namespace; nsenter adds about a millisecond.
+        return ["nsenter", "-t", str(self.root), "-m", os.path.join(os.path.dirname(self.binary), "sendmail"), "-t"], None
 
     def stop(self):
         pids = tree(self.root)
@@ -211,6 +219,9 @@ biff = no
         if wait_until(30, lambda: os.path.exists(pidfile) and open(pidfile).read().strip().isdigit()):
             self.root = int(open(pidfile).read().strip())
         self.conf = conf
+
+    def sendmail(self):
+        return ["sendmail", "-C", self.conf, "-t"], None
 
     def stop(self):
         pids = tree(self.root) if self.root else []
