@@ -10,6 +10,7 @@ medians), `profile` (where our tree's memory and descriptors are), then a table 
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -195,6 +196,8 @@ def fmt(v):
 
 def main():
     opts = parse_args()
+    # Stopped with SIGTERM, unwind as for Ctrl-C, so that the running server is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         sys.exit("run as root: the servers must start as an administrator starts them (privilege separation on)")
     makers = {
