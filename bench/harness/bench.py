@@ -47,7 +47,8 @@ def parse_args():
     a.add_argument("--messages", type=int, default=2000, help="messages of 10 KiB per run")
     a.add_argument("--big-messages", type=int, default=200, help="messages of 1 MiB per run")
     a.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="comma-separated, from: " + ",".join(SCENARIOS))
-    a.add_argument("--servers", default="smtpd,opensmtpd,postfix")
+    a.add_argument("--servers", default="smtpd,opensmtpd,postfix",
+                   help="from smtpd, opensmtpd, postfix and smtpd-user (ours started by the mail's owner, unprivileged)")
     a.add_argument("--smtpd", required=True, help="our smtpd executable")
     a.add_argument("--smtpctl", required=True, help="our smtpctl executable (for sendmail)")
     a.add_argument("--smtpload", required=True, help="smtpload.dll")
@@ -213,6 +214,7 @@ def main():
         "smtpd": lambda d: servers.Ours(d, opts.user, opts.smtpd, opts.smtpctl),
         "opensmtpd": lambda d: servers.OpenSmtpd(d, opts.user, opts.opensmtpd),
         "postfix": lambda d: servers.Postfix(d, opts.user),
+        "smtpd-user": lambda d: servers.OursAsUser(d, opts.user, opts.smtpd, opts.smtpctl),
     }
     names = [n for n in opts.servers.split(",") if n]
     scenarios = [s for s in opts.scenarios.split(",") if s]

@@ -112,6 +112,8 @@ class Ours(Server):
         env = dict(os.environ, SMTPD_SOCKET=os.path.join(self.dir, "sock"), SMTPD_SPOOL=os.path.join(self.dir, "spool"))
         return [self.smtpctl, "sendmail", "-t"], env
 
+    run_as = None     # None: root, as an administrator starts it
+
     def start(self):
         conf = os.path.join(self.dir, "smtpd.conf")
         with open(conf, "w") as f:
@@ -119,10 +121,14 @@ class Ours(Server):
         env = dict(os.environ, SMTPD_SPOOL=os.path.join(self.dir, "spool"), SMTPD_SOCKET=os.path.join(self.dir, "sock"),
                    SMTPD_MAILSPOOL=os.path.join(self.dir, "mail"))
         os.makedirs(env["SMTPD_MAILSPOOL"], exist_ok=True)
+        if self.run_as:
+            for path in (env["SMTPD_MAILSPOOL"], self.dir):
+                shutil.chown(path, self.run_as)
         with open(os.path.join(self.dir, "log"), "w") as log:
             self.proc = subprocess.Popen([self.binary, "-d", "-f", conf], stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
-                                         preexec_fn=self.preexec)
+                                         preexec_fn=self.preexec, user=self.run_as, group=self.run_as,
+                                         extra_groups=[] if self.run_as else None)
         self.root = self.proc.pid
 
     def stop(self):
@@ -134,6 +140,16 @@ class Ours(Server):
             pass
         kill_tree(pids)
         self.proc.wait()
+
+
+class OursAsUser(Ours):
+    """Ours started by the mail's owner instead of root: one process, no privilege separation.
+    Not how an administrator runs it; it shows what the privileged delivery path costs."""
+    name = "smtpd-user"
+
+    def __init__(self, workdir, user, binary, smtpctl):
+        super().__init__(workdir, user, binary, smtpctl)
+        self.run_as = user
 
 
 class OpenSmtpd(Server):
