@@ -86,7 +86,10 @@ class Server:
         return os.path.join(self.maildir, "new")
 
     def smtpd_conf(self):
-        return (f"listen on {HOST} port {self.port}\n"
+        # OpenSMTPD (and ours, alike) ends a session after 100 messages by default (452 4.5.3);
+        # a load of 2000 messages over 5 kept connections needs more.
+        return (f"smtp limit max-mails 100000\n"
+                f"listen on {HOST} port {self.port}\n"
                 f'action "local" maildir "{self.maildir}" virtual {{ "@" = {self.user} }}\n'
                 f'match from any for any action "local"\n')
 
