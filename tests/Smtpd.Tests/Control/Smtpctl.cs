@@ -24,7 +24,12 @@ public static class Smtpctl
         await p.StandardInput.WriteAsync(stdin);
         p.StandardInput.Close();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await p.WaitForExitAsync(cts.Token);
+        try { await p.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"smtpctl {string.Join(' ', args)} did not finish within 60 s");
+        }
         return (p.ExitCode, await stdout + await stderr);
     }
 

@@ -108,9 +108,7 @@ public sealed class BounceSideBySideTests(ITestOutputHelper output) : IAsyncLife
         {
             ours.TryGetValue(key, out var o);
             theirs.TryGetValue(key, out var t);
-            if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
-            else if (Kept.TryGetValue(key, out var kept)) c.Deviation($"{key} [{kept.Why}]", o, kept.Ours, t);
-            else c.Same(key, o, t);
+            c.Observe(key, o, t, Kept, Pending);
         }
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();

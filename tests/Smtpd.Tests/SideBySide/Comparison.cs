@@ -38,6 +38,18 @@ public sealed class Comparison(ITestOutputHelper output, string scenario)
         Same(name, SmtpReply.Codes(ours), SmtpReply.Codes(theirs));
     }
 
+    /// <summary>
+    /// One observation by the scenario's lists: a deviation kept on purpose (our side asserted),
+    /// one found and not fixed yet (pending), else the same on both servers.
+    /// </summary>
+    public void Observe(string name, string? ours, string? theirs,
+        IReadOnlyDictionary<string, (string Ours, string Why)> kept, IReadOnlyDictionary<string, string> pending)
+    {
+        if (kept.TryGetValue(name, out var k)) Deviation($"{name} [{k.Why}]", ours, k.Ours, theirs);
+        else if (pending.TryGetValue(name, out var note)) Pending(name, ours, theirs, note);
+        else Same(name, ours, theirs);
+    }
+
     /// <summary>A deviation kept on purpose (docs/DEVIATIONS.md): our side must be <paramref name="ourExpected"/>; theirs is shown for the record.</summary>
     public void Deviation(string name, string? ours, string ourExpected, string? theirs)
     {

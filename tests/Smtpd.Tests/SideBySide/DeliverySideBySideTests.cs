@@ -195,9 +195,7 @@ public sealed class DeliverySideBySideTests(ITestOutputHelper output) : IAsyncLi
             }
             if (key == "lmtp: Received") // Dovecot's: each delivery has its own id
                 (o, t) = (LmtpId(o), LmtpId(t));
-            if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
-            else if (Kept.TryGetValue(key, out var kept)) c.Deviation($"{key} [{kept.Why}]", o, kept.Ours, t);
-            else c.Same(key, o, t);
+            c.Observe(key, o, t, Kept, Pending);
         }
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Smtpd.Tests.EndToEnd;
 
 namespace Smtpd.Tests.SideBySide;
@@ -21,24 +20,8 @@ public sealed class OurServer(string config) : ISideServer
     public Task WaitForLogAsync(string text, TimeSpan timeout, int count = 1) => Instance.WaitForLogAsync(text, timeout, count);
 
     /// <summary>smtpctl.dll run under <paramref name="name"/> (argv[0] decides sendmail, mailq, makemap), pointed at this instance.</summary>
-    public async Task<(int Code, string Output)> CtlAsync(string name, string stdin, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "smtpctl.dll"));
-        if (name != "smtpctl") psi.ArgumentList.Add(name);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SMTPD_SOCKET"] = Instance.ControlSocket;
-        psi.Environment["SMTPD_SPOOL"] = Instance.Spool;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.StandardInput.WriteAsync(stdin);
-        p.StandardInput.Close();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException($"smtpctl {name} {string.Join(' ', args)} did not finish"); }
-        return (p.ExitCode, await stdout + await stderr);
-    }
+    public Task<(int Code, string Output)> CtlAsync(string name, string stdin, params string[] args) =>
+        Control.Smtpctl.RunWithInputAsync(Instance, stdin, name == "smtpctl" ? args : [name, .. args]);
 
     public ValueTask DisposeAsync() => Instance.DisposeAsync();
 }

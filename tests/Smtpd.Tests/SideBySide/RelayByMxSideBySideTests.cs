@@ -91,9 +91,7 @@ public sealed class RelayByMxSideBySideTests(ITestOutputHelper output) : IAsyncL
         {
             ours.TryGetValue(key, out var o);
             theirs.TryGetValue(key, out var t);
-            if (Kept.TryGetValue(key, out var kept)) c.Deviation($"{key} [{kept.Why}]", o, kept.Ours, t);
-            else if (Pending.TryGetValue(key, out var note)) c.Pending(key, o, t, note);
-            else c.Same(key, o, t);
+            c.Observe(key, o, t, Kept, Pending);
         }
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();
