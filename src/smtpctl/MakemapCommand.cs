@@ -77,14 +77,10 @@ public static class MakemapCommand
             using var db = Db185.OpenRead(path);
             entries = db.AllBytes();
         }
-        catch (FileNotFoundException ex)
-        {
-            Console.Error.WriteLine($"{name}: dbopen: {path}: {SystemErrors.Cause(ex)}");
-            return 1;
-        }
         catch (IOException ex)
         {
-            Console.Error.WriteLine($"{name}: {ex.Message}");
+            // OpenSMTPD's words for a file dbopen cannot open, missing or not a hash database.
+            Console.Error.WriteLine(SystemErrors.Errno(ex) is not null ? $"{name}: dbopen: {path}: {SystemErrors.Cause(ex)}" : $"{name}: {ex.Message}");
             return 1;
         }
         using var stdout = new BufferedStream(Console.OpenStandardOutput());

@@ -51,7 +51,12 @@ public sealed unsafe partial class Db185 : IDisposable
         Db* db;
         try { db = Open(path, flags, mode, DbHash, IntPtr.Zero); }
         catch (DllNotFoundException ex) { throw new IOException($"{path}: libdb5.3 is not installed ({ex.Message})"); }
-        if (db == null) throw new IOException($"{path}: cannot open hash database (errno {Marshal.GetLastPInvokeError()})");
+        if (db == null)
+        {
+            // The errno rides in HResult, as in .NET's own IOExceptions (SystemErrors reads it there).
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"{path}: cannot open hash database: {SystemErrors.StrError(errno)}", errno);
+        }
         return new Db185(db);
     }
 

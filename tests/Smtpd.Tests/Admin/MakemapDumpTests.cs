@@ -53,5 +53,20 @@ public sealed class MakemapDumpTests : IDisposable
         Assert.Equal(theirs, ours);
     }
 
+    [SkippableFact]
+    public async Task A_file_that_is_no_database_is_refused_as_opensmtpd_refuses_it()
+    {
+        Skip.IfNot(File.Exists(TheirMakemap), "OpenSMTPD 6.8 is not extracted in /opt/opensmtpd (bench/install-opensmtpd.sh)");
+        string garbage = Path.Combine(_dir, "garbage.db");
+        File.WriteAllText(garbage, "not a database\n");
+        var (theirCode, theirs) = await TheirsAsync("-U", garbage);
+        var (ourCode, ours) = await OursAsync("-U", garbage);
+        Assert.Equal(theirCode, ourCode);
+        // libdb adds a line of its own before it on both sides; the last line is makemap's.
+        string Last(string text) => text.TrimEnd('\n').Split('\n')[^1];
+        Assert.Equal($"makemap: dbopen: {garbage}: Invalid argument", Last(theirs));
+        Assert.Equal(Last(theirs), Last(ours));
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
