@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Smtpd;
 
@@ -15,6 +16,14 @@ public static partial class DirectorySync
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
+
+    /// <summary>An open descriptor of a directory, to fsync(2) or syncfs(2) later (possibly from another thread or identity).</summary>
+    public static SafeFileHandle Open(string directory)
+    {
+        int fd = Open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) throw new IOException($"open {directory}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
 
     public static void Sync(string directory)
     {
