@@ -8,7 +8,8 @@ namespace Smtpd.Queue;
 /// <c>queue/XX/MSGID/</c> (XX = the first two hex digits of the message id), one file
 /// <c>message</c> and one readable file per envelope named by its id. A message is received into
 /// <c>incoming/MSGID/</c> and committed by one rename, so a crash leaves either the whole message
-/// in <c>queue/</c> or nothing (incoming is purged at start). Every file is 0600 and every
+/// in <c>queue/</c> or nothing (incoming is purged at start). Durability comes from the
+/// filesystem's <see cref="GroupSync"/>: commits of concurrent sessions share its flushes. Every file is 0600 and every
 /// directory 0700 (<see cref="SpoolModes"/>): mail is nobody else's to read.
 /// </summary>
 public sealed class FsQueue : IQueueBackend
@@ -28,6 +29,10 @@ public sealed class FsQueue : IQueueBackend
     }
 
     public string Spool { get; }
+
+    /// <summary>The spool's filesystem's group commit: every fsync of the queue goes through it.</summary>
+    GroupSync Sync => _sync ??= GroupSync.For(_queue);
+    GroupSync? _sync;
 
     /// <summary>Creates the spool layout and discards any message whose reception never finished.</summary>
     public void Init()
@@ -76,22 +81,16 @@ public sealed class FsQueue : IQueueBackend
         _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile),
             SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 64 * 1024)));
 
-    public Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
+    public async Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
-        string incoming = IncomingDir(msgid);
-        FlushFile(Path.Combine(incoming, MessageFile));
-        DirectorySync.Sync(incoming);
         string bucket = BucketDir(msgid);
-        if (!Directory.Exists(bucket))
-        {
-            // A new bucket must itself be durable in queue/ before a message can live in it.
-            Directory.CreateDirectory(bucket, SpoolModes.Directory);
-            DirectorySync.Sync(_queue);
-        }
-        Directory.Move(incoming, QueueDir(msgid));
-        // Syncing the bucket makes the rename durable; a stale incoming/ entry would be purged at start.
-        DirectorySync.Sync(bucket);
-        return Task.CompletedTask;
+        // A new bucket must be durable in queue/ before a message can live in it: the first flush covers it.
+        if (!Directory.Exists(bucket)) Directory.CreateDirectory(bucket, SpoolModes.Directory);
+        // The message, its envelopes and their names durable in incoming/ before the rename...
+        await Sync.FlushAsync();
+        Directory.Move(IncomingDir(msgid), QueueDir(msgid));
+        // ...and the rename durable before anyone hears "stored"; a stale incoming/ entry would be purged at start.
+        await Sync.FlushAsync();
     }
 
     public Task MessageDeleteAsync(uint msgid)
@@ -130,8 +129,10 @@ public sealed class FsQueue : IQueueBackend
 
     public async Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default)
     {
-        string path = Path.Combine(EnvelopeDir(envelope.MessageId), QueueIds.Hex(envelope.Id));
-        await WriteDurablyAsync(path, EnvelopeText.Format(envelope), ct);
+        string dir = EnvelopeDir(envelope.MessageId);
+        await WriteAsync(Path.Combine(dir, QueueIds.Hex(envelope.Id)), EnvelopeText.Format(envelope), ct);
+        // In incoming/ the commit's flush makes it durable with the message; a committed message's is flushed now.
+        if (dir != IncomingDir(envelope.MessageId)) await Sync.FlushAsync();
     }
 
     public async Task EnvelopeUpdateAsync(Envelope envelope, CancellationToken ct = default)
@@ -139,7 +140,9 @@ public sealed class FsQueue : IQueueBackend
         string dir = EnvelopeDir(envelope.MessageId);
         string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
         string tmp = path + ".tmp";
-        await WriteDurablyAsync(tmp, EnvelopeText.Format(envelope), ct);
+        await WriteAsync(tmp, EnvelopeText.Format(envelope), ct);
+        // The new text durable before it replaces the old one: a crash leaves one or the other, whole.
+        await Sync.FlushAsync();
         File.Move(tmp, path, overwrite: true);
     }
 
@@ -213,18 +216,11 @@ public sealed class FsQueue : IQueueBackend
         File.Move(file, target);
     }
 
-    static void FlushFile(string path)
-    {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
-        fs.Flush(flushToDisk: true);
-    }
-
-    async Task WriteDurablyAsync(string path, string text, CancellationToken ct)
+    async Task WriteAsync(string path, string text, CancellationToken ct)
     {
         // A file left by a crash (an envelope's .tmp) may predate the modes: start afresh at 0600.
         File.Delete(path);
         await using var fs = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous));
         await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
-        fs.Flush(flushToDisk: true);
     }
 }
