@@ -5,8 +5,9 @@ namespace Smtpd.Mda;
 
 /// <summary>
 /// Delivers into a Maildir (https://cr.yp.to/proto/maildir.html): the message is written to
-/// <c>tmp/</c> under a unique name, fsync'd, then moved to <c>new/</c> and the directory synced,
-/// so a reader never sees a partial message and a crash never loses an acknowledged one.
+/// <c>tmp/</c> under a unique name, made durable, then moved to <c>new/</c> and the move made
+/// durable, so a reader never sees a partial message and a crash never loses an acknowledged one.
+/// Both flushes go through the filesystem's <see cref="GroupSync"/>, shared by concurrent deliveries.
 /// Runs with the recipient's file identity (see <see cref="UserFileAccess"/>).
 /// </summary>
 public sealed class MaildirDelivery : IMailboxDelivery
@@ -22,7 +23,21 @@ public sealed class MaildirDelivery : IMailboxDelivery
             // The spool is ours alone: open the message here and hand the open file to the
             // code running as the user (OpenSMTPD passes a file descriptor the same way).
             await using var source = request.OpenMessage();
-            return await UserFileAccess.RunAsync(request.User, () => Deliver(request, source));
+            var written = await UserFileAccess.RunAsync(request.User, () => WriteTmp(request, source));
+            try
+            {
+                // The text durable before its name appears in new/...
+                await written.Sync.FlushAsync();
+                await UserFileAccess.RunAsync(request.User, () => { File.Move(written.Tmp, written.New); return true; });
+            }
+            catch
+            {
+                await UserFileAccess.RunAsync(request.User, () => { try { File.Delete(written.Tmp); } catch (IOException) { } return true; });
+                throw;
+            }
+            // ...and the name durable before the queue forgets the message.
+            await written.Sync.FlushAsync();
+            return Outcome.Ok("Delivered");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -31,7 +46,10 @@ public sealed class MaildirDelivery : IMailboxDelivery
         }
     }
 
-    static Outcome Deliver(DeliveryRequest r, Stream source)
+    /// <summary>A message written in tmp/, the name it takes in new/, and its filesystem's group commit.</summary>
+    sealed record Written(string Tmp, string New, GroupSync Sync);
+
+    static Written WriteTmp(DeliveryRequest r, Stream source)
     {
         string tmpDir = Path.Combine(r.Target, "tmp"), newDir = Path.Combine(r.Target, "new");
         foreach (var dir in new[] { r.Target, tmpDir, newDir, Path.Combine(r.Target, "cur") })
@@ -54,11 +72,8 @@ public sealed class MaildirDelivery : IMailboxDelivery
                 byte[] headers = DeliveredMessage.Headers(r);
                 target.Write(headers);
                 size = headers.Length + DeliveredMessage.CopyAsLf(source, target, escapeFrom: false);
-                target.Flush(flushToDisk: true);
             }
-            File.Move(tmp, Path.Combine(newDir, $"{name},S={size}"));
-            DirectorySync.Sync(newDir);
-            return Outcome.Ok("Delivered");
+            return new Written(tmp, Path.Combine(newDir, $"{name},S={size}"), GroupSync.For(newDir));
         }
         catch
         {
