@@ -13,36 +13,28 @@ namespace Smtpd;
 /// Nothing waits for company: a lone caller's flush starts at once; batching comes from the
 /// callers that arrive while a flush runs, and they all share the next one.
 /// One instance per filesystem per process (<see cref="For"/>); safe from any thread.
+/// The flush is syncfs(2): one call for the whole batch (fsync of each file from one thread was
+/// slower here: each fsync allocates its delayed blocks and waits for a journal commit of its own).
+/// Linux reports a writeback error to syncfs(2) since 5.8.
 /// </summary>
 public sealed partial class GroupSync
 {
-    /// <summary>How one flush makes the batch durable.</summary>
-    public enum Method
-    {
-        /// <summary>syncfs(2) on a descriptor of the filesystem: one call, every dirty inode of it.</summary>
-        SyncFs,
-        /// <summary>fsync(2) of each descriptor the waiters handed in, one after the other.</summary>
-        FsyncEach,
-    }
-
     sealed class Batch
     {
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public readonly List<SafeFileHandle> Handles = [];
         public int Waiters;
     }
 
+    // Keyed by st_dev: an instance's open descriptor keeps its filesystem mounted (umount says
+    // EBUSY), so a device number cannot come to mean another filesystem while the instance lives.
     static readonly ConcurrentDictionary<ulong, GroupSync> ByDevice = new();
 
-    readonly Action<Batch> _flush;
+    readonly Action _flush;
     readonly SafeFileHandle? _fsHandle;
     readonly object _gate = new();
     Batch _next = new();
     long _flushes;
     bool _retired;
-
-    /// <summary>The method <see cref="For"/> uses (see bench/RELIABILITY.md for why).</summary>
-    public static Method DefaultMethod => Method.SyncFs;
 
     /// <summary>The instance of this process for the filesystem holding <paramref name="path"/> (a file or a directory that exists).</summary>
     public static GroupSync For(string path)
@@ -50,29 +42,24 @@ public sealed partial class GroupSync
         ulong device = DeviceOf(path);
         if (ByDevice.TryGetValue(device, out var sync)) return sync;
         string dir = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var made = new GroupSync(DefaultMethod, dir, $"sync-{device:x}");
+        var made = new GroupSync(dir, $"sync-{device:x}");
         var kept = ByDevice.GetOrAdd(device, made);
         if (!ReferenceEquals(kept, made)) made.Retire();
         return kept;
     }
 
-    /// <param name="directory">any directory on the filesystem (its descriptor is what syncfs(2) is called on).</param>
-    public GroupSync(Method method, string directory, string threadName = "group-sync")
+    /// <param name="directory">any directory of the filesystem: syncfs(2) is called on its descriptor.</param>
+    public GroupSync(string directory, string threadName = "group-sync")
     {
-        if (method == Method.SyncFs)
-        {
-            var fs = _fsHandle = DirectorySync.Open(directory);
-            _flush = _ => Check(SyncFs(fs), "syncfs", directory);
-        }
-        else
-            _flush = b => { foreach (var h in b.Handles) Check(Fsync(h), "fsync", "a spool file"); };
+        var fs = _fsHandle = DirectorySync.Open(directory);
+        _flush = () => Check(SyncFs(fs), "syncfs", directory);
         Start(threadName);
     }
 
     /// <summary>For tests: a flush that does what it is told (count, fail, block).</summary>
     internal GroupSync(Action flush, string threadName = "group-sync-test")
     {
-        _flush = _ => flush();
+        _flush = flush;
         Start(threadName);
     }
 
@@ -82,20 +69,14 @@ public sealed partial class GroupSync
     public long Flushes => Interlocked.Read(ref _flushes);
 
     /// <summary>
-    /// Completes once a flush begun after this call has made <paramref name="written"/> (and, for
-    /// syncfs, everything else written to the filesystem before it) durable; faults with an
-    /// <see cref="IOException"/> if that flush failed. The handles must stay open until then.
+    /// Completes once a flush begun after this call has made durable everything the caller wrote,
+    /// created or renamed on this filesystem before calling; faults with an <see cref="IOException"/>
+    /// if that flush failed.
     /// </summary>
-    public Task FlushAsync(params IEnumerable<SafeFileHandle> written)
+    public Task FlushAsync()
     {
         lock (_gate)
         {
-            foreach (var h in written)
-            {
-                bool added = false;
-                h.DangerousAddRef(ref added);
-                _next.Handles.Add(h);
-            }
             _next.Waiters++;
             Monitor.Pulse(_gate);
             return _next.Done.Task;
@@ -116,7 +97,7 @@ public sealed partial class GroupSync
             }
             try
             {
-                _flush(batch);
+                _flush();
                 Interlocked.Increment(ref _flushes);
                 batch.Done.SetResult();
             }
@@ -124,10 +105,6 @@ public sealed partial class GroupSync
             {
                 Interlocked.Increment(ref _flushes);
                 batch.Done.SetException(ex as IOException ?? new IOException(ex.Message, ex));
-            }
-            finally
-            {
-                foreach (var h in batch.Handles) h.DangerousRelease();
             }
         }
     }
@@ -148,8 +125,6 @@ public sealed partial class GroupSync
         if (rc != 0) throw new IOException($"{call} {what}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
     }
 
-    static int Fsync(SafeFileHandle h) => FsyncFd((int)h.DangerousGetHandle());
-
     static ulong DeviceOf(string path)
     {
         if (StatPath(path, out var st) != 0)
@@ -169,7 +144,4 @@ public sealed partial class GroupSync
 
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int SyncFs(SafeFileHandle fd);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int FsyncFd(int fd);
 }
