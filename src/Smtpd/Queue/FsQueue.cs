@@ -28,6 +28,9 @@ public sealed class FsQueue : IQueueBackend
         _corrupt = Path.Combine(spool, "corrupt");
     }
 
+    /// <summary>For tests: commits through <paramref name="sync"/> instead of the filesystem's own.</summary>
+    internal FsQueue(string spool, QueueCodec? codec, GroupSync sync) : this(spool, codec) => _sync = sync;
+
     public string Spool { get; }
 
     /// <summary>The spool's filesystem's group commit: every fsync of the queue goes through it.</summary>
