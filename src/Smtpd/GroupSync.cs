@@ -63,6 +63,8 @@ public sealed partial class GroupSync
         Start(threadName);
     }
 
+    // The thread may inherit a delivery's file identity (setfsuid is per thread): syncfs(2) on an
+    // open descriptor needs none, and the thread does nothing else.
     void Start(string threadName) => new Thread(Run) { IsBackground = true, Name = threadName }.Start();
 
     /// <summary>How many flushes ran (for tests and figures).</summary>
