@@ -14,6 +14,7 @@ return name switch
     {
         [] => Usage(),
         ["encrypt", .. var rest] => EncryptCommand.Run(rest),
+        ["spf", "walk"] => await SpfWalkCommand.RunAsync(),
         ["sendmail" or "enqueue", .. var rest] => await SendmailCommand.RunAsync(rest),
         ["makemap", .. var rest] => MakemapCommand.Run("makemap", rest),
         ["newaliases", .. var rest] => MakemapCommand.Run("newaliases", rest),

@@ -177,7 +177,6 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
     // Deviations this suite found, reported to their owners and not fixed here:
     static readonly Dictionary<string, string> Pending = new()
     {
-        ["smtpctl unknown verb: output"] = "smtpctl: the list of verbs has no spf (no spf walk verb)",
         ["smtpctl show relays: output"] = "Mta: show relays lists the routes (action, domain) that wait; OpenSMTPD its relays and their connectors, which our MTA does not have",
     };
 
