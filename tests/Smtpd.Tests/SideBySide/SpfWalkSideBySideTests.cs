@@ -89,11 +89,12 @@ public sealed class SpfWalkSideBySideTests(ITestOutputHelper output) : IAsyncLif
         if (_ns is not null) await _ns.DisposeAsync();
     }
 
-    async Task<(int Code, string Output)> WalkAsync(string program, string[] args, string input)
+    async Task<(int Code, string Output)> WalkAsync(string program, string[] args, string input, params string[] words)
     {
         string[] enter = ["--target=" + _ns!.Pid.ToString(CultureInfo.InvariantCulture), "--net", "--mount", "--"];
         // No SMTPD_RESOLVER: both read the namespace's /etc/resolv.conf, as on an admin's host.
-        return await ExternalTool.RunAsync("nsenter", [.. enter, "env", "-u", "SMTPD_RESOLVER", program, .. args, "spf", "walk"], input, timeoutSeconds: 60);
+        if (words.Length == 0) words = ["spf", "walk"];
+        return await ExternalTool.RunAsync("nsenter", [.. enter, "env", "-u", "SMTPD_RESOLVER", program, .. args, .. words], input, timeoutSeconds: 60);
     }
 
     [SkippableFact]
@@ -109,6 +110,14 @@ public sealed class SpfWalkSideBySideTests(ITestOutputHelper output) : IAsyncLif
             static string Sorted(string text) => string.Join("\n", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
             c.Same($"spf walk {name}: exit code", ours.Code, theirs.Code);
             c.Observe($"spf walk {name}: output", Sorted(ours.Output), Sorted(theirs.Output), Kept, new Dictionary<string, string>());
+        }
+        // Malformed: 6.8's spf walk takes no argument (no -4/-6); no daemon is asked.
+        foreach (var words in new[] { new[] { "spf" }, ["spf", "walk", "-4"], ["spf", "run"] })
+        {
+            var ours = await WalkAsync("dotnet", [Control.Smtpctl.Dll], "", words);
+            var theirs = await WalkAsync(OpenSmtpdInstance.Smtpctl, [], "", words);
+            c.Same($"{string.Join(' ', words)}: exit code", ours.Code, theirs.Code);
+            c.Same($"{string.Join(' ', words)}: output", ours.Output.Trim(), theirs.Output.Trim());
         }
         c.AssertAll();
     }
