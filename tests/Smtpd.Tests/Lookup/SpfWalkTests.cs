@@ -17,7 +17,7 @@ public sealed class SpfWalkTests : IAsyncLifetime
         if (!Dnsmasq.Available) return Task.CompletedTask;
         _dns = new Dnsmasq(["spf.test"],
         [
-            "txt-record=spf.test,\"v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx/28 include:inc.spf.test exists:%{i}.spf.test ~all\"",
+            "txt-record=spf.test,\"v=spf1 ip4:192.0.2.0/24  . ip6:2001:db8::/32 a mx/28 include:inc.spf.test exists:%{i}.spf.test ~all\"",
             "txt-record=spf.test,\"not an spf record ip4:192.0.2.99\"",
             "host-record=spf.test,192.0.2.10,2001:db8::10",
             "mx-host=spf.test,mx.spf.test,10",

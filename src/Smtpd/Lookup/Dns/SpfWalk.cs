@@ -88,6 +88,7 @@ public sealed class SpfWalk(DnsResolver resolver, Action<string> print, Action<s
         {
             if (raw.Length == 0 || raw.Equals("v=spf1", StringComparison.OrdinalIgnoreCase)) continue;
             string term = raw.EndsWith('.') ? raw[..^1] : raw;
+            if (term.Length == 0) continue;
             string bare = term.TrimStart('+', '?');
             // "a" and "mx" name the record's own domain: seen per domain (OpenSMTPD 6.8 sees the
             // word alone, so the second domain's "mx" is never looked up: DEVIATIONS.md).
