@@ -14,12 +14,22 @@ return name switch
     {
         [] => Usage(),
         ["encrypt", .. var rest] => EncryptCommand.Run(rest),
+        ["spf", "walk"] => await SpfWalkCommand.RunAsync(),
+        // Needs no daemon, as OpenSMTPD's: a malformed spf command is answered here.
+        ["spf", ..] => Possibilities(args),
         ["sendmail" or "enqueue", .. var rest] => await SendmailCommand.RunAsync(rest),
         ["makemap", .. var rest] => MakemapCommand.Run("makemap", rest),
         ["newaliases", .. var rest] => MakemapCommand.Run("newaliases", rest),
         _ => await ControlClient.RunAsync(args),
     },
 };
+
+// OpenSMTPD's parser: the words that could come next, on standard error, exit 255.
+static int Possibilities(string[] words)
+{
+    foreach (string line in Smtpd.Control.ControlGrammar.Possibilities(words)) Console.Error.WriteLine(line);
+    return 255;
+}
 
 static int Usage()
 {

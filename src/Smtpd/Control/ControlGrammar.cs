@@ -21,7 +21,7 @@ public static class ControlGrammar
         "show envelope <evpid>", "show hoststats", "show message <msgid>", "show message <evpid>",
         "show queue", "show queue <msgid>", "show hosts", "show relays", "show routes", "show stats", "show status",
         "trace <str>", "unprofile <str>", "untrace <str>", "update table <str>",
-        "encrypt", "encrypt <str>",
+        "encrypt", "encrypt <str>", "spf walk",
     ];
 
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>

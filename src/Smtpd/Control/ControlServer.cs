@@ -96,10 +96,14 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
         return null;
     }
 
-    /// <summary><c>smtpctl monitor</c>: OpenSMTPD's one line a second of rates, until the client goes.</summary>
+    /// <summary>
+    /// <c>smtpctl monitor</c>: OpenSMTPD's one line a second, until the client goes. The first
+    /// line counts from the daemon's start (as theirs, whose last digest starts at zero), each
+    /// next one what happened in the second before it; the header comes again every 25 lines.
+    /// </summary>
     async Task<int> MonitorAsync(StreamWriter output, CancellationToken ct)
     {
-        var last = Digest.From(ctx.Bus.Stats.Snapshot());
+        var last = default(Digest);
         for (int count = 0; ; count++)
         {
             if (count % 25 == 0)
@@ -107,13 +111,12 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
                 if (count != 0) await output.WriteLineAsync();
                 await output.WriteLineAsync("--- client ---  -- envelope --   ---- relay/delivery --- ------- misc -------");
                 await output.WriteLineAsync("curr conn disc  curr  enq  deq   ok tmpfail prmfail loop expire remove bounce");
-                await output.FlushAsync(ct);
             }
-            await Task.Delay(TimeSpan.FromSeconds(1), ct);
             var now = Digest.From(ctx.Bus.Stats.Snapshot());
             await output.WriteLineAsync(now.Line(last));
             await output.FlushAsync(ct);
             last = now;
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
         }
     }
 

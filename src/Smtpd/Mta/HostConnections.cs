@@ -11,6 +11,8 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
 {
     public string HostName { get; } = hostName;
     public System.Net.IPEndPoint Endpoint { get; } = endpoint;
+    /// <summary>OpenSMTPD's name of the relay these connections serve (<c>[relay:HOST,port=N,smtp,mx]</c>), for <c>show relays</c>.</summary>
+    public string Relay { get; init; } = "";
     int _errors;
     /// <summary>Sessions that could not be opened (connect, TLS, greeting), for <c>show routes</c>.</summary>
     public int Errors => _errors;

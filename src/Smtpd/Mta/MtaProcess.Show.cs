@@ -28,7 +28,8 @@ public sealed partial class MtaProcess
     /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next-hop address ("[]" for
     /// no chosen source address &lt;-&gt; address (reverse name)); flags N never connected,
     /// D disabled (a next hop there failed to connect or greet), Q sessions waiting, K none open
-    /// now; connections, errors, disabled next hops there and the time until usable.
+    /// now; connections, errors, disabled next hops there and the time until usable. Then each
+    /// route (action and domain) penalized after failures in a row, by its domain and action.
     /// </summary>
     public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
@@ -44,6 +45,13 @@ public sealed partial class MtaProcess
             ulong id = RouteId($"hop {group.Key}");
             lines.Add((id, $"{id}. [] <-> {HostText(group.Key)} {flags} nconn={open} nerror={group.Sum(h => h.Errors)} penalty={broken.Count} timeout={timeout}"));
         }
+        // A route (action and domain) the MTA penalized after failures in a row: its id is the one resume route takes.
+        foreach (var (key, p) in _penalties.Snapshot().Where(p => p.Value.Until > now))
+        {
+            var parts = key.Split('|');
+            ulong id = RouteId($"route {key}");
+            lines.Add((id, $"{id}. [] <-> {parts[1]} (action {parts[0]}) -D-- nconn=0 nerror={p.Count} penalty={p.Count} timeout={Durations.Format(p.Until - now)}"));
+        }
         return lines.OrderBy(l => l.Id).Select(l => l.Line).ToList();
     }
 
@@ -57,15 +65,48 @@ public sealed partial class MtaProcess
             .ToList();
 
     /// <summary>
-    /// <c>smtpctl show relays</c>: OpenSMTPD lists its relays and their connectors; we have no
-    /// connectors, and what waits is a route (action and domain) the MTA penalized: one line each,
-    /// with its failures in a row, the time until it is tried again, and its id for resume route.
+    /// <c>smtpctl show relays</c> in OpenSMTPD's format: each relay with sessions open, messages
+    /// waiting for one, or a next hop that failed, then its connector (source "[]": the system
+    /// chooses). A relay is named as OpenSMTPD's (<see cref="RelayText"/>); connections are shared
+    /// per next hop, so an MX relay is named by its exchanger. refcount counts users (sessions and
+    /// waiting messages), ntask the waiting messages; timeout is the wait of a next hop that failed.
     /// </summary>
-    public IReadOnlyList<string> ShowRelays(DateTimeOffset now) =>
-        _penalties.Snapshot().Where(p => p.Value.Until > now).OrderBy(p => p.Key, StringComparer.Ordinal)
-            .Select(p => (Parts: p.Key.Split('|'), Id: RouteId($"route {p.Key}"), p.Value.Count, p.Value.Until))
-            .Select(r => $"[relay:{r.Parts[1]},action={r.Parts[0]}] nerror={r.Count} timeout={Durations.Format(r.Until - now)} route={r.Id}")
-            .ToList();
+    public IReadOnlyList<string> ShowRelays(DateTimeOffset now)
+    {
+        var lines = new List<string>();
+        var relays = _hosts.Values.GroupBy(h => h.Relay)
+            .Select(g => (Relay: g.Key, Hosts: g.ToList(), Broken: g.Select(h => _brokenUntil.TryGetValue($"{h.HostName}:{h.Endpoint.Port}", out var u) ? u : DateTimeOffset.MinValue).Max()))
+            .Where(r => r.Hosts.Any(h => h.Open > 0 || h.Waiting > 0) || r.Broken > now)
+            .OrderBy(r => r.Hosts[0].HostName, StringComparer.OrdinalIgnoreCase).ThenBy(r => r.Hosts[0].Endpoint.Port);
+        foreach (var (relay, hosts, broken) in relays)
+        {
+            int open = hosts.Sum(h => h.Open), waiting = hosts.Sum(h => h.Waiting);
+            var connected = hosts.Select(h => _lastConnected.TryGetValue(h.Endpoint.Address, out var at) ? at : DateTimeOffset.MinValue).Max();
+            string lastconn = connected > DateTimeOffset.MinValue ? Durations.Format(now - connected) : "-";
+            string timeout = broken > now ? Durations.Format(broken - now) : "-";
+            string wait = waiting > 0 || broken > now ? "connector" : "";
+            var flags = new List<string>();
+            if (hosts.All(h => h.New) && connected == DateTimeOffset.MinValue) flags.Add("NEW");
+            if (waiting > 0) flags.Add("WAIT");
+            if (broken > now) flags.Add("ERROR_ROUTE_NET");
+            lines.Add($"{relay} refcount={open + waiting} ntask={waiting} nconn={open} lastconn={lastconn} timeout={timeout} wait={wait}");
+            lines.Add($"  connector [] refcount={waiting} nconn={open} lastconn={lastconn} timeout={timeout} flags={string.Join(',', flags)}");
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// A relay as OpenSMTPD's mta_relay_to_text names it: the relay host (with its port when the
+    /// URL gives one, and "mx" as theirs marks a relay host) or, for MX delivery, the exchanger;
+    /// then the TLS mode.
+    /// </summary>
+    static string RelayText(Route route, NextHop hop)
+    {
+        string tls = route.Options.Tls switch { MtaTls.Required => "smtp+tls", MtaTls.Smtps => "smtps", MtaTls.None => "smtp+notls", _ => "smtp" };
+        return route.Via is { } via
+            ? $"[relay:{via.Host}{(via.Port is { } port ? $",port={port}" : "")},{tls},mx]"
+            : $"[relay:{hop.Host},{tls}]";
+    }
 
     string HostText(IPAddress address) => _ptrNames.TryGetValue(address, out var name) && name.Length > 0 ? $"{address} ({name})" : $"{address}";
 }

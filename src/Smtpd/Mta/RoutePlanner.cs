@@ -49,7 +49,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             // "tls", or credentials to send, make STARTTLS required (credentials never go in clear).
             var tls = (action.RequireTls || credentials is not null) && relay.Tls == MtaTls.Opportunistic ? MtaTls.Required : relay.Tls;
             var options = Options(action, helo, tls, credentials, sources);
-            return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options);
+            return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options) { Via = relay };
         }
 
         var mxOptions = Options(action, helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic, null, sources);

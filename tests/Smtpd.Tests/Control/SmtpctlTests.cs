@@ -339,13 +339,16 @@ public sealed class SmtpctlTests
         var lines = routes.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(lines, l => Regex.IsMatch(l, @"^\d+\. \[\] <-> 127\.0\.0\.1 \(localhost\) ---- nconn=1 nerror=0 penalty=0 timeout=-$"));
         Assert.Contains(lines, l => Regex.IsMatch(l, @"^\d+\. \[\] <-> 127\.0\.0\.2 ND-- nconn=0 nerror=1 penalty=1 timeout=\d+s$"));
+        // The route (action and domain) that waits: its failures, the wait, and its id for resume route.
+        Assert.Contains(lines, l => Regex.IsMatch(l, @"^\d+\. \[\] <-> dead\.example \(action dead\) -D-- nconn=0 nerror=1 penalty=1 timeout=\d+s$"));
         // "ADDRESS NAME refcount= nconn= lastconn=": lastconn only where a session was opened.
         var (_, hosts) = await Smtpctl.RunAsync(smtpd, "show", "hosts");
         Assert.Matches(@"(?m)^127\.0\.0\.1 localhost refcount=1 nconn=1 lastconn=\d+s$", hosts);
         Assert.Matches(@"(?m)^127\.0\.0\.2 127\.0\.0\.2 refcount=1 nconn=0 lastconn=-$", hosts);
-        // The route (action and domain) that waits: its failures, the wait, its id for resume route.
+        // OpenSMTPD's relays, each with its connector: the live one with its session, the dead one waiting.
         var (_, relays) = await Smtpctl.RunAsync(smtpd, "show", "relays");
-        Assert.Matches(@"^\[relay:dead\.example,action=dead\] nerror=1 timeout=\d+s route=\d+\n$", relays);
+        Assert.Matches($@"(?m)^\[relay:127\.0\.0\.1,port={peer.Port},smtp,mx\] refcount=1 ntask=0 nconn=1 lastconn=\d+s timeout=- wait=\n  connector \[\] refcount=0 nconn=1 lastconn=\d+s timeout=- flags=$", relays);
+        Assert.Matches($@"(?m)^\[relay:127\.0\.0\.2,port={dead},smtp,mx\] refcount=0 ntask=0 nconn=0 lastconn=- timeout=\d+s wait=connector\n  connector \[\] refcount=0 nconn=0 lastconn=- timeout=\d+s flags=NEW,ERROR_ROUTE_NET$", relays);
     }
 
     [Fact]

@@ -244,11 +244,11 @@ public sealed class RelayTests
 
         async Task<(int Penalty, int Seconds)> RouteAsync()
         {
-            // The routes (action, domain) that wait are in show relays.
-            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "show", "relays");
+            // The routes (action, domain) that wait are in show routes, with their penalty.
+            var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "show", "routes");
             Assert.True(code == 0, output);
-            string line = output.Split('\n').Single(l => l.StartsWith("[relay:far.example,action=out] "));
-            var m = System.Text.RegularExpressions.Regex.Match(line, @"nerror=(\d+) timeout=(\d+)s");
+            string line = output.Split('\n').Single(l => l.Contains(" <-> far.example (action out) "));
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"-D-- nconn=0 nerror=\d+ penalty=(\d+) timeout=(\d+)s$");
             Assert.True(m.Success, line);
             return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value));
         }

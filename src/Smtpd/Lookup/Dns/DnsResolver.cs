@@ -6,8 +6,8 @@ namespace Smtpd.Lookup.Dns;
 
 /// <summary>
 /// The one resolver of the daemon: MX lookups and host addresses for the MTA, reverse and
-/// forward-confirmed names of clients for sessions, filters and rules. Host names and reverse
-/// names come from /etc/hosts first, then the DNS (as "hosts: files dns"); the DNS servers and
+/// forward-confirmed names of clients for sessions, filters and rules, raw answers for smtpctl
+/// spf walk. Host names and reverse names come from /etc/hosts first, then the DNS (as "hosts: files dns"); the DNS servers and
 /// their timeout and attempts come from /etc/resolv.conf, re-read when it changes, or from
 /// <c>SMTPD_RESOLVER</c> (<c>ADDRESS[:PORT]</c>, for tests and split-horizon setups). Missing MX
 /// records mean the implicit MX (RFC 5321 5.1); a lone "." MX is a null MX (RFC 7505). No DNS
@@ -148,6 +148,29 @@ public sealed class DnsResolver : IDnsResolver
             .Select(r => new MxHost(r.Exchange.Value.TrimEnd('.'), r.Preference))
             .OrderBy(h => h.Preference)
             .ToList());
+    }
+
+    /// <summary>
+    /// The records of one type a name has, from the DNS only (no /etc/hosts, no implicit MX):
+    /// what <c>smtpctl spf walk</c> reads. Empty for a name that does not exist or has none.
+    /// </summary>
+    /// <exception cref="DnsTempFailException">No answer, or an error other than "no such name".</exception>
+    public async Task<IReadOnlyList<DnsAnswer>> QueryAsync(string name, DnsRecordType type, CancellationToken ct)
+    {
+        var state = Current();
+        var query = type switch { DnsRecordType.A => QueryType.A, DnsRecordType.Aaaa => QueryType.AAAA, DnsRecordType.Mx => QueryType.MX, _ => QueryType.TXT };
+        var response = await QueryAsync(state, name, query, ct);
+        if (response.Header.ResponseCode is not (DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain))
+            throw new DnsTempFailException($"DNS error for {name} {query}: {response.Header.ResponseCode}");
+        static string Owner(DnsResourceRecord r) => r.DomainName.Value.TrimEnd('.');
+        // A CNAME in the answer is followed by the server: only the records of the type asked count.
+        return type switch
+        {
+            DnsRecordType.A => response.Answers.ARecords().Select(r => (DnsAnswer)new DnsAnswer.Address(Owner(r), r.Address)).ToList(),
+            DnsRecordType.Aaaa => response.Answers.AaaaRecords().Select(r => (DnsAnswer)new DnsAnswer.Address(Owner(r), r.Address)).ToList(),
+            DnsRecordType.Mx => response.Answers.MxRecords().Select(r => (DnsAnswer)new DnsAnswer.Mx(Owner(r), r.Exchange.Value, r.Preference)).ToList(),
+            _ => response.Answers.TxtRecords().Select(r => (DnsAnswer)new DnsAnswer.Txt(Owner(r), string.Concat(r.Text))).ToList(),
+        };
     }
 
     public async Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct)
