@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Smtpd.Mda;
+
+/// <summary>
+/// The Mda's side of one delivery process (one identity): jobs are sent with an id of their own,
+/// their messages interleaved frame by frame with the other jobs', and each answer is matched to
+/// its job by id, so the process runs several deliveries at once. Anything that breaks the stream
+/// (the process exits, a write is cut off, a job outlives its time) closes it: every job still
+/// waiting ends as a temporary failure, and the pool starts a new process for the next one.
+/// </summary>
+public sealed class DeliveryProcess : IDisposable
+{
+    /// <summary>A command delivery may run 10 minutes (CommandDelivery); a process silent for longer is stuck.</summary>
+    static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(11);
+
+    readonly NetworkStream _stream;
+    readonly SemaphoreSlim _writing = new(1, 1);
+    readonly ConcurrentDictionary<uint, TaskCompletionSource<DeliveryResult>> _answers = new();
+    uint _nextJob;
+    volatile bool _closed;
+
+    public DeliveryProcess(Socket socket)
+    {
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _ = ReadAnswersAsync();
+    }
+
+    public bool IsClosed => _closed;
+
+    /// <summary>Jobs under way (changed by the pool, under its lock), and since when there were none.</summary>
+    public int Active { get; set; }
+    public DateTimeOffset IdleSince { get; set; }
+
+    public async Task<Outcome> RunAsync(DeliveryJob job, Func<Stream> openMessage, CancellationToken ct)
+    {
+        uint id = Interlocked.Increment(ref _nextJob);
+        var answer = new TaskCompletionSource<DeliveryResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _answers[id] = answer;
+        if (_closed) { _answers.TryRemove(id, out _); return Outcome.TempFail("delivery process failed: it has exited"); }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(JobTimeout);
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(WorkerWire.Chunk);
+        try
+        {
+            // Opened before the job is announced: a message the queue cannot give is this job's
+            // failure alone, and the process never starts a delivery for it.
+            await using (var message = openMessage())
+            {
+                await SendAsync(id, WorkerWire.Kind.Job, JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob), timeout.Token);
+                var end = WorkerWire.Kind.End;
+                // An answer before the end (the delivery failed early) needs no more of the message.
+                while (!answer.Task.IsCompleted)
+                {
+                    int n;
+                    try { n = await message.ReadAsync(chunk.AsMemory(0, WorkerWire.Chunk), timeout.Token); }
+                    catch (Exception ex) when (ex is IOException or InvalidDataException or System.Security.Cryptography.CryptographicException)
+                    {
+                        // The queue could not give the whole message: the delivery must not complete a partial one.
+                        end = WorkerWire.Kind.Abort;
+                        break;
+                    }
+                    if (n == 0) break;
+                    await SendAsync(id, WorkerWire.Kind.Data, chunk.AsMemory(0, n), timeout.Token);
+                }
+                await SendAsync(id, end, ReadOnlyMemory<byte>.Empty, timeout.Token);
+            }
+            var result = await answer.Task.WaitAsync(timeout.Token);
+            return new Outcome(result.Kind, result.Text);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // A frame may be cut in half, or the process stuck: nothing more can be said to it.
+            Dispose();
+            if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
+            return Outcome.TempFail(ex is OperationCanceledException ? "the delivery process did not answer in time" : $"delivery process failed: {SystemErrors.Describe(ex)}");
+        }
+        finally
+        {
+            _answers.TryRemove(id, out _);
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    async Task SendAsync(uint id, WorkerWire.Kind kind, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        await _writing.WaitAsync(ct);
+        try { await WorkerWire.WriteFrameAsync(_stream, id, kind, payload, ct); }
+        finally { _writing.Release(); }
+    }
+
+    async Task ReadAnswersAsync()
+    {
+        try
+        {
+            while (await WorkerWire.ReadFrameAsync(_stream, WorkerWire.MaxHeader, CancellationToken.None) is { } frame)
+            {
+                if (frame.Kind != WorkerWire.Kind.Result) throw new InvalidDataException($"unexpected {frame.Kind} frame from the delivery process");
+                var result = JsonSerializer.Deserialize(frame.Payload, DeliveryJson.Default.DeliveryResult) ?? throw new InvalidDataException("empty answer");
+                if (_answers.TryGetValue(frame.Job, out var waiting)) waiting.TrySetResult(result);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or JsonException or InvalidDataException) { }
+        Dispose();
+    }
+
+    /// <summary>Closes our end: the process sees the end of its input, finishes what it holds and exits.</summary>
+    public void Dispose()
+    {
+        _closed = true;
+        _stream.Dispose();
+        foreach (var waiting in _answers.Values) waiting.TrySetException(new IOException("the delivery process exited during the delivery"));
+    }
+}
