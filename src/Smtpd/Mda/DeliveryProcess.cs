@@ -43,20 +43,33 @@ public sealed class DeliveryProcess : IDisposable
         if (_closed) { _answers.TryRemove(id, out _); return Outcome.TempFail("delivery process failed: it has exited"); }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(JobTimeout);
-        byte[] chunk = ArrayPool<byte>.Shared.Rent(WorkerWire.Chunk);
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob);
+        // A job's frames are gathered into writes of about a chunk: a small message, with its
+        // job and end frames, goes in one write.
+        byte[] batch = ArrayPool<byte>.Shared.Rent(json.Length + 3 * WorkerWire.HeaderSize + WorkerWire.Chunk);
         try
         {
             // Opened before the job is announced: a message the queue cannot give is this job's
             // failure alone, and the process never starts a delivery for it.
             await using (var message = openMessage())
             {
-                await SendAsync(id, WorkerWire.Kind.Job, JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob), timeout.Token);
+                WorkerWire.WriteHeader(batch, id, WorkerWire.Kind.Job, json.Length);
+                json.CopyTo(batch, WorkerWire.HeaderSize);
+                int used = WorkerWire.HeaderSize + json.Length;
                 var end = WorkerWire.Kind.End;
                 // An answer before the end (the delivery failed early) needs no more of the message.
                 while (!answer.Task.IsCompleted)
                 {
+                    // Room for this data frame's header and for the end frame's.
+                    int room = Math.Min(WorkerWire.Chunk, batch.Length - used - 2 * WorkerWire.HeaderSize);
+                    if (room < 4096)
+                    {
+                        await SendAsync(batch.AsMemory(0, used), timeout.Token);
+                        used = 0;
+                        continue;
+                    }
                     int n;
-                    try { n = await message.ReadAsync(chunk.AsMemory(0, WorkerWire.Chunk), timeout.Token); }
+                    try { n = await message.ReadAsync(batch.AsMemory(used + WorkerWire.HeaderSize, room), timeout.Token); }
                     catch (Exception ex) when (ex is IOException or InvalidDataException or System.Security.Cryptography.CryptographicException)
                     {
                         // The queue could not give the whole message: the delivery must not complete a partial one.
@@ -64,9 +77,11 @@ public sealed class DeliveryProcess : IDisposable
                         break;
                     }
                     if (n == 0) break;
-                    await SendAsync(id, WorkerWire.Kind.Data, chunk.AsMemory(0, n), timeout.Token);
+                    WorkerWire.WriteHeader(batch.AsSpan(used), id, WorkerWire.Kind.Data, n);
+                    used += WorkerWire.HeaderSize + n;
                 }
-                await SendAsync(id, end, ReadOnlyMemory<byte>.Empty, timeout.Token);
+                WorkerWire.WriteHeader(batch.AsSpan(used), id, end, 0);
+                await SendAsync(batch.AsMemory(0, used + WorkerWire.HeaderSize), timeout.Token);
             }
             var result = await answer.Task.WaitAsync(timeout.Token);
             return new Outcome(result.Kind, result.Text);
@@ -81,14 +96,15 @@ public sealed class DeliveryProcess : IDisposable
         finally
         {
             _answers.TryRemove(id, out _);
-            ArrayPool<byte>.Shared.Return(chunk);
+            ArrayPool<byte>.Shared.Return(batch);
         }
     }
 
-    async Task SendAsync(uint id, WorkerWire.Kind kind, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    /// <summary>Whole frames, in one write that no other job's write can split.</summary>
+    async Task SendAsync(ReadOnlyMemory<byte> frames, CancellationToken ct)
     {
         await _writing.WaitAsync(ct);
-        try { await WorkerWire.WriteFrameAsync(_stream, id, kind, payload, ct); }
+        try { await _stream.WriteAsync(frames, ct); }
         finally { _writing.Release(); }
     }
 
@@ -96,7 +112,9 @@ public sealed class DeliveryProcess : IDisposable
     {
         try
         {
-            while (await WorkerWire.ReadFrameAsync(_stream, WorkerWire.MaxHeader, CancellationToken.None) is { } frame)
+            // Answers are small: read them through a buffer (this loop is its only reader; writes go to the socket directly).
+            var answers = new BufferedStream(_stream, 4096);
+            while (await WorkerWire.ReadFrameAsync(answers, WorkerWire.MaxHeader, CancellationToken.None) is { } frame)
             {
                 if (frame.Kind != WorkerWire.Kind.Result) throw new InvalidDataException($"unexpected {frame.Kind} frame from the delivery process");
                 var result = JsonSerializer.Deserialize(frame.Payload, DeliveryJson.Default.DeliveryResult) ?? throw new InvalidDataException("empty answer");

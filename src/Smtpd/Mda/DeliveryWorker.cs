@@ -49,6 +49,9 @@ public static class DeliveryWorker
     /// </summary>
     static async Task<int> ServeAsync(Stream stream, uint uid)
     {
+        // Several small frames come in one write: read them through a buffer (this thread is its
+        // only reader; answers are written to the socket directly).
+        var input = new BufferedStream(stream, WorkerWire.Chunk + WorkerWire.HeaderSize);
         var messages = new Dictionary<uint, Pipe>();
         var running = new List<Task>();
         var writing = new Lock();
@@ -56,13 +59,13 @@ public static class DeliveryWorker
         int exit = 0;
         try
         {
-            while (WorkerWire.TryReadHeader(stream, WorkerWire.MaxHeader, out uint id, out var kind, out int length))
+            while (WorkerWire.TryReadHeader(input, WorkerWire.MaxHeader, out uint id, out var kind, out int length))
             {
                 switch (kind)
                 {
                     case WorkerWire.Kind.Job:
                         byte[] header = new byte[length];
-                        stream.ReadExactly(header);
+                        input.ReadExactly(header);
                         var job = JsonSerializer.Deserialize(header, DeliveryJson.Default.DeliveryJob) ?? throw new InvalidDataException("empty job");
                         var pipe = new Pipe(MessagePipe);
                         if (!messages.TryAdd(id, pipe)) throw new InvalidDataException($"job {id} given twice");
@@ -73,11 +76,11 @@ public static class DeliveryWorker
                         if (messages.TryGetValue(id, out var to))
                         {
                             var memory = to.Writer.GetMemory(length);
-                            stream.ReadExactly(memory.Span[..length]);
+                            input.ReadExactly(memory.Span[..length]);
                             to.Writer.Advance(length);
                             to.Writer.FlushAsync().AsTask().GetAwaiter().GetResult();
                         }
-                        else stream.ReadExactly(skip.AsSpan(0, length));
+                        else input.ReadExactly(skip.AsSpan(0, length));
                         break;
                     case WorkerWire.Kind.End or WorkerWire.Kind.Abort when length == 0:
                         if (messages.Remove(id, out var done))

@@ -23,18 +23,6 @@ public static class WorkerWire
     public readonly record struct Frame(uint Job, Kind Kind, byte[] Payload);
 
     /// <summary>Writes one frame with one write, so that frames of concurrent jobs never mix (the caller serializes writers).</summary>
-    public static async Task WriteFrameAsync(Stream s, uint job, Kind kind, ReadOnlyMemory<byte> payload, CancellationToken ct)
-    {
-        byte[] frame = ArrayPool<byte>.Shared.Rent(HeaderSize + payload.Length);
-        try
-        {
-            int n = Encode(frame, job, kind, payload.Span);
-            await s.WriteAsync(frame.AsMemory(0, n), ct);
-        }
-        finally { ArrayPool<byte>.Shared.Return(frame); }
-    }
-
-    /// <summary>The synchronous form, for the delivery process's threads.</summary>
     public static void WriteFrame(Stream s, uint job, Kind kind, ReadOnlySpan<byte> payload)
     {
         byte[] frame = ArrayPool<byte>.Shared.Rent(HeaderSize + payload.Length);
@@ -44,11 +32,17 @@ public static class WorkerWire
 
     static int Encode(byte[] frame, uint job, Kind kind, ReadOnlySpan<byte> payload)
     {
-        BinaryPrimitives.WriteInt32BigEndian(frame, 5 + payload.Length);
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(4), job);
-        frame[8] = (byte)kind;
+        WriteHeader(frame, job, kind, payload.Length);
         payload.CopyTo(frame.AsSpan(HeaderSize));
         return HeaderSize + payload.Length;
+    }
+
+    /// <summary>Writes a frame's header at the start of <paramref name="into"/>, for a payload of <paramref name="length"/> bytes placed right after it.</summary>
+    public static void WriteHeader(Span<byte> into, uint job, Kind kind, int length)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(into, 5 + length);
+        BinaryPrimitives.WriteUInt32BigEndian(into[4..], job);
+        into[8] = (byte)kind;
     }
 
     /// <summary>The next frame; null at a clean end of stream before it.</summary>

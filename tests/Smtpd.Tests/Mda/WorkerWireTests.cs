@@ -12,12 +12,12 @@ public sealed class WorkerWireTests
         Random.Shared.NextBytes(first);
         Random.Shared.NextBytes(second);
         using var wire = new MemoryStream();
-        await WorkerWire.WriteFrameAsync(wire, 1, WorkerWire.Kind.Job, "job 1"u8.ToArray(), default);
-        await WorkerWire.WriteFrameAsync(wire, 2, WorkerWire.Kind.Job, "job 2"u8.ToArray(), default);
-        await WorkerWire.WriteFrameAsync(wire, 1, WorkerWire.Kind.Data, first, default);
+        WorkerWire.WriteFrame(wire, 1, WorkerWire.Kind.Job, "job 1"u8);
+        WorkerWire.WriteFrame(wire, 2, WorkerWire.Kind.Job, "job 2"u8);
+        WorkerWire.WriteFrame(wire, 1, WorkerWire.Kind.Data, first);
         WorkerWire.WriteFrame(wire, 2, WorkerWire.Kind.Data, second);
-        await WorkerWire.WriteFrameAsync(wire, 2, WorkerWire.Kind.End, ReadOnlyMemory<byte>.Empty, default);
-        await WorkerWire.WriteFrameAsync(wire, 1, WorkerWire.Kind.Abort, ReadOnlyMemory<byte>.Empty, default);
+        WorkerWire.WriteFrame(wire, 2, WorkerWire.Kind.End, ReadOnlySpan<byte>.Empty);
+        WorkerWire.WriteFrame(wire, 1, WorkerWire.Kind.Abort, ReadOnlySpan<byte>.Empty);
         wire.Position = 0;
 
         var expected = new (uint, WorkerWire.Kind, byte[])[]
