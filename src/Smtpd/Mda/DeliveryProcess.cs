@@ -44,14 +44,18 @@ public sealed class DeliveryProcess : IDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(JobTimeout);
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob);
+        // Opened before the job is announced and outside what closes the process: a message the
+        // queue cannot give is this job's failure alone (the Mda's temporary failure); the
+        // process never hears of it, and the other jobs it runs go on.
+        Stream message;
+        try { message = openMessage(); }
+        catch { _answers.TryRemove(id, out _); throw; }
         // A job's frames are gathered into writes of about a chunk: a small message, with its
         // job and end frames, goes in one write.
         byte[] batch = ArrayPool<byte>.Shared.Rent(json.Length + 3 * WorkerWire.HeaderSize + WorkerWire.Chunk);
         try
         {
-            // Opened before the job is announced: a message the queue cannot give is this job's
-            // failure alone, and the process never starts a delivery for it.
-            await using (var message = openMessage())
+            await using (message)
             {
                 WorkerWire.WriteHeader(batch, id, WorkerWire.Kind.Job, json.Length);
                 json.CopyTo(batch, WorkerWire.HeaderSize);
@@ -89,6 +93,8 @@ public sealed class DeliveryProcess : IDisposable
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // A frame may be cut in half, or the process stuck: nothing more can be said to it.
+            // (Its other jobs end as temporary failures too; one it finishes anyway is delivered
+            // again later: a duplicate, never a loss.)
             Dispose();
             if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
             return Outcome.TempFail(ex is OperationCanceledException ? "the delivery process did not answer in time" : $"delivery process failed: {SystemErrors.Describe(ex)}");
