@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text.Json;
 using Smtpd.Privsep;
@@ -7,9 +8,9 @@ namespace Smtpd.Mda;
 /// <summary>
 /// A delivery process (OpenSMTPD's forked mda child), <c>smtpd --delivery-worker FD UID GID
 /// GROUPS</c>: started by the privileged helper, it takes the recipient's uid, gid and groups
-/// before it reads a single byte, then delivers the jobs the Mda sends on its socket, one at a
-/// time, until the Mda closes it. What it writes belongs to the recipient; it can do nothing the
-/// recipient could not.
+/// before it reads a single byte, then delivers the jobs the Mda sends on its socket, several
+/// at once (one process per identity; the Mda bounds how many), until the Mda closes it. What
+/// it writes belongs to the recipient; it can do nothing the recipient could not.
 /// </summary>
 public static class DeliveryWorker
 {
@@ -32,21 +33,98 @@ public static class DeliveryWorker
             await Console.Error.WriteLineAsync($"smtpd delivery process: {ex.Message}");
             return 1;
         }
-        await using var stream = new NetworkStream(channel.ToSocket(), ownsSocket: true);
-        while (await WorkerWire.ReadFrameAsync(stream, WorkerWire.MaxHeader, CancellationToken.None) is { } header)
-        {
-            var job = JsonSerializer.Deserialize(header, DeliveryJson.Default.DeliveryJob)
-                ?? throw new InvalidDataException("empty job");
-            var message = new WorkerWire.MessageStream(stream);
-            var outcome = await RunAsync(job, message, uid);
-            message.Drain();
-            var result = new DeliveryResult(outcome.Kind, outcome.Text);
-            await WorkerWire.WriteFrameAsync(stream, JsonSerializer.SerializeToUtf8Bytes(result, DeliveryJson.Default.DeliveryResult), CancellationToken.None);
-        }
-        return 0;
+        // Deliveries block their threads (file writes, fsync); jobs must not wait for the pool
+        // to grow before they start.
+        ThreadPool.GetMinThreads(out _, out int io);
+        ThreadPool.SetMinThreads(MdaProcess.MaxDeliveries + 2, io);
+        using var stream = new NetworkStream(channel.ToSocket(), ownsSocket: true);
+        return await ServeAsync(stream, uid);
     }
 
-    static async Task<Outcome> RunAsync(DeliveryJob job, WorkerWire.MessageStream message, uint uid)
+    /// <summary>
+    /// Reads the socket on this thread (blocking, so no delivery can starve it): each job's
+    /// message goes into a pipe of its own that its delivery reads, and a delivery that has not
+    /// taken 1 MiB of its message yet holds the others back until it has (a bound on memory).
+    /// Ends when the Mda closes its end, once the deliveries under way have answered.
+    /// </summary>
+    static async Task<int> ServeAsync(Stream stream, uint uid)
+    {
+        // Several small frames come in one write: read them through a buffer (this thread is its
+        // only reader; answers are written to the socket directly).
+        var input = new BufferedStream(stream, WorkerWire.Chunk + WorkerWire.HeaderSize);
+        var messages = new Dictionary<uint, Pipe>();
+        var running = new List<Task>();
+        var writing = new Lock();
+        byte[] skip = new byte[WorkerWire.Chunk];
+        int exit = 0;
+        try
+        {
+            while (WorkerWire.TryReadHeader(input, WorkerWire.MaxHeader, out uint id, out var kind, out int length))
+            {
+                switch (kind)
+                {
+                    case WorkerWire.Kind.Job:
+                        byte[] header = new byte[length];
+                        input.ReadExactly(header);
+                        var job = JsonSerializer.Deserialize(header, DeliveryJson.Default.DeliveryJob) ?? throw new InvalidDataException("empty job");
+                        var pipe = new Pipe(MessagePipe);
+                        if (!messages.TryAdd(id, pipe)) throw new InvalidDataException($"job {id} given twice");
+                        running.RemoveAll(t => t.IsCompleted);
+                        running.Add(Task.Run(() => RunJobAsync(id, job, pipe.Reader, uid, stream, writing)));
+                        break;
+                    case WorkerWire.Kind.Data when length <= WorkerWire.Chunk:
+                        if (messages.TryGetValue(id, out var to))
+                        {
+                            var memory = to.Writer.GetMemory(length);
+                            input.ReadExactly(memory.Span[..length]);
+                            to.Writer.Advance(length);
+                            to.Writer.FlushAsync().AsTask().GetAwaiter().GetResult();
+                        }
+                        else input.ReadExactly(skip.AsSpan(0, length));
+                        break;
+                    case WorkerWire.Kind.End or WorkerWire.Kind.Abort when length == 0:
+                        if (messages.Remove(id, out var done))
+                            done.Writer.Complete(kind == WorkerWire.Kind.Abort ? new IOException("the queue could not give the whole message") : null);
+                        break;
+                    default:
+                        throw new InvalidDataException($"unexpected {kind} frame of {length} bytes");
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or JsonException)
+        {
+            await Console.Error.WriteLineAsync($"smtpd delivery process: {ex.Message}");
+            exit = 1;
+        }
+        // A message cut short is never delivered in part.
+        foreach (var pipe in messages.Values) pipe.Writer.Complete(new IOException("the message was cut short"));
+        await Task.WhenAll(running);
+        return exit;
+    }
+
+    static readonly PipeOptions MessagePipe = new(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024,
+        readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
+
+    static async Task RunJobAsync(uint id, DeliveryJob job, PipeReader reader, uint uid, Stream socket, Lock writing)
+    {
+        Outcome outcome;
+        try
+        {
+            // Disposing the stream completes the reader: what is left of the message is dropped.
+            await using var message = reader.AsStream();
+            outcome = await RunAsync(job, message, uid);
+        }
+        catch (Exception ex)
+        {
+            // One job's surprise is that job's temporary failure; the others go on.
+            outcome = Outcome.TempFail($"Internal error: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+        }
+        byte[] answer = JsonSerializer.SerializeToUtf8Bytes(new DeliveryResult(outcome.Kind, outcome.Text), DeliveryJson.Default.DeliveryResult);
+        try { lock (writing) WorkerWire.WriteFrame(socket, id, WorkerWire.Kind.Result, answer); }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException) { } // the Mda is gone: it recorded nothing, and tries again at its next start
+    }
+
+    static async Task<Outcome> RunAsync(DeliveryJob job, Stream message, uint uid)
     {
         if (job.Identity.Uid != uid) return Outcome.TempFail($"delivery process of uid {uid} was given a job for uid {job.Identity.Uid}");
         bool opened = false;

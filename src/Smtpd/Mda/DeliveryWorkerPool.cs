@@ -1,13 +1,13 @@
-using System.Net.Sockets;
-using System.Text.Json;
 using Smtpd.Privsep;
 
 namespace Smtpd.Mda;
 
 /// <summary>
 /// Delivery processes for a daemon that runs unprivileged: the privileged helper starts one per
-/// identity when needed (never for root), and an idle one is kept for a short while (10 s) so
-/// that a burst of mail for one user costs one process start, not one per message.
+/// identity (uid, gid, extra group) when needed (never for root), and that one process runs every
+/// delivery of its identity at once (<see cref="DeliveryProcess"/>), as many as the Mda's limits
+/// let through. An idle one is kept for a short while (10 s), so that a burst of mail for one
+/// user costs one process start, not one per message.
 /// </summary>
 public sealed class DeliveryWorkerPool : IDisposable
 {
@@ -16,16 +16,10 @@ public sealed class DeliveryWorkerPool : IDisposable
     /// (checked as often, so within twice this), and the next burst starts another.
     /// </summary>
     static readonly TimeSpan IdleLifetime = TimeSpan.FromSeconds(10);
-    /// <summary>A command delivery may run 10 minutes (CommandDelivery); a process silent for longer is stuck.</summary>
-    static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(11);
-
-    sealed record Worker(Socket Socket, NetworkStream Stream, (uint, uint, uint?) Key)
-    {
-        public DateTimeOffset IdleSince { get; set; }
-    }
 
     readonly Lock _lock = new();
-    readonly List<Worker> _idle = [];
+    /// <summary>The process of each identity, or its start under way (one start, however many jobs wait for it).</summary>
+    readonly Dictionary<(uint, uint, uint?), Task<(DeliveryProcess? Process, Outcome Failure)>> _processes = [];
     readonly PrivilegedClient _helper;
     readonly TimeProvider _time;
     readonly ITimer _reaper;
@@ -34,7 +28,13 @@ public sealed class DeliveryWorkerPool : IDisposable
     {
         _helper = helper;
         _time = time;
-        _reaper = time.CreateTimer(_ => { lock (_lock) ReapIdle(); }, null, IdleLifetime, IdleLifetime);
+        _reaper = time.CreateTimer(_ => ReapIdle(), null, IdleLifetime, IdleLifetime);
+    }
+
+    /// <summary>Delivery processes alive now (for tests and stats).</summary>
+    public int Count
+    {
+        get { lock (_lock) return _processes.Values.Count(t => t.IsCompletedSuccessfully && t.Result.Process is { IsClosed: false }); }
     }
 
     public async Task<Outcome> RunAsync(DeliveryJob job, uint? extraGroup, Func<Stream> openMessage, CancellationToken ct)
@@ -43,62 +43,61 @@ public sealed class DeliveryWorkerPool : IDisposable
         if (identity.Uid == 0)
             return Outcome.PermFail($"delivery as root is not allowed (user {identity.Name}): alias it to another user");
         var key = (identity.Uid, identity.Gid, extraGroup);
-        var worker = TakeIdle(key);
-        if (worker is null)
+        while (true)
         {
-            var (socket, reply) = await _helper.StartWorkerAsync(identity, extraGroup, ct);
-            if (socket is null)
-                return reply.Result == PrivReply.Failed ? Outcome.PermFail(reply.Text ?? "delivery refused") : Outcome.TempFail(reply.Text ?? "no delivery process");
-            worker = new Worker(socket, new NetworkStream(socket, ownsSocket: true), key);
-        }
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(JobTimeout);
-        try
-        {
-            await WorkerWire.WriteFrameAsync(worker.Stream, JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob), timeout.Token);
-            await using (var message = openMessage())
-                await WorkerWire.WriteMessageAsync(worker.Stream, message, timeout.Token);
-            var answer = await WorkerWire.ReadFrameAsync(worker.Stream, WorkerWire.MaxHeader, timeout.Token)
-                ?? throw new IOException("the delivery process exited during the delivery");
-            var result = JsonSerializer.Deserialize(answer, DeliveryJson.Default.DeliveryResult) ?? throw new IOException("empty answer");
-            GiveBack(worker);
-            return new Outcome(result.Kind, result.Text);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or JsonException or InvalidDataException or OperationCanceledException)
-        {
-            worker.Stream.Dispose();
-            if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
-            return Outcome.TempFail(ex is OperationCanceledException ? "the delivery process did not answer in time" : $"delivery process failed: {SystemErrors.Describe(ex)}");
+            Task<(DeliveryProcess? Process, Outcome Failure)> starting;
+            lock (_lock)
+            {
+                if (!_processes.TryGetValue(key, out starting!) || starting.IsCompletedSuccessfully && starting.Result.Process is null or { IsClosed: true })
+                    _processes[key] = starting = StartAsync(identity, extraGroup);
+            }
+            var (process, failure) = await starting.WaitAsync(ct);
+            if (process is null)
+            {
+                // This start failed; the next job tries again.
+                lock (_lock) if (_processes.GetValueOrDefault(key) == starting) _processes.Remove(key);
+                return failure;
+            }
+            lock (_lock)
+            {
+                if (process.IsClosed) continue; // exited or reaped meanwhile: start another
+                process.Active++;
+            }
+            try { return await process.RunAsync(job, openMessage, ct); }
+            finally
+            {
+                lock (_lock)
+                    if (--process.Active == 0) process.IdleSince = _time.GetUtcNow();
+            }
         }
     }
 
-    Worker? TakeIdle((uint, uint, uint?) key)
+    async Task<(DeliveryProcess?, Outcome)> StartAsync(SystemUser identity, uint? extraGroup)
     {
-        lock (_lock)
+        try
         {
-            ReapIdle();
-            int i = _idle.FindIndex(w => w.Key == key);
-            if (i < 0) return null;
-            var worker = _idle[i];
-            _idle.RemoveAt(i);
-            return worker;
+            // Not one job's cancellation: other jobs wait for this start too (the helper answers within its timeout).
+            var (socket, reply) = await _helper.StartWorkerAsync(identity, extraGroup, CancellationToken.None);
+            if (socket is not null) return (new DeliveryProcess(socket) { IdleSince = _time.GetUtcNow() }, Outcome.Ok(""));
+            return (null, reply.Result == PrivReply.Failed ? Outcome.PermFail(reply.Text ?? "delivery refused") : Outcome.TempFail(reply.Text ?? "no delivery process"));
         }
+        catch (IOException ex) { return (null, Outcome.TempFail(ex.Message)); }
     }
 
     void ReapIdle()
     {
         var now = _time.GetUtcNow();
-        foreach (var stale in _idle.Where(w => now - w.IdleSince > IdleLifetime).ToList())
+        lock (_lock)
         {
-            _idle.Remove(stale);
-            stale.Stream.Dispose(); // the process sees the end of its input and exits
+            foreach (var (key, task) in _processes.ToList())
+            {
+                if (!task.IsCompleted) continue;
+                var process = task.IsCompletedSuccessfully ? task.Result.Process : null;
+                if (process is { IsClosed: false } && (process.Active > 0 || now - process.IdleSince <= IdleLifetime)) continue;
+                _processes.Remove(key);
+                process?.Dispose(); // the process sees the end of its input and exits
+            }
         }
-    }
-
-    void GiveBack(Worker worker)
-    {
-        worker.IdleSince = _time.GetUtcNow();
-        lock (_lock) _idle.Add(worker);
     }
 
     public void Dispose()
@@ -106,8 +105,9 @@ public sealed class DeliveryWorkerPool : IDisposable
         _reaper.Dispose();
         lock (_lock)
         {
-            foreach (var w in _idle) w.Stream.Dispose();
-            _idle.Clear();
+            foreach (var task in _processes.Values)
+                if (task.IsCompletedSuccessfully) task.Result.Process?.Dispose();
+            _processes.Clear();
         }
     }
 }

@@ -128,7 +128,12 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         return (new PrivReply(r.Id, PrivReply.Ok), mine);
     }
 
-    static Dictionary<string, string?> InheritedEnvironment() => new() { ["HOME"] = "/", ["USER"] = null, ["LOGNAME"] = null };
+    static Dictionary<string, string?> InheritedEnvironment()
+    {
+        var environment = new Dictionary<string, string?> { ["HOME"] = "/", ["USER"] = null, ["LOGNAME"] = null };
+        foreach (var (k, v) in PrivilegedClient.QuietThreadPool) environment.TryAdd(k, v);
+        return environment;
+    }
 
     static void Reap(Process process) => _ = process.WaitForExitAsync().ContinueWith(_ => process.Dispose(), TaskScheduler.Default);
 }

@@ -23,7 +23,7 @@ public sealed class PrivilegeSeparationTests
     static uint[] Uids(int pid) =>
         File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1..].Select(uint.Parse).ToArray();
 
-    static IEnumerable<int> ProcessesWith(string argument) =>
+    internal static IEnumerable<int> ProcessesWith(string argument) =>
         Directory.GetDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out int pid) ? pid : -1).Where(pid => pid > 0)
             .Where(pid => { try { return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0').Contains(argument); } catch (IOException) { return false; } catch (UnauthorizedAccessException) { return false; } });
 
@@ -111,13 +111,13 @@ public sealed class PrivilegeSeparationTests
     }
 
     /// <summary>The parent's pid, or -1 for a process that has gone meanwhile.</summary>
-    static int ParentOf(int pid)
+    internal static int ParentOf(int pid)
     {
         try { return int.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("PPid:")).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1]); }
         catch (IOException) { return -1; }
     }
 
-    static async Task<uint> OwnerUid(string path)
+    internal static async Task<uint> OwnerUid(string path)
     {
         using var p = Process.Start(new ProcessStartInfo("stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
         string output = await p.StandardOutput.ReadToEndAsync();
