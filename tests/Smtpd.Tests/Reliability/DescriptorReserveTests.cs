@@ -6,19 +6,55 @@ public sealed class DescriptorReserveTests
     public void Accepts_stop_at_the_reserve_and_resume_when_descriptors_are_released()
     {
         int open = 100;
-        var reserve = new DescriptorReserve(limit: 256, reserve: 32, countOpen: () => open, fresh: TimeSpan.Zero);
+        var reserve = new DescriptorReserve(limit: 256, reserve: 32, messageFiles: 8, countOpen: () => open, fresh: TimeSpan.Zero);
         Assert.True(reserve.HasRoom);
-        open = 224; // 32 left: the reserve is untouched only while more than 32 are free
+        open = 216; // 40 left: the reserve and the message-file slots are untouched only while more than 40 are free
         Assert.False(reserve.HasRoom);
         open = 200;
         Assert.True(reserve.HasRoom);
     }
 
     [Fact]
+    public async Task A_message_file_being_written_uses_its_slot_not_the_reserve()
+    {
+        int open = 215; // 41 free: room for one more connection
+        var reserve = new DescriptorReserve(limit: 256, reserve: 32, messageFiles: 8, countOpen: () => open, fresh: TimeSpan.Zero);
+        Assert.True(reserve.HasRoom);
+        using (var slot = await reserve.TakeMessageFileAsync(TimeSpan.Zero, CancellationToken.None))
+        {
+            Assert.NotNull(slot);
+            open++; // the session opened its message file: it came out of its slot, so accepts go on
+            Assert.True(reserve.HasRoom);
+            open--; // closed
+        }
+        Assert.True(reserve.HasRoom); // slot back, file closed
+        open++; // a connection accepted meanwhile: now the reserve and the free slots are all that is left
+        Assert.False(reserve.HasRoom);
+    }
+
+    [Fact]
+    public async Task Message_files_wait_for_a_free_slot()
+    {
+        var reserve = new DescriptorReserve(limit: 1000, reserve: 32, messageFiles: 2, countOpen: () => 10);
+        var first = await reserve.TakeMessageFileAsync(TimeSpan.Zero, CancellationToken.None);
+        var second = await reserve.TakeMessageFileAsync(TimeSpan.Zero, CancellationToken.None);
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        Assert.Null(await reserve.TakeMessageFileAsync(TimeSpan.FromMilliseconds(50), CancellationToken.None));
+
+        var waiting = reserve.TakeMessageFileAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.False(waiting.IsCompleted);
+        first!.Dispose();
+        first.Dispose(); // a second dispose gives nothing back twice
+        Assert.NotNull(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Null(await reserve.TakeMessageFileAsync(TimeSpan.Zero, CancellationToken.None));
+    }
+
+    [Fact]
     public void Accepts_between_counts_are_added_to_the_last_count()
     {
         int counts = 0;
-        var reserve = new DescriptorReserve(limit: 100_000, reserve: 32, countOpen: () => { counts++; return 50; });
+        var reserve = new DescriptorReserve(limit: 100_000, reserve: 32, messageFiles: 1024, countOpen: () => { counts++; return 50; });
         Assert.True(reserve.HasRoom);
         for (int i = 0; i < 1000; i++) reserve.Accepted();
         Assert.Equal(100_000 - 1050, reserve.Free); // far from the limit: the count is reused
@@ -31,6 +67,7 @@ public sealed class DescriptorReserveTests
         var reserve = DescriptorReserve.ForThisProcess();
         Assert.True(reserve.Limit >= 64);
         Assert.InRange(reserve.Reserve, 32, 256);
+        Assert.InRange(reserve.MessageFiles, 4, 1024);
         Assert.True(reserve.Free > 0);
     }
 }
