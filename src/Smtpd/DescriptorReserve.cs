@@ -5,13 +5,14 @@ namespace Smtpd;
 /// <summary>
 /// Seed 002's descriptor exhaustion: a process out of file descriptors cannot open the queue
 /// file of a message it is receiving, nor the mailbox it delivers to. So a reserve is kept:
-/// once fewer than <see cref="Reserve"/> descriptors (plus the unused message-file slots) are
-/// free, the listeners (SMTP and the control socket) stop accepting, and clients wait in the
-/// kernel's backlog until sessions end and descriptors are free again. Work already accepted
-/// always has descriptors to finish: the reserve serves the queue, deliveries, relays, DNS and
-/// smtpctl; a session receiving a message holds one of <see cref="MessageFiles"/> slots for its
-/// message file, so that sessions entering DATA together cannot eat the reserve (OpenSMTPD counts
-/// two descriptors for every session instead, which halves the sessions a low limit allows).
+/// once fewer than <see cref="Reserve"/> descriptors are free, the listeners (SMTP and the
+/// control socket) stop accepting, and clients wait in the kernel's backlog until sessions end
+/// and descriptors are free again. Work already accepted always has descriptors to finish: the
+/// reserve serves the queue, deliveries, relays, DNS, smtpctl and the message files of sessions
+/// in DATA; a session holds one of <see cref="MessageFiles"/> slots (a quarter of the reserve)
+/// while its message file is open, so that sessions entering DATA together cannot take more
+/// than that quarter. (OpenSMTPD counts two descriptors for every session instead, which halves
+/// the sessions a low limit allows.)
 ///
 /// Counting /proc/self/fd is exact but not free, so a count is reused for a short while with
 /// every accept since added to it; near the limit it is taken afresh each time.
@@ -26,9 +27,8 @@ public sealed partial class DescriptorReserve
     bool _haveCount;
     int _refusals;
     readonly SemaphoreSlim _messageFileSlots;
-    int _messageFilesOpen;
 
-    /// <param name="messageFiles">How many sessions may write a message file at once (slots kept free beside the reserve).</param>
+    /// <param name="messageFiles">How many sessions may write a message file at once (slots taken out of the reserve).</param>
     /// <param name="fresh">How long a count is reused (100 ms by default).</param>
     public DescriptorReserve(int limit, int reserve, int messageFiles, Func<int> countOpen, TimeSpan? fresh = null)
     {
@@ -42,9 +42,9 @@ public sealed partial class DescriptorReserve
 
     /// <summary>The soft RLIMIT_NOFILE of this process.</summary>
     public int Limit { get; }
-    /// <summary>Descriptors kept for everything but the sessions: queue, deliveries, relays, DNS, smtpctl.</summary>
+    /// <summary>Descriptors kept free for work already accepted: queue, deliveries, relays, DNS, smtpctl, message files.</summary>
     public int Reserve { get; }
-    /// <summary>Message files that sessions may have open at once; the unused ones are kept free too.</summary>
+    /// <summary>Message files that sessions may have open at once, out of the reserve.</summary>
     public int MessageFiles { get; }
 
     /// <summary>How many times an accept was held back for lack of descriptors (for statistics and tests).</summary>
@@ -52,16 +52,16 @@ public sealed partial class DescriptorReserve
 
     /// <summary>
     /// For this process: a reserve of an eighth of the limit, at least 32 and at most 256
-    /// (<c>SMTPD_FD_RESERVE</c> sets it; OpenSMTPD keeps a fixed reserve compiled in), and a
-    /// thirty-second of the limit, at least 4 and at most 1024, for message files: at
-    /// <c>ulimit -n 256</c> 32 + 8 descriptors stay free, at 1024 128 + 32, from 8192 on 256 + 256 or more.
+    /// (<c>SMTPD_FD_RESERVE</c> sets it; OpenSMTPD keeps a fixed reserve compiled in), a quarter
+    /// of it (at least 4) for message files: at <c>ulimit -n 256</c> 32 of which 8, at 1024 128
+    /// of which 32, from 2048 on 256 of which 64.
     /// </summary>
     public static DescriptorReserve ForThisProcess()
     {
         int limit = SoftLimit();
         int reserve = int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FD_RESERVE"), out int r) && r >= 0
             ? r : Math.Clamp(limit / 8, 32, 256);
-        return new DescriptorReserve(limit, reserve, Math.Clamp(limit / 32, 4, 1024), CountOpen);
+        return new DescriptorReserve(limit, reserve, Math.Max(4, reserve / 4), CountOpen);
     }
 
     /// <summary>Descriptors still free beyond the ones in use (an estimate between counts).</summary>
@@ -73,7 +73,7 @@ public sealed partial class DescriptorReserve
             {
                 long now = Environment.TickCount64;
                 int estimate = _counted + _acceptedSince;
-                if (!_haveCount || now - _countedAt >= _fresh.TotalMilliseconds || Limit - estimate < 2 * (Reserve + MessageFiles))
+                if (!_haveCount || now - _countedAt >= _fresh.TotalMilliseconds || Limit - estimate < 2 * Reserve)
                 {
                     _haveCount = true;
                     _counted = _countOpen();
@@ -86,8 +86,8 @@ public sealed partial class DescriptorReserve
         }
     }
 
-    /// <summary>True while an accepted connection would leave the reserve and the unused message-file slots intact.</summary>
-    public bool HasRoom => Free > Reserve + MessageFiles - Volatile.Read(ref _messageFilesOpen);
+    /// <summary>True while an accepted connection would leave the reserve intact.</summary>
+    public bool HasRoom => Free > Reserve;
 
     /// <summary>
     /// A slot for one message file (a session's DATA), waited for at most <paramref name="wait"/>;
@@ -96,19 +96,16 @@ public sealed partial class DescriptorReserve
     public async Task<IDisposable?> TakeMessageFileAsync(TimeSpan wait, CancellationToken ct)
     {
         if (!await _messageFileSlots.WaitAsync(wait, ct)) return null;
-        Interlocked.Increment(ref _messageFilesOpen);
-        return new MessageFileSlot(this);
+        return new MessageFileSlot(_messageFileSlots);
     }
 
-    sealed class MessageFileSlot(DescriptorReserve owner) : IDisposable
+    sealed class MessageFileSlot(SemaphoreSlim slots) : IDisposable
     {
         int _released;
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _released, 1) != 0) return;
-            Interlocked.Decrement(ref owner._messageFilesOpen);
-            owner._messageFileSlots.Release();
+            if (Interlocked.Exchange(ref _released, 1) == 0) slots.Release();
         }
     }
 
@@ -126,7 +123,7 @@ public sealed partial class DescriptorReserve
     {
         if (HasRoom) return;
         Interlocked.Increment(ref _refusals);
-        log.Warn($"{who}: only {Free} of {Limit} file descriptors free (reserve {Reserve}, {MessageFiles} for message files): not accepting connections until some are released");
+        log.Warn($"{who}: only {Free} of {Limit} file descriptors free (reserve {Reserve}): not accepting connections until some are released");
         while (!HasRoom) await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
         log.Info($"info: {who}: file descriptors available again ({Free} free): accepting connections");
     }

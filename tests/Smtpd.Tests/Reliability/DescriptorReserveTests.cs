@@ -8,28 +8,10 @@ public sealed class DescriptorReserveTests
         int open = 100;
         var reserve = new DescriptorReserve(limit: 256, reserve: 32, messageFiles: 8, countOpen: () => open, fresh: TimeSpan.Zero);
         Assert.True(reserve.HasRoom);
-        open = 216; // 40 left: the reserve and the message-file slots are untouched only while more than 40 are free
+        open = 224; // 32 left: the reserve is untouched only while more than 32 are free
         Assert.False(reserve.HasRoom);
         open = 200;
         Assert.True(reserve.HasRoom);
-    }
-
-    [Fact]
-    public async Task A_message_file_being_written_uses_its_slot_not_the_reserve()
-    {
-        int open = 215; // 41 free: room for one more connection
-        var reserve = new DescriptorReserve(limit: 256, reserve: 32, messageFiles: 8, countOpen: () => open, fresh: TimeSpan.Zero);
-        Assert.True(reserve.HasRoom);
-        using (var slot = await reserve.TakeMessageFileAsync(TimeSpan.Zero, CancellationToken.None))
-        {
-            Assert.NotNull(slot);
-            open++; // the session opened its message file: it came out of its slot, so accepts go on
-            Assert.True(reserve.HasRoom);
-            open--; // closed
-        }
-        Assert.True(reserve.HasRoom); // slot back, file closed
-        open++; // a connection accepted meanwhile: now the reserve and the free slots are all that is left
-        Assert.False(reserve.HasRoom);
     }
 
     [Fact]
@@ -67,7 +49,7 @@ public sealed class DescriptorReserveTests
         var reserve = DescriptorReserve.ForThisProcess();
         Assert.True(reserve.Limit >= 64);
         Assert.InRange(reserve.Reserve, 32, 256);
-        Assert.InRange(reserve.MessageFiles, 4, 1024);
+        Assert.Equal(Math.Max(4, reserve.Reserve / 4), reserve.MessageFiles);
         Assert.True(reserve.Free > 0);
     }
 }

@@ -34,7 +34,7 @@ public sealed class LowDescriptorLimitTests(ITestOutputHelper output)
             smtpd.Wrapper.AddRange(["setpriv", $"--reuid={TestUsers.Ordinary}", $"--regid={TestUsers.Ordinary}", "--init-groups"]);
         }
         await smtpd.StartAsync();
-        Assert.Contains("file descriptors: limit 256, 32 kept in reserve, 8 for message files being received", smtpd.Log);
+        Assert.Contains("file descriptors: limit 256, 32 kept in reserve (8 of them for messages being received)", smtpd.Log);
         int idleDescriptors = Directory.GetFileSystemEntries($"/proc/{smtpd.Process.Id}/fd").Length;
 
         var clients = await Task.WhenAll(Enumerable.Range(0, Clients).Select(_ => SmtpDialogue.ConnectAsync(smtpd.Port)));
@@ -49,8 +49,8 @@ public sealed class LowDescriptorLimitTests(ITestOutputHelper output)
             Assert.True(greeted.Count >= 100, $"only {greeted.Count} of {Clients} sessions greeted under ulimit -n 256 (daemon idle with {idleDescriptors} descriptors)\n{smtpd.Log}");
             Assert.True(waiting.Count > 0, "every client was greeted: no descriptor was kept in reserve");
 
-            // Every held session sends its message at once: the reserve and the message-file slots
-            // keep a descriptor for each message file, so none gets a temporary failure.
+            // Every held session sends its message at once: at most 8 message files are open at a
+            // time, out of the reserve, so none of them gets a temporary failure.
             var sent = await Task.WhenAll(greeted.Select((d, i) => SendAsync(d, $"held{i}")));
             Assert.All(sent, reply => Assert.StartsWith("250", reply));
             var counts = await Deliveries.WaitAsync([smtpd.Maildirs], c => c.Count >= greeted.Count, TimeSpan.FromSeconds(60));
