@@ -15,18 +15,19 @@ namespace Smtpd;
 /// the sessions a low limit allows.)
 ///
 /// Counting /proc/self/fd is exact but not free, and it costs more than linearly (here about
-/// 1 ms at 1,000 descriptors and 100 ms at 10,000, on the accept path): a count is reused, with
-/// every accept since added to it, for a short while (near the limit) and never for less than
-/// twenty times what it took, so that counting takes at most a twentieth of the accept loop.
+/// 1 ms at 1,000 descriptors and 100 ms at 10,000): a count is reused, with every accept since
+/// added to it, for a short while, and never for less than twenty times what it took. Far from
+/// the limit a new count is taken off the accept path, so that a fresh client never waits for
+/// it; near the limit the accept waits for an exact count.
 /// </summary>
 public sealed partial class DescriptorReserve
 {
     readonly TimeSpan _fresh;
     readonly Func<int> _countOpen;
     readonly object _lock = new();
-    int _counted, _acceptedSince;
-    long _countedAt, _countCostMs;
-    bool _haveCount;
+    int _counted;
+    long _accepted, _countedAccepts, _countsStarted, _recordedCount, _countedAt, _countCostMs;
+    bool _counting;
     int _refusals;
     readonly SemaphoreSlim _messageFileSlots;
 
@@ -74,21 +75,48 @@ public sealed partial class DescriptorReserve
             lock (_lock)
             {
                 long now = Environment.TickCount64, age = now - _countedAt;
-                int estimate = _counted + _acceptedSince;
-                bool due = !_haveCount
-                    || age >= 20 * _countCostMs && (age >= _fresh.TotalMilliseconds || Limit - estimate < 2 * Reserve);
-                if (due)
+                bool near = Limit - Estimate < 2 * Reserve;
+                bool due = _recordedCount == 0 || age >= 20 * _countCostMs && (age >= _fresh.TotalMilliseconds || near);
+                if (due && (_recordedCount == 0 || near))
+                    RecordCount(++_countsStarted, _accepted, _countOpen(), now);
+                else if (due && !_counting)
                 {
-                    _haveCount = true;
-                    _counted = _countOpen();
-                    _acceptedSince = 0;
-                    _countedAt = Environment.TickCount64;
-                    _countCostMs = _countedAt - now;
-                    estimate = _counted;
+                    _counting = true;
+                    _ = Task.Run(CountAside);
                 }
-                return Limit - estimate;
+                return Limit - Estimate;
             }
         }
+    }
+
+    /// <summary>The last count plus every accept since it began (those made while it ran may be in it too: never too few).</summary>
+    int Estimate => _counted + (int)(_accepted - _countedAccepts);
+
+    void CountAside()
+    {
+        long started = Environment.TickCount64, accepts, number;
+        lock (_lock) { number = ++_countsStarted; accepts = _accepted; }
+        int open = -1;
+        try { open = _countOpen(); }
+        finally
+        {
+            lock (_lock)
+            {
+                _counting = false;
+                if (open >= 0) RecordCount(number, accepts, open, started);
+            }
+        }
+    }
+
+    /// <summary>Under the lock: keeps a count unless one begun after it was kept already.</summary>
+    void RecordCount(long number, long acceptsAtStart, int open, long started)
+    {
+        if (number < _recordedCount) return;
+        _recordedCount = number;
+        _counted = open;
+        _countedAccepts = acceptsAtStart;
+        _countedAt = Environment.TickCount64;
+        _countCostMs = _countedAt - started;
     }
 
     /// <summary>True while an accepted connection would leave the reserve intact.</summary>
@@ -117,7 +145,7 @@ public sealed partial class DescriptorReserve
     /// <summary>An accept just used a descriptor.</summary>
     public void Accepted()
     {
-        lock (_lock) _acceptedSince++;
+        lock (_lock) _accepted++;
     }
 
     /// <summary>

@@ -3,15 +3,23 @@ namespace Smtpd.Tests.Reliability;
 public sealed class DescriptorReserveTests
 {
     [Fact]
-    public void Accepts_stop_at_the_reserve_and_resume_when_descriptors_are_released()
+    public async Task Accepts_stop_at_the_reserve_and_resume_when_descriptors_are_released()
     {
         int open = 100;
         var reserve = new DescriptorReserve(limit: 256, reserve: 32, messageFiles: 8, countOpen: () => open, fresh: TimeSpan.Zero);
         Assert.True(reserve.HasRoom);
         open = 224; // 32 left: the reserve is untouched only while more than 32 are free
-        Assert.False(reserve.HasRoom);
+        Assert.True(await BecomesAsync(() => !reserve.HasRoom)); // seen at the next count (taken aside, this far from the limit)
+        Assert.False(reserve.HasRoom); // near the limit every look counts again
         open = 200;
         Assert.True(reserve.HasRoom);
+    }
+
+    static async Task<bool> BecomesAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(10);
+        return condition();
     }
 
     [Fact]
@@ -61,6 +69,22 @@ public sealed class DescriptorReserveTests
         reserve.Accepted();
         Assert.False(reserve.HasRoom); // accepts since the count still add up
         Assert.Equal(1, counts);
+    }
+
+    [Fact]
+    public async Task Far_from_the_limit_a_new_count_is_taken_off_the_accept_path()
+    {
+        using var gate = new ManualResetEventSlim(false);
+        int open = 50, counts = 0;
+        var reserve = new DescriptorReserve(limit: 100_000, reserve: 32, messageFiles: 8, fresh: TimeSpan.Zero,
+            countOpen: () => { if (Interlocked.Increment(ref counts) == 2) gate.Wait(TimeSpan.FromSeconds(10)); return open; });
+        Assert.Equal(100_000 - 50, reserve.Free); // the first count is taken at once
+        open = 5000;
+        reserve.Accepted();
+        Assert.Equal(100_000 - 51, reserve.Free); // a count is due but runs aside: the estimate answers meanwhile
+        Assert.Equal(100_000 - 51, reserve.Free);
+        gate.Set();
+        Assert.True(await BecomesAsync(() => reserve.Free == 100_000 - 5000)); // the accept is in the new count, not added twice
     }
 
     [Fact]
