@@ -6,7 +6,8 @@ Connects N clients (a few hundred at a time in flight, for at most 60 s plus 10 
 counts those greeted with 220 within 10 s each, prints `held=K`, then opens 20 fresh clients one
 after another while the others stay open (stopping after 3 that get no banner within 5 s),
 prints the median and largest time from connect() to the banner's arrival (`banner_p50_ms=`,
-`banner_max_ms=`), then `ready`, and keeps every session open until its standard input closes. Runs inside the server's network namespace when there is one.
+`banner_max_ms=`), then `ready`, and keeps every session open until its standard input closes.
+Runs inside the server's network namespace when there is one.
 """
 import resource
 import selectors
