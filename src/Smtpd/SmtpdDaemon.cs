@@ -206,7 +206,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             ? recover => helper.FlushOfflineAsync(recover)
             : recover => Smtpd.Control.OfflineQueue.FlushAsync(Paths.Spool, Paths.ControlSocket, _log, recover, _stop.Token);
         _running.Add(Task.Run(() => new Smtpd.Control.OfflineWatcher(offline, flushOffline, _log).RunAsync(_stop.Token)));
-        _log.Info($"info: file descriptors: limit {_descriptors.Limit}, {_descriptors.Reserve} kept in reserve");
+        _log.Info($"info: file descriptors: limit {_descriptors.Limit}, {_descriptors.Reserve} kept in reserve ({_descriptors.MessageFiles} of them for messages being received)");
         _log.Info($"info: OpenSMTPD-compatible smtpd starting; {loaded} envelope(s) in queue; listening on {string.Join(", ", _smtp.Endpoints)}");
     }
 

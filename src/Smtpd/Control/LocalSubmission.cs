@@ -27,7 +27,6 @@ public static class LocalSubmission
         }
         await using var stream = new NetworkStream(socket, ownsSocket: true);
         var reader = new StreamReader(stream, Encoding.UTF8);
-        async Task Send(string line) => await stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\r\n"), ct);
         async Task<string> Reply()
         {
             string last = "";
@@ -38,23 +37,42 @@ public static class LocalSubmission
             }
             throw new IOException($"connection closed by smtpd{(last.Length > 0 ? $" after: {last}" : "")}");
         }
-        async Task Expect(string command, char code)
-        {
-            if (command.Length > 0) await Send(command);
-            string reply = await Reply();
-            if (reply.Length == 0 || reply[0] != code) throw new InvalidOperationException(reply);
-        }
 
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(ControlProtocol.Enqueue + "\n"), ct);
-        await Expect("", '2');
-        await Expect("EHLO localhost", '2');
-        await Expect($"MAIL FROM:<{sender}>", '2');
-        foreach (var r in recipients) await Expect($"RCPT TO:<{r}>", '2');
-        await Expect("DATA", '3');
+        // Two round trips instead of one per command: the daemon's sessions do PIPELINING (RFC 2920),
+        // so the request, the banner's answer and every command up to DATA go in one write, and the
+        // message with QUIT in a second. A process started for one message mostly waits on these.
+        var commands = new StringBuilder(ControlProtocol.Enqueue).Append('\n')
+            .Append("EHLO localhost\r\n").Append($"MAIL FROM:<{sender}>\r\n");
+        foreach (var r in recipients) commands.Append($"RCPT TO:<{r}>\r\n");
+        commands.Append("DATA\r\n");
+        try { await stream.WriteAsync(Encoding.UTF8.GetBytes(commands.ToString()), ct); }
+        catch (IOException) { } // a session refused at once closes: its banner, read below, says why
+
+        // Every reply is read, in order; the first refusal is the one to report.
+        string? refusal = null;
+        string data;
+        try
+        {
+            for (int i = 0; i < 3 + recipients.Count; i++) // banner, EHLO, MAIL, each RCPT
+            {
+                string reply = await Reply();
+                if (refusal is null && !reply.StartsWith('2')) refusal = reply;
+            }
+            data = await Reply();
+        }
+        catch (IOException) when (refusal is not null) { throw new InvalidOperationException(refusal); } // a 421 closes
+        if (refusal is not null || data.Length == 0 || data[0] != '3')
+        {
+            // After a 354 the only way to send nothing is to close: the daemon then drops the message.
+            if (data.StartsWith('3')) throw new InvalidOperationException(refusal!);
+            try { await stream.WriteAsync("QUIT\r\n"u8.ToArray(), ct); } catch (IOException) { }
+            throw new InvalidOperationException(refusal ?? data);
+        }
         await Mta.DotStuffing.CopyAsync(message, stream, ct);
+        try { await stream.WriteAsync("QUIT\r\n"u8.ToArray(), ct); } catch (IOException) { }
         string final = await Reply();
         if (final.Length == 0 || final[0] != '2') throw new InvalidOperationException(final);
-        try { await Send("QUIT"); await Reply(); } catch (IOException) { }
+        try { await Reply(); } catch (IOException) { }
         return final;
     }
 }

@@ -61,6 +61,8 @@ public static class Replies
         return enhanced ? new Reply(code, words[0], words.Length > 1 ? clean[(words[0].Length + 1)..] : "") : new Reply(code, null, clean);
     }
     public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
+    /// <summary>Every message-file slot stayed taken (the descriptor limit is low and the server busy).</summary>
+    public static readonly Reply NoDescriptor = new(451, "4.3.2", "System busy, try again later");
     public static readonly Reply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
     public static readonly Reply TooManyMessages = new(452, "4.5.3", "Too many messages sent in this session");
     public static readonly Reply InsufficientStorage = new(452, "4.3.1", "Insufficient system storage");

@@ -11,6 +11,8 @@ namespace Smtpd.Smtp;
 public sealed partial class SmtpSession
 {
     const int WriteChunk = 64 * 1024;
+    /// <summary>How long DATA waits for a message-file slot; well within a client's 2 min DATA timeout (RFC 5321 4.5.3.2.5).</summary>
+    static readonly TimeSpan MessageFileWait = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// DATA: creates the message in the queue, streams it to disk, and answers 250 only after the
@@ -21,6 +23,16 @@ public sealed partial class SmtpSession
         if (args.Length > 0) return Replies.NoArguments("DATA");
         if (_tx is null) return Replies.NeedMail;
         if (_tx.Recipients.Count == 0) return Replies.NeedRcpt;
+
+        // The message file's descriptor comes from the slots the descriptor reserve keeps free.
+        using var slot = await _ctx.Descriptors.TakeMessageFileAsync(MessageFileWait, _shutdown);
+        if (slot is null)
+        {
+            _ctx.Log.Warn($"{Id:x16} smtp queue: no file descriptor for the message within {MessageFileWait.TotalSeconds:0} s ({_ctx.Descriptors.MessageFiles} messages being received)");
+            await AbortTransactionAsync();
+            _tx = null;
+            return Replies.NoDescriptor;
+        }
 
         Stream file;
         try

@@ -174,6 +174,28 @@ public sealed class SendmailTests : IAsyncDisposable
             Assert.Equal((0, ""), await Smtpctl.RunAsync(smtpd, "show", verb));
     }
 
+    // sendmail pipelines its commands (one write up to DATA): a refused recipient among good ones
+    // must still stop the whole message, as it did when each command waited for its reply.
+    [Fact]
+    public async Task A_refused_recipient_refuses_the_message_and_nothing_is_queued_or_delivered()
+    {
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        var (code, output) = await SendmailAsync(smtpd, "Subject: partly\n\nnot for anyone\n",
+            $"{TestUsers.Recipient}@localhost", "someone@far.example");
+        Assert.NotEqual(0, code);
+        Assert.Contains("message refused: 550", output);
+        Assert.Contains("someone@far.example", output);
+
+        // Sent after, so that once it is delivered the refused one would have been too.
+        (code, output) = await SendmailAsync(smtpd, "Subject: after\n\nthe good one\n", $"{TestUsers.Recipient}@localhost");
+        Assert.True(code == 0, output);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("the good one", await File.ReadAllTextAsync(Assert.Single(files)));
+        var (_, queue) = await SendmailAsync(smtpd, "", "-bp");
+        Assert.DoesNotContain("far.example", queue);
+    }
+
     [Fact]
     public async Task Without_dash_i_a_lone_dot_ends_the_message_and_mailq_lists_the_queue()
     {
