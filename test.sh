@@ -9,8 +9,14 @@ if [ "$(id -u)" -eq 0 ]; then
   tests/install-peers.sh || { echo "tests/install-peers.sh failed"; echo "tests: 0 passed, 1 failed"; exit 1; }
 fi
 out=$(mktemp)
-dotnet test smtpd.sln -c Release --blame-hang-timeout 10m --logger "console;verbosity=normal" 2>&1 | tee "$out"
-status=${PIPESTATUS[0]}
+# The tests run the Native AOT smtpd and smtpctl, as administrators install them (TestBinaries):
+# published once, before the JIT build the test assembly itself needs.
+if ./publish.sh publish > "$out" 2>&1; then
+  SMTPD_TEST_BIN=$PWD/publish dotnet test smtpd.sln -c Release --blame-hang-timeout 10m --logger "console;verbosity=normal" 2>&1 | tee -a "$out"
+  status=${PIPESTATUS[0]}
+else
+  cat "$out"; echo "publish.sh failed"; status=1
+fi
 # Sum the counts of every test assembly's summary line ("Failed: 0, Passed: 42, ...").
 passed=$(grep -Eo 'Passed: +[0-9]+' "$out" | awk '{ n += $2 } END { print n + 0 }')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$out" | awk '{ n += $2 } END { print n + 0 }')

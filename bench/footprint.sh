@@ -5,7 +5,8 @@
 # load is delivered into one user's Maildir, and once the load is done.
 #   bench/footprint.sh [--messages N] [--sessions N] [--settle SECONDS] [--rest SECONDS] [-- COMMAND...]
 # --rest: how long after the load to measure again ("rested"; idle delivery processes exit by then).
-# COMMAND starts smtpd (default: dotnet src/smtpd/bin/Release/net10.0/smtpd.dll); the script
+# COMMAND starts smtpd (default: the Native AOT build in publish/, made by ./publish.sh when
+# missing; e.g. `-- dotnet src/smtpd/bin/Release/net10.0/smtpd.dll` for the JIT one); the script
 # adds -d -f CONF. Runtime settings can be tried from the environment (DOTNET_GCgen0size=...):
 # the daemon passes its environment on to the helper and the delivery processes.
 set -euo pipefail
@@ -23,7 +24,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ $# -gt 0 ] || set -- dotnet "$repo/src/smtpd/bin/Release/net10.0/smtpd.dll"
+if [ $# -eq 0 ]; then
+  [ -x "$repo/publish/smtpd" ] || "$repo/publish.sh" "$repo/publish" >/dev/null
+  set -- "$repo/publish/smtpd"
+fi
 [ "$(id -u)" = 0 ] || { echo "$0: run as root (privilege separation is what is measured)" >&2; exit 1; }
 
 user=smtpdbench

@@ -31,15 +31,25 @@ public static unsafe partial class SystemUsers
     private static partial uint GetEuid();
 
     const int ERANGE = 34;
+    // What getpwnam_r(3) may return for "no such user" besides 0 on other systems.
+    const int EPERM = 1, ENOENT = 2, ESRCH = 3, EBADF = 9;
 
     public static bool IsRoot => GetEuid() == 0;
 
     /// <summary>The user named <paramref name="name"/>, or null if there is none.</summary>
+    /// <exception cref="Table.TableTempFailException">
+    /// The user database could not be read (out of descriptors, an NSS source down): not knowing
+    /// is no "unknown user", the recipient gets 451, as OpenSMTPD's getpwnam table answers.
+    /// </exception>
     public static SystemUser? Lookup(string name)
     {
         if (name.Length == 0 || name.Length > 256 || name.Contains('\0') || name.Contains('/')) return null;
         string lower = name.ToLowerInvariant();
-        return Query((pwd, buf, len, result) => GetPwNam(lower, pwd, buf, len, result));
+        int error = 0;
+        var user = Query((pwd, buf, len, result) => error = GetPwNam(lower, pwd, buf, len, result));
+        if (user is null && error is not (0 or ERANGE or EPERM or ENOENT or ESRCH or EBADF))
+            throw new Table.TableTempFailException("getpwnam", $"getpwnam({lower}): {Marshal.GetPInvokeErrorMessage(error)}");
+        return user;
     }
 
     /// <summary>The user with uid <paramref name="uid"/>, or null.</summary>

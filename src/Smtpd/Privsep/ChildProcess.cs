@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 
 namespace Smtpd.Privsep;
@@ -27,11 +28,12 @@ public static class ChildProcess
     public static Process Start(FdChannel childEnd, IEnumerable<string> args, IDictionary<string, string?>? environment = null)
     {
         var psi = new ProcessStartInfo { UseShellExecute = false, WorkingDirectory = "/" };
+        // The native (AOT) executable, or the apphost, re-executes itself; run as
+        // "dotnet smtpd.dll", the host needs the entry assembly again.
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find our own executable");
         psi.FileName = self;
-        // Run as "dotnet smtpd.dll": the host needs the entry assembly again.
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            psi.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("no entry assembly"));
+            psi.ArgumentList.Add(EntryAssemblyFile());
         foreach (string a in args) psi.ArgumentList.Add(a);
         // Runtime settings that runtimeconfig.json cannot carry (GCgen0size is read from the
         // environment only); an administrator's own value wins.
@@ -47,7 +49,16 @@ public static class ChildProcess
         }
     }
 
+    /// <summary>smtpd.dll beside the runtime's other files (only meaningful when run by the dotnet host).</summary>
+    static string EntryAssemblyFile()
+    {
+        string name = Assembly.GetEntryAssembly()?.GetName().Name ?? throw new InvalidOperationException("no entry assembly");
+        return Path.Combine(AppContext.BaseDirectory, name + ".dll");
+    }
+
     /// <summary>Loads every assembly we may need, before a drop of privileges can make the program's files unreadable.</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification =
+        "Runs only where code is loaded from assemblies (JIT); a Native AOT build returns before any reflection, and nothing is trimmed under JIT.")]
     public static void PreloadAssemblies()
     {
         // Native AOT: all the code is in the executable, there is nothing left to load.

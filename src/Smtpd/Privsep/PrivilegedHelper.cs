@@ -72,7 +72,8 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
                     break;
             }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.ComponentModel.Win32Exception
+                                   or Table.TableTempFailException)
         {
             reply = new PrivReply(r.Id, PrivReply.TempFail, ex.Message);
         }

@@ -19,6 +19,8 @@ namespace Smtpd.Table;
 public sealed class LdapTable : ITableBackend
 {
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>LDAP_TIMEOUT as S.DS.P reports it (its Windows value), and as libldap does.</summary>
+    const int LdapTimeout = 0x55, LibLdapTimeout = -5;
     readonly string _name;
     readonly LdapTableConfig _config;
     readonly Lock _gate = new();
@@ -98,8 +100,10 @@ public sealed class LdapTable : ITableBackend
                     _connection?.Dispose();
                     _connection = null;
                     // A kept connection may have died while idle (the server restarted): one fresh
-                    // try; not after a timeout, when the server is there but does not answer.
-                    if (reused && attempt == 1 && ex is not TimeoutException) continue;
+                    // try; not after a timeout, when the server is there but does not answer
+                    // (ours, or libldap's own when it holds: the Native AOT build sees that one).
+                    bool timedOut = ex is TimeoutException or LdapException { ErrorCode: LdapTimeout or LibLdapTimeout };
+                    if (reused && attempt == 1 && !timedOut) continue;
                     throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
                 }
             }

@@ -11,7 +11,7 @@ public sealed class MakemapDumpTests : IDisposable
     readonly string _dir = Directory.CreateTempSubdirectory("smtpd-makemap-dump-").FullName;
 
     static Task<(int Code, string Output)> OursAsync(params string[] args) =>
-        ExternalTool.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "smtpctl.dll"), "makemap", .. args]);
+        TestBinaries.RunAsync("smtpctl", ["makemap", .. args]);
 
     static Task<(int Code, string Output)> TheirsAsync(params string[] args) => ExternalTool.RunAsync(TheirMakemap, args);
 

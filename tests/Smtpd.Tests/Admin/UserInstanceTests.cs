@@ -32,8 +32,7 @@ public sealed class UserInstanceTests : IAsyncLifetime
     /// <summary>A home of smtpdtest's own for this test, our binaries where it can run them, a config.</summary>
     async Task PrepareAsync(int port)
     {
-        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory).Where(f => f.EndsWith(".dll") || f.EndsWith(".json") || Path.GetFileName(f) is "smtpd" or "smtpctl"))
-            File.Copy(f, Path.Combine(_bin, Path.GetFileName(f)), overwrite: true);
+        TestBinaries.CopyTo(_bin);
         File.CreateSymbolicLink(Path.Combine(_bin, "sendmail"), "smtpctl");
         File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);
         await File.WriteAllTextAsync(Path.Combine(_home, "smtpd.conf"), $"""
@@ -62,7 +61,7 @@ public sealed class UserInstanceTests : IAsyncLifetime
     async Task StartAsync()
     {
         lock (_log) _log.Clear();
-        var args = AsUser("dotnet", Path.Combine(_bin, "smtpd.dll"), "-d", "-f", Path.Combine(_home, "smtpd.conf"));
+        var args = AsUser([.. TestBinaries.Command("smtpd", _bin), "-d", "-f", Path.Combine(_home, "smtpd.conf")]);
         var psi = new ProcessStartInfo(args[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in args.Skip(1)) psi.ArgumentList.Add(a);
         _smtpd = Process.Start(psi)!;

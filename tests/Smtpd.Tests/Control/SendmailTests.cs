@@ -13,7 +13,7 @@ public sealed class SendmailTests : IAsyncDisposable
 
     public SendmailTests()
     {
-        File.CreateSymbolicLink(Path.Combine(_bin, "sendmail"), Path.Combine(AppContext.BaseDirectory, "smtpctl"));
+        File.CreateSymbolicLink(Path.Combine(_bin, "sendmail"), TestBinaries.SmtpctlExecutable);
     }
 
     public async ValueTask DisposeAsync()
@@ -129,7 +129,7 @@ public sealed class SendmailTests : IAsyncDisposable
     async Task<(int Code, string Output)> RunAsAsync(string name, SmtpdInstance smtpd, string input, params string[] args)
     {
         string link = Path.Combine(_bin, name);
-        if (!File.Exists(link)) File.CreateSymbolicLink(link, Path.Combine(AppContext.BaseDirectory, "smtpctl"));
+        if (!File.Exists(link)) File.CreateSymbolicLink(link, TestBinaries.SmtpctlExecutable);
         var psi = new ProcessStartInfo(link) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
@@ -220,13 +220,12 @@ public sealed class SendmailTests : IAsyncDisposable
         await using var smtpd = new SmtpdInstance(TestConfigs.RelayOnly);
         await smtpd.StartAsync();
         // The test's binaries may sit where smtpdtest cannot read them: copy them.
-        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Concat(Directory.GetFiles(AppContext.BaseDirectory, "smtpctl.*")))
-            File.Copy(f, Path.Combine(_bin, Path.GetFileName(f)), overwrite: true);
+        TestBinaries.CopyTo(_bin);
         File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);
         foreach (var verb in new[] { new[] { "pause", "smtp" }, ["remove", "all"], ["schedule", "all"] })
         {
             var (code, output) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
-                "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), .. verb]);
+                "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", .. TestBinaries.Command("smtpctl", _bin), .. verb]);
             Assert.Equal(1, code);
             Assert.Contains("permission denied", output);
         }
@@ -237,12 +236,12 @@ public sealed class SendmailTests : IAsyncDisposable
         await SendAsync(smtpd.Port, "alice@example.org", "for@far.example");
         await SendAsync(smtpd.Port, "smtpdtest@example.org", "mine@far.example");
         var (queueCode, queue) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
-            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "queue"]);
+            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", .. TestBinaries.Command("smtpctl", _bin), "show", "queue"]);
         Assert.Equal(0, queueCode);
         Assert.Contains("|mine@far.example|", queue);
         Assert.DoesNotContain("for@far.example", queue);
         var (showCode, _) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
-            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", "dotnet", Path.Combine(_bin, "smtpctl.dll"), "show", "stats"]);
+            "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", .. TestBinaries.Command("smtpctl", _bin), "show", "stats"]);
         Assert.Equal(0, showCode); // reading statistics is for everyone
     }
 
@@ -251,8 +250,7 @@ public sealed class SendmailTests : IAsyncDisposable
     {
         string dir = Path.Combine(_bin, "user");
         Directory.CreateDirectory(dir);
-        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Concat(Directory.GetFiles(AppContext.BaseDirectory, "smtpctl*")))
-            File.Copy(f, Path.Combine(dir, Path.GetFileName(f)), overwrite: true);
+        TestBinaries.CopyTo(dir);
         foreach (var name in new[] { "sendmail", "mailq" })
             if (!File.Exists(Path.Combine(dir, name))) File.CreateSymbolicLink(Path.Combine(dir, name), "smtpctl");
         File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);

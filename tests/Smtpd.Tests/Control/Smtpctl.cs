@@ -6,16 +6,13 @@ namespace Smtpd.Tests.Control;
 /// <summary>Runs our smtpctl against a test daemon's control socket.</summary>
 public static class Smtpctl
 {
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "smtpctl.dll");
-
     public static async Task<(int Code, string Output)> RunAsync(SmtpdInstance smtpd, params string[] args) =>
         await RunWithInputAsync(smtpd, "", args);
 
     public static async Task<(int Code, string Output)> RunWithInputAsync(SmtpdInstance smtpd, string stdin, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = TestBinaries.StartInfo("smtpctl", args);
+        psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = true;
         psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
         psi.Environment["SMTPD_SPOOL"] = smtpd.Spool;
         using var p = Process.Start(psi)!;

@@ -254,9 +254,8 @@ public sealed class SmtpctlTests
     {
         await using var peer = new DeferringPeer { Accepting = true };
         await using var smtpd = await StartAsync(peer.Port);
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true };
-        psi.ArgumentList.Add(Smtpctl.Dll);
-        psi.ArgumentList.Add("monitor");
+        var psi = TestBinaries.StartInfo("smtpctl", "monitor");
+        psi.RedirectStandardOutput = true;
         psi.Environment["SMTPD_SOCKET"] = smtpd.ControlSocket;
         using var monitor = System.Diagnostics.Process.Start(psi)!;
         var lines = new List<string>();

@@ -28,14 +28,13 @@ public sealed class DefaultConfigTests
 
         // The build output may sit where the other user cannot read (e.g. under /root): run a copy.
         string bin = Directory.CreateTempSubdirectory("smtpd-bin-").FullName;
-        // The daemon and every library it loads (the test directory holds them all).
-        foreach (var f in Directory.GetFiles(AppContext.BaseDirectory, "*.dll").Append(Path.Combine(AppContext.BaseDirectory, "smtpd.runtimeconfig.json")).Append(Path.Combine(AppContext.BaseDirectory, "smtpd.deps.json")))
-            File.Copy(f, Path.Combine(bin, Path.GetFileName(f)));
+        TestBinaries.CopyTo(bin);
         File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
         int port = SmtpdInstance.FreePort();
         var psi = new ProcessStartInfo("runuser") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-u", User, "--", "env", "-u", "SMTPD_SPOOL", "-u", "SMTPD_SOCKET", "-u", "XDG_STATE_HOME", $"HOME={home}", $"SMTPD_PORT={port}",
-                     "dotnet", Path.Combine(bin, "smtpd.dll"), "-d" })
+        string[] command = ["-u", User, "--", "env", "-u", "SMTPD_SPOOL", "-u", "SMTPD_SOCKET", "-u", "XDG_STATE_HOME", $"HOME={home}", $"SMTPD_PORT={port}",
+                     .. TestBinaries.Command("smtpd", bin), "-d"];
+        foreach (var a in command)
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var log = new System.Text.StringBuilder();

@@ -54,13 +54,11 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
     public void WriteConfig(string config) =>
         File.WriteAllText(ConfigPath, config.Replace("{port}", Port.ToString()).Replace("{dir}", Dir));
 
-    public static string SmtpdDll => Path.Combine(AppContext.BaseDirectory, "smtpd.dll");
-
+    /// <summary>smtpd with <paramref name="args"/>: the JIT build, or the published one (<see cref="TestBinaries"/>).</summary>
     public static ProcessStartInfo StartInfo(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(SmtpdDll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
+        var psi = TestBinaries.StartInfo("smtpd", args);
+        psi.RedirectStandardError = psi.RedirectStandardOutput = true;
         return psi;
     }
 
@@ -80,7 +78,7 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>A command the daemon is started under, e.g. <c>prlimit --nofile=256:256 --</c> (it must exec dotnet, keeping the pid).</summary>
+    /// <summary>A command the daemon is started under, e.g. <c>prlimit --nofile=256:256 --</c> (it must exec smtpd, keeping the pid).</summary>
     public List<string> Wrapper { get; } = [];
 
     public async Task StartAsync(params string[] extraArgs)

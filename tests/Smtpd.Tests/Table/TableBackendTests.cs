@@ -308,7 +308,7 @@ public sealed class TableBackendTests
     }
 
     static Task<(int, string)> OurMakemapAsync(params string[] args) =>
-        ExternalTool.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "smtpctl.dll"), "makemap", .. args]);
+        TestBinaries.RunAsync("smtpctl", ["makemap", .. args]);
 
     // Our makemap reads its source as smtpd reads a file: table, and, as OpenSMTPD's, refuses a
     // key given twice; for aliases it also refuses values that are not aliases. Every bad line

@@ -5,13 +5,10 @@ namespace Smtpd.Tests.Tls;
 /// <summary>Hashes made by our own <c>smtpctl encrypt</c>, as an admin would make them.</summary>
 public static class CredentialsTable
 {
-    public static string SmtpctlDll => Path.Combine(AppContext.BaseDirectory, "smtpctl.dll");
-
     public static async Task<string> EncryptAsync(string password)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardInput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(SmtpctlDll);
-        psi.ArgumentList.Add("encrypt");
+        var psi = Smtpd.Tests.EndToEnd.TestBinaries.StartInfo("smtpctl", "encrypt");
+        psi.RedirectStandardOutput = psi.RedirectStandardInput = psi.RedirectStandardError = true;
         using var p = Process.Start(psi)!;
         await p.StandardInput.WriteLineAsync(password); // on stdin, as an admin should
         p.StandardInput.Close();
