@@ -46,7 +46,7 @@ public sealed partial class MonitorSideBySideTests(ITestOutputHelper output) : I
         string command = s switch
         {
             OpenSmtpdInstance theirs => $"nsenter -t {theirs.Pid} -m {OpenSmtpdInstance.Smtpctl} monitor",
-            OurServer ours => $"SMTPD_SOCKET='{ours.Instance.ControlSocket}' SMTPD_SPOOL='{ours.Spool}' dotnet '{Control.Smtpctl.Dll}' monitor",
+            OurServer ours => $"SMTPD_SOCKET='{ours.Instance.ControlSocket}' SMTPD_SPOOL='{ours.Spool}' {string.Join(' ', EndToEnd.TestBinaries.Command("smtpctl").Select(w => $"'{w}'"))} monitor",
             _ => throw new ArgumentException(s.Name),
         };
         var psi = new ProcessStartInfo("script", ["-qfec", command, "/dev/null"])

@@ -105,7 +105,8 @@ public sealed class SpfWalkSideBySideTests(ITestOutputHelper output) : IAsyncLif
         var c = new Comparison(output, "smtpctl spf walk");
         foreach (var (name, input) in Runs)
         {
-            var ours = await WalkAsync("dotnet", [Control.Smtpctl.Dll], input);
+            string[] smtpctl = EndToEnd.TestBinaries.Command("smtpctl");
+            var ours = await WalkAsync(smtpctl[0], smtpctl[1..], input);
             var theirs = await WalkAsync(OpenSmtpdInstance.Smtpctl, [], input);
             static string Sorted(string text) => string.Join("\n", text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
             c.Same($"spf walk {name}: exit code", ours.Code, theirs.Code);
@@ -114,7 +115,8 @@ public sealed class SpfWalkSideBySideTests(ITestOutputHelper output) : IAsyncLif
         // Malformed: 6.8's spf walk takes no argument (no -4/-6); no daemon is asked.
         foreach (var words in new[] { new[] { "spf" }, ["spf", "walk", "-4"], ["spf", "run"] })
         {
-            var ours = await WalkAsync("dotnet", [Control.Smtpctl.Dll], "", words);
+            string[] smtpctl = EndToEnd.TestBinaries.Command("smtpctl");
+            var ours = await WalkAsync(smtpctl[0], smtpctl[1..], "", words);
             var theirs = await WalkAsync(OpenSmtpdInstance.Smtpctl, [], "", words);
             c.Same($"{string.Join(' ', words)}: exit code", ours.Code, theirs.Code);
             c.Same($"{string.Join(' ', words)}: output", ours.Output.Trim(), theirs.Output.Trim());
