@@ -61,12 +61,13 @@ public sealed class SmtpDialogue : IAsyncDisposable
     public async Task SendAsync(string text) => await _stream.WriteAsync(Encoding.UTF8.GetBytes(text));
 
     /// <summary>Reads one complete (possibly multi-line) reply; returns its lines. Null if the server closed.</summary>
-    public async Task<string?> ReadReplyAsync()
+    /// <param name="timeout">How long each line may take (default 15 s); longer for a client the server keeps waiting on purpose.</param>
+    public async Task<string?> ReadReplyAsync(TimeSpan? timeout = null)
     {
         var lines = new List<string>();
         while (true)
         {
-            string? line = await ReadLineAsync();
+            string? line = await ReadLineAsync(timeout ?? ReadTimeout);
             if (line is null) return lines.Count == 0 ? null : string.Join("\n", lines);
             lines.Add(line);
             if (line.Length < 4 || line[3] != '-') return string.Join("\n", lines);
@@ -80,10 +81,10 @@ public sealed class SmtpDialogue : IAsyncDisposable
         return await ReadReplyAsync() ?? "(closed)";
     }
 
-    async Task<string?> ReadLineAsync()
+    async Task<string?> ReadLineAsync(TimeSpan timeout)
     {
         var buffer = new byte[1];
-        using var cts = new CancellationTokenSource(ReadTimeout);
+        using var cts = new CancellationTokenSource(timeout);
         while (true)
         {
             string s = _pending.ToString();

@@ -5,7 +5,7 @@ namespace Smtpd.Tests.Reliability;
 
 // Issue 19: under "ulimit -n 256" at least 100 sessions are held at once, and the descriptor
 // reserve is kept, so that every one of them can still send its message:
-//   160 clients --connect--> smtpd (prlimit 256) : >= 100 greeted, the others wait in the backlog
+//   300 clients --connect--> smtpd (prlimit 256) : >= 100 greeted, the others wait in the backlog
 //   every greeted client --one message each, all at once--> smtpd --> maildir   (all 250, all delivered once)
 //   the greeted ones quit --> the held-back clients are greeted and their messages delivered too
 // The daemon runs as an ordinary user (setpriv, when the test runs as root): the JIT build as root
@@ -14,7 +14,10 @@ namespace Smtpd.Tests.Reliability;
 [Collection(ReliabilityCollection.Name)]
 public sealed class LowDescriptorLimitTests(ITestOutputHelper output)
 {
-    const int Clients = 160;
+    // More than 256 less the reserve (32) and what the idle daemon holds, so that some must wait:
+    // Native AOT holds 15 descriptors idle; the JIT build 81, and it opens more assemblies (so
+    // descriptors) at its first messages, which a fuller daemon no longer has room for.
+    static int Clients => EndToEnd.TestBinaries.Published ? 300 : 160;
 
     [SkippableFact]
     public async Task At_256_descriptors_a_hundred_sessions_are_held_and_each_delivers_its_message()
@@ -40,7 +43,8 @@ public sealed class LowDescriptorLimitTests(ITestOutputHelper output)
         var clients = await Task.WhenAll(Enumerable.Range(0, Clients).Select(_ => SmtpDialogue.ConnectAsync(smtpd.Port)));
         try
         {
-            var banners = clients.Select(c => c.ReadReplyAsync()).ToArray();
+            // A held-back client waits for its banner until the held sessions end: longer than a reply's usual 15 s.
+            var banners = clients.Select(c => c.ReadReplyAsync(TimeSpan.FromSeconds(150))).ToArray();
             await Task.WhenAny(Task.WhenAll(banners), Task.Delay(TimeSpan.FromSeconds(8)));
             var greeted = clients.Where((_, i) => banners[i].IsCompletedSuccessfully && banners[i].Result?.StartsWith("220") == true).ToList();
             var waiting = clients.Except(greeted).ToList();
