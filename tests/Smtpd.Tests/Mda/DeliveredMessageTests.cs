@@ -27,6 +27,49 @@ public class DeliveredMessageTests
         Assert.Equal(">From first\n", Copy("From first\r\n", escapeFrom: true));
     }
 
+    /// <summary>What the copy must give, written the plain way: line by line over the whole input.</summary>
+    static byte[] Expected(byte[] input, bool escapeFrom)
+    {
+        var text = Encoding.Latin1.GetString(input).Replace("\r\n", "\n");
+        if (escapeFrom)
+        {
+            var lines = text.Split('\n');
+            for (int i = 0; i < lines.Length; i++)
+                if (lines[i].StartsWith("From ", StringComparison.Ordinal)) lines[i] = ">" + lines[i];
+            text = string.Join('\n', lines);
+        }
+        return Encoding.Latin1.GetBytes(text);
+    }
+
+    /// <summary>A source that hands out a few bytes per read, so that CRs, LFs and "From " fall across reads.</summary>
+    sealed class TrickleStream(byte[] data, Random random) : MemoryStream(data)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, random.Next(1, 8)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Any_split_of_crs_lfs_and_from_lines_gives_the_plain_conversion(bool escapeFrom)
+    {
+        var random = new Random(19);
+        byte[] alphabet = "\r\nFrom x>"u8.ToArray();
+        for (int round = 0; round < 2000; round++)
+        {
+            byte[] input = new byte[random.Next(0, 200)];
+            for (int i = 0; i < input.Length; i++) input[i] = alphabet[random.Next(alphabet.Length)];
+            var target = new MemoryStream();
+            long n = DeliveredMessage.CopyAsLf(new TrickleStream(input, random), target, escapeFrom);
+            Assert.Equal(Expected(input, escapeFrom), target.ToArray());
+            Assert.Equal(target.Length, n);
+        }
+        // And whole chunks: a message larger than the copy's 64 KiB buffer, CRLF across its edge.
+        byte[] big = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 9000).Select(i => $"From line {i}\r\n")));
+        var bigTarget = new MemoryStream();
+        DeliveredMessage.CopyAsLf(new MemoryStream(big), bigTarget, escapeFrom);
+        Assert.Equal(Expected(big, escapeFrom), bigTarget.ToArray());
+    }
+
     [Fact]
     public void From_line_has_ctime_date_and_mailer_daemon_for_null_sender()
     {
