@@ -166,7 +166,7 @@ public sealed class DeferredRelayTests
 
         Assert.Contains("unexpected error", smtpd.Log);
         Assert.Contains($"chaos: injected exception at {point}", smtpd.Log);
-        var line = Assert.Single(await Smtpctl.QueueAsync(smtpd));
+        var line = Assert.Single(await Smtpctl.PendingQueueAsync(smtpd));
         Assert.Equal("pending", line[11]);
         Assert.True(int.Parse(line[10]) >= 1, string.Join('|', line));
         Assert.Equal($"Internal error: chaos: injected exception at {point}", line[13]);

@@ -37,4 +37,20 @@ public static class Smtpctl
         Assert.Equal(0, code);
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('|')).ToArray();
     }
+
+    /// <summary>
+    /// The one line of <c>show queue</c> once its envelope is back to <c>pending</c>: the delivery
+    /// log line is written before the queue records the failure, so a test that saw it waits
+    /// (at most 15 s) for the record. The last listing if it never comes, for the test to assert on.
+    /// </summary>
+    public static async Task<string[][]> PendingQueueAsync(SmtpdInstance smtpd)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            var queue = await QueueAsync(smtpd);
+            if (queue is [var only] && only.Length > 11 && only[11] == "pending" || DateTime.UtcNow > deadline) return queue;
+            await Task.Delay(100);
+        }
+    }
 }

@@ -54,7 +54,7 @@ public sealed class SmtpctlTests
         string msgid = await SendAsync(smtpd.Port, "bob@far.example");
         await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
 
-        var queue = await Smtpctl.QueueAsync(smtpd);
+        var queue = await Smtpctl.PendingQueueAsync(smtpd);
         var line = Assert.Single(queue);
         Assert.StartsWith(msgid, line[0]);
         Assert.Equal(["mta", "alice@example.org", "bob@far.example"], new[] { line[2], line[4], line[5] });

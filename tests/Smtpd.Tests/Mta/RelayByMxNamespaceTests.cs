@@ -108,6 +108,6 @@ public sealed class RelayByMxNamespaceTests
         await smtpd.WaitForLogAsync("result=\"TempFail\"", Timeout);
         Assert.Contains("warn: resolver: /etc/resolv.conf names no nameserver: asking 127.0.0.1, as the C library does", smtpd.Log);
         Assert.Contains("stat=\"DNS error for example.net MX: no answer (asked 127.0.0.1:53, timeout 1 s, attempts 1)", smtpd.Log);
-        Assert.Equal("pending", Assert.Single(await Smtpctl.QueueAsync(smtpd))[11]);
+        Assert.Equal("pending", Assert.Single(await Smtpctl.PendingQueueAsync(smtpd))[11]);
     }
 }
