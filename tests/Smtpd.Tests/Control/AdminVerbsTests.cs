@@ -37,16 +37,7 @@ public sealed class AdminVerbsTests
         return reply.Split(' ')[2];
     }
 
-    static async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition()) return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what);
-    }
+    static Task WaitAsync(Func<Task<bool>> condition, string what) => Poll.UntilAsync(condition, what, Timeout);
 
     static async Task<string> RunAsync(SmtpdInstance smtpd, params string[] args)
     {

@@ -51,15 +51,8 @@ public sealed class DeferredRelayTests
     static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null) =>
         WaitUntilAsync(() => Task.FromResult(condition()), what, timeout);
 
-    static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(what);
-            await Task.Delay(100);
-        }
-    }
+    static Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null) =>
+        Poll.UntilAsync(condition, what, timeout ?? TimeSpan.FromSeconds(60));
 
     static int Tries(SmtpdInstance smtpd, string evpid) => SmtpdInstance.Occurrences(smtpd.Log, $"evpid={evpid} from=");
 

@@ -35,16 +35,7 @@ public sealed class SmtpctlTests
         return reply.Split(' ')[2]; // "250 2.0.0 MSGID Message accepted"
     }
 
-    static async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition()) return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what);
-    }
+    static Task WaitAsync(Func<Task<bool>> condition, string what) => Poll.UntilAsync(condition, what, Timeout);
 
     [Fact]
     public async Task Show_queue_lists_a_deferred_envelope_once_and_schedule_sends_it()

@@ -50,6 +50,14 @@ public sealed class Comparison(ITestOutputHelper output, string scenario)
         else Same(name, ours, theirs);
     }
 
+    /// <summary>Every observation both servers' runs produced, by name (a name missing on one side is compared with null).</summary>
+    public void ObserveAll(IReadOnlyDictionary<string, string?> ours, IReadOnlyDictionary<string, string?> theirs,
+        IReadOnlyDictionary<string, (string Ours, string Why)> kept, IReadOnlyDictionary<string, string> pending)
+    {
+        foreach (var key in ours.Keys.Union(theirs.Keys).Order(StringComparer.Ordinal))
+            Observe(key, ours.GetValueOrDefault(key), theirs.GetValueOrDefault(key), kept, pending);
+    }
+
     /// <summary>A deviation kept on purpose (docs/DEVIATIONS.md): our side must be <paramref name="ourExpected"/>; theirs is shown for the record.</summary>
     public void Deviation(string name, string? ours, string ourExpected, string? theirs)
     {

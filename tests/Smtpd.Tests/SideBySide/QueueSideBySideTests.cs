@@ -221,12 +221,7 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         var theirs = await ObserveAsync(_pair.Theirs);
         var c = new Comparison(output, "queue and smtpctl");
         CompareStatsKeys(c, ours[StatsKeys]!.Split(' '), theirs[StatsKeys]!.Split(' '));
-        foreach (var key in ours.Keys.Union(theirs.Keys).Where(k => k != StatsKeys).Order(StringComparer.Ordinal))
-        {
-            ours.TryGetValue(key, out var o);
-            theirs.TryGetValue(key, out var t);
-            c.Observe(key, o, t, Kept, Pending);
-        }
+        c.ObserveAll(ours.Where(kv => kv.Key != StatsKeys).ToDictionary(), theirs.Where(kv => kv.Key != StatsKeys).ToDictionary(), Kept, Pending);
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();
     }

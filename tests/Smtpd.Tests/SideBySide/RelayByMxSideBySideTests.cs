@@ -87,12 +87,7 @@ public sealed class RelayByMxSideBySideTests(ITestOutputHelper output) : IAsyncL
         var ours = await ObserveAsync(_pair!.Ours);
         var theirs = await ObserveAsync(_pair.Theirs);
         var c = new Comparison(output, "relay by MX");
-        foreach (var key in ours.Keys.Union(theirs.Keys).Order(StringComparer.Ordinal))
-        {
-            ours.TryGetValue(key, out var o);
-            theirs.TryGetValue(key, out var t);
-            c.Observe(key, o, t, Kept, Pending);
-        }
+        c.ObserveAll(ours, theirs, Kept, Pending);
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();
     }

@@ -90,12 +90,7 @@ public sealed class RelaySideBySideTests(ITestOutputHelper output) : IAsyncLifet
         var ours = await ObserveAsync(_pair!.Ours);
         var theirs = await ObserveAsync(_pair.Theirs);
         var c = new Comparison(output, "relay");
-        foreach (var key in ours.Keys.Union(theirs.Keys).Order(StringComparer.Ordinal))
-        {
-            ours.TryGetValue(key, out var o);
-            theirs.TryGetValue(key, out var t);
-            c.Observe(key, o, t, Kept, Pending);
-        }
+        c.ObserveAll(ours, theirs, Kept, Pending);
         output.WriteLine($"ours' log:\n{_pair.Ours.Log}\ntheirs' log:\n{_pair.Theirs.Log}");
         c.AssertAll();
     }
