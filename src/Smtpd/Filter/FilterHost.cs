@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using Smtpd.Config;
 using Smtpd.Table;
 
@@ -71,7 +70,7 @@ public sealed class FilterHost : IAsyncDisposable
     /// message once it has all of it; then it is killed and restarted.</summary>
     public TimeSpan Timeout { get; }
 
-    internal static ulong NewId() => BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
+    internal static ulong NewId() => SecureRandom.NextUInt64();
 
     /// <summary>Starts every filter process and waits until each has registered.</summary>
     /// <exception cref="FilterException">One cannot be started or did not register.</exception>

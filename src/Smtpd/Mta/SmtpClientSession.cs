@@ -31,7 +31,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         _options = options;
         _log = log;
         HostName = hostName;
-        Id = (ulong)RandomNumberGenerator.GetInt32(int.MaxValue) << 32 | (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+        Id = SecureRandom.NextUInt64();
     }
 
     public ulong Id { get; }

@@ -1,24 +1,13 @@
 using System.Globalization;
-using System.Security.Cryptography;
 
 namespace Smtpd.Queue;
 
 /// <summary>Message and envelope ids: random, printed as 8 and 16 hex digits as OpenSMTPD does.</summary>
 public static class QueueIds
 {
-    public static uint NewMessageId()
-    {
-        uint id;
-        do id = (uint)RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue); while (id == 0);
-        return id;
-    }
+    public static uint NewMessageId() => SecureRandom.NextNonZeroUInt32();
 
-    public static ulong NewEnvelopeId(uint msgid)
-    {
-        uint low;
-        do low = (uint)RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue); while (low == 0);
-        return ((ulong)msgid << 32) | low;
-    }
+    public static ulong NewEnvelopeId(uint msgid) => ((ulong)msgid << 32) | SecureRandom.NextNonZeroUInt32();
 
     public static uint MessageOf(ulong evpid) => (uint)(evpid >> 32);
 

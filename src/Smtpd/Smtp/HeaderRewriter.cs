@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Smtpd.Smtp;
@@ -104,7 +103,7 @@ public sealed class HeaderRewriter(string domain, bool addMissing, DateTimeOffse
     {
         if (!addMissing) return;
         if (!_hasDate) _out.Add(Bytes.GetBytes("Date: " + FormatDate(now)));
-        if (!_hasMessageId) _out.Add(Bytes.GetBytes($"Message-ID: <{RandomNumberGenerator.GetHexString(16, lowercase: true)}@{domain}>"));
+        if (!_hasMessageId) _out.Add(Bytes.GetBytes($"Message-ID: <{SecureRandom.Hex(8)}@{domain}>"));
     }
 
     /// <summary>RFC 5322 3.3 date-time, as time_to_text() writes it but without the zone's comment.</summary>

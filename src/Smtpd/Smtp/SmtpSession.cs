@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using Smtpd.Config;
 using Smtpd.Lookup;
@@ -43,7 +42,7 @@ public sealed partial class SmtpSession
         _remote = remote;
         _smtpName = _listener.Hostname ?? ctx.Ruleset.Hostname;
         _shutdown = shutdown;
-        Id = (ulong)RandomNumberGenerator.GetInt32(int.MaxValue) << 32 | (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+        Id = SecureRandom.NextUInt64();
     }
 
     public ulong Id { get; }
