@@ -13,7 +13,7 @@ public static class DeliveredMessage
 
     /// <summary>Opens the spooled message, with the daemon's own rights (the spool is not the user's to read).</summary>
     public static FileStream OpenSpooled(string path) =>
-        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan);
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, Queue.FsQueue.MessageReadBuffer, FileOptions.SequentialScan);
 
     public static byte[] Headers(DeliveryRequest r) =>
         Encoding.UTF8.GetBytes($"Return-Path: <{r.Sender}>\nDelivered-To: {r.Recipient}\n");
@@ -28,7 +28,9 @@ public static class DeliveredMessage
     /// </summary>
     public static long CopyAsLf(Stream source, Stream target, bool escapeFrom)
     {
-        const int ChunkSize = 64 * 1024;
+        // 16 KiB: the pooled buffers stay small objects (64 KiB input and 128 KiB output were large
+        // ones, kept by the pool for every thread that ever delivered).
+        const int ChunkSize = 16 * 1024;
         byte[] input = System.Buffers.ArrayPool<byte>.Shared.Rent(ChunkSize);
         // Each input byte gives at most two output bytes ('>' before a held-back "From " line start).
         byte[] output = System.Buffers.ArrayPool<byte>.Shared.Rent(2 * ChunkSize + 16);

@@ -52,7 +52,9 @@ public sealed class DeliveryProcess : IDisposable
         catch { _answers.TryRemove(id, out _); throw; }
         // A job's frames are gathered into writes of about a chunk: a small message, with its
         // job and end frames, goes in one write.
-        byte[] batch = ArrayPool<byte>.Shared.Rent(json.Length + 3 * WorkerWire.HeaderSize + WorkerWire.Chunk);
+        // 16 KiB of message per write keeps the pooled batch a small object (with a whole 64 KiB
+        // chunk it was a large one, kept by the pool for every thread that ever sent a job).
+        byte[] batch = ArrayPool<byte>.Shared.Rent(json.Length + 3 * WorkerWire.HeaderSize + BatchData);
         try
         {
             await using (message)
@@ -105,6 +107,8 @@ public sealed class DeliveryProcess : IDisposable
             ArrayPool<byte>.Shared.Return(batch);
         }
     }
+
+    const int BatchData = 16 * 1024;
 
     /// <summary>Whole frames, in one write that no other job's write can split.</summary>
     async Task SendAsync(ReadOnlyMemory<byte> frames, CancellationToken ct)

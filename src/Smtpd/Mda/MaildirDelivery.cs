@@ -65,7 +65,7 @@ public sealed class MaildirDelivery : IMailboxDelivery
             {
                 Mode = FileMode.CreateNew,
                 Access = FileAccess.Write,
-                BufferSize = 64 * 1024,
+                BufferSize = 0, // CopyAsLf writes whole chunks
                 UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
             }))
             {

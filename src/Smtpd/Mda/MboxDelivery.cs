@@ -95,7 +95,7 @@ public sealed partial class MboxDelivery : IMailboxDelivery
 
     static Outcome Append(DeliveryRequest r, string mbox, Stream source)
     {
-        using var fs = new FileStream(mbox, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 64 * 1024);
+        using var fs = new FileStream(mbox, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 16 * 1024);
         if (!WaitForFlock(fs)) return Outcome.TempFail($"mailbox {mbox} is locked (flock held)");
         long before = fs.Length;
         try

@@ -8,8 +8,14 @@ public static class DotStuffing
 {
     public static async Task CopyAsync(Stream message, Stream output, CancellationToken ct)
     {
-        var input = new byte[64 * 1024];
-        var outBuf = new MemoryStream(80 * 1024);
+        byte[] input = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try { await CopyAsync(message, output, input, ct); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(input); }
+    }
+
+    static async Task CopyAsync(Stream message, Stream output, byte[] input, CancellationToken ct)
+    {
+        var outBuf = new MemoryStream(40 * 1024);
         bool lineStart = true, lastWasCr = false;
         int n;
         while ((n = await message.ReadAsync(input, ct)) > 0)
@@ -23,7 +29,7 @@ public static class DotStuffing
                 lineStart = b == (byte)'\n';
                 lastWasCr = b == (byte)'\r';
             }
-            if (outBuf.Length >= 64 * 1024)
+            if (outBuf.Length >= 32 * 1024)
             {
                 await output.WriteAsync(outBuf.GetBuffer().AsMemory(0, (int)outBuf.Length), ct);
                 outBuf.SetLength(0);

@@ -15,6 +15,9 @@ namespace Smtpd.Queue;
 public sealed class FsQueue : IQueueBackend
 {
     const string MessageFile = "message";
+    /// <summary>Read buffer of a spooled message: its readers take it in chunks of this size or more,
+    /// which pass the buffer by (it is then never even allocated).</summary>
+    public const int MessageReadBuffer = 16 * 1024;
     readonly string _queue, _incoming, _corrupt;
     readonly QueueCodec _codec;
 
@@ -82,7 +85,7 @@ public sealed class FsQueue : IQueueBackend
 
     public Stream MessageWriteStream(uint msgid) =>
         _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile),
-            SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 64 * 1024)));
+            SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 0)));
 
     public async Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
@@ -105,7 +108,7 @@ public sealed class FsQueue : IQueueBackend
 
     public Stream MessageReadStream(uint msgid)
     {
-        var file = new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.SequentialScan);
+        var file = new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, MessageReadBuffer, FileOptions.SequentialScan);
         try { return new GuardedReadStream(_codec.WrapRead(file), msgid); }
         catch (InvalidDataException ex)
         {

@@ -10,7 +10,11 @@ namespace Smtpd.Smtp;
 
 public sealed partial class SmtpSession
 {
-    const int WriteChunk = 64 * 1024;
+    /// <summary>The message goes to disk in writes of about this size (the file itself is unbuffered).</summary>
+    const int WriteChunk = 32 * 1024;
+    /// <summary>Where DATA gathers the decoded message between writes: made at the session's first
+    /// DATA and kept for its next messages (a session that never sends one never has it).</summary>
+    ArrayBufferWriter<byte>? _dataBuffer;
     /// <summary>How long DATA waits for a message-file slot; well within a client's 2 min DATA timeout (RFC 5321 4.5.3.2.5).</summary>
     static readonly TimeSpan MessageFileWait = TimeSpan.FromSeconds(60);
 
@@ -66,7 +70,9 @@ public sealed partial class SmtpSession
         bool inputTooBig = false;
         try
         {
-            var buffer = new ArrayBufferWriter<byte>(WriteChunk + 4096);
+            // One read of the client can add up to the input pipe's 16 KiB past the threshold.
+            var buffer = _dataBuffer ??= new ArrayBufferWriter<byte>(WriteChunk + 20 * 1024);
+            buffer.ResetWrittenCount();
             // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
             string added = (_junkSession || _junkTx ? "X-Spam: Yes\r\n" : "") + ReceivedHeader(msgid);
             if (pipeline is not null)
@@ -162,7 +168,7 @@ public sealed partial class SmtpSession
             if (buffer.WrittenCount >= WriteChunk && writeError is null)
                 writeError = await TryWriteAsync(file, buffer);
             else if (writeError is not null)
-                buffer.Clear(); // keep reading to the end so the client gets a reply, but store nothing
+                buffer.ResetWrittenCount(); // keep reading to the end so the client gets a reply, but store nothing
         }
     }
 
@@ -171,10 +177,10 @@ public sealed partial class SmtpSession
         try
         {
             await file.WriteAsync(buffer.WrittenMemory);
-            buffer.Clear();
+            buffer.ResetWrittenCount();
             return null;
         }
-        catch (IOException ex) { buffer.Clear(); return ex; }
+        catch (IOException ex) { buffer.ResetWrittenCount(); return ex; }
     }
 
     /// <summary>Writes the envelopes, commits the message, then makes it schedulable.</summary>

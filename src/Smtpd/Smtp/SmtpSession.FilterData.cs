@@ -123,7 +123,7 @@ public sealed partial class SmtpSession
                     case DataReader.Status.LineTooLong: return (false, "a filter gave back a line too long", writeError);
                 }
                 if (buffer.WrittenCount >= WriteChunk && writeError is null) writeError = await TryWriteAsync(file, buffer);
-                else if (writeError is not null) buffer.Clear();
+                else if (writeError is not null) buffer.ResetWrittenCount();
             }
             return (false, "a filter ended the message without its final dot", writeError);
         }
