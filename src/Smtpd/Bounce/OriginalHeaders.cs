@@ -23,14 +23,36 @@ public static class OriginalHeaders
         return (reader.ReadToEnd(), true);
     }
 
-    /// <summary>The header block (at most 64 KiB), CRLF line ends.</summary>
+    /// <summary>The header block (at most 64 KiB), CRLF line ends. Read for every local delivery
+    /// (loop detection), so only as far as the blank line, into a pooled buffer.</summary>
     public static string Read(Stream message)
     {
-        var buffer = new byte[Max];
-        int length = 0, n;
-        while (length < Max && (n = message.Read(buffer, length, Max - length)) > 0) length += n;
-        string text = Bytes.GetString(buffer, 0, length).Replace("\r\n", "\n");
-        int end = text.IndexOf("\n\n", StringComparison.Ordinal);
-        return (end >= 0 ? text[..(end + 1)] : text).Replace("\n", "\r\n");
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Max);
+        try
+        {
+            int length = 0, end = -1, n;
+            while (end < 0 && length < Max && (n = message.Read(buffer, length, Max - length)) > 0)
+            {
+                int from = Math.Max(0, length - 2);
+                length += n;
+                end = HeaderEnd(buffer.AsSpan(0, length), from);
+            }
+            string text = Bytes.GetString(buffer, 0, end >= 0 ? end : length).Replace("\r\n", "\n");
+            return text.Replace("\n", "\r\n");
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    /// <summary>Where the header block ends (just past the line end before the blank line), searching
+    /// from <paramref name="from"/>; -1 when the blank line is not in <paramref name="data"/> yet.</summary>
+    static int HeaderEnd(ReadOnlySpan<byte> data, int from)
+    {
+        for (int i = data[from..].IndexOf((byte)'\n') is int k and >= 0 ? from + k : -1; i >= 0 && i + 1 < data.Length;)
+        {
+            if (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < data.Length && data[i + 2] == '\n')) return i + 1;
+            int next = data[(i + 1)..].IndexOf((byte)'\n');
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+        return -1;
     }
 }

@@ -15,6 +15,10 @@ public sealed unsafe class FdChannel : IDisposable
     const int CmsgHeader = 16; // struct cmsghdr { size_t len; int level; int type; } on LP64
     readonly object _sendLock = new();
     int _fd;
+    /// <summary>Where Receive reads, made at the first one and kept: each end has one reader (its own
+    /// thread), and a fresh 256 KiB array per message was a large object for every request and
+    /// reply (two per recipient with a ~/.forward check), and a full collection every few of them.</summary>
+    byte[]? _received;
 
     public FdChannel(int fd) => _fd = fd;
 
@@ -57,10 +61,11 @@ public sealed unsafe class FdChannel : IDisposable
         }
     }
 
-    /// <summary>The next message and the descriptors that came with it; null when the other end is gone.</summary>
+    /// <summary>The next message and the descriptors that came with it; null when the other end is
+    /// gone. One reader at a time (each end reads on a thread of its own).</summary>
     public (byte[] Data, int[] Fds)? Receive()
     {
-        byte[] buffer = new byte[MaxMessage];
+        byte[] buffer = _received ??= new byte[MaxMessage];
         byte* control = stackalloc byte[CmsgHeader + MaxFds * sizeof(int)];
         fixed (byte* p = buffer)
         {

@@ -108,8 +108,14 @@ public sealed class FsQueue : IQueueBackend
 
     public Stream MessageReadStream(uint msgid)
     {
-        var file = new FileStream(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, MessageReadBuffer, FileOptions.SequentialScan);
-        try { return new GuardedReadStream(_codec.WrapRead(file), msgid); }
+        var handle = File.OpenHandle(MessagePath(msgid), FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        // The codec's magic read at offset 0 (pread): the stream's position and buffer stay untouched.
+        Span<byte> prefix = stackalloc byte[4];
+        int n;
+        try { n = RandomAccess.Read(handle, prefix, 0); }
+        catch { handle.Dispose(); throw; }
+        var file = new FileStream(handle, FileAccess.Read, MessageReadBuffer);
+        try { return new GuardedReadStream(_codec.WrapRead(file, prefix[..n]), msgid); }
         catch (InvalidDataException ex)
         {
             file.Dispose();

@@ -39,18 +39,25 @@ public sealed class QueueCodec
     /// <exception cref="InvalidDataException">The file is not what it claims (truncated, wrong key, garbage).</exception>
     public Stream WrapRead(Stream file)
     {
-        var peek = new BufferedStream(file, 64 * 1024);
-        Span<byte> magic = stackalloc byte[4];
-        int n = ReadPrefix(peek, magic);
-        if (n == 4 && SealedStream.HasMagic(magic))
+        Span<byte> prefix = stackalloc byte[4];
+        return WrapRead(file, prefix[..ReadPrefix(file, prefix)]);
+    }
+
+    /// <summary>As <see cref="WrapRead(Stream)"/>, for a caller that read the first bytes
+    /// (<paramref name="prefix"/>, up to 4) without moving <paramref name="file"/>'s position.</summary>
+    public Stream WrapRead(Stream file, ReadOnlySpan<byte> prefix)
+    {
+        if (prefix.Length == 4 && SealedStream.HasMagic(prefix))
         {
             if (_key is null) throw new InvalidDataException("the file is encrypted but no queue key is configured");
-            var sealedReader = new SealedStream.Reader(peek, _key);
+            var sealedReader = new SealedStream.Reader(file, _key);
             return sealedReader.Compressed ? new GZipStream(sealedReader, CompressionMode.Decompress) : sealedReader;
         }
-        if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return new GZipStream(peek, CompressionMode.Decompress);
-        return peek;
+        if (IsGzip(prefix)) return new GZipStream(file, CompressionMode.Decompress);
+        return file;
     }
+
+    static bool IsGzip(ReadOnlySpan<byte> prefix) => prefix.Length >= 2 && prefix[0] == 0x1f && prefix[1] == 0x8b;
 
     public byte[] Encode(byte[] plain)
     {
@@ -63,6 +70,9 @@ public sealed class QueueCodec
     /// <exception cref="FormatException">Cannot be decoded (corrupt, or another key).</exception>
     public byte[] Decode(byte[] stored)
     {
+        // Plain text (the default queue, and every envelope): nothing to undo, nothing to copy.
+        var prefix = stored.AsSpan(0, Math.Min(4, stored.Length));
+        if (!IsGzip(prefix) && !(prefix.Length == 4 && SealedStream.HasMagic(prefix))) return stored;
         try
         {
             using var r = WrapRead(new MemoryStream(stored));
@@ -76,10 +86,9 @@ public sealed class QueueCodec
         }
     }
 
-    /// <summary>Reads the first bytes and rewinds the buffer (BufferedStream over a non-seekable stream cannot: we peek by position).</summary>
-    static int ReadPrefix(BufferedStream s, Span<byte> into)
+    /// <summary>Reads the first bytes and goes back to where it started (our files and memory streams seek).</summary>
+    static int ReadPrefix(Stream s, Span<byte> into)
     {
-        // BufferedStream only seeks if the inner stream does; our files and memory streams do.
         long start = s.CanSeek ? s.Position : -1;
         int n = 0;
         while (n < into.Length)
