@@ -38,20 +38,23 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly Privsep.PrivilegedClient? _helper;
     readonly SystemUser? _runAs;
     readonly DeliveryWorkerPool? _workers;
+    readonly SmtpdSettings _settings;
 
+    /// <param name="settings">What the environment and <c>-B</c> chose; null: the defaults.</param>
     /// <param name="helper">Started as root: the privileged helper, and <paramref name="runAs"/> the
     /// user (<c>_smtpd</c>) the daemon becomes once its ports are bound. Null: everything runs as we are.</param>
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
-        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null)
+        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null, SmtpdSettings? settings = null)
     {
         time ??= TimeProvider.System;
+        var s = _settings = settings ?? SmtpdSettings.Default;
         _log = log;
         _helper = helper;
         _runAs = runAs;
         if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
         Ruleset = ruleset;
         Paths = paths;
-        _bus.Stats = StatBackend(paths);
+        _bus.Stats = StatBackend(s.Backends, paths);
         if (chaos is not null)
         {
             if (Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new InvalidOperationException(refusal);
@@ -62,7 +65,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var tables = new TableSet(ruleset, chaos);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
-        _queue = Environment.GetEnvironmentVariable("SMTPD_QUEUE_BACKEND") switch
+        _queue = s.Backends.Queue switch
         {
             "ram" => new RamQueue(),
             "null" => new NullQueue(),
@@ -70,13 +73,13 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
-        ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
+        ISchedulerBackend schedulerBackend = s.Backends.Scheduler is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
         // One resolver for MX lookups and for clients' names (sessions, filters, rules).
-        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(log);
+        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
-        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
+        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log, s);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
@@ -84,9 +87,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
-            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout);
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout);
         }
-        var descriptors = _descriptors = DescriptorReserve.ForThisProcess();
+        var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -98,10 +101,10 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Tables = tables,
             Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
-            TlsHandshakeTimeout = TlsHandshakeTimeout,
-            CommandTimeout = SessionTimeout,
+            TlsHandshakeTimeout = s.TlsHandshakeTimeout,
+            CommandTimeout = s.SessionTimeout,
             Descriptors = descriptors,
-            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size) : null,
+            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size, s.SpoolMinFree) : null,
             Filters = _filters,
             Names = dns,
         });
@@ -110,11 +113,11 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     }
 
     /// <summary>
-    /// <c>SMTPD_STATS=sqlite</c> keeps statistics in SPOOL/stats.sqlite across restarts;
+    /// <c>-B stat=sqlite</c> keeps statistics in SPOOL/stats.sqlite across restarts;
     /// the default (ram) forgets them (smtpd.conf has no keyword for it).
     /// </summary>
-    static Smtpd.Stats.IStatBackend StatBackend(SmtpdPaths paths) =>
-        Environment.GetEnvironmentVariable("SMTPD_STATS") is "sqlite"
+    static Smtpd.Stats.IStatBackend StatBackend(Backends backends, SmtpdPaths paths) =>
+        backends.Stat is "sqlite"
             ? new Smtpd.Stats.SqliteStatBackend(Path.Combine(EnsureDirectory(paths.Spool), "stats.sqlite"))
             : new Smtpd.Stats.RamStatBackend();
 
@@ -146,33 +149,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     /// Port for listeners that name none: 25 as root, 2525 for a normal user; <c>SMTPD_PORT</c>
     /// overrides it (so that tests and several unprivileged instances can coexist).
     /// </summary>
-    public static int DefaultPort =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_PORT"), out int port) && port is > 0 and < 65536 ? port
-        : LocalUsers.IsRoot ? 25 : 2525;
-
-    /// <summary>
-    /// How long a TLS handshake may take: 30 s, or <c>SMTPD_TLS_HANDSHAKE_TIMEOUT</c> seconds
-    /// (OpenSMTPD has no such knob; tests shorten it).
-    /// </summary>
-    static TimeSpan TlsHandshakeTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// How long a client may stay silent between commands: 5 min (OpenSMTPD's SMTPD_SESSION_TIMEOUT),
-    /// or <c>SMTPD_SESSION_TIMEOUT</c> seconds (tests of idle clients shorten it).
-    /// </summary>
-    static TimeSpan SessionTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_SESSION_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromMinutes(5);
-
-    /// <summary>
-    /// How long a filter may take to register, to answer, or to give a message back once it has
-    /// it all: 60 s, or <c>SMTPD_FILTER_TIMEOUT</c> seconds (OpenSMTPD waits forever).
-    /// </summary>
-    static TimeSpan FilterTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FILTER_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+    public int DefaultPort => _settings.DefaultPort(LocalUsers.IsRoot);
 
     public async Task StartAsync()
     {

@@ -57,10 +57,10 @@ public sealed partial class MtaProcess
     readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
     readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
 
-    public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+    public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
     {
         _ruleset = ruleset;
-        _planner = new RoutePlanner(ruleset, tables, dns);
+        _planner = new RoutePlanner(ruleset, tables, dns, settings);
         _dns = dns;
         _queue = queue;
         _bus = bus;
