@@ -19,7 +19,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     // The queue stops last: it records the outcomes of deliveries that finish during shutdown.
     readonly CancellationTokenSource _stopQueue = new();
-    Task? _mdaRunning;
+    Task? _mdaRunning, _mtaRunning, _queueRunning;
+    readonly TimeProvider _time;
     readonly List<Task> _running = [];
     readonly SmtpdLog _log;
     readonly IQueueBackend _queue;
@@ -47,6 +48,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null, SmtpdSettings? settings = null)
     {
         time ??= TimeProvider.System;
+        _time = time;
         var s = _settings = settings ?? SmtpdSettings.Default;
         _log = log;
         _helper = helper;
@@ -171,9 +173,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         // client (lka_proc_ready).
         if (_filters is not null) await _filters.StartAsync();
         _running.Add(_scheduler.RunAsync(_stop.Token));
-        _running.Add(_queueProcess.RunAsync(_stopQueue.Token));
+        _running.Add(_queueRunning = _queueProcess.RunAsync(_stopQueue.Token));
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
-        _running.Add(_mta.RunAsync(_stop.Token));
+        _running.Add(_mtaRunning = _mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
@@ -204,24 +206,33 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_stop.IsCancellationRequested) return;
+        // In order, each loop awaited rather than polled: the listeners stop taking mail (sessions
+        // get 421), the scheduler hands out nothing more, deliveries and relays under way finish or
+        // give up (MdaProcess.DrainTime; the MTA bounds its own wait) and post their outcomes to
+        // the queue; then the queue's channel is completed, so that the queue writes down all it
+        // was told and its loop ends. It is cancelled only if it cannot get there in time.
         _stop.Cancel();
         await _smtp.DisposeAsync();
-        if (_mdaRunning is not null)
-        {
-            try { await _mdaRunning.WaitAsync(MdaProcess.DrainTime + TimeSpan.FromSeconds(2)); }
-            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException) { }
-            // Let the queue write down what those deliveries reported.
-            var queued = _bus.Queue.Reader;
-            if (!queued.CanPeek) await Task.Delay(300);
-            for (var until = DateTime.UtcNow + TimeSpan.FromSeconds(2); queued.CanPeek && queued.TryPeek(out _) && DateTime.UtcNow < until;)
-                await Task.Delay(20);
-        }
+        await WithinAsync(_mdaRunning, MdaProcess.DrainTime + TimeSpan.FromSeconds(2));
+        await WithinAsync(_mtaRunning, TimeSpan.FromSeconds(10));
+        _bus.Queue.Writer.TryComplete();
+        if (!await WithinAsync(_queueRunning, TimeSpan.FromSeconds(10))) _log.Warn("queue did not write down the last outcomes within 10 s");
         _stopQueue.Cancel();
         if (_filters is not null) await _filters.DisposeAsync();
-        try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
+        try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10), _time); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }
         _log.Info("info: smtpd exiting");
+    }
+
+    /// <summary>Waits, on the daemon's clock, for a component's loop to end; false if it did not in time.</summary>
+    async Task<bool> WithinAsync(Task? loop, TimeSpan limit)
+    {
+        if (loop is null) return true;
+        try { await loop.WaitAsync(limit, _time); }
+        catch (TimeoutException) { return false; }
+        catch (OperationCanceledException) { }
+        return true;
     }
 
     public async ValueTask DisposeAsync()
