@@ -60,7 +60,7 @@ public sealed partial class MtaProcess
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
     {
         _ruleset = ruleset;
-        _planner = new RoutePlanner(ruleset, tables, dns, settings);
+        _planner = new RoutePlanner(ruleset, tables, dns, settings, time);
         _dns = dns;
         _queue = queue;
         _bus = bus;
@@ -70,7 +70,7 @@ public sealed partial class MtaProcess
 
     public async Task RunAsync(CancellationToken ct)
     {
-        using var reaper = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        using var reaper = new PeriodicTimer(TimeSpan.FromSeconds(1), _time);
         var reaping = ReapIdleAsync(reaper, ct);
         try
         {
@@ -112,7 +112,7 @@ public sealed partial class MtaProcess
             }
         }
         catch (OperationCanceledException) { }
-        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5)));
+        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5), _time));
         foreach (var host in _hosts.Values)
             foreach (var s in host.TakeIdle(TimeSpan.Zero, DateTimeOffset.MaxValue))
                 await s.QuitAsync("shutdown");
@@ -145,7 +145,7 @@ public sealed partial class MtaProcess
         {
             while (await timer.WaitForNextTickAsync(ct))
                 foreach (var host in _hosts.Values)
-                    foreach (var s in host.TakeIdle(IdleTimeout, DateTimeOffset.UtcNow))
+                    foreach (var s in host.TakeIdle(IdleTimeout, _time.GetUtcNow()))
                         await s.QuitAsync("timeout");
         }
         catch (OperationCanceledException) { }

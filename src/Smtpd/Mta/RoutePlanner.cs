@@ -13,7 +13,8 @@ namespace Smtpd.Mta;
 /// the MXs preferred to us. Also the session options: HELO name, TLS policy, credentials.
 /// </summary>
 /// <param name="settings">For the port of MX hosts (SMTPD_MTA_PORT) and the session timeout (SMTPD_MTA_TIMEOUT).</param>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null)
+/// <param name="time">The clock the sessions' timeouts count on.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null)
 {
     readonly RelayCas _cas = RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
@@ -87,6 +88,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         new(helo, tls, tls is MtaTls.Required or MtaTls.Smtps && !action.TlsNoVerify, credentials, sources)
         {
             Timeout = Timeout,
+            Time = time ?? TimeProvider.System,
             HeloBySource = HeloBySource(action),
             HeloSourceTable = action.HeloSourceTable,
             CaName = action.Ca,
