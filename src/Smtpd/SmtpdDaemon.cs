@@ -71,7 +71,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         {
             "ram" => new RamQueue(),
             "null" => new NullQueue(),
-            _ => new FsQueue(paths.Spool, Codec(ruleset, paths)),
+            _ => new FsQueue(paths.Spool, Codec(ruleset, paths), time),
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);

@@ -59,7 +59,8 @@ public sealed class FilterSession
 
     static string Timestamp()
     {
-        long us = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        // Wall-clock time by format: the filter protocol's timestamp is the Unix time of the event.
+        long us = (TimeProvider.System.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
         return string.Create(CultureInfo.InvariantCulture, $"{us / 1_000_000}.{us % 1_000_000:D6}");
     }
 
