@@ -89,7 +89,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
-            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout);
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout, time);
         }
         var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
         _smtp = new SmtpServer(new SmtpContext

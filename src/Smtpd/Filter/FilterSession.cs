@@ -135,8 +135,7 @@ public sealed class FilterSession
         try
         {
             instance.Send(phase == FilterPhase.Connect ? $"{prefix}|{Rdns ?? ""}|{param}" : $"{prefix}|{param}");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(_host.Timeout);
+            using var timeout = Deadline.After(_host.Time, _host.Timeout, ct);
             while (true)
             {
                 byte[] answer;
@@ -216,7 +215,7 @@ public sealed class FilterSession
     {
         byte[] prefix = Encoding.UTF8.GetBytes($"filter|{FilterProcessInstance.ProtocolVersion}|{Timestamp()}|smtp-in|data-line|{Id:x16}|{p.Token:x16}|");
         var answers = instance.Subscribe(Id, p.Token);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var deadline = new Deadline(_host.Time, ct);
         var forward = Task.Run(async () =>
         {
             try

@@ -283,7 +283,7 @@ public sealed partial class MtaProcess
             foreach (var address in addresses)
             {
                 var endpoint = new IPEndPoint(address, hop.Port);
-                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop) });
+                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop), Time = _time });
                 SmtpClientSession session;
                 try
                 {
