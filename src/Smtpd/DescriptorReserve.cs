@@ -59,12 +59,12 @@ public sealed partial class DescriptorReserve
     /// of it (at least 4) for message files: at <c>ulimit -n 256</c> 32 of which 8, at 1024 128
     /// of which 32, from 2048 on 256 of which 64.
     /// </summary>
-    public static DescriptorReserve ForThisProcess()
+    /// <param name="reserve">SMTPD_FD_RESERVE (<see cref="SmtpdSettings.DescriptorReserve"/>), or null for the eighth.</param>
+    public static DescriptorReserve ForThisProcess(int? reserve = null)
     {
         int limit = SoftLimit();
-        int reserve = int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FD_RESERVE"), out int r) && r >= 0
-            ? r : Math.Clamp(limit / 8, 32, 256);
-        return new DescriptorReserve(limit, reserve, Math.Max(4, reserve / 4), CountOpen);
+        reserve ??= Math.Clamp(limit / 8, 32, 256);
+        return new DescriptorReserve(limit, reserve.Value, Math.Max(4, reserve.Value / 4), CountOpen);
     }
 
     /// <summary>Descriptors still free beyond the ones in use (an estimate between counts).</summary>

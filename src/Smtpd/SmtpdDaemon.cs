@@ -19,7 +19,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly CancellationTokenSource _stop = new();
     // The queue stops last: it records the outcomes of deliveries that finish during shutdown.
     readonly CancellationTokenSource _stopQueue = new();
-    Task? _mdaRunning;
+    Task? _mdaRunning, _mtaRunning, _queueRunning;
+    readonly TimeProvider _time;
     readonly List<Task> _running = [];
     readonly SmtpdLog _log;
     readonly IQueueBackend _queue;
@@ -38,20 +39,24 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly Privsep.PrivilegedClient? _helper;
     readonly SystemUser? _runAs;
     readonly DeliveryWorkerPool? _workers;
+    readonly SmtpdSettings _settings;
 
+    /// <param name="settings">What the environment and <c>-B</c> chose; null: the defaults.</param>
     /// <param name="helper">Started as root: the privileged helper, and <paramref name="runAs"/> the
     /// user (<c>_smtpd</c>) the daemon becomes once its ports are bound. Null: everything runs as we are.</param>
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
-        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null)
+        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null, SmtpdSettings? settings = null)
     {
         time ??= TimeProvider.System;
+        _time = time;
+        var s = _settings = settings ?? SmtpdSettings.Default;
         _log = log;
         _helper = helper;
         _runAs = runAs;
         if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
         Ruleset = ruleset;
         Paths = paths;
-        _bus.Stats = StatBackend(paths);
+        _bus.Stats = StatBackend(s.Backends, paths);
         if (chaos is not null)
         {
             if (Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new InvalidOperationException(refusal);
@@ -62,21 +67,21 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         var tables = new TableSet(ruleset, chaos);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
-        _queue = Environment.GetEnvironmentVariable("SMTPD_QUEUE_BACKEND") switch
+        _queue = s.Backends.Queue switch
         {
             "ram" => new RamQueue(),
             "null" => new NullQueue(),
-            _ => new FsQueue(paths.Spool, Codec(ruleset, paths)),
+            _ => new FsQueue(paths.Spool, Codec(ruleset, paths), time),
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
         _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
-        ISchedulerBackend schedulerBackend = Environment.GetEnvironmentVariable("SMTPD_SCHEDULER_BACKEND") is "null" ? new NullScheduler() : new RamScheduler();
+        ISchedulerBackend schedulerBackend = s.Backends.Scheduler is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
         // One resolver for MX lookups and for clients' names (sessions, filters, rules).
-        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromEnvironment(log);
+        Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
-        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log);
+        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log, s);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
@@ -84,9 +89,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
-            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout);
+            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout, time);
         }
-        var descriptors = _descriptors = DescriptorReserve.ForThisProcess();
+        var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
         _smtp = new SmtpServer(new SmtpContext
         {
             Ruleset = ruleset,
@@ -98,23 +103,23 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Tables = tables,
             Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
-            TlsHandshakeTimeout = TlsHandshakeTimeout,
-            CommandTimeout = SessionTimeout,
+            TlsHandshakeTimeout = s.TlsHandshakeTimeout,
+            CommandTimeout = s.SessionTimeout,
             Descriptors = descriptors,
-            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size) : null,
+            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size, s.SpoolMinFree) : null,
             Filters = _filters,
             Names = dns,
         });
-        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors };
+        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors, Time = time };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
     }
 
     /// <summary>
-    /// <c>SMTPD_STATS=sqlite</c> keeps statistics in SPOOL/stats.sqlite across restarts;
+    /// <c>-B stat=sqlite</c> keeps statistics in SPOOL/stats.sqlite across restarts;
     /// the default (ram) forgets them (smtpd.conf has no keyword for it).
     /// </summary>
-    static Smtpd.Stats.IStatBackend StatBackend(SmtpdPaths paths) =>
-        Environment.GetEnvironmentVariable("SMTPD_STATS") is "sqlite"
+    static Smtpd.Stats.IStatBackend StatBackend(Backends backends, SmtpdPaths paths) =>
+        backends.Stat is "sqlite"
             ? new Smtpd.Stats.SqliteStatBackend(Path.Combine(EnsureDirectory(paths.Spool), "stats.sqlite"))
             : new Smtpd.Stats.RamStatBackend();
 
@@ -146,33 +151,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     /// Port for listeners that name none: 25 as root, 2525 for a normal user; <c>SMTPD_PORT</c>
     /// overrides it (so that tests and several unprivileged instances can coexist).
     /// </summary>
-    public static int DefaultPort =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_PORT"), out int port) && port is > 0 and < 65536 ? port
-        : LocalUsers.IsRoot ? 25 : 2525;
-
-    /// <summary>
-    /// How long a TLS handshake may take: 30 s, or <c>SMTPD_TLS_HANDSHAKE_TIMEOUT</c> seconds
-    /// (OpenSMTPD has no such knob; tests shorten it).
-    /// </summary>
-    static TimeSpan TlsHandshakeTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_TLS_HANDSHAKE_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// How long a client may stay silent between commands: 5 min (OpenSMTPD's SMTPD_SESSION_TIMEOUT),
-    /// or <c>SMTPD_SESSION_TIMEOUT</c> seconds (tests of idle clients shorten it).
-    /// </summary>
-    static TimeSpan SessionTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_SESSION_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromMinutes(5);
-
-    /// <summary>
-    /// How long a filter may take to register, to answer, or to give a message back once it has
-    /// it all: 60 s, or <c>SMTPD_FILTER_TIMEOUT</c> seconds (OpenSMTPD waits forever).
-    /// </summary>
-    static TimeSpan FilterTimeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_FILTER_TIMEOUT"), out int s) && s > 0
-            ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(60);
+    public int DefaultPort => _settings.DefaultPort(LocalUsers.IsRoot);
 
     public async Task StartAsync()
     {
@@ -194,9 +173,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         // client (lka_proc_ready).
         if (_filters is not null) await _filters.StartAsync();
         _running.Add(_scheduler.RunAsync(_stop.Token));
-        _running.Add(_queueProcess.RunAsync(_stopQueue.Token));
+        _running.Add(_queueRunning = _queueProcess.RunAsync(_stopQueue.Token));
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
-        _running.Add(_mta.RunAsync(_stop.Token));
+        _running.Add(_mtaRunning = _mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
@@ -227,24 +206,33 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_stop.IsCancellationRequested) return;
+        // In order, each loop awaited rather than polled: the listeners stop taking mail (sessions
+        // get 421), the scheduler hands out nothing more, deliveries and relays under way finish or
+        // give up (MdaProcess.DrainTime; the MTA bounds its own wait) and post their outcomes to
+        // the queue; then the queue's channel is completed, so that the queue writes down all it
+        // was told and its loop ends. It is cancelled only if it cannot get there in time.
         _stop.Cancel();
         await _smtp.DisposeAsync();
-        if (_mdaRunning is not null)
-        {
-            try { await _mdaRunning.WaitAsync(MdaProcess.DrainTime + TimeSpan.FromSeconds(2)); }
-            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException) { }
-            // Let the queue write down what those deliveries reported.
-            var queued = _bus.Queue.Reader;
-            if (!queued.CanPeek) await Task.Delay(300);
-            for (var until = DateTime.UtcNow + TimeSpan.FromSeconds(2); queued.CanPeek && queued.TryPeek(out _) && DateTime.UtcNow < until;)
-                await Task.Delay(20);
-        }
+        await WithinAsync(_mdaRunning, MdaProcess.DrainTime + TimeSpan.FromSeconds(2));
+        await WithinAsync(_mtaRunning, TimeSpan.FromSeconds(10));
+        _bus.Queue.Writer.TryComplete();
+        if (!await WithinAsync(_queueRunning, TimeSpan.FromSeconds(10))) _log.Warn("queue did not write down the last outcomes within 10 s");
         _stopQueue.Cancel();
         if (_filters is not null) await _filters.DisposeAsync();
-        try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10)); }
+        try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10), _time); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }
         _log.Info("info: smtpd exiting");
+    }
+
+    /// <summary>Waits, on the daemon's clock, for a component's loop to end; false if it did not in time.</summary>
+    async Task<bool> WithinAsync(Task? loop, TimeSpan limit)
+    {
+        if (loop is null) return true;
+        try { await loop.WaitAsync(limit, _time); }
+        catch (TimeoutException) { return false; }
+        catch (OperationCanceledException) { }
+        return true;
     }
 
     public async ValueTask DisposeAsync()

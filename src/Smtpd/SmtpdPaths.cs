@@ -10,7 +10,8 @@ namespace Smtpd;
 public sealed record SmtpdPaths(string Spool, string ControlSocket, string MailSpool)
 {
     /// <summary>The paths smtpd uses when the current user starts it.</summary>
-    public static SmtpdPaths ForDaemon() => FromEnvironment(privileged: Mda.SystemUsers.IsRoot);
+    /// <param name="variable">The environment (smtpd reads it once, into <see cref="SmtpdSettings"/>).</param>
+    public static SmtpdPaths ForDaemon(Func<string, string?> variable) => FromEnvironment(variable, privileged: Mda.SystemUsers.IsRoot);
 
     /// <summary>
     /// The daemon smtpctl and sendmail talk to: the one the current user would start, with the
@@ -19,27 +20,27 @@ public sealed record SmtpdPaths(string Spool, string ControlSocket, string MailS
     /// that mail programs reach the machine's smtpd. Mail for a daemon that is not running goes to
     /// the offline/ of the spool this returns, where that daemon will find it.
     /// </summary>
-    public static SmtpdPaths ForClient()
+    public static SmtpdPaths ForClient(Func<string, string?> variable)
     {
-        var own = ForDaemon();
+        var own = ForDaemon(variable);
         if (Mda.SystemUsers.IsRoot || Directory.Exists(own.Spool)) return own;
-        return FromEnvironment(privileged: true);
+        return FromEnvironment(variable, privileged: true);
     }
 
-    public static SmtpdPaths FromEnvironment(bool privileged)
+    public static SmtpdPaths FromEnvironment(Func<string, string?> variable, bool privileged)
     {
-        string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        string? Env(string name) => variable(name) is { Length: > 0 } v ? v : null;
 
-        string state = privileged ? "/var/spool/smtpd" : UserStateDirectory();
+        string state = privileged ? "/var/spool/smtpd" : UserStateDirectory(variable);
         return new SmtpdPaths(
             Spool: Env("SMTPD_SPOOL") ?? (privileged ? "/var/spool/smtpd" : Path.Combine(state, "spool")),
             ControlSocket: Env("SMTPD_SOCKET") ?? (privileged ? "/var/run/smtpd.sock" : Path.Combine(state, "smtpd.sock")),
             MailSpool: Env("SMTPD_MAILSPOOL") ?? "/var/mail");
     }
 
-    public static string UserStateDirectory()
+    public static string UserStateDirectory(Func<string, string?> variable)
     {
-        string? xdg = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
+        string? xdg = variable("XDG_STATE_HOME");
         string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         return Path.Combine(string.IsNullOrEmpty(xdg) ? Path.Combine(home, ".local", "state") : xdg, "smtpd");
     }

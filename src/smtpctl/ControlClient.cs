@@ -8,7 +8,7 @@ namespace Smtpd.Ctl;
 public static class ControlClient
 {
     /// <summary>The socket of the daemon this user talks to, resolved as smtpd resolves it (SmtpdPaths.ForClient).</summary>
-    public static string SocketPath => SmtpdPaths.ForClient().ControlSocket;
+    public static string SocketPath => SmtpdPaths.ForClient(Environment.GetEnvironmentVariable).ControlSocket;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> words)
     {

@@ -32,7 +32,7 @@ public static class SendmailCommand
         var recipients = o.Recipients.Concat(headerRecipients).Select(Qualify).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (recipients.Count == 0) { Console.Error.WriteLine("sendmail: no recipients"); return 64; }
 
-        var paths = SmtpdPaths.ForClient();
+        var paths = SmtpdPaths.ForClient(Environment.GetEnvironmentVariable);
         try
         {
             await LocalSubmission.SubmitAsync(paths.ControlSocket, sender, recipients, new MemoryStream(message), CancellationToken.None);

@@ -12,7 +12,7 @@ public static class SpfWalkCommand
     public static async Task<int> RunAsync()
     {
         DnsResolver resolver;
-        try { resolver = DnsResolver.FromEnvironment(); }
+        try { resolver = DnsResolver.FromSetting(Environment.GetEnvironmentVariable("SMTPD_RESOLVER")); }
         catch (InvalidOperationException ex)
         {
             Console.Error.WriteLine($"smtpctl: {ex.Message}");

@@ -4,7 +4,8 @@ namespace Smtpd.Daemon;
 /// smtpd's command line, parsed as OpenSMTPD's getopt does ("-dv" bundles flags, "-fFILE" or
 /// "-f FILE"): -d foreground with logs on stderr, -v verbose, -n check the configuration only,
 /// -f FILE, -D macro=value, -T NAME (trace a subsystem from the start, as <c>smtpctl trace</c>;
-/// <c>-T chaos</c> turns on fault injection for tests).
+/// <c>-T chaos</c> turns on fault injection for tests), -B KIND=BACKEND (queue, scheduler and
+/// statistics backends, see <see cref="Smtpd.Backends"/>).
 /// </summary>
 public sealed record DaemonOptions
 {
@@ -17,6 +18,8 @@ public sealed record DaemonOptions
     public string? ConfigFile { get; init; }
     public Dictionary<string, string> Macros { get; init; } = new();
     public List<string> Traces { get; init; } = [];
+    /// <summary>The -B arguments in order, each already known to name existing backends.</summary>
+    public List<string> Backends { get; init; } = [];
 
     public static DaemonOptions Parse(string[] args)
     {
@@ -35,11 +38,12 @@ public sealed record DaemonOptions
                     case 'n': o = o with { CheckOnly = true }; break;
                     case 'F': o = o with { Foreground = true }; break;
                     case 'h': o = o with { Help = true }; break;
-                    case 'f' or 'D' or 'T':
+                    case 'f' or 'D' or 'T' or 'B':
                         string value = j + 1 < a.Length ? a[(j + 1)..]
                             : ++i < args.Length ? args[i] : throw new UsageException($"option -{flag} requires an argument");
                         if (flag == 'f') o = o with { ConfigFile = value };
                         else if (flag == 'T') o.Traces.Add(value);
+                        else if (flag == 'B') o.Backends.Add(CheckedBackends(value));
                         else
                         {
                             int eq = value.IndexOf('=');
@@ -55,7 +59,14 @@ public sealed record DaemonOptions
         return o;
     }
 
-    public const string Usage = "usage: smtpd [-dFhnv] [-D macro=value] [-f file] [-T trace]";
+    static string CheckedBackends(string spec)
+    {
+        try { _ = new Smtpd.Backends().With(spec); }
+        catch (FormatException ex) { throw new UsageException(ex.Message); }
+        return spec;
+    }
+
+    public const string Usage = "usage: smtpd [-dFhnv] [-B backend] [-D macro=value] [-f file] [-T trace]";
     public const string Version = "smtpd for .NET (OpenSMTPD-compatible), version 0.1";
 }
 

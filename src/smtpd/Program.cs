@@ -9,7 +9,9 @@ using Smtpd.Table;
 
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
 // The same program also plays the two roles of privilege separation, started by the daemon itself.
-if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..]) return Smtpd.Privsep.PrivilegedHelper.Main(args);
+// The environment is read here and nowhere else (SmtpdSettings); the helper needs only the paths.
+if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..])
+    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdPaths.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
 if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
 
 DaemonOptions options;
@@ -29,10 +31,12 @@ if (options.Help)
 }
 
 bool privileged = LocalUsers.IsRoot;
+// -B was checked with the other options; it wins over the environment's test knobs.
+var settings = SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged).WithBackends(options.Backends);
 Ruleset ruleset;
 try
 {
-    ruleset = LoadConfiguration(options, privileged);
+    ruleset = LoadConfiguration(options, privileged, settings);
     CheckTables(ruleset);
     _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
     _ = Smtpd.Mta.RelayCas.Load(ruleset); // and the CAs relay actions verify their peers with
@@ -74,9 +78,11 @@ if (unsupported.Count > 0)
     return 1;
 }
 
-var paths = SmtpdPaths.ForDaemon();
+var paths = settings.Paths!;
 DescriptorReserve.RaiseSoftLimit();
 using var log = new SmtpdLog(options.Foreground, options.Verbose);
+// Once, before anything else is said: what this instance runs with that a default one would not.
+foreach (string setting in settings.NonDefault) log.Info($"info: setting {setting}");
 Smtpd.Chaos.ChaosMonkey? chaos;
 try
 {
@@ -85,7 +91,7 @@ try
         if (!SmtpdLog.Subsystems.Contains(trace)) throw new FormatException($"unknown trace subsystem {trace} (-T chaos, or one of {string.Join(", ", SmtpdLog.Subsystems)})");
         log.SetTrace(trace, true);
     }
-    chaos = Smtpd.Chaos.ChaosMonkey.FromEnvironment(options.Traces.Contains("chaos"));
+    chaos = Smtpd.Chaos.ChaosMonkey.FromSetting(options.Traces.Contains("chaos"), settings.Chaos);
     if (chaos is not null && Smtpd.Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new FormatException(refusal);
 }
 catch (FormatException ex)
@@ -97,7 +103,7 @@ catch (FormatException ex)
 // Started as root: the network-facing daemon becomes _smtpd once its ports are bound, and a
 // privileged helper keeps root for deliveries, system passwords and .forward files.
 // SMTPD_USER names another user for it (OpenSMTPD fixes it when it is built).
-string UnprivilegedUser = Environment.GetEnvironmentVariable("SMTPD_USER") is { Length: > 0 } named ? named : "_smtpd";
+string UnprivilegedUser = settings.User;
 SystemUser? runAs = null;
 Smtpd.Privsep.PrivilegedClient? helper = null;
 if (privileged)
@@ -111,7 +117,7 @@ if (privileged)
     helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
 }
 SmtpdDaemon daemon;
-try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs, chaos: chaos); }
+try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs, chaos: chaos, settings: settings); }
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
@@ -146,13 +152,13 @@ static void CheckTables(Ruleset ruleset)
     if (errors.Count > 0) throw new ConfigException(errors);
 }
 
-static Ruleset LoadConfiguration(DaemonOptions options, bool privileged)
+static Ruleset LoadConfiguration(DaemonOptions options, bool privileged, SmtpdSettings settings)
 {
     // No file at all (and none asked for): run the seed's minimalist setup.
     if (options.ConfigFile is null && !File.Exists(DaemonOptions.DefaultConfigFile))
-        return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", options.Macros);
+        return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", options.Macros, settings);
     string file = options.ConfigFile ?? DaemonOptions.DefaultConfigFile;
     if (!File.Exists(file))
         throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
-    return ConfigParser.ParseFile(file, options.Macros);
+    return ConfigParser.ParseFile(file, options.Macros, settings);
 }

@@ -32,10 +32,10 @@ public sealed class ChaosMonkey
     /// Chaos asked for by <c>-T chaos</c> (<paramref name="flag"/>) or <c>SMTPD_CHAOS</c>
     /// (<c>seed=N,fail=P,delay=P,max-delay=DURATION,throw=POINT</c>, every part optional); null when off.
     /// </summary>
+    /// <param name="setting">SMTPD_CHAOS (<see cref="SmtpdSettings.Chaos"/>).</param>
     /// <exception cref="FormatException"><c>SMTPD_CHAOS</c> cannot be read.</exception>
-    public static ChaosMonkey? FromEnvironment(bool flag)
+    public static ChaosMonkey? FromSetting(bool flag, string? setting)
     {
-        string? setting = Environment.GetEnvironmentVariable("SMTPD_CHAOS");
         if (!flag && string.IsNullOrEmpty(setting)) return null;
         return new ChaosMonkey(ChaosSettings.Parse(setting ?? ""));
     }

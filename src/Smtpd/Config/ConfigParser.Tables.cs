@@ -25,12 +25,9 @@ public sealed partial class ConfigParser
         brokenTables.Remove(name);
     }
 
-    /// <summary>Where external table programs live (OpenSMTPD's PATH_LIBEXEC), for <c>table t TYPE:config</c>.</summary>
-    public static string ExternalTableDirectory =>
-        Environment.GetEnvironmentVariable("SMTPD_LIBEXEC") is { Length: > 0 } dir ? dir : "/usr/libexec/opensmtpd";
-
-    /// <summary><c>[type:]/path</c>: where a table's entries come from. The file is not opened here.</summary>
-    private static TableConfig ParseTableSource(string name, string source, ConfigLocation at)
+    /// <summary><c>[type:]/path</c>: where a table's entries come from. The file is not opened here.
+    /// An unknown TYPE is an external table program, table-TYPE in OpenSMTPD's PATH_LIBEXEC.</summary>
+    private TableConfig ParseTableSource(string name, string source, ConfigLocation at)
     {
         var backend = TableBackendKind.File;
         string path = source;
@@ -48,11 +45,11 @@ public sealed partial class ConfigParser
                 "ldap" => TableBackendKind.Ldap,
                 "proc" => TableBackendKind.Proc,
                 // As OpenSMTPD: another type is an external table program, table-TYPE CONFIG.
-                _ when File.Exists(Path.Combine(ExternalTableDirectory, $"table-{type}")) => TableBackendKind.Proc,
-                _ => throw new ConfigSyntaxException(at, $"table <{name}>: unknown backend '{type}' (and no {ExternalTableDirectory}/table-{type})"),
+                _ when File.Exists(Path.Combine(externalTableDirectory, $"table-{type}")) => TableBackendKind.Proc,
+                _ => throw new ConfigSyntaxException(at, $"table <{name}>: unknown backend '{type}' (and no {externalTableDirectory}/table-{type})"),
             };
             if (backend == TableBackendKind.Proc && type != "proc")
-                return new TableConfig(name, backend, $"{Path.Combine(ExternalTableDirectory, $"table-{type}")} {path}", [], new Dictionary<string, string>(), at);
+                return new TableConfig(name, backend, $"{Path.Combine(externalTableDirectory, $"table-{type}")} {path}", [], new Dictionary<string, string>(), at);
             if (backend == TableBackendKind.Proc)
                 return new TableConfig(name, backend, path, [], new Dictionary<string, string>(), at);
         }

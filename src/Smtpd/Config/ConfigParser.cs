@@ -35,24 +35,30 @@ public sealed partial class ConfigParser
     private int anonymousTables;
     private ConfigLocation lastLocation;
 
-    private ConfigParser(string text, string fileName, IReadOnlyDictionary<string, string>? macroOverrides)
+    // The directories smtpd.conf's short names point into (SMTPD_LIBEXEC, SMTPD_CERTDIR).
+    private readonly string externalTableDirectory;
+
+    private ConfigParser(string text, string fileName, IReadOnlyDictionary<string, string>? macroOverrides, SmtpdSettings? outside)
     {
+        outside ??= SmtpdSettings.Default;
+        externalTableDirectory = outside.LibexecDirectory;
         this.fileName = fileName;
         macros = new MacroTable(macroOverrides);
         reader = new StatementReader(new ConfigLexer(text, fileName, macros));
-        settings = new Ruleset { Hostname = DefaultHostname(), Source = fileName };
+        settings = new Ruleset { Hostname = DefaultHostname(), Source = fileName, CertificateDirectory = outside.CertificateDirectory };
         lastLocation = new ConfigLocation(fileName, 1);
     }
 
     /// <summary>Compiles configuration text. <paramref name="fileName"/> is used in error messages.</summary>
     /// <param name="macros">Macros from the command line (<c>-D name=value</c>); they win over the file's.</param>
+    /// <param name="outside">Where table programs and seed certificates are (SMTPD_LIBEXEC, SMTPD_CERTDIR); null: the system's.</param>
     /// <exception cref="ConfigException">The text has errors; all of them are listed.</exception>
-    public static Ruleset Parse(string text, string fileName, IReadOnlyDictionary<string, string>? macros = null) =>
-        new ConfigParser(text, fileName, macros).Run();
+    public static Ruleset Parse(string text, string fileName, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null) =>
+        new ConfigParser(text, fileName, macros, outside).Run();
 
     /// <summary>Reads and compiles a configuration file.</summary>
     /// <exception cref="ConfigException">The file cannot be read or has errors.</exception>
-    public static Ruleset ParseFile(string path, IReadOnlyDictionary<string, string>? macros = null)
+    public static Ruleset ParseFile(string path, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null)
     {
         string text;
         try
@@ -63,7 +69,7 @@ public sealed partial class ConfigParser
         {
             throw new ConfigException([new ConfigError(new ConfigLocation(path, 0), $"cannot read file: {e.Message}")]);
         }
-        return Parse(text, path, macros);
+        return Parse(text, path, macros, outside);
     }
 
     /// <summary>The server name when the file gives none (OpenSMTPD uses gethostname(3) too).</summary>

@@ -20,6 +20,9 @@ public sealed record Ruleset
     public IReadOnlyDictionary<string, ActionConfig> Actions { get; init; } = new Dictionary<string, ActionConfig>();
     public IReadOnlyList<Rule> Rules { get; init; } = [];
 
+    /// <summary>Where the seed grammar's <c>certificate NAME</c> finds NAME.crt and NAME.key (SMTPD_CERTDIR, given to the parser).</summary>
+    public string CertificateDirectory { get; init; } = Smtp.Tls.CertificateFiles.DefaultDirectory;
+
     /// <summary>The file this came from, or "(default)" for the embedded configuration.</summary>
     public string Source { get; init; } = "(default)";
 

@@ -54,10 +54,10 @@ public sealed class ControlCommands(ControlContext ctx)
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow), output);
-            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(DateTimeOffset.UtcNow), output);
-            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(DateTimeOffset.UtcNow), output);
-            case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(DateTimeOffset.UtcNow), output);
+            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(ctx.Time.GetUtcNow()), output);
+            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(ctx.Time.GetUtcNow()), output);
+            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(ctx.Time.GetUtcNow()), output);
+            case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(ctx.Time.GetUtcNow()), output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
             case ["show", "mta", "paused"]: return 0;
@@ -166,7 +166,7 @@ public sealed class ControlCommands(ControlContext ctx)
         var scheduled = (await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
         var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
-        var now = DateTimeOffset.UtcNow;
+        var now = ctx.Time.GetUtcNow();
         foreach (var e in envelopes)
             if (owner is null || string.Equals(e.Sender.Split('@')[0], owner, StringComparison.OrdinalIgnoreCase))
                 await output.WriteLineAsync(QueueListing.Line(e, byId[e.Id], now));
@@ -198,7 +198,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowStatsAsync(TextWriter output)
     {
         // One list in key order, uptime in its place, as OpenSMTPD's smtpctl prints it.
-        var uptime = DateTimeOffset.UtcNow - ctx.Started;
+        var uptime = ctx.Time.GetUtcNow() - ctx.Started;
         var lines = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
             ["uptime"] = ((long)uptime.TotalSeconds).ToString(CultureInfo.InvariantCulture),

@@ -11,6 +11,8 @@ public sealed record ControlContext(Bus Bus, SmtpServer Smtp, SmtpdLog Log, Tabl
 {
     /// <summary>Shared with the SMTP listeners: below the reserve, smtpctl waits to be accepted too.</summary>
     public DescriptorReserve Descriptors { get; init; } = DescriptorReserve.ForThisProcess();
+    /// <summary>The daemon's clock: request timeouts, monitor ticks and the times <c>show</c> prints.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
     public bool MdaPaused { get; set; }
     public bool MtaPaused { get; set; }
 }

@@ -42,13 +42,13 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
             catch (SocketException ex)
             {
                 ctx.Log.Warn($"control: accept: {ex.Message}");
-                try { await Task.Delay(100, ct); } catch (OperationCanceledException) { break; }
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), ctx.Time, ct); } catch (OperationCanceledException) { break; }
                 continue;
             }
             sessions.RemoveAll(t => t.IsCompleted);
             sessions.Add(HandleAsync(client, ct));
         }
-        await Task.WhenAny(Task.WhenAll(sessions), Task.Delay(TimeSpan.FromSeconds(5)));
+        await Task.WhenAny(Task.WhenAll(sessions), Task.Delay(TimeSpan.FromSeconds(5), ctx.Time));
     }
 
     async Task HandleAsync(Socket client, CancellationToken ct)
@@ -60,7 +60,7 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
             await using var stream = new NetworkStream(client, ownsSocket: true);
             uint? uid = PeerCredentials.Uid(client);
             bool privileged = LocalSender.IsTrusted(uid);
-            string? request = await ReadRequestAsync(stream, ct);
+            string? request = await ReadRequestAsync(stream, ctx.Time, ct);
             if (request is null) return;
             string[] words = request.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             ctx.Log.Debug($"control: uid={uid} request=\"{request}\"");
@@ -80,10 +80,9 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
         finally { ctx.Bus.Stats.Decrement(StatKeys.ControlSession); }
     }
 
-    static async Task<string?> ReadRequestAsync(Stream stream, CancellationToken ct)
+    static async Task<string?> ReadRequestAsync(Stream stream, TimeProvider time, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(RequestTimeout);
+        using var timeout = Deadline.After(time, RequestTimeout, ct);
         var line = new List<byte>();
         var one = new byte[1];
         // Byte by byte: what follows the request (an SMTP session for "enqueue") is not ours to read.
@@ -116,7 +115,7 @@ public sealed class ControlServer(string path, ControlContext ctx, Func<Stream, 
             await output.WriteLineAsync(now.Line(last));
             await output.FlushAsync(ct);
             last = now;
-            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            await Task.Delay(TimeSpan.FromSeconds(1), ctx.Time, ct);
         }
     }
 

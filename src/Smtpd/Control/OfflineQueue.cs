@@ -19,7 +19,7 @@ public static class OfflineQueue
     public static string Write(string spool, string sender, IReadOnlyList<string> recipients, byte[] message)
     {
         string dir = Directory(spool);
-        string path = Path.Combine(dir, $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{Guid.NewGuid():N}");
+        string path = Path.Combine(dir, $"{TimeProvider.System.GetUtcNow().ToUnixTimeSeconds()}.{Guid.NewGuid():N}");
         using (var f = new FileStream(path + ".tmp", Queue.SpoolModes.NewFile(FileMode.CreateNew)))
         {
             f.Write(Encoding.UTF8.GetBytes($"{sender}\n{string.Join(' ', recipients)}\n\n"));

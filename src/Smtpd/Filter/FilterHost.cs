@@ -24,16 +24,18 @@ public sealed class FilterHost : IAsyncDisposable
     readonly Dictionary<string, IReadOnlyList<Entry>> _chains = new(StringComparer.Ordinal);
 
     /// <exception cref="FilterException">A DKIM key cannot be used.</exception>
-    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout)
+    /// <param name="time">The clock filter timeouts and restarts count on.</param>
+    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout, TimeProvider? time = null)
     {
         Log = log;
         Timeout = timeout;
+        Time = time ?? TimeProvider.System;
         string admd = ruleset.Admd ?? ruleset.Hostname;
         foreach (var (name, proc) in ruleset.Procs)
-            _processes["proc:" + name] = new FilterProcess(name, ((FilterSpec.Process)proc.Spec).Command, admd, log, timeout);
+            _processes["proc:" + name] = new FilterProcess(name, ((FilterSpec.Process)proc.Spec).Command, admd, log, timeout, Time);
         foreach (var (name, filter) in ruleset.Filters)
             if (filter.Spec is FilterSpec.Process p)
-                _processes["filter:" + name] = new FilterProcess(name, p.Command, admd, log, timeout);
+                _processes["filter:" + name] = new FilterProcess(name, p.Command, admd, log, timeout, Time);
 
         var single = new Dictionary<string, Entry>(StringComparer.Ordinal);
         foreach (var (name, filter) in ruleset.Filters)
@@ -69,6 +71,7 @@ public sealed class FilterHost : IAsyncDisposable
     /// <summary>How long a filter may take to register, to answer a request, or to give back a
     /// message once it has all of it; then it is killed and restarted.</summary>
     public TimeSpan Timeout { get; }
+    public TimeProvider Time { get; }
 
     internal static ulong NewId() => SecureRandom.NextUInt64();
 

@@ -6,14 +6,14 @@ namespace Smtpd.Filter;
 /// a new one is started, so that the next session is filtered again. Sessions that were using the
 /// dead one fail: they cannot be moved to a process that never saw their link-connect.
 /// </summary>
-public sealed class FilterProcess(string name, string command, string admd, SmtpdLog log, TimeSpan timeout) : IAsyncDisposable
+public sealed class FilterProcess(string name, string command, string admd, SmtpdLog log, TimeSpan timeout, TimeProvider time) : IAsyncDisposable
 {
     /// <summary>A process that keeps dying is restarted no faster than this.</summary>
     static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(1);
 
     readonly object _lock = new();
     Task<FilterProcessInstance>? _current;
-    DateTime _lastStart = DateTime.MinValue;
+    DateTimeOffset _lastStart = DateTimeOffset.MinValue;
     bool _disposed;
 
     public string Name => name;
@@ -27,8 +27,9 @@ public sealed class FilterProcess(string name, string command, string admd, Smtp
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_current is { } task && !(task.IsFaulted || task.IsCanceled || (task.IsCompletedSuccessfully && task.Result.IsDead)))
                 return task;
-            var delay = _lastStart + RestartDelay - DateTime.UtcNow;
-            _lastStart = DateTime.UtcNow + (delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+            var now = time.GetUtcNow();
+            var delay = _lastStart == DateTimeOffset.MinValue ? TimeSpan.Zero : _lastStart + RestartDelay - now;
+            _lastStart = now + (delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
             _current = StartAsync(delay);
             return _current;
         }
@@ -36,8 +37,8 @@ public sealed class FilterProcess(string name, string command, string admd, Smtp
 
     async Task<FilterProcessInstance> StartAsync(TimeSpan delay)
     {
-        if (delay > TimeSpan.Zero) await Task.Delay(delay);
-        var instance = await FilterProcessInstance.StartAsync(name, command, admd, log, timeout);
+        if (delay > TimeSpan.Zero) await Task.Delay(delay, time);
+        var instance = await FilterProcessInstance.StartAsync(name, command, admd, log, timeout, time);
         // Restart at once when it dies, so that a session arriving later finds it ready.
         _ = instance.Exited.ContinueWith(exited =>
         {

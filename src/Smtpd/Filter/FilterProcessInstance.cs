@@ -54,7 +54,7 @@ public sealed class FilterProcessInstance
 
     /// <summary>Starts the command through /bin/sh, sends the configuration and waits for register|ready.</summary>
     /// <exception cref="FilterException">It could not start, or did not register in time.</exception>
-    public static async Task<FilterProcessInstance> StartAsync(string name, string command, string admd, SmtpdLog log, TimeSpan timeout)
+    public static async Task<FilterProcessInstance> StartAsync(string name, string command, string admd, SmtpdLog log, TimeSpan timeout, TimeProvider time)
     {
         var psi = new ProcessStartInfo("/bin/sh")
         {
@@ -68,7 +68,7 @@ public sealed class FilterProcessInstance
 
         var instance = new FilterProcessInstance(name, process, log);
         instance.Run(admd);
-        using var cts = new CancellationTokenSource(timeout);
+        using var cts = new CancellationTokenSource(timeout, time);
         try { await instance._ready.Task.WaitAsync(cts.Token); }
         catch (OperationCanceledException)
         {

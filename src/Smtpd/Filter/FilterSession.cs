@@ -59,7 +59,8 @@ public sealed class FilterSession
 
     static string Timestamp()
     {
-        long us = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        // Wall-clock time by format: the filter protocol's timestamp is the Unix time of the event.
+        long us = (TimeProvider.System.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
         return string.Create(CultureInfo.InvariantCulture, $"{us / 1_000_000}.{us % 1_000_000:D6}");
     }
 
@@ -134,8 +135,7 @@ public sealed class FilterSession
         try
         {
             instance.Send(phase == FilterPhase.Connect ? $"{prefix}|{Rdns ?? ""}|{param}" : $"{prefix}|{param}");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(_host.Timeout);
+            using var timeout = Deadline.After(_host.Time, _host.Timeout, ct);
             while (true)
             {
                 byte[] answer;
@@ -215,7 +215,7 @@ public sealed class FilterSession
     {
         byte[] prefix = Encoding.UTF8.GetBytes($"filter|{FilterProcessInstance.ProtocolVersion}|{Timestamp()}|smtp-in|data-line|{Id:x16}|{p.Token:x16}|");
         var answers = instance.Subscribe(Id, p.Token);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var deadline = new Deadline(_host.Time, ct);
         var forward = Task.Run(async () =>
         {
             try

@@ -65,8 +65,8 @@ public sealed class CommandDelivery(string command) : IMailboxDelivery
             {
                 // The command stopped reading early; its exit status decides.
             }
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(Timeout);
+            // In a delivery process: the system's clock, the only one there.
+            using var timeout = Deadline.After(TimeProvider.System, Timeout, ct);
             try { await process.WaitForExitAsync(timeout.Token); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

@@ -34,6 +34,8 @@ public sealed class DeliveryProcess : IDisposable
     /// <summary>Jobs under way (changed by the pool, under its lock), and since when there were none.</summary>
     public int Active { get; set; }
     public DateTimeOffset IdleSince { get; set; }
+    /// <summary>The pool's clock: a job's timeout counts on it.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public async Task<Outcome> RunAsync(DeliveryJob job, Func<Stream> openMessage, CancellationToken ct)
     {
@@ -41,8 +43,7 @@ public sealed class DeliveryProcess : IDisposable
         var answer = new TaskCompletionSource<DeliveryResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         _answers[id] = answer;
         if (_closed) { _answers.TryRemove(id, out _); return Outcome.TempFail("delivery process failed: it has exited"); }
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(JobTimeout);
+        using var timeout = Deadline.After(Time, JobTimeout, ct);
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(job, DeliveryJson.Default.DeliveryJob);
         // Opened before the job is announced and outside what closes the process: a message the
         // queue cannot give is this job's failure alone (the Mda's temporary failure); the

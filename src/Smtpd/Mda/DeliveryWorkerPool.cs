@@ -78,7 +78,7 @@ public sealed class DeliveryWorkerPool : IDisposable
         {
             // Not one job's cancellation: other jobs wait for this start too (the helper answers within its timeout).
             var (socket, reply) = await _helper.StartWorkerAsync(identity, extraGroup, CancellationToken.None);
-            if (socket is not null) return (new DeliveryProcess(socket) { IdleSince = _time.GetUtcNow() }, Outcome.Ok(""));
+            if (socket is not null) return (new DeliveryProcess(socket) { IdleSince = _time.GetUtcNow(), Time = _time }, Outcome.Ok(""));
             return (null, reply.Result == PrivReply.Failed ? Outcome.PermFail(reply.Text ?? "delivery refused") : Outcome.TempFail(reply.Text ?? "no delivery process"));
         }
         catch (IOException ex) { return (null, Outcome.TempFail(ex.Message)); }

@@ -16,8 +16,8 @@ public sealed class LmtpDelivery(string destination, bool rcptTo) : IMailboxDeli
 
     public async Task<Outcome> DeliverAsync(DeliveryRequest request, CancellationToken ct)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(Timeout);
+        // In a delivery process: the system's clock, the only one there.
+        using var timeout = Deadline.After(TimeProvider.System, Timeout, ct);
         try
         {
             using var socket = await ConnectAsync(timeout.Token);

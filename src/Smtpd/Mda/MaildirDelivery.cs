@@ -85,7 +85,8 @@ public sealed class MaildirDelivery : IMailboxDelivery
     /// <summary>time.M&lt;µs&gt;P&lt;pid&gt;Q&lt;seq&gt;.host: unique per delivery, as the Maildir spec asks.</summary>
     static string UniqueName()
     {
-        var now = DateTimeOffset.UtcNow;
+        // Wall-clock time by format (the Maildir name), in a delivery process: the system's clock.
+        var now = TimeProvider.System.GetUtcNow();
         long micros = now.ToUnixTimeMilliseconds() % 1000 * 1000 + now.Ticks / 10 % 1000;
         return $"{now.ToUnixTimeSeconds()}.M{micros}P{Environment.ProcessId}Q{Interlocked.Increment(ref _sequence)}.{Host}";
     }

@@ -75,9 +75,13 @@ public sealed partial class MboxDelivery : IMailboxDelivery
         return null;
     }
 
+    // Runs in a delivery process, which has no component clock to be handed: the system's, read
+    // through the provider like every other time. The From_ line is local wall-clock time by format.
+    static readonly TimeProvider Clock = TimeProvider.System;
+
     static async Task<bool> TakeDotLockAsync(string dotlock, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + LockWait;
+        var deadline = Clock.GetUtcNow() + LockWait;
         while (true)
         {
             try
@@ -87,8 +91,8 @@ public sealed partial class MboxDelivery : IMailboxDelivery
             }
             catch (IOException) when (File.Exists(dotlock))
             {
-                if (DateTime.UtcNow >= deadline) return false;
-                await Task.Delay(100, ct);
+                if (Clock.GetUtcNow() >= deadline) return false;
+                await Task.Delay(TimeSpan.FromMilliseconds(100), Clock, ct);
             }
         }
     }
@@ -100,7 +104,7 @@ public sealed partial class MboxDelivery : IMailboxDelivery
         long before = fs.Length;
         try
         {
-            fs.Write(Encoding.UTF8.GetBytes(FromLine(r.Sender, DateTime.Now)));
+            fs.Write(Encoding.UTF8.GetBytes(FromLine(r.Sender, Clock.GetLocalNow().DateTime)));
             fs.Write(DeliveredMessage.Headers(r));
             DeliveredMessage.CopyAsLf(source, fs, escapeFrom: true);
             fs.Write("\n"u8);
@@ -120,10 +124,10 @@ public sealed partial class MboxDelivery : IMailboxDelivery
 
     static bool WaitForFlock(FileStream fs)
     {
-        var deadline = DateTime.UtcNow + LockWait;
+        var deadline = Clock.GetUtcNow() + LockWait;
         while (Flock(fs.SafeFileHandle.DangerousGetHandle(), LOCK_EX | LOCK_NB) != 0)
         {
-            if (DateTime.UtcNow >= deadline) return false;
+            if (Clock.GetUtcNow() >= deadline) return false;
             Thread.Sleep(50);
         }
         return true;

@@ -37,7 +37,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         var running = new List<Task>();
         var held = new List<Envelope>();
         bool paused = false;
-        using var drain = new CancellationTokenSource();
+        using var drain = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
         using var onStop = stop.Register(() => drain.CancelAfter(DrainTime));
         var ct = drain.Token;
         try

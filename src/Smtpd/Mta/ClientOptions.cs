@@ -33,6 +33,9 @@ public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertifica
     /// <summary>How long a remote may stay silent before we give up (RFC 5321 4.5.3.2: minutes).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>The MTA's clock: a session's timeouts and idle time count on it.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>
     /// Sessions with equal keys can carry each other's mail. A session is opened under the
     /// options of the action that needed it: the TLS it insisted on, the certificate check (and

@@ -13,6 +13,8 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
     public System.Net.IPEndPoint Endpoint { get; } = endpoint;
     /// <summary>OpenSMTPD's name of the relay these connections serve (<c>[relay:HOST,port=N,smtp,mx]</c>), for <c>show relays</c>.</summary>
     public string Relay { get; init; } = "";
+    /// <summary>The MTA's clock: how long a transfer waits for a session counts on it.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
     int _errors;
     /// <summary>Sessions that could not be opened (connect, TLS, greeting), for <c>show routes</c>.</summary>
     public int Errors => _errors;
@@ -37,7 +39,7 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
     /// <summary>An idle session, or a new one when the limits allow, else waits for one to be released.</summary>
     public async Task<SmtpClientSession> AcquireAsync(Func<Task<SmtpClientSession>> open, TimeSpan maxWait, CancellationToken ct)
     {
-        var deadline = DateTimeOffset.UtcNow + maxWait;
+        using var deadline = Deadline.After(Time, maxWait, ct);
         while (true)
         {
             bool mayOpen = false;
@@ -63,9 +65,9 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
                     throw;
                 }
             }
-            var left = deadline - DateTimeOffset.UtcNow;
             bool signalled;
-            try { signalled = left > TimeSpan.Zero && await _released.WaitAsync(left, ct); }
+            try { signalled = !deadline.IsCancellationRequested && await _released.WaitAsync(Timeout.Infinite, deadline.Token); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { signalled = false; }
             finally { lock (_lock) _waiting--; }
             if (!signalled) throw new MtaException("No connection available to the next hop in time");
         }

@@ -57,10 +57,10 @@ public sealed partial class MtaProcess
     readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
     readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
 
-    public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+    public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
     {
         _ruleset = ruleset;
-        _planner = new RoutePlanner(ruleset, tables, dns);
+        _planner = new RoutePlanner(ruleset, tables, dns, settings, time);
         _dns = dns;
         _queue = queue;
         _bus = bus;
@@ -70,7 +70,7 @@ public sealed partial class MtaProcess
 
     public async Task RunAsync(CancellationToken ct)
     {
-        using var reaper = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        using var reaper = new PeriodicTimer(TimeSpan.FromSeconds(1), _time);
         var reaping = ReapIdleAsync(reaper, ct);
         try
         {
@@ -112,7 +112,7 @@ public sealed partial class MtaProcess
             }
         }
         catch (OperationCanceledException) { }
-        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5)));
+        await Task.WhenAny(Task.WhenAll(_running.Keys), Task.Delay(TimeSpan.FromSeconds(5), _time));
         foreach (var host in _hosts.Values)
             foreach (var s in host.TakeIdle(TimeSpan.Zero, DateTimeOffset.MaxValue))
                 await s.QuitAsync("shutdown");
@@ -145,7 +145,7 @@ public sealed partial class MtaProcess
         {
             while (await timer.WaitForNextTickAsync(ct))
                 foreach (var host in _hosts.Values)
-                    foreach (var s in host.TakeIdle(IdleTimeout, DateTimeOffset.UtcNow))
+                    foreach (var s in host.TakeIdle(IdleTimeout, _time.GetUtcNow()))
                         await s.QuitAsync("timeout");
         }
         catch (OperationCanceledException) { }
@@ -283,7 +283,7 @@ public sealed partial class MtaProcess
             foreach (var address in addresses)
             {
                 var endpoint = new IPEndPoint(address, hop.Port);
-                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop) });
+                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop), Time = _time });
                 SmtpClientSession session;
                 try
                 {

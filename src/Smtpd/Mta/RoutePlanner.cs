@@ -12,13 +12,15 @@ namespace Smtpd.Mta;
 /// preference first, equal preferences shuffled so they share the load; with <c>backup</c>, only
 /// the MXs preferred to us. Also the session options: HELO name, TLS policy, credentials.
 /// </summary>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns)
+/// <param name="settings">For the port of MX hosts (SMTPD_MTA_PORT) and the session timeout (SMTPD_MTA_TIMEOUT).</param>
+/// <param name="time">The clock the sessions' timeouts count on.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null)
 {
     readonly RelayCas _cas = RelayCas.Load(ruleset);
+    readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
-    public static int MxPort =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_MTA_PORT"), out int p) && p is > 0 and < 65536 ? p : 25;
+    int MxPort => _settings.MxPort;
 
     public async Task<Route> PlanAsync(ActionConfig action, string domain, CancellationToken ct)
     {
@@ -86,6 +88,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         new(helo, tls, tls is MtaTls.Required or MtaTls.Smtps && !action.TlsNoVerify, credentials, sources)
         {
             Timeout = Timeout,
+            Time = time ?? TimeProvider.System,
             HeloBySource = HeloBySource(action),
             HeloSourceTable = action.HeloSourceTable,
             CaName = action.Ca,
@@ -109,6 +112,5 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
     }
 
     /// <summary>5 minutes (RFC 5321), or <c>SMTPD_MTA_TIMEOUT</c> seconds.</summary>
-    static TimeSpan Timeout =>
-        int.TryParse(Environment.GetEnvironmentVariable("SMTPD_MTA_TIMEOUT"), out int s) && s > 0 ? TimeSpan.FromSeconds(s) : TimeSpan.FromMinutes(5);
+    TimeSpan Timeout => _settings.MtaTimeout;
 }

@@ -29,6 +29,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         _socket = socket;
         _stream = Stream.Null; // until connected
         _options = options;
+        IdleSince = options.Time.GetUtcNow();
         _log = log;
         HostName = hostName;
         Id = SecureRandom.NextUInt64();
@@ -50,7 +51,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public int Messages { get; private set; }
     /// <summary>False once anything went wrong: such a session is never reused.</summary>
     public bool Usable { get; private set; } = true;
-    public DateTimeOffset IdleSince { get; private set; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset IdleSince { get; private set; }
     /// <summary>The server takes DSN parameters (RFC 3461): it will report to the sender itself.</summary>
     public bool SupportsDsn => _extensions.Contains("DSN");
 
@@ -112,7 +113,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         log.Info($"{session.Id:x16} mta connecting address={scheme}://{endpoint} host={ptrName ?? hostName}");
         try
         {
-            using (var timeout = Timeout(ct, TimeSpan.FromSeconds(Math.Min(30, options.Timeout.TotalSeconds))))
+            using (var timeout = Timeout(options, ct, TimeSpan.FromSeconds(Math.Min(30, options.Timeout.TotalSeconds))))
             {
                 try { await socket.ConnectAsync(endpoint, timeout.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new MtaException("Connection timeout"); }
@@ -220,7 +221,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 return Verified || !_options.VerifyCertificate;
             },
         };
-        using var timeout = Timeout(ct, _options.Timeout);
+        using var timeout = Timeout(_options, ct, _options.Timeout);
         try { await ssl.AuthenticateAsClientAsync(options, timeout.Token); }
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
         {
@@ -269,7 +270,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public async Task<IReadOnlyList<SmtpReply>> TransferAsync(string sender, IReadOnlyList<string> recipients, Stream message, long size, CancellationToken ct,
         Dsn? dsn = null)
     {
-        IdleSince = DateTimeOffset.UtcNow;
+        IdleSince = _options.Time.GetUtcNow();
         RecipientsAllDeferred = TooManyRecipientFailures = false;
         if (_extensions.Contains("SIZE") && _peerSizeLimit > 0 && size > _peerSizeLimit)
             return recipients.Select(_ => TooLargeForPeer).ToList();
@@ -353,7 +354,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
             Usable = false;
             throw;
         }
-        finally { IdleSince = DateTimeOffset.UtcNow; }
+        finally { IdleSince = _options.Time.GetUtcNow(); }
     }
 
     /// <summary>Whether the message has a byte above 127; leaves the stream at its start. Unknown (not seekable): no.</summary>
@@ -388,7 +389,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         {
             try
             {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.Time);
                 await CommandAsync("QUIT", cts.Token);
             }
             catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or MtaException) { }
@@ -405,14 +406,14 @@ public sealed class SmtpClientSession : IAsyncDisposable
 
     async Task WriteAsync(string text, CancellationToken ct)
     {
-        using var timeout = Timeout(ct, _options.Timeout);
+        using var timeout = Timeout(_options, ct, _options.Timeout);
         await _stream.WriteAsync(Encoding.UTF8.GetBytes(text), timeout.Token);
         await _stream.FlushAsync(timeout.Token);
     }
 
     async Task<SmtpReply> ReadReplyAsync(CancellationToken ct)
     {
-        using var timeout = Timeout(ct, _options.Timeout);
+        using var timeout = Timeout(_options, ct, _options.Timeout);
         var lines = new List<string>();
         while (lines.Count < MaxReplyLines)
         {
@@ -452,12 +453,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
 
     static string Printable(string s) => new(s.Take(200).Select(c => c < 0x20 || c > 0x7e ? '?' : c).ToArray());
 
-    static CancellationTokenSource Timeout(CancellationToken ct, TimeSpan after)
-    {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(after);
-        return cts;
-    }
+    static Deadline Timeout(ClientOptions options, CancellationToken ct, TimeSpan after) => Deadline.After(options.Time, after, ct);
 
     public async ValueTask DisposeAsync()
     {

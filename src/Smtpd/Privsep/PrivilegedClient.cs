@@ -23,17 +23,6 @@ public sealed class PrivilegedClient : IDisposable
         new Thread(ReadReplies) { IsBackground = true, Name = "privsep-replies" }.Start();
     }
 
-    /// <summary>
-    /// For the helper and the delivery processes: an idle thread-pool thread goes to sleep at
-    /// once instead of spinning first. Their work items are short and far apart (a request, a
-    /// delivery waiting for its disk), so the spinning never finds work and only burns the CPU
-    /// the daemon needs: perf showed sched_yield from the pool's wait at 53% of the helper's and
-    /// 25% of a delivery process's CPU under a 10 KiB burst. An administrator's own value wins.
-    /// </summary>
-    internal static readonly Dictionary<string, string?> QuietThreadPool =
-        Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") is null
-            ? new() { ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" } : [];
-
     /// <summary>Starts <c>smtpd --privileged-helper</c>; call as root, before dropping privileges.</summary>
     public static PrivilegedClient Start(bool foreground, bool verbose)
     {
@@ -41,7 +30,7 @@ public sealed class PrivilegedClient : IDisposable
         var args = new List<string> { PrivilegedHelper.Flag, theirs.Fd.ToString() };
         if (foreground) args.Add("-d");
         if (verbose) args.Add("-v");
-        return new PrivilegedClient(mine, ChildProcess.Start(theirs, args, QuietThreadPool));
+        return new PrivilegedClient(mine, ChildProcess.Start(theirs, args));
     }
 
     public int HelperPid => _helper.Id;

@@ -15,13 +15,14 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
 {
     public const string Flag = "--privileged-helper";
 
-    public static int Main(string[] args)
+    /// <param name="paths">The system's paths, as the daemon that started us resolves them (the environment is inherited).</param>
+    public static int Main(string[] args, SmtpdPaths paths)
     {
         if (args.Length < 2 || !int.TryParse(args[1], out int fd)) return 64;
         bool foreground = args.Contains("-d"), verbose = args.Contains("-v");
         using var log = new SmtpdLog(foreground, verbose);
         if (!SystemUsers.IsRoot) { log.Warn("privileged helper: not root"); return 1; }
-        var helper = new PrivilegedHelper(new FdChannel(fd), SmtpdPaths.FromEnvironment(privileged: true), log);
+        var helper = new PrivilegedHelper(new FdChannel(fd), paths, log);
         helper.Run();
         return 0;
     }
@@ -131,9 +132,7 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
 
     static Dictionary<string, string?> InheritedEnvironment()
     {
-        var environment = new Dictionary<string, string?> { ["HOME"] = "/", ["USER"] = null, ["LOGNAME"] = null };
-        foreach (var (k, v) in PrivilegedClient.QuietThreadPool) environment.TryAdd(k, v);
-        return environment;
+        return new Dictionary<string, string?> { ["HOME"] = "/", ["USER"] = null, ["LOGNAME"] = null };
     }
 
     static void Reap(Process process) => _ = process.WaitForExitAsync().ContinueWith(_ => process.Dispose(), TaskScheduler.Default);

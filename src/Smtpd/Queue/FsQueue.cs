@@ -21,10 +21,14 @@ public sealed class FsQueue : IQueueBackend
     readonly string _queue, _incoming, _corrupt;
     readonly QueueCodec _codec;
 
+    readonly TimeProvider _time;
+
     /// <param name="codec"><c>queue compress</c> / <c>queue encrypt</c>: applied to every file written, undone on read.</param>
-    public FsQueue(string spool, QueueCodec? codec = null)
+    /// <param name="time">The daemon's clock (it names a second corrupt copy of the same file).</param>
+    public FsQueue(string spool, QueueCodec? codec = null, TimeProvider? time = null)
     {
         Spool = spool;
+        _time = time ?? TimeProvider.System;
         _codec = codec ?? QueueCodec.None;
         _queue = Path.Combine(spool, "queue");
         _incoming = Path.Combine(spool, "incoming");
@@ -224,7 +228,7 @@ public sealed class FsQueue : IQueueBackend
     {
         SpoolModes.EnsureDirectory(_corrupt);
         string target = Path.Combine(_corrupt, Path.GetFileName(file));
-        if (File.Exists(target)) target += "." + DateTime.UtcNow.Ticks;
+        if (File.Exists(target)) target += "." + _time.GetUtcNow().UtcTicks;
         File.Move(file, target);
     }
 

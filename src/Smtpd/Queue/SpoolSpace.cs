@@ -8,15 +8,12 @@ namespace Smtpd.Queue;
 /// </summary>
 public static class SpoolSpace
 {
-    /// <summary>4 MiB, or <c>SMTPD_SPOOL_MINFREE</c> bytes (Postfix's queue_minfree).</summary>
-    public static readonly long MinFree =
-        long.TryParse(Environment.GetEnvironmentVariable("SMTPD_SPOOL_MINFREE"), out long b) && b >= 0 ? b : 4L << 20;
-
-    public static bool HasRoom(string spool, long declaredSize)
+    /// <param name="minFree">The margin: 4 MiB, or <c>SMTPD_SPOOL_MINFREE</c> bytes (Postfix's queue_minfree).</param>
+    public static bool HasRoom(string spool, long declaredSize, long minFree)
     {
         long free;
         try { free = new DriveInfo(spool).AvailableFreeSpace; }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException) { return true; }
-        return free >= MinFree + declaredSize + declaredSize / 2;
+        return free >= minFree + declaredSize + declaredSize / 2;
     }
 }

@@ -35,8 +35,9 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
             }
 
             var sleep = batch.Delay is { } d && d < MaxSleep ? d : MaxSleep;
-            using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            wake.CancelAfter(sleep);
+            // The wait runs on the scheduler's clock (a linked source's CancelAfter would use the system's).
+            using var timer = new CancellationTokenSource(sleep, time);
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct, timer.Token);
             try { await reader.WaitToReadAsync(wake.Token); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
         }

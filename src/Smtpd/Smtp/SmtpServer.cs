@@ -81,7 +81,7 @@ public sealed class SmtpServer : IAsyncDisposable
             {
                 // Out of descriptors or a transient network error: pause instead of spinning.
                 _ctx.Log.Warn($"smtp: accept: {ex.Message}");
-                try { await Task.Delay(TimeSpan.FromMilliseconds(100), ct); } catch (OperationCanceledException) { break; }
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), _ctx.Time, ct); } catch (OperationCanceledException) { break; }
                 continue;
             }
             client.NoDelay = true;
@@ -158,6 +158,6 @@ public sealed class SmtpServer : IAsyncDisposable
         foreach (var (socket, _) in _sockets) socket.Dispose();
         Task[] running = [.. _sessions.Keys];
         // Sessions were told to stop through the token; give them a bounded time to say 421.
-        await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5)));
+        await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5), _ctx.Time));
     }
 }

@@ -73,7 +73,7 @@ public sealed partial class SmtpSession
                 _authFailures++;
                 // 0.5 s, 1 s, 2 s... plus up to half a second of noise.
                 var delay = TimeSpan.FromMilliseconds(500 * (1 << Math.Min(_authFailures - 1, 5)) + RandomNumberGenerator.GetInt32(500));
-                await Task.Delay(delay, _shutdown);
+                await Task.Delay(delay, _ctx.Time, _shutdown);
                 if (_authFailures < MaxAuthFailures) return Replies.AuthFailed;
                 Send(Replies.AuthFailed);
                 Send(Replies.TooManyAuthFailures);

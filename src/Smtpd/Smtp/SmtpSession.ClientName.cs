@@ -17,8 +17,7 @@ public sealed partial class SmtpSession
     {
         if (_remote is null) return;
         if (_ctx.Names is null) { _clientName = ReverseName.None; return; }
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-        cts.CancelAfter(ClientNameTimeout);
+        using var cts = Deadline.After(_ctx.Time, ClientNameTimeout, _shutdown);
         try { _clientName = await _ctx.Names.ReverseAsync(_remote.Address, cts.Token); }
         catch (OperationCanceledException)
         {

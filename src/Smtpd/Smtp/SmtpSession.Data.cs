@@ -135,8 +135,7 @@ public sealed partial class SmtpSession
     /// <summary>The next data from the client, within the data timeout; after it, 421 and the end of the session.</summary>
     async Task<ReadResult> ReadDataAsync()
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-        timeout.CancelAfter(_ctx.DataTimeout);
+        using var timeout = Deadline.After(_ctx.Time, _ctx.DataTimeout, _shutdown);
         try { return await _input.ReadAsync(timeout.Token); }
         catch (OperationCanceledException) when (!_shutdown.IsCancellationRequested)
         {

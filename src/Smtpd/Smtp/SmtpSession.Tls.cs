@@ -53,8 +53,7 @@ public sealed partial class SmtpSession
         await _input.CompleteAsync();
         await _output.CompleteAsync();
         var ssl = new SslStream(_network, leaveInnerStreamOpen: true);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-        timeout.CancelAfter(_ctx.TlsHandshakeTimeout);
+        using var timeout = Deadline.After(_ctx.Time, _ctx.TlsHandshakeTimeout, _shutdown);
         try
         {
             var tls = _setup.Tls!;

@@ -164,8 +164,7 @@ public sealed partial class SmtpSession
 
     async Task<(string? Line, LineStatus Status)> ReadCommandAsync()
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown);
-        timeout.CancelAfter(_ctx.CommandTimeout);
+        using var timeout = Deadline.After(_ctx.Time, _ctx.CommandTimeout, _shutdown);
         while (true)
         {
             ReadResult result;

@@ -45,7 +45,8 @@ public sealed class ProcTable(string name, string command) : ITableBackend, IDis
             string svc = TableServiceNames.Of(service);
             if (!_services.Contains(svc)) return null;
             string id = (++_nextId).ToString("x", CultureInfo.InvariantCulture);
-            string time = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000000", CultureInfo.InvariantCulture);
+            // Wall-clock time by format: the table protocol's timestamp is the Unix time of the request.
+            string time = (TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0).ToString("0.000000", CultureInfo.InvariantCulture);
             Send(p, $"table|{Version}|{time}|{name}|{request}|{svc}|{id}" + (key is null ? "" : $"|{key}"));
             string line = Receive(p);
             string prefix = $"{request}-result|{id}|";

@@ -49,10 +49,10 @@ public sealed class DnsResolver : IDnsResolver
         _time = time ?? TimeProvider.System;
     }
 
+    /// <param name="setting">SMTPD_RESOLVER (<see cref="SmtpdSettings.Resolver"/>): null for resolv.conf's servers.</param>
     /// <exception cref="InvalidOperationException">SMTPD_RESOLVER is not an address.</exception>
-    public static DnsResolver FromEnvironment(SmtpdLog? log = null)
+    public static DnsResolver FromSetting(string? setting, SmtpdLog? log = null)
     {
-        string? setting = Environment.GetEnvironmentVariable("SMTPD_RESOLVER");
         if (string.IsNullOrWhiteSpace(setting)) return new DnsResolver(log: log);
         if (!IPEndPoint.TryParse(setting, out var endpoint))
             throw new InvalidOperationException($"SMTPD_RESOLVER: '{setting}' is not ADDRESS[:PORT]");

@@ -10,13 +10,11 @@ public static class CertificateFiles
 {
     public const string DefaultDirectory = "/etc/mail/certs";
 
-    public static string Directory =>
-        Environment.GetEnvironmentVariable("SMTPD_CERTDIR") is { Length: > 0 } dir ? dir : DefaultDirectory;
-
-    public static (string Certificate, string Key) ForSeedName(string name)
+    /// <param name="directory">The ruleset's <see cref="Config.Ruleset.CertificateDirectory"/>.</param>
+    public static (string Certificate, string Key) ForSeedName(string name, string directory)
     {
         if (name.Contains('/'))
             return (name, Path.ChangeExtension(name, ".key"));
-        return (Path.Combine(Directory, name + ".crt"), Path.Combine(Directory, name + ".key"));
+        return (Path.Combine(directory, name + ".crt"), Path.Combine(directory, name + ".key"));
     }
 }

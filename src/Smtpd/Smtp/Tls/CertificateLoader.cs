@@ -35,7 +35,8 @@ public static class CertificateLoader
         {
             throw new TlsSetupException(at, $"{keyFile}: no private key in file ({ex.Message})");
         }
-        if (leaf.NotAfter < DateTime.Now)
+        // Against today's wall-clock date, as the administrator reads the certificate's.
+        if (leaf.NotAfter < TimeProvider.System.GetLocalNow().DateTime)
             throw new TlsSetupException(at, $"{certificateFile}: certificate expired on {leaf.NotAfter:yyyy-MM-dd}");
 
         var intermediates = new X509Certificate2Collection();

@@ -48,7 +48,7 @@ public sealed class ServerTls
         var at = listener.Location;
         if (security.SeedCertificate is { } seed)
         {
-            var (cert, key) = CertificateFiles.ForSeedName(seed);
+            var (cert, key) = CertificateFiles.ForSeedName(seed, ruleset.CertificateDirectory);
             yield return (seed, CertificateLoader.Load(cert, key, at));
             yield break;
         }
