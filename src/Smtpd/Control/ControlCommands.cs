@@ -15,9 +15,19 @@ namespace Smtpd.Control;
 /// </summary>
 public sealed class ControlCommands(ControlContext ctx)
 {
-    static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
-
     public async Task<int> RunAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
+    {
+        try { return await RunVerbAsync(words, privileged, uid, output, ct); }
+        catch (BusRequestException ex)
+        {
+            // The component asked failed or did not answer: smtpctl says so now; the log says why.
+            ctx.Log.Warn($"control: {string.Join(' ', words)}: {ex.Message}");
+            await output.WriteLineAsync(ControlProtocol.ErrorPrefix + "smtpctl: command failed");
+            return 1;
+        }
+    }
+
+    async Task<int> RunVerbAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
     {
         // Others see only their own mail in the queue (by the sender's user name).
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
@@ -138,24 +148,10 @@ public sealed class ControlCommands(ControlContext ctx)
         return id != 0;
     }
 
-    async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, SchedulerMessage> message)
-    {
-        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ctx.Bus.Post(message(reply));
-        return await reply.Task.WaitAsync(ReplyTimeout);
-    }
-
-    async Task<T> AskQueueAsync<T>(Func<TaskCompletionSource<T>, QueueMessage> message)
-    {
-        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ctx.Bus.Post(message(reply));
-        return await reply.Task.WaitAsync(ReplyTimeout);
-    }
-
-    async Task<int> ForEachAsync(string idText, TextWriter output, string done, Func<ulong, TaskCompletionSource<int>, SchedulerMessage> message)
+    async Task<int> ForEachAsync(string idText, TextWriter output, string done, Func<ulong, BusReply<int>, SchedulerMessage> message)
     {
         if (!TryId(idText, out ulong id)) return await BadIdAsync(idText, output);
-        int n = await AskAsync<int>(r => message(id, r));
+        int n = await ctx.Bus.RequestAsync<int>(r => message(id, r));
         await output.WriteLineAsync($"{n} envelope{(n > 1 ? "s" : "")} {done}");
         return 0;
     }
@@ -163,8 +159,8 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
         // An envelope removed while in flight is gone for the admin, whatever its attempt still does.
-        var scheduled = (await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
-        var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
+        var scheduled = (await ctx.Bus.RequestAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
+        var envelopes = await ctx.Bus.RequestAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
         var now = DateTimeOffset.UtcNow;
         foreach (var e in envelopes)
@@ -176,7 +172,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowEnvelopeAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText.Length != 16) return await BadIdAsync(idText, output);
-        string? text = await AskQueueAsync<string?>(r => new QueueEnvelopeText(id, r));
+        string? text = await ctx.Bus.RequestAsync<string?>(r => new QueueEnvelopeText(id, r));
         // OpenSMTPD's smtpctl opens the file itself, and says so when it is not there.
         if (text is null) { await output.WriteLineAsync("smtpctl: fopen: No such file or directory"); return 1; }
         await output.WriteAsync(text);
@@ -186,7 +182,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowMessageAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
-        var stream = await AskQueueAsync<Stream?>(r => new QueueMessageOpen(QueueIds.MessageOf(id), r));
+        var stream = await ctx.Bus.RequestAsync<Stream?>(r => new QueueMessageOpen(QueueIds.MessageOf(id), r));
         if (stream is null) { await output.WriteLineAsync($"smtpctl: no such message: {idText}"); return 1; }
         using var reader = new StreamReader(stream);
         char[] buffer = new char[64 * 1024];
@@ -224,7 +220,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> DiscoverAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
-        int n = await AskQueueAsync<int>(r => new QueueDiscover(id, r));
+        int n = await ctx.Bus.RequestAsync<int>(r => new QueueDiscover(id, r));
         await output.WriteLineAsync($"{n} envelope{(n != 1 ? "s" : "")} discovered");
         return 0;
     }

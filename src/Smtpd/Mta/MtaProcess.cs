@@ -91,8 +91,8 @@ public sealed partial class MtaProcess
                         ResumeRoute(r.Id);
                         break;
                     case MtaCancel c:
-                        NoteCancelled(c.Evpids);
-                        c.Noted.TrySetResult();
+                        try { NoteCancelled(c.Evpids); c.Noted.Answer(true); }
+                        catch (Exception ex) { c.Noted.Fail(ex); throw; }
                         break;
                     case MtaTransfer transfer:
                         foreach (var e in transfer.Envelopes) _outstanding[e.Id] = true;

@@ -71,7 +71,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 log.Warn($"queue: message {m.Envelope.MessageId:x8} cannot be read ({m.Error}); moved to corrupt/");
                 await backend.MessageCorruptAsync(m.Envelope.MessageId);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
-                bus.Post(new SchedulerRemove((ulong)m.Envelope.MessageId << 32, new TaskCompletionSource<int>()));
+                bus.Post(new SchedulerRemove((ulong)m.Envelope.MessageId << 32));
                 bus.Stats.Decrement(StatKeys.Envelope);
                 break;
             case QueueDeliveryTempFail m:
@@ -128,18 +128,18 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                     try { if (await backend.EnvelopeLoadAsync(evpid) is { } e) envelopes.Add(e); }
                     catch (FormatException) { }
                 }
-                m.Reply.TrySetResult(envelopes);
+                m.Reply.Answer(envelopes);
                 break;
             case QueueEnvelopeText m:
-                try { m.Reply.TrySetResult(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
-                catch (FormatException ex) { m.Reply.TrySetResult($"# corrupt envelope: {ex.Message}\n"); }
+                try { m.Reply.Answer(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
+                catch (FormatException ex) { m.Reply.Answer($"# corrupt envelope: {ex.Message}\n"); }
                 break;
             case QueueDiscover m:
-                m.Reply.TrySetResult(await DiscoverAsync(m.Id));
+                m.Reply.Answer(await DiscoverAsync(m.Id));
                 break;
             case QueueMessageOpen m:
-                try { m.Reply.TrySetResult(backend.MessageReadStream(m.MsgId)); }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.TrySetResult(null); }
+                try { m.Reply.Answer(backend.MessageReadStream(m.MsgId)); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.Answer(null); }
                 break;
         }
     }
