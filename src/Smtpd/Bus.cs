@@ -1,9 +1,11 @@
 using System.Threading.Channels;
 using Smtpd.Bounce;
+using Smtpd.Lookup;
 using Smtpd.Mda;
 using Smtpd.Mta;
 using Smtpd.Queue;
 using Smtpd.Scheduler;
+using Smtpd.Smtp;
 
 namespace Smtpd;
 
@@ -15,6 +17,8 @@ public sealed class Bus
 {
     static Channel<T> Create<T>() => Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
 
+    public Channel<SmtpMessage> Smtp { get; } = Create<SmtpMessage>();
+    public Channel<LookupMessage> Lookup { get; } = Create<LookupMessage>();
     public Channel<SchedulerMessage> Scheduler { get; } = Create<SchedulerMessage>();
     public Channel<QueueMessage> Queue { get; } = Create<QueueMessage>();
     public Channel<MdaMessage> Mda { get; } = Create<MdaMessage>();
@@ -70,6 +74,10 @@ public sealed class Bus
     /// with a <see cref="BusRequestException"/> when the handler threw or did not answer within
     /// <paramref name="timeout"/> (<see cref="RequestTimeout"/> by default).
     /// </summary>
+    public Task<T> RequestAsync<T>(Func<BusReply<T>, SmtpMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        RequestAsync(Smtp.Writer, request, timeout, ct);
+    public Task<T> RequestAsync<T>(Func<BusReply<T>, LookupMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        RequestAsync(Lookup.Writer, request, timeout, ct);
     public Task<T> RequestAsync<T>(Func<BusReply<T>, SchedulerMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
         RequestAsync(Scheduler.Writer, request, timeout, ct);
     public Task<T> RequestAsync<T>(Func<BusReply<T>, QueueMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
@@ -107,6 +115,8 @@ public sealed class Bus
         if (Profiling) Stats.SetDuration($"profiling.{component}.{name}", System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp));
     }
 
+    public void Post(SmtpMessage m) => Smtp.Writer.TryWrite(m);
+    public void Post(LookupMessage m) => Lookup.Writer.TryWrite(m);
     public void Post(SchedulerMessage m) => Scheduler.Writer.TryWrite(m);
     public void Post(QueueMessage m) => Queue.Writer.TryWrite(m);
     public void Post(MdaMessage m) => Mda.Writer.TryWrite(m);

@@ -30,6 +30,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
     readonly Smtpd.Bounce.BounceProcess _bounce;
+    readonly Smtpd.Lookup.LookupProcess _lookup;
     readonly Smtpd.Control.ControlServer _control;
     readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
@@ -60,6 +61,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             log.Warn($"chaos mode is ON ({chaos}): faults are injected on purpose; never run this in production");
         }
         var tables = new TableSet(ruleset, chaos);
+        _lookup = new Smtpd.Lookup.LookupProcess(tables, _bus, log);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
         _queue = Environment.GetEnvironmentVariable("SMTPD_QUEUE_BACKEND") switch
@@ -105,7 +107,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Filters = _filters,
             Names = dns,
         });
-        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors };
+        var controlContext = new Smtpd.Control.ControlContext(_bus, log, time.GetUtcNow()) { Descriptors = descriptors };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
     }
 
@@ -198,6 +200,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
         _running.Add(_mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
+        _running.Add(_lookup.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a

@@ -1,8 +1,10 @@
 using System.Globalization;
+using Smtpd.Lookup;
 using Smtpd.Mda;
 using Smtpd.Mta;
 using Smtpd.Queue;
 using Smtpd.Scheduler;
+using Smtpd.Smtp;
 using Smtpd.Stats;
 using Smtpd.Table;
 
@@ -62,12 +64,12 @@ public sealed class ControlCommands(ControlContext ctx)
             case ["show", "status"]:
                 await output.WriteLineAsync($"MDA {(ctx.MdaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
-                await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
+                await output.WriteLineAsync($"SMTP {(ctx.SmtpPaused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(DateTimeOffset.UtcNow), output);
-            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(DateTimeOffset.UtcNow), output);
-            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(DateTimeOffset.UtcNow), output);
-            case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(DateTimeOffset.UtcNow), output);
+            case ["show", "routes"]: return await ShowMtaAsync(MtaView.Routes, output);
+            case ["show", "hosts"]: return await ShowMtaAsync(MtaView.Hosts, output);
+            case ["show", "relays"]: return await ShowMtaAsync(MtaView.Relays, output);
+            case ["show", "hoststats"]: return await ShowMtaAsync(MtaView.HostStats, output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
             case ["show", "mta", "paused"]: return 0;
@@ -76,8 +78,8 @@ public sealed class ControlCommands(ControlContext ctx)
                 ctx.Bus.Post(new MtaResumeRoute(routeId));
                 return await OkAsync(output);
             case ["discover", var id]: return await DiscoverAsync(id, output);
-            case ["pause", "smtp"]: ctx.Smtp.Paused = true; return await OkAsync(output);
-            case ["resume", "smtp"]: ctx.Smtp.Paused = false; return await OkAsync(output);
+            case ["pause", "smtp"]: return await PauseSmtpAsync(true, output);
+            case ["resume", "smtp"]: return await PauseSmtpAsync(false, output);
             case ["pause", "mta"]: ctx.MtaPaused = true; ctx.Bus.Post(new MtaPause(true)); return await OkAsync(output);
             case ["resume", "mta"]: ctx.MtaPaused = false; ctx.Bus.Post(new MtaPause(false)); return await OkAsync(output);
             case ["pause", "mda"]: ctx.MdaPaused = true; ctx.Bus.Post(new MdaPause(true)); return await OkAsync(output);
@@ -98,26 +100,7 @@ public sealed class ControlCommands(ControlContext ctx)
                 ctx.Log.SetTrace(sub, words[0] == "trace");
                 return await OkAsync(output);
             case ["update", "table", var name]:
-                try { ctx.Tables.Reload(name); }
-                catch (KeyNotFoundException)
-                {
-                    // smtpctl prints OpenSMTPD's words; the log says which table was not found.
-                    ctx.Log.Warn($"update table: no such table: {name}");
-                    await output.WriteLineAsync("command failed");
-                    return 1;
-                }
-                catch (TableContentException ex)
-                {
-                    foreach (string problem in ex.Problems)
-                    {
-                        ctx.Log.Warn($"table {name} not updated: {problem}");
-                        await output.WriteLineAsync($"smtpctl: table {name}: {problem}");
-                    }
-                    return 1;
-                }
-                catch (TableTempFailException ex) { await output.WriteLineAsync($"smtpctl: {ex.Message}"); return 1; }
-                ctx.Log.Info($"info: table {name} updated");
-                return await OkAsync(output);
+                return await UpdateTableAsync(name, output);
             default:
                 // OpenSMTPD's parser: the words that could come next, on standard error, exit 255.
                 foreach (string line in ControlGrammar.Possibilities(words))
@@ -210,9 +193,47 @@ public sealed class ControlCommands(ControlContext ctx)
         return 0;
     }
 
-    static async Task<int> LinesAsync(IEnumerable<string> lines, TextWriter output)
+    /// <summary><c>smtpctl update table</c>: the lookup component reads the table again and swaps it in.</summary>
+    async Task<int> UpdateTableAsync(string name, TextWriter output)
     {
-        foreach (string line in lines) await output.WriteLineAsync(line);
+        try { await ctx.Bus.RequestAsync<bool>(r => new LookupUpdateTable(name, r)); }
+        catch (BusRequestException ex) when (ex.InnerException is KeyNotFoundException)
+        {
+            // smtpctl prints OpenSMTPD's words; the log says which table was not found.
+            ctx.Log.Warn($"update table: no such table: {name}");
+            await output.WriteLineAsync("command failed");
+            return 1;
+        }
+        catch (BusRequestException ex) when (ex.InnerException is TableContentException content)
+        {
+            foreach (string problem in content.Problems)
+            {
+                ctx.Log.Warn($"table {name} not updated: {problem}");
+                await output.WriteLineAsync($"smtpctl: table {name}: {problem}");
+            }
+            return 1;
+        }
+        catch (BusRequestException ex) when (ex.InnerException is TableTempFailException tempFail)
+        {
+            await output.WriteLineAsync($"smtpctl: {tempFail.Message}");
+            return 1;
+        }
+        ctx.Log.Info($"info: table {name} updated");
+        return await OkAsync(output);
+    }
+
+    /// <summary>The SMTP component answers once its listeners see the change: new clients are refused (or served) from then on.</summary>
+    async Task<int> PauseSmtpAsync(bool paused, TextWriter output)
+    {
+        await ctx.Bus.RequestAsync<bool>(r => new SmtpPause(paused, r));
+        ctx.SmtpPaused = paused;
+        return await OkAsync(output);
+    }
+
+    async Task<int> ShowMtaAsync(MtaView view, TextWriter output)
+    {
+        foreach (string line in await ctx.Bus.RequestAsync<IReadOnlyList<string>>(r => new MtaShow(view, r)))
+            await output.WriteLineAsync(line);
         return 0;
     }
 

@@ -23,3 +23,11 @@ public sealed record MtaCancel(IReadOnlyList<ulong> Evpids, BusReply<bool> Noted
 /// <c>show routes</c> is usable again now, its penalty forgotten.
 /// </summary>
 public sealed record MtaResumeRoute(ulong Id) : MtaMessage;
+/// <summary>
+/// Admin (<c>smtpctl show routes|hosts|relays|hoststats</c>): the lines to print, read on the
+/// MTA's own loop.
+/// </summary>
+public sealed record MtaShow(MtaView View, BusReply<IReadOnlyList<string>> Reply) : MtaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
