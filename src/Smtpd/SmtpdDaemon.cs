@@ -83,7 +83,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
-        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
+        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queueProcess.Enqueue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
             _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, FilterTimeout);
@@ -93,7 +93,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         {
             Ruleset = ruleset,
             Recipients = recipients,
-            Queue = _queue,
+            Queue = _queueProcess.Enqueue,
             Bus = _bus,
             Log = log,
             Time = time,

@@ -9,8 +9,8 @@ namespace Smtpd.Queue;
 /// The queue component: the only one that changes committed envelopes on disk. It feeds the
 /// scheduler at start (the walk), loads envelopes the scheduler hands out and passes them to
 /// Mda or Mta, and records their results (delete on success, update on temporary failure)
-/// before telling the scheduler. SMTP sessions write new messages through the backend directly:
-/// each touches only its own incoming message.
+/// before telling the scheduler. New messages come in through <see cref="Enqueue"/>, on the
+/// caller's task: each session or report touches only its own incoming message.
 /// </summary>
 public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log, IReadOnlyList<TimeSpan>? warnIntervals = null)
 {
@@ -18,6 +18,9 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     const byte EscTempFail = 4, EscOtherStatus = 0, EscOtherMailSystemStatus = 30;
 
     public IQueueBackend Backend => backend;
+
+    /// <summary>The one way in for new messages (SMTP sessions, bounces).</summary>
+    public Enqueuer Enqueue { get; } = new(backend, bus);
 
     /// <summary>Hands every committed envelope to the scheduler, one changeset per message.</summary>
     public async Task<int> LoadAsync(CancellationToken ct)
