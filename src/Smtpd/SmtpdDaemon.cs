@@ -31,6 +31,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
     readonly Smtpd.Bounce.BounceProcess _bounce;
+    readonly Smtpd.Lookup.LookupProcess _lookup;
     readonly Smtpd.Control.ControlServer _control;
     readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
@@ -65,6 +66,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             log.Warn($"chaos mode is ON ({chaos}): faults are injected on purpose; never run this in production");
         }
         var tables = new TableSet(ruleset, chaos);
+        _lookup = new Smtpd.Lookup.LookupProcess(tables, _bus, log);
         var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
         var users = new LocalUsers();
         _queue = s.Backends.Queue switch
@@ -86,7 +88,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
             helper is null ? null : user => helper.ReadForward(user.Name));
-        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queue, _bus, time, log);
+        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queueProcess.Enqueue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
             _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout, time);
@@ -96,7 +98,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         {
             Ruleset = ruleset,
             Recipients = recipients,
-            Queue = _queue,
+            Queue = _queueProcess.Enqueue,
             Bus = _bus,
             Log = log,
             Time = time,
@@ -110,7 +112,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Filters = _filters,
             Names = dns,
         });
-        var controlContext = new Smtpd.Control.ControlContext(_bus, _smtp, log, tables, _mta, time.GetUtcNow()) { Descriptors = descriptors, Time = time };
+        var controlContext = new Smtpd.Control.ControlContext(_bus, log, time.GetUtcNow()) { Descriptors = descriptors, Time = time };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
     }
 
@@ -177,6 +179,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
         _running.Add(_mtaRunning = _mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
+        _running.Add(_lookup.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a

@@ -63,12 +63,13 @@ public sealed class SmtpCommandTarget : IFuzzTarget, IDisposable
 
     void RunSession(byte[] input)
     {
+        var bus = new Bus();
         var ctx = new SmtpContext
         {
             Ruleset = _ruleset,
             Recipients = _recipients,
-            Queue = new RamQueue(),
-            Bus = new Bus(),
+            Queue = new Enqueuer(new RamQueue(), bus),
+            Bus = bus,
             Log = _log,
             Tables = _tables,
             Authenticator = new Authenticator(_tables),

@@ -2,7 +2,6 @@ using MimeKit;
 using Smtpd.Config;
 using Smtpd.Lookup;
 using Smtpd.Queue;
-using Smtpd.Scheduler;
 using Smtpd.Smtp;
 
 namespace Smtpd.Bounce;
@@ -13,7 +12,7 @@ namespace Smtpd.Bounce;
 /// (seed 000). The report is a new message with an empty sender, routed by the ruleset like
 /// local mail and put into the queue like any other; being a bounce, it is never bounced.
 /// </summary>
-public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, Enqueuer queue, Bus bus, TimeProvider time, SmtpdLog log)
 {
     public static readonly TimeSpan GroupDelay = TimeSpan.FromSeconds(2);
 
@@ -95,17 +94,15 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
         uint msgid = 0;
         try
         {
-            msgid = await queue.MessageCreateAsync(ct);
-            await using (var stream = queue.MessageWriteStream(msgid))
+            msgid = await queue.CreateAsync(ct);
+            await using (var stream = queue.WriteStream(msgid))
             {
                 var format = FormatOptions.Default.Clone();
                 format.NewLineFormat = NewLineFormat.Dos;
                 await report.WriteToAsync(format, stream, ct);
             }
             var now = time.GetUtcNow();
-            foreach (var accept in deliveries)
-            {
-            var envelope = new Envelope
+            var envelopes = deliveries.Select(accept => new Envelope
             {
                 Id = QueueIds.NewEnvelopeId(msgid),
                 Dispatcher = accept.Action.Name,
@@ -123,16 +120,11 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
                 MdaTarget = accept.MdaTarget,
                 CreationTime = now,
                 Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
-            };
-            await queue.EnvelopeCreateAsync(envelope, ct);
-            bus.Post(new SchedulerInsert(SchedulerInfo.From(envelope)));
-            log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
-            }
-            await queue.MessageCommitAsync(msgid, ct);
-            bus.Post(new SchedulerCommit(msgid));
+            }).ToList();
+            await queue.CommitAsync(msgid, envelopes, ct);
+            foreach (var envelope in envelopes)
+                log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
             Reported(failures);
-            bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued, deliveries.Count);
-            bus.Stats.Increment(Stats.StatKeys.Envelope, deliveries.Count);
         }
         catch (IOException ex)
         {
@@ -140,8 +132,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, I
             _ = Task.Delay(RetryDelay, time, ct).ContinueWith(t => { if (!t.IsCanceled) bus.Post(new Retry(failures)); }, TaskScheduler.Default);
             if (msgid != 0)
             {
-                bus.Post(new SchedulerRollback(msgid));
-                try { await queue.MessageDeleteAsync(msgid); } catch (IOException) { }
+                try { await queue.RollbackAsync(msgid); } catch (IOException) { }
             }
         }
     }

@@ -1,8 +1,10 @@
 using System.Globalization;
+using Smtpd.Lookup;
 using Smtpd.Mda;
 using Smtpd.Mta;
 using Smtpd.Queue;
 using Smtpd.Scheduler;
+using Smtpd.Smtp;
 using Smtpd.Stats;
 using Smtpd.Table;
 
@@ -15,9 +17,19 @@ namespace Smtpd.Control;
 /// </summary>
 public sealed class ControlCommands(ControlContext ctx)
 {
-    static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
-
     public async Task<int> RunAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
+    {
+        try { return await RunVerbAsync(words, privileged, uid, output, ct); }
+        catch (BusRequestException ex)
+        {
+            // The component asked failed or did not answer: smtpctl says so now; the log says why.
+            ctx.Log.Warn($"control: {string.Join(' ', words)}: {ex.Message}");
+            await output.WriteLineAsync(ControlProtocol.ErrorPrefix + "smtpctl: command failed");
+            return 1;
+        }
+    }
+
+    async Task<int> RunVerbAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
     {
         // Others see only their own mail in the queue (by the sender's user name).
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
@@ -52,12 +64,12 @@ public sealed class ControlCommands(ControlContext ctx)
             case ["show", "status"]:
                 await output.WriteLineAsync($"MDA {(ctx.MdaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
-                await output.WriteLineAsync($"SMTP {(ctx.Smtp.Paused ? "paused" : "running")}");
+                await output.WriteLineAsync($"SMTP {(ctx.SmtpPaused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"]: return await LinesAsync(ctx.Mta.ShowRoutes(ctx.Time.GetUtcNow()), output);
-            case ["show", "hosts"]: return await LinesAsync(ctx.Mta.ShowHosts(ctx.Time.GetUtcNow()), output);
-            case ["show", "relays"]: return await LinesAsync(ctx.Mta.ShowRelays(ctx.Time.GetUtcNow()), output);
-            case ["show", "hoststats"]: return await LinesAsync(ctx.Mta.ShowHostStats(ctx.Time.GetUtcNow()), output);
+            case ["show", "routes"]: return await ShowMtaAsync(MtaView.Routes, output);
+            case ["show", "hosts"]: return await ShowMtaAsync(MtaView.Hosts, output);
+            case ["show", "relays"]: return await ShowMtaAsync(MtaView.Relays, output);
+            case ["show", "hoststats"]: return await ShowMtaAsync(MtaView.HostStats, output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
             case ["show", "mta", "paused"]: return 0;
@@ -66,8 +78,8 @@ public sealed class ControlCommands(ControlContext ctx)
                 ctx.Bus.Post(new MtaResumeRoute(routeId));
                 return await OkAsync(output);
             case ["discover", var id]: return await DiscoverAsync(id, output);
-            case ["pause", "smtp"]: ctx.Smtp.Paused = true; return await OkAsync(output);
-            case ["resume", "smtp"]: ctx.Smtp.Paused = false; return await OkAsync(output);
+            case ["pause", "smtp"]: return await PauseSmtpAsync(true, output);
+            case ["resume", "smtp"]: return await PauseSmtpAsync(false, output);
             case ["pause", "mta"]: ctx.MtaPaused = true; ctx.Bus.Post(new MtaPause(true)); return await OkAsync(output);
             case ["resume", "mta"]: ctx.MtaPaused = false; ctx.Bus.Post(new MtaPause(false)); return await OkAsync(output);
             case ["pause", "mda"]: ctx.MdaPaused = true; ctx.Bus.Post(new MdaPause(true)); return await OkAsync(output);
@@ -88,26 +100,7 @@ public sealed class ControlCommands(ControlContext ctx)
                 ctx.Log.SetTrace(sub, words[0] == "trace");
                 return await OkAsync(output);
             case ["update", "table", var name]:
-                try { ctx.Tables.Reload(name); }
-                catch (KeyNotFoundException)
-                {
-                    // smtpctl prints OpenSMTPD's words; the log says which table was not found.
-                    ctx.Log.Warn($"update table: no such table: {name}");
-                    await output.WriteLineAsync("command failed");
-                    return 1;
-                }
-                catch (TableContentException ex)
-                {
-                    foreach (string problem in ex.Problems)
-                    {
-                        ctx.Log.Warn($"table {name} not updated: {problem}");
-                        await output.WriteLineAsync($"smtpctl: table {name}: {problem}");
-                    }
-                    return 1;
-                }
-                catch (TableTempFailException ex) { await output.WriteLineAsync($"smtpctl: {ex.Message}"); return 1; }
-                ctx.Log.Info($"info: table {name} updated");
-                return await OkAsync(output);
+                return await UpdateTableAsync(name, output);
             default:
                 // OpenSMTPD's parser: the words that could come next, on standard error, exit 255.
                 foreach (string line in ControlGrammar.Possibilities(words))
@@ -138,24 +131,10 @@ public sealed class ControlCommands(ControlContext ctx)
         return id != 0;
     }
 
-    async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, SchedulerMessage> message)
-    {
-        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ctx.Bus.Post(message(reply));
-        return await reply.Task.WaitAsync(ReplyTimeout);
-    }
-
-    async Task<T> AskQueueAsync<T>(Func<TaskCompletionSource<T>, QueueMessage> message)
-    {
-        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ctx.Bus.Post(message(reply));
-        return await reply.Task.WaitAsync(ReplyTimeout);
-    }
-
-    async Task<int> ForEachAsync(string idText, TextWriter output, string done, Func<ulong, TaskCompletionSource<int>, SchedulerMessage> message)
+    async Task<int> ForEachAsync(string idText, TextWriter output, string done, Func<ulong, BusReply<int>, SchedulerMessage> message)
     {
         if (!TryId(idText, out ulong id)) return await BadIdAsync(idText, output);
-        int n = await AskAsync<int>(r => message(id, r));
+        int n = await ctx.Bus.RequestAsync<int>(r => message(id, r));
         await output.WriteLineAsync($"{n} envelope{(n > 1 ? "s" : "")} {done}");
         return 0;
     }
@@ -163,8 +142,8 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
         // An envelope removed while in flight is gone for the admin, whatever its attempt still does.
-        var scheduled = (await AskAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
-        var envelopes = await AskQueueAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
+        var scheduled = (await ctx.Bus.RequestAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
+        var envelopes = await ctx.Bus.RequestAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
         var byId = scheduled.ToDictionary(s => s.Info.Evpid);
         var now = ctx.Time.GetUtcNow();
         foreach (var e in envelopes)
@@ -176,7 +155,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowEnvelopeAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText.Length != 16) return await BadIdAsync(idText, output);
-        string? text = await AskQueueAsync<string?>(r => new QueueEnvelopeText(id, r));
+        string? text = await ctx.Bus.RequestAsync<string?>(r => new QueueEnvelopeText(id, r));
         // OpenSMTPD's smtpctl opens the file itself, and says so when it is not there.
         if (text is null) { await output.WriteLineAsync("smtpctl: fopen: No such file or directory"); return 1; }
         await output.WriteAsync(text);
@@ -186,7 +165,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> ShowMessageAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
-        var stream = await AskQueueAsync<Stream?>(r => new QueueMessageOpen(QueueIds.MessageOf(id), r));
+        var stream = await ctx.Bus.RequestAsync<Stream?>(r => new QueueMessageOpen(QueueIds.MessageOf(id), r));
         if (stream is null) { await output.WriteLineAsync($"smtpctl: no such message: {idText}"); return 1; }
         using var reader = new StreamReader(stream);
         char[] buffer = new char[64 * 1024];
@@ -214,9 +193,47 @@ public sealed class ControlCommands(ControlContext ctx)
         return 0;
     }
 
-    static async Task<int> LinesAsync(IEnumerable<string> lines, TextWriter output)
+    /// <summary><c>smtpctl update table</c>: the lookup component reads the table again and swaps it in.</summary>
+    async Task<int> UpdateTableAsync(string name, TextWriter output)
     {
-        foreach (string line in lines) await output.WriteLineAsync(line);
+        try { await ctx.Bus.RequestAsync<bool>(r => new LookupUpdateTable(name, r)); }
+        catch (BusRequestException ex) when (ex.InnerException is KeyNotFoundException)
+        {
+            // smtpctl prints OpenSMTPD's words; the log says which table was not found.
+            ctx.Log.Warn($"update table: no such table: {name}");
+            await output.WriteLineAsync("command failed");
+            return 1;
+        }
+        catch (BusRequestException ex) when (ex.InnerException is TableContentException content)
+        {
+            foreach (string problem in content.Problems)
+            {
+                ctx.Log.Warn($"table {name} not updated: {problem}");
+                await output.WriteLineAsync($"smtpctl: table {name}: {problem}");
+            }
+            return 1;
+        }
+        catch (BusRequestException ex) when (ex.InnerException is TableTempFailException tempFail)
+        {
+            await output.WriteLineAsync($"smtpctl: {tempFail.Message}");
+            return 1;
+        }
+        ctx.Log.Info($"info: table {name} updated");
+        return await OkAsync(output);
+    }
+
+    /// <summary>The SMTP component answers once its listeners see the change: new clients are refused (or served) from then on.</summary>
+    async Task<int> PauseSmtpAsync(bool paused, TextWriter output)
+    {
+        await ctx.Bus.RequestAsync<bool>(r => new SmtpPause(paused, r));
+        ctx.SmtpPaused = paused;
+        return await OkAsync(output);
+    }
+
+    async Task<int> ShowMtaAsync(MtaView view, TextWriter output)
+    {
+        foreach (string line in await ctx.Bus.RequestAsync<IReadOnlyList<string>>(r => new MtaShow(view, r)))
+            await output.WriteLineAsync(line);
         return 0;
     }
 
@@ -224,7 +241,7 @@ public sealed class ControlCommands(ControlContext ctx)
     async Task<int> DiscoverAsync(string idText, TextWriter output)
     {
         if (!TryId(idText, out ulong id) || idText == "all") return await BadIdAsync(idText, output);
-        int n = await AskQueueAsync<int>(r => new QueueDiscover(id, r));
+        int n = await ctx.Bus.RequestAsync<int>(r => new QueueDiscover(id, r));
         await output.WriteLineAsync($"{n} envelope{(n != 1 ? "s" : "")} discovered");
         return 0;
     }

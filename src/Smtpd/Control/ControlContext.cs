@@ -1,13 +1,10 @@
-using Smtpd.Mta;
-using Smtpd.Smtp;
-using Smtpd.Table;
-
 namespace Smtpd.Control;
 
-/// <summary>What the control component may ask of the others. It talks to the queue, scheduler,
-/// MTA and MDA by messages on the bus; SMTP pausing, log levels and table reloads are flags and
-/// swaps those components own and make safe.</summary>
-public sealed record ControlContext(Bus Bus, SmtpServer Smtp, SmtpdLog Log, TableSet Tables, MtaProcess Mta, DateTimeOffset Started)
+/// <summary>What the control component may ask of the others: it changes and reads their state
+/// only by messages on the bus. It keeps what it last asked for (paused or not) to answer
+/// <c>show status</c>, as OpenSMTPD's control process does. Log levels are switches of the one
+/// shared log; statistics are read from the stat backend, kept for control as OpenSMTPD's are.</summary>
+public sealed record ControlContext(Bus Bus, SmtpdLog Log, DateTimeOffset Started)
 {
     /// <summary>Shared with the SMTP listeners: below the reserve, smtpctl waits to be accepted too.</summary>
     public DescriptorReserve Descriptors { get; init; } = DescriptorReserve.ForThisProcess();
@@ -15,4 +12,5 @@ public sealed record ControlContext(Bus Bus, SmtpServer Smtp, SmtpdLog Log, Tabl
     public TimeProvider Time { get; init; } = TimeProvider.System;
     public bool MdaPaused { get; set; }
     public bool MtaPaused { get; set; }
+    public bool SmtpPaused { get; set; }
 }

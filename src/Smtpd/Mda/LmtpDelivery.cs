@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -22,46 +23,57 @@ public sealed class LmtpDelivery(string destination, bool rcptTo) : IMailboxDeli
         {
             using var socket = await ConnectAsync(timeout.Token);
             await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var reader = new StreamReader(stream, Encoding.UTF8);
-            async Task<string> Reply()
+            var input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+            var replies = new Mta.SmtpReplyReader(input);
+            try
             {
-                string line = "";
-                for (int i = 0; i < 100; i++)
+                // The last line of the reply decides; one that is no reply is given back as it came,
+                // and fails the delivery (temporarily unless it starts with 5).
+                async Task<string> Reply()
                 {
-                    line = await reader.ReadLineAsync(timeout.Token) ?? throw new IOException("connection closed by the LMTP server");
-                    if (line.Length < 4 || line[3] != '-') return line;
+                    try { return (await replies.ReadAsync(timeout.Token)).Lines[^1]; }
+                    catch (Mta.SmtpReplyException ex) when (ex.Problem == Mta.SmtpReplyProblem.Invalid) { return ex.Line; }
+                    catch (Mta.SmtpReplyException ex)
+                    {
+                        throw new IOException(ex.Problem switch
+                        {
+                            Mta.SmtpReplyProblem.Closed => "connection closed by the LMTP server",
+                            Mta.SmtpReplyProblem.LineTooLong => "LMTP reply line too long",
+                            _ => "LMTP reply too long",
+                        });
+                    }
                 }
-                throw new IOException("LMTP reply too long");
-            }
-            async Task<string> Command(string c)
-            {
-                await stream.WriteAsync(Encoding.UTF8.GetBytes(c + "\r\n"), timeout.Token);
-                return await Reply();
-            }
-            static Outcome Fail(string reply) => reply.StartsWith('5') ? Outcome.PermFail(reply) : Outcome.TempFail(reply);
+                async Task<string> Command(string c)
+                {
+                    await stream.WriteAsync(Encoding.UTF8.GetBytes(c + "\r\n"), timeout.Token);
+                    return await Reply();
+                }
+                static Outcome Fail(string reply) => reply.StartsWith('5') ? Outcome.PermFail(reply) : Outcome.TempFail(reply);
 
-            string banner = await Reply();
-            if (!banner.StartsWith('2')) return Fail(banner);
-            // OpenSMTPD's mail.lmtp greets as localhost: the LMTP server is on this host.
-            string r = await Command("LHLO localhost");
-            if (!r.StartsWith('2')) return Fail(r);
-            r = await Command($"MAIL FROM:<{request.Sender}>");
-            if (!r.StartsWith('2')) return Fail(r);
-            r = await Command($"RCPT TO:<{(rcptTo ? request.Dest : request.User.Name)}>");
-            if (!r.StartsWith('2')) { await Command("QUIT"); return Fail(r); }
-            r = await Command("DATA");
-            if (!r.StartsWith('3')) return Fail(r);
-            // The delivery headers OpenSMTPD's mda leads every local delivery with, lmtp included:
-            // Return-Path: (unless the sender is empty) then Delivered-To:, which shows a loop
-            // through this mailbox. The LMTP server, delivering, may add its own Return-Path.
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(
-                (request.Sender.Length > 0 ? $"Return-Path: <{request.Sender}>\r\n" : "") + $"Delivered-To: {request.Recipient}\r\n"), timeout.Token);
-            await using (var source = request.OpenMessage())
-                await Mta.DotStuffing.CopyAsync(source, stream, timeout.Token);
-            string final = await Reply(); // one reply per accepted recipient: one here
-            try { await Command("QUIT"); } catch (IOException) { }
-            // OpenSMTPD logs stat=Delivered: its mail.lmtp exits 0, the reply stays with it.
-            return final.StartsWith('2') ? Outcome.Ok("Delivered") : Fail(final);
+                string banner = await Reply();
+                if (!banner.StartsWith('2')) return Fail(banner);
+                // OpenSMTPD's mail.lmtp greets as localhost: the LMTP server is on this host.
+                string r = await Command("LHLO localhost");
+                if (!r.StartsWith('2')) return Fail(r);
+                r = await Command($"MAIL FROM:<{request.Sender}>");
+                if (!r.StartsWith('2')) return Fail(r);
+                r = await Command($"RCPT TO:<{(rcptTo ? request.Dest : request.User.Name)}>");
+                if (!r.StartsWith('2')) { await Command("QUIT"); return Fail(r); }
+                r = await Command("DATA");
+                if (!r.StartsWith('3')) return Fail(r);
+                // The delivery headers OpenSMTPD's mda leads every local delivery with, lmtp included:
+                // Return-Path: (unless the sender is empty) then Delivered-To:, which shows a loop
+                // through this mailbox. The LMTP server, delivering, may add its own Return-Path.
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(
+                    (request.Sender.Length > 0 ? $"Return-Path: <{request.Sender}>\r\n" : "") + $"Delivered-To: {request.Recipient}\r\n"), timeout.Token);
+                await using (var source = request.OpenMessage())
+                    await Mta.DotStuffing.CopyAsync(source, stream, timeout.Token);
+                string final = await Reply(); // one reply per accepted recipient: one here
+                try { await Command("QUIT"); } catch (IOException) { }
+                // OpenSMTPD logs stat=Delivered: its mail.lmtp exits 0, the reply stays with it.
+                return final.StartsWith('2') ? Outcome.Ok("Delivered") : Fail(final);
+            }
+            finally { await input.CompleteAsync(); }
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {

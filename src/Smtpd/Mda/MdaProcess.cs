@@ -55,11 +55,8 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
                     if (!paused) { foreach (var e in held) running.Add(DeliverAsync(e, stop, ct)); held.Clear(); }
                     break;
                 case MdaCancel c:
-                    var now = time.GetUtcNow();
-                    foreach (var (id, at) in _cancelled)
-                        if (now - at > TimeSpan.FromHours(1)) _cancelled.TryRemove(id, out _);
-                    foreach (var id in c.Evpids) _cancelled[id] = now;
-                    c.Noted.TrySetResult();
+                    try { NoteCancelled(c.Evpids); c.Noted.Answer(true); }
+                    catch (Exception ex) { c.Noted.Fail(ex); throw; }
                     break;
                 case MdaDeliver deliver when paused: held.Add(deliver.Envelope); break;
                 case MdaDeliver deliver: running.Add(DeliverAsync(deliver.Envelope, stop, ct)); break;
@@ -69,6 +66,14 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
         await Task.WhenAll(running);
+    }
+
+    void NoteCancelled(IReadOnlyList<ulong> evpids)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (id, at) in _cancelled)
+            if (now - at > TimeSpan.FromHours(1)) _cancelled.TryRemove(id, out _);
+        foreach (var id in evpids) _cancelled[id] = now;
     }
 
     SemaphoreSlim UserSlot(string user)

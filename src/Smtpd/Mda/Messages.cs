@@ -14,4 +14,7 @@ public sealed record MdaPause(bool Paused) : MdaMessage;
 /// not started is not made, and what comes back for them is discarded. <paramref name="Noted"/>
 /// is set once the MDA has noted them.
 /// </summary>
-public sealed record MdaCancel(IReadOnlyList<ulong> Evpids, TaskCompletionSource Noted) : MdaMessage;
+public sealed record MdaCancel(IReadOnlyList<ulong> Evpids, BusReply<bool> Noted) : MdaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Noted;
+}

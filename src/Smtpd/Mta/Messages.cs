@@ -14,9 +14,20 @@ public sealed record MtaPause(bool Paused) : MtaMessage;
 /// is sent for them, and what comes back for them is discarded. <paramref name="Noted"/> is set
 /// once the MTA has noted them.
 /// </summary>
-public sealed record MtaCancel(IReadOnlyList<ulong> Evpids, TaskCompletionSource Noted) : MtaMessage;
+public sealed record MtaCancel(IReadOnlyList<ulong> Evpids, BusReply<bool> Noted) : MtaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Noted;
+}
 /// <summary>
 /// Admin (<c>smtpctl resume route ID</c>, 0 for all): the route or next hop shown with that id by
 /// <c>show routes</c> is usable again now, its penalty forgotten.
 /// </summary>
 public sealed record MtaResumeRoute(ulong Id) : MtaMessage;
+/// <summary>
+/// Admin (<c>smtpctl show routes|hosts|relays|hoststats</c>): the lines to print, read on the
+/// MTA's own loop.
+/// </summary>
+public sealed record MtaShow(MtaView View, BusReply<IReadOnlyList<string>> Reply) : MtaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}

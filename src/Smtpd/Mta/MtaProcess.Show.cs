@@ -2,13 +2,27 @@ using System.Net;
 
 namespace Smtpd.Mta;
 
-// What smtpctl shows of the MTA (show routes, hosts, relays, hoststats) and resume route.
+// What smtpctl shows of the MTA (show routes, hosts, relays, hoststats) and resume route,
+// asked by messages (MtaShow, MtaResumeRoute) and answered on the MTA's loop.
 public sealed partial class MtaProcess
 {
-    /// <summary><c>smtpctl show hoststats</c>: domain|time|last result, by domain.</summary>
-    public IReadOnlyList<string> ShowHostStats(DateTimeOffset now) => _hostStats.Lines(now);
+    IReadOnlyList<string> Show(MtaView view, DateTimeOffset now) => view switch
+    {
+        MtaView.Routes => ShowRoutes(now),
+        MtaView.Hosts => ShowHosts(now),
+        MtaView.Relays => ShowRelays(now),
+        MtaView.HostStats => ShowHostStats(now),
+        _ => throw new ArgumentOutOfRangeException(nameof(view)),
+    };
 
-    ulong RouteId(string key) => _routeIds.GetOrAdd(key, _ => (ulong)Interlocked.Increment(ref _lastRouteId));
+    /// <summary><c>smtpctl show hoststats</c>: domain|time|last result, by domain.</summary>
+    IReadOnlyList<string> ShowHostStats(DateTimeOffset now) => _hostStats.Lines(now);
+
+    ulong RouteId(string key)
+    {
+        if (!_routeIds.TryGetValue(key, out ulong id)) _routeIds[key] = id = ++_lastRouteId;
+        return id;
+    }
 
     /// <summary><c>smtpctl resume route</c>: the next hop or route with that id (0: all) is usable again now.</summary>
     void ResumeRoute(ulong id)
@@ -31,7 +45,7 @@ public sealed partial class MtaProcess
     /// now; connections, errors, disabled next hops there and the time until usable. Then each
     /// route (action and domain) penalized after failures in a row, by its domain and action.
     /// </summary>
-    public IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
+    IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
     {
         var lines = new List<(ulong Id, string Line)>();
         foreach (var group in _hosts.Values.GroupBy(h => h.Endpoint.Address))
@@ -59,7 +73,7 @@ public sealed partial class MtaProcess
     /// <c>smtpctl show hosts</c> in OpenSMTPD's format: each next-hop address, its reverse name,
     /// how many next hops (port and options) end there, connections open, and how long since the last opened.
     /// </summary>
-    public IReadOnlyList<string> ShowHosts(DateTimeOffset now) =>
+    IReadOnlyList<string> ShowHosts(DateTimeOffset now) =>
         _hosts.Values.GroupBy(h => h.Endpoint.Address).OrderBy(g => g.Key.ToString(), StringComparer.Ordinal)
             .Select(g => $"{g.Key} {_ptrNames.GetValueOrDefault(g.Key) ?? g.Key.ToString()} refcount={g.Count()} nconn={g.Sum(h => h.Open)} lastconn={(_lastConnected.TryGetValue(g.Key, out var at) ? Durations.Format(now - at) : "-")}")
             .ToList();
@@ -71,7 +85,7 @@ public sealed partial class MtaProcess
     /// per next hop, so an MX relay is named by its exchanger. refcount counts users (sessions and
     /// waiting messages), ntask the waiting messages; timeout is the wait of a next hop that failed.
     /// </summary>
-    public IReadOnlyList<string> ShowRelays(DateTimeOffset now)
+    IReadOnlyList<string> ShowRelays(DateTimeOffset now)
     {
         var lines = new List<string>();
         var relays = _hosts.Values.GroupBy(h => h.Relay)

@@ -50,9 +50,12 @@ public sealed partial class MtaProcess
     readonly ConcurrentDictionary<ulong, bool> _outstanding = new();
     /// <summary>The last result per destination domain (<c>smtpctl show hoststats</c>).</summary>
     readonly HostStats _hostStats = new();
-    /// <summary>The ids <c>show routes</c> gives next hops ("hop ADDRESS") and penalized routes ("route action|domain"), for <c>resume route</c>.</summary>
-    readonly ConcurrentDictionary<string, ulong> _routeIds = new(StringComparer.Ordinal);
-    long _lastRouteId;
+    /// <summary>
+    /// The ids <c>show routes</c> gives next hops ("hop ADDRESS") and penalized routes ("route
+    /// action|domain"), for <c>resume route</c>. Touched only on the MTA's loop.
+    /// </summary>
+    readonly Dictionary<string, ulong> _routeIds = new(StringComparer.Ordinal);
+    ulong _lastRouteId;
     /// <summary>Next-hop addresses: their reverse names and when a session to them last opened (show hosts, show routes).</summary>
     readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
     readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
@@ -91,8 +94,17 @@ public sealed partial class MtaProcess
                         ResumeRoute(r.Id);
                         break;
                     case MtaCancel c:
-                        NoteCancelled(c.Evpids);
-                        c.Noted.TrySetResult();
+                        try { NoteCancelled(c.Evpids); c.Noted.Answer(true); }
+                        catch (Exception ex) { c.Noted.Fail(ex); throw; }
+                        break;
+                    case MtaShow s:
+                        // Read-only: a failure is the admin's to see, the loop goes on.
+                        try { s.Reply.Answer(Show(s.View, _time.GetUtcNow())); }
+                        catch (Exception ex)
+                        {
+                            s.Reply.Fail(ex);
+                            _log.Warn($"mta: unexpected error handling {nameof(MtaShow)}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                        }
                         break;
                     case MtaTransfer transfer:
                         foreach (var e in transfer.Envelopes) _outstanding[e.Id] = true;

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -14,13 +15,13 @@ namespace Smtpd.Mta;
 /// </summary>
 public sealed class SmtpClientSession : IAsyncDisposable
 {
-    const int MaxReplyLines = 100;
     readonly Socket _socket;
     readonly ClientOptions _options;
     readonly SmtpdLog _log;
     Stream _stream;
-    readonly byte[] _buffer = new byte[16 * 1024];
-    int _start, _end;
+    /// <summary>Replies are read from the stream in use: the plain one, then the TLS one (nothing sent before STARTTLS's reply is kept).</summary>
+    PipeReader _input;
+    SmtpReplyReader _replies;
     HashSet<string> _extensions = [];
 
     SmtpClientSession(Socket socket, ClientOptions options, SmtpdLog log, string hostName, string? ptrName)
@@ -28,6 +29,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
         PtrName = ptrName;
         _socket = socket;
         _stream = Stream.Null; // until connected
+        (_input, _replies) = ReadFrom(_stream);
         _options = options;
         IdleSince = options.Time.GetUtcNow();
         _log = log;
@@ -119,7 +121,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new MtaException("Connection timeout"); }
                 catch (SocketException ex) { throw new MtaException($"Connection failed: {ex.Message}"); }
             }
-            session._stream = new NetworkStream(socket, ownsSocket: true);
+            session.Use(new NetworkStream(socket, ownsSocket: true));
             session._helo = session.HeloName();
             log.Info($"{session.Id:x16} mta connected");
             if (options.Tls == MtaTls.Smtps) await session.StartTlsAsync(ct);
@@ -232,8 +234,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
             }
             throw new MtaException($"TLS handshake failed: {(ex is OperationCanceledException ? "timeout" : ex.InnerException?.Message ?? ex.Message)}");
         }
-        _stream = ssl;
-        _start = _end = 0;
+        Use(ssl);
         _log.Info($"{Id:x16} mta tls ciphers={(ssl.SslProtocol == System.Security.Authentication.SslProtocols.Tls13 ? "TLSv1.3" : "TLSv1.2")}:{ssl.NegotiatedCipherSuite}");
         // OpenSMTPD 6.8's line, with the same session id as the delivery lines; the reason is
         // ours. Opportunistic TLS goes on unverified after a failure, as OpenSMTPD's does.
@@ -414,41 +415,32 @@ public sealed class SmtpClientSession : IAsyncDisposable
     async Task<SmtpReply> ReadReplyAsync(CancellationToken ct)
     {
         using var timeout = Timeout(_options, ct, _options.Timeout);
-        var lines = new List<string>();
-        while (lines.Count < MaxReplyLines)
+        try { return await _replies.ReadAsync(timeout.Token); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { Usable = false; throw new MtaException("Timeout waiting for the server"); }
+        catch (SmtpReplyException ex)
         {
-            string line;
-            try { line = await ReadLineAsync(timeout.Token); }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { Usable = false; throw new MtaException("Timeout waiting for the server"); }
-            if (line.Length < 3 || !int.TryParse(line.AsSpan(0, 3), out int code) || code < 200 || code > 599)
+            Usable = false;
+            throw new MtaException(ex.Problem switch
             {
-                Usable = false;
-                throw new MtaException($"Invalid reply from the server: {Printable(line)}");
-            }
-            lines.Add(line);
-            if (line.Length == 3 || line[3] != '-') return new SmtpReply(code, lines);
+                SmtpReplyProblem.Closed => "Connection closed by the server",
+                SmtpReplyProblem.LineTooLong => "Reply line too long",
+                SmtpReplyProblem.TooManyLines => "Reply too long",
+                _ => $"Invalid reply from the server: {Printable(ex.Line)}",
+            });
         }
-        Usable = false;
-        throw new MtaException("Reply too long");
     }
 
-    async Task<string> ReadLineAsync(CancellationToken ct)
+    void Use(Stream stream)
     {
-        while (true)
-        {
-            int nl = Array.IndexOf(_buffer, (byte)'\n', _start, _end - _start);
-            if (nl >= 0)
-            {
-                string line = Encoding.UTF8.GetString(_buffer, _start, nl - _start).TrimEnd('\r');
-                _start = nl + 1;
-                return line;
-            }
-            if (_start > 0) { Array.Copy(_buffer, _start, _buffer, 0, _end - _start); _end -= _start; _start = 0; }
-            if (_end == _buffer.Length) { Usable = false; throw new MtaException("Reply line too long"); }
-            int n = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
-            if (n == 0) { Usable = false; throw new MtaException("Connection closed by the server"); }
-            _end += n;
-        }
+        _input.Complete();
+        _stream = stream;
+        (_input, _replies) = ReadFrom(stream);
+    }
+
+    static (PipeReader, SmtpReplyReader) ReadFrom(Stream stream)
+    {
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+        return (input, new SmtpReplyReader(input));
     }
 
     static string Printable(string s) => new(s.Take(200).Select(c => c < 0x20 || c > 0x7e ? '?' : c).ToArray());
@@ -458,6 +450,8 @@ public sealed class SmtpClientSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Usable = false;
+        // The reader is not completed here: a read may still be pending on another task, and
+        // disposing the stream ends it; its buffers are left to the collector.
         await _stream.DisposeAsync();
         _socket.Dispose();
     }

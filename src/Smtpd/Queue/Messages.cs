@@ -29,14 +29,26 @@ public sealed record QueueFailureReported(IReadOnlyList<Envelope> Envelopes) : Q
 /// <summary>Admin: delete these envelopes (the scheduler has forgotten them).</summary>
 public sealed record QueueRemove(IReadOnlyList<ulong> Evpids) : QueueMessage;
 /// <summary>Admin: load these envelopes (missing ones are left out), for <c>smtpctl show queue</c>.</summary>
-public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, TaskCompletionSource<IReadOnlyList<Envelope>> Reply) : QueueMessage;
+public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, BusReply<IReadOnlyList<Envelope>> Reply) : QueueMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>Admin: the envelope file as stored, or null.</summary>
-public sealed record QueueEnvelopeText(ulong Evpid, TaskCompletionSource<string?> Reply) : QueueMessage;
+public sealed record QueueEnvelopeText(ulong Evpid, BusReply<string?> Reply) : QueueMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>Admin: the message as received (decompressed, decrypted), or null when it is not in the queue.</summary>
-public sealed record QueueMessageOpen(uint MsgId, TaskCompletionSource<Stream?> Reply) : QueueMessage;
+public sealed record QueueMessageOpen(uint MsgId, BusReply<Stream?> Reply) : QueueMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>
 /// Admin (<c>smtpctl discover</c>): reads the envelope, or every envelope of the message when the
 /// low 32 bits are 0, from the queue and hands them to the scheduler, which takes those it does
 /// not know (files an admin put back). The reply: how many envelopes were read.
 /// </summary>
-public sealed record QueueDiscover(ulong Id, TaskCompletionSource<int> Reply) : QueueMessage;
+public sealed record QueueDiscover(ulong Id, BusReply<int> Reply) : QueueMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}

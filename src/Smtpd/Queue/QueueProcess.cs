@@ -9,8 +9,8 @@ namespace Smtpd.Queue;
 /// The queue component: the only one that changes committed envelopes on disk. It feeds the
 /// scheduler at start (the walk), loads envelopes the scheduler hands out and passes them to
 /// Mda or Mta, and records their results (delete on success, update on temporary failure)
-/// before telling the scheduler. SMTP sessions write new messages through the backend directly:
-/// each touches only its own incoming message.
+/// before telling the scheduler. New messages come in through <see cref="Enqueue"/>, on the
+/// caller's task: each session or report touches only its own incoming message.
 /// </summary>
 public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider time, SmtpdLog log, IReadOnlyList<TimeSpan>? warnIntervals = null)
 {
@@ -18,6 +18,9 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     const byte EscTempFail = 4, EscOtherStatus = 0, EscOtherMailSystemStatus = 30;
 
     public IQueueBackend Backend => backend;
+
+    /// <summary>The one way in for new messages (SMTP sessions, bounces).</summary>
+    public Enqueuer Enqueue { get; } = new(backend, bus);
 
     /// <summary>Hands every committed envelope to the scheduler, one changeset per message.</summary>
     public async Task<int> LoadAsync(CancellationToken ct)
@@ -71,7 +74,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 log.Warn($"queue: message {m.Envelope.MessageId:x8} cannot be read ({m.Error}); moved to corrupt/");
                 await backend.MessageCorruptAsync(m.Envelope.MessageId);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
-                bus.Post(new SchedulerRemove((ulong)m.Envelope.MessageId << 32, new TaskCompletionSource<int>()));
+                bus.Post(new SchedulerRemove((ulong)m.Envelope.MessageId << 32));
                 bus.Stats.Decrement(StatKeys.Envelope);
                 break;
             case QueueDeliveryTempFail m:
@@ -128,18 +131,18 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                     try { if (await backend.EnvelopeLoadAsync(evpid) is { } e) envelopes.Add(e); }
                     catch (FormatException) { }
                 }
-                m.Reply.TrySetResult(envelopes);
+                m.Reply.Answer(envelopes);
                 break;
             case QueueEnvelopeText m:
-                try { m.Reply.TrySetResult(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
-                catch (FormatException ex) { m.Reply.TrySetResult($"# corrupt envelope: {ex.Message}\n"); }
+                try { m.Reply.Answer(await backend.EnvelopeLoadAsync(m.Evpid) is { } e ? EnvelopeText.Format(e) : null); }
+                catch (FormatException ex) { m.Reply.Answer($"# corrupt envelope: {ex.Message}\n"); }
                 break;
             case QueueDiscover m:
-                m.Reply.TrySetResult(await DiscoverAsync(m.Id));
+                m.Reply.Answer(await DiscoverAsync(m.Id));
                 break;
             case QueueMessageOpen m:
-                try { m.Reply.TrySetResult(backend.MessageReadStream(m.MsgId)); }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.TrySetResult(null); }
+                try { m.Reply.Answer(backend.MessageReadStream(m.MsgId)); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.Answer(null); }
                 break;
         }
     }

@@ -29,15 +29,27 @@ public sealed record SchedulerRetry(ulong Evpid) : SchedulerMessage;
 /// <summary>The envelope is gone from the queue (delivered, failed, expired or removed).</summary>
 public sealed record SchedulerDelete(ulong Evpid) : SchedulerMessage;
 /// <summary>Admin: try now (0 for all, a message id in the top 32 bits, or an envelope id); replies how many.</summary>
-public sealed record SchedulerSchedule(ulong Id, TaskCompletionSource<int>? Reply = null) : SchedulerMessage;
+public sealed record SchedulerSchedule(ulong Id, BusReply<int>? Reply = null) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>
 /// Admin: remove from the queue; the scheduler forgets them and has the queue delete their files.
 /// Envelopes in flight are marked, and the MTA or MDA holding them is told before the reply.
 /// </summary>
-public sealed record SchedulerRemove(ulong Id, TaskCompletionSource<int> Reply) : SchedulerMessage;
+public sealed record SchedulerRemove(ulong Id, BusReply<int>? Reply = null) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>Admin: pause (suspend) or resume envelopes.</summary>
-public sealed record SchedulerSuspend(ulong Id, bool Suspend, TaskCompletionSource<int> Reply) : SchedulerMessage;
+public sealed record SchedulerSuspend(ulong Id, bool Suspend, BusReply<int> Reply) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>Admin: the envelopes an id names, with their state.</summary>
-public sealed record SchedulerList(ulong Id, TaskCompletionSource<IReadOnlyList<ScheduledEnvelope>> Reply) : SchedulerMessage;
+public sealed record SchedulerList(ulong Id, BusReply<IReadOnlyList<ScheduledEnvelope>> Reply) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>From the queue (<c>smtpctl discover</c>): envelopes read back from disk; those not known yet are committed.</summary>
 public sealed record SchedulerDiscover(IReadOnlyList<SchedulerInfo> Envelopes) : SchedulerMessage;

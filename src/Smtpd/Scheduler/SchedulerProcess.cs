@@ -25,7 +25,14 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
         while (!ct.IsCancellationRequested)
         {
             while (reader.TryRead(out var message))
-                await bus.ProfileAsync("scheduler", message, () => { Handle(message); return Task.CompletedTask; });
+            {
+                try { await bus.ProfileAsync("scheduler", message, () => { Handle(message); return Task.CompletedTask; }); }
+                catch (Exception ex) when (message is IBusRequest)
+                {
+                    // An admin's request failed (its caller was told): the scheduler goes on.
+                    log.Warn($"scheduler: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                }
+            }
 
             var batch = backend.Batch(time.GetUtcNow(), BatchMax);
             if (batch.Kind != BatchKind.None)
@@ -86,12 +93,12 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                     if (!backend.Update(e.Info with { Retry = e.Info.Retry + 1, LastTry = time.GetUtcNow() })) RemovedInFlight(e.Info.Evpid);
                 }
                 break;
-            case SchedulerSchedule m: m.Reply?.TrySetResult(backend.Schedule(m.Id, time.GetUtcNow())); break;
+            case SchedulerSchedule m: m.Reply?.Answer(backend.Schedule(m.Id, time.GetUtcNow())); break;
             case SchedulerRemove m: Remove(m); break;
             case SchedulerSuspend m:
-                m.Reply.TrySetResult(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
+                m.Reply.Answer(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
                 break;
-            case SchedulerList m: m.Reply.TrySetResult(backend.Envelopes(m.Id)); break;
+            case SchedulerList m: m.Reply.Answer(backend.Envelopes(m.Id)); break;
         }
     }
 
@@ -108,20 +115,18 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
     {
         var removal = backend.Remove(m.Id);
         if (removal.Removed.Count > 0) bus.Post(new QueueRemove(removal.Removed));
-        if (removal.InFlight.Count == 0) { m.Reply.TrySetResult(removal.Count); return; }
+        if (removal.InFlight.Count == 0) { m.Reply?.Answer(removal.Count); return; }
 
         // Relayed envelopes are in the MTA's hands; local ones and bounces in the MDA's.
         var relayed = removal.InFlight.Where(id => backend.Envelopes(id).FirstOrDefault()?.Info.Type == EnvelopeType.Mta).ToList();
         var local = removal.InFlight.Except(relayed).ToList();
-        var acks = new List<Task>();
-        if (relayed.Count > 0) { var ack = Ack(); bus.Post(new Mta.MtaCancel(relayed, ack)); acks.Add(ack.Task); }
-        if (local.Count > 0) { var ack = Ack(); bus.Post(new Mda.MdaCancel(local, ack)); acks.Add(ack.Task); }
+        var acks = new List<Task<bool>>();
+        if (relayed.Count > 0) acks.Add(bus.RequestAsync<bool>(r => new Mta.MtaCancel(relayed, r), CancelAckTimeout));
+        if (local.Count > 0) acks.Add(bus.RequestAsync<bool>(r => new Mda.MdaCancel(local, r), CancelAckTimeout));
         log.Info($"info: scheduler: {removal.InFlight.Count} envelope(s) in flight marked for removal");
+        // Answered once both have noted them, or failed, or the wait is over: the count stands either way.
         int count = removal.Count;
-        _ = Task.WhenAny(Task.WhenAll(acks), Task.Delay(CancelAckTimeout, time))
-            .ContinueWith(_ => m.Reply.TrySetResult(count), TaskScheduler.Default);
-
-        static TaskCompletionSource Ack() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = Task.WhenAll(acks).ContinueWith(t => { _ = t.Exception; m.Reply?.Answer(count); }, TaskScheduler.Default);
     }
 
     /// <summary>An envelope removed while in flight came back: the scheduler forgot it, the queue deletes it.</summary>

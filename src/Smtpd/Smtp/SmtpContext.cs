@@ -11,7 +11,8 @@ public sealed class SmtpContext
 {
     public required Ruleset Ruleset { get; init; }
     public required RecipientResolver Recipients { get; init; }
-    public required IQueueBackend Queue { get; init; }
+    /// <summary>The queue component's way in: sessions write their own message file, the queue commits it.</summary>
+    public required Enqueuer Queue { get; init; }
     public required Bus Bus { get; init; }
     public required SmtpdLog Log { get; init; }
     public TimeProvider Time { get; init; } = TimeProvider.System;

@@ -7,7 +7,8 @@ namespace Smtpd.Smtp;
 /// <summary>
 /// The SMTP component: binds every <c>listen on</c> address, accepts connections and runs one
 /// <see cref="SmtpSession"/> per connection. Binding happens before privileges could be dropped
-/// and before anything is accepted, so a bad listener stops the start, not a session.
+/// and before anything is accepted, so a bad listener stops the start, not a session. Admin
+/// requests (<see cref="SmtpMessage"/>) come by the bus and are handled on its own loop.
 /// </summary>
 public sealed class SmtpServer : IAsyncDisposable
 {
@@ -23,12 +24,11 @@ public sealed class SmtpServer : IAsyncDisposable
         _listeners = ListenerSetup.LoadAll(ctx.Ruleset);
     }
 
-    /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
+    /// <summary><c>smtpctl pause smtp</c>: new clients get 421 until resumed; sessions under way go on.
+    /// Written by the message loop, read by every accept loop.</summary>
     volatile bool _paused;
 
-    /// <summary><c>smtpctl pause smtp</c>: new clients get 421 until resumed; sessions under way go on.</summary>
-    public bool Paused { get => _paused; set { _paused = value; _ctx.Log.Info($"info: smtp {(value ? "paused" : "resumed")}"); } }
-
+    /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
     public IEnumerable<IPEndPoint> Endpoints => _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!);
 
     public void Bind(int defaultPort)
@@ -63,7 +63,36 @@ public sealed class SmtpServer : IAsyncDisposable
     }
 
     public Task RunAsync(CancellationToken ct) =>
-        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Setup, ct)));
+        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Setup, ct)).Append(HandleMessagesAsync(ct)));
+
+    async Task HandleMessagesAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var message in _ctx.Bus.Smtp.Reader.ReadAllAsync(ct))
+            {
+                try { await _ctx.Bus.ProfileAsync("smtp", message, () => { Handle(message); return Task.CompletedTask; }); }
+                catch (Exception ex)
+                {
+                    // The request's caller was told; the listeners go on.
+                    _ctx.Log.Warn($"smtp: unexpected error handling {message.GetType().Name}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    void Handle(SmtpMessage message)
+    {
+        switch (message)
+        {
+            case SmtpPause m:
+                _paused = m.Paused;
+                _ctx.Log.Info($"info: smtp {(m.Paused ? "paused" : "resumed")}");
+                m.Reply.Answer(true);
+                break;
+        }
+    }
 
     async Task AcceptLoopAsync(Socket listen, ListenerSetup config, CancellationToken ct)
     {

@@ -4,7 +4,6 @@ using System.Text;
 using System.IO.Pipelines;
 using System.Net;
 using Smtpd.Queue;
-using Smtpd.Scheduler;
 
 namespace Smtpd.Smtp;
 
@@ -41,8 +40,8 @@ public sealed partial class SmtpSession
         Stream file;
         try
         {
-            _tx.MessageId ??= await _ctx.Queue.MessageCreateAsync(_shutdown); // filtered sessions created it at MAIL
-            file = _ctx.Queue.MessageWriteStream(_tx.MessageId.Value);
+            _tx.MessageId ??= await _ctx.Queue.CreateAsync(_shutdown); // filtered sessions created it at MAIL
+            file = _ctx.Queue.WriteStream(_tx.MessageId.Value);
         }
         catch (IOException ex)
         {
@@ -182,7 +181,7 @@ public sealed partial class SmtpSession
         catch (IOException ex) { buffer.ResetWrittenCount(); return ex; }
     }
 
-    /// <summary>Writes the envelopes, commits the message, then makes it schedulable.</summary>
+    /// <summary>Builds the envelopes and has the queue commit them with the message (durable when it returns).</summary>
     async Task<Reply> CommitAsync(uint msgid, long size)
     {
         var tx = _tx!;
@@ -212,15 +211,7 @@ public sealed partial class SmtpSession
             Ttl = (long)(r.Decision.Action.Ttl ?? _ctx.Ruleset.Expire).TotalSeconds,
         }).ToList();
 
-        try
-        {
-            foreach (var e in envelopes)
-            {
-                await _ctx.Queue.EnvelopeCreateAsync(e, _shutdown);
-                _ctx.Bus.Post(new SchedulerInsert(SchedulerInfo.From(e)));
-            }
-            await _ctx.Queue.MessageCommitAsync(msgid, _shutdown);
-        }
+        try { await _ctx.Queue.CommitAsync(msgid, envelopes, _shutdown); }
         catch (IOException ex)
         {
             _ctx.Log.Warn($"{Id:x16} smtp queue: commit failed: {ex.Message}");
@@ -234,10 +225,7 @@ public sealed partial class SmtpSession
             _committed = (msgid, size);
         }
         _mailCount++;
-        _ctx.Bus.Post(new SchedulerCommit(msgid));
         _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpMessage);
-        _ctx.Bus.Stats.Increment(Stats.StatKeys.EnvelopeEnqueued, envelopes.Count);
-        _ctx.Bus.Stats.Increment(Stats.StatKeys.Envelope, envelopes.Count);
         _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
         foreach (var e in envelopes)
             _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");
@@ -250,8 +238,7 @@ public sealed partial class SmtpSession
         if (_tx?.MessageId is not uint msgid) return;
         _tx.MessageId = null;
         ReportRollback(msgid);
-        _ctx.Bus.Post(new SchedulerRollback(msgid));
-        try { await _ctx.Queue.MessageDeleteAsync(msgid); }
+        try { await _ctx.Queue.RollbackAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
     }
 

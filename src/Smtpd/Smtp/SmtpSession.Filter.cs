@@ -117,7 +117,7 @@ public sealed partial class SmtpSession
                 break;
             case "MAIL" when result is { IsPositive: true } && _tx is not null:
                 // As OpenSMTPD, the message exists from MAIL on: reports carry its id.
-                try { _tx.MessageId = await _ctx.Queue.MessageCreateAsync(_shutdown); }
+                try { _tx.MessageId = await _ctx.Queue.CreateAsync(_shutdown); }
                 catch (IOException ex)
                 {
                     _ctx.Log.Warn($"{Id:x16} smtp queue: cannot create message: {ex.Message}");
@@ -237,8 +237,7 @@ public sealed partial class SmtpSession
         if (tx.MessageId is not uint msgid) return;
         tx.MessageId = null;
         ReportRollback(msgid);
-        _ctx.Bus.Post(new Scheduler.SchedulerRollback(msgid));
-        try { await _ctx.Queue.MessageDeleteAsync(msgid); }
+        try { await _ctx.Queue.RollbackAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
     }
 
