@@ -32,16 +32,20 @@ public sealed class LdapTable : ITableBackend
         _config = LdapTableConfig.Read(name, configPath);
     }
 
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Check(service, key));
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch(service));
+
     public string Name => _name;
 
-    public bool Check(TableService service, string key)
+    bool Check(TableService service, string key)
     {
         if (QueryFor(service) is not { } query) return false;
         // "1.1": no attributes, only whether an entry matches (RFC 4511 section 4.5.1.8).
         return Search(query, key, ["1.1"]).Count > 0;
     }
 
-    public string? Lookup(TableService service, string key)
+    string? Lookup(TableService service, string key)
     {
         if (QueryFor(service) is not { } query) return null;
         var entries = Search(query, key, [.. query.Attributes]);
@@ -66,7 +70,7 @@ public sealed class LdapTable : ITableBackend
     }
 
     /// <summary>table-ldap answers fetch requests with an error; so do we, rather than pretend the table is empty.</summary>
-    public IReadOnlyList<string> Fetch(TableService service) =>
+    IReadOnlyList<string> Fetch(TableService service) =>
         throw new TableTempFailException(_name, "ldap tables cannot list their entries (no fetch in table-ldap)");
 
     LdapQuery? QueryFor(TableService service) =>

@@ -20,11 +20,15 @@ public sealed class ProcTable(string name, string command) : ITableBackend, IDis
     HashSet<string> _services = [];
     long _nextId;
 
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Check(service, key));
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch(service));
+
     public string Name => name;
 
-    public bool Check(TableService service, string key) => Ask("check", service, key) is not null;
-    public string? Lookup(TableService service, string key) => Ask("lookup", service, key);
-    public IReadOnlyList<string> Fetch(TableService service)
+    bool Check(TableService service, string key) => Ask("check", service, key) is not null;
+    string? Lookup(TableService service, string key) => Ask("lookup", service, key);
+    IReadOnlyList<string> Fetch(TableService service)
     {
         // fetch hands out one entry per call, going round: collect until the first comes back.
         var all = new List<string>();

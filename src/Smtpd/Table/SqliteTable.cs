@@ -39,16 +39,20 @@ public sealed class SqliteTable : ITableBackend
 
     public string Name => _name;
 
-    public bool Check(TableService service, string key) => Lookup(service, key) is not null;
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Check(service, key));
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch(service));
 
-    public string? Lookup(TableService service, string key)
+    bool Check(TableService service, string key) => Lookup(service, key) is not null;
+
+    string? Lookup(TableService service, string key)
     {
         if (!_queries.TryGetValue("query_" + TableServiceNames.Of(service), out var sql)) return null;
         var rows = Query(sql, key);
         return rows.Count == 0 ? null : string.Join(", ", rows);
     }
 
-    public IReadOnlyList<string> Fetch(TableService service) =>
+    IReadOnlyList<string> Fetch(TableService service) =>
         _queries.TryGetValue("fetch_" + TableServiceNames.Of(service), out var sql) ? Query(sql, null) : [];
 
     /// <summary>Turns the "?" outside quotes into "$key".</summary>
