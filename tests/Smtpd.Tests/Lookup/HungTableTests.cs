@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using Smtpd.Tests.EndToEnd;
+
+namespace Smtpd.Tests.Lookup;
+
+// Path: 20 clients --RCPT x@hung.example--> smtpd --domain lookup--> proc table that never answers;
+// meanwhile 200 clients --RCPT @fast.example--> smtpd (an inline rule, no table). A lookup waits
+// for its own answer without a thread, so the hung table slows no other session; the hung
+// lookups end with 451 once the table's timeout (10 s) has passed.
+public sealed class HungTableTests
+{
+    const int FastSessions = 200, Concurrency = 20, HungSessions = 20;
+    static readonly TimeSpan TableTimeout = TimeSpan.FromSeconds(10);
+
+    // Goes through the handshake, then notes each request in a file and never answers it.
+    const string NeverAnswers = """
+        import sys
+        for line in sys.stdin:
+            line = line.rstrip('\n')
+            if line == 'config|ready':
+                print('register|domain\nregister|ready', flush=True)
+            elif not line.startswith('config|'):
+                with open(sys.argv[1], 'a') as f:
+                    f.write(line + '\n')
+        """;
+
+    /// <summary>One session up to RCPT; returns the slowest of its replies (banner included) and the RCPT reply.</summary>
+    static async Task<(TimeSpan Slowest, string Rcpt)> SessionAsync(int port, string rcpt)
+    {
+        var slowest = TimeSpan.Zero;
+        var clock = Stopwatch.StartNew();
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        async Task<string> Timed(Func<Task<string>> step)
+        {
+            clock.Restart();
+            string reply = await step();
+            if (clock.Elapsed > slowest) slowest = clock.Elapsed;
+            return reply;
+        }
+        Assert.StartsWith("220", await Timed(async () => await d.ReadReplyAsync() ?? "(closed)"));
+        Assert.StartsWith("250", await Timed(() => d.CommandAsync("EHLO client.example")));
+        Assert.StartsWith("250", await Timed(() => d.CommandAsync("MAIL FROM:<alice@client.example>")));
+        string reply = await Timed(() => d.CommandAsync($"RCPT TO:<{rcpt}>"));
+        await Timed(() => d.CommandAsync("QUIT"));
+        return (slowest, reply);
+    }
+
+    /// <summary>200 sessions for the fast domain, 20 at a time; the slowest reply of all.</summary>
+    static async Task<TimeSpan> FastRoundAsync(int port)
+    {
+        using var turns = new SemaphoreSlim(Concurrency);
+        var sessions = Enumerable.Range(0, FastSessions).Select(async i =>
+        {
+            await turns.WaitAsync();
+            try
+            {
+                var (slowest, rcpt) = await SessionAsync(port, $"{TestUsers.Recipient}+{i}@fast.example");
+                Assert.StartsWith("250", rcpt);
+                return slowest;
+            }
+            finally { turns.Release(); }
+        });
+        return (await Task.WhenAll(sessions)).Max();
+    }
+
+    [SkippableFact]
+    public async Task A_proc_table_that_never_answers_slows_no_other_session_and_its_lookups_end_in_451()
+    {
+        Skip.IfNot(ExternalTool.Exists("python3"), "python3 is not installed");
+        await using var smtpd = new SmtpdInstance();
+        string script = Path.Combine(smtpd.Dir, "hung.py"), asked = Path.Combine(smtpd.Dir, "asked");
+        File.WriteAllText(script, NeverAnswers);
+        File.WriteAllText(asked, "");
+        File.SetUnixFileMode(asked, (UnixFileMode)0b110_110_110); // the table runs as the daemon's user
+        smtpd.WriteConfig($$"""
+            table hung "proc:python3 {{script}} {{asked}}"
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain "fast.example" action "local"
+            match from any for domain <hung> action "local"
+            """);
+        await smtpd.StartAsync();
+
+        var baseline = await FastRoundAsync(smtpd.Port);
+        // Generous, and still well under the table's timeout: a session held up behind the hung
+        // table would wait for that timeout.
+        var bound = TimeSpan.FromTicks(Math.Max(4 * baseline.Ticks, TimeSpan.FromSeconds(2).Ticks));
+        Assert.True(bound < TableTimeout / 2, $"the baseline ({baseline.TotalMilliseconds:0} ms) is too slow to tell a held-up session");
+
+        var hungClock = Stopwatch.StartNew();
+        var hung = Enumerable.Range(0, HungSessions).Select(i => Task.Run(async () =>
+        {
+            await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+            await d.ReadReplyAsync();
+            await d.CommandAsync("EHLO client.example");
+            await d.CommandAsync("MAIL FROM:<alice@client.example>");
+            await d.SendAsync($"RCPT TO:<user{i}@hung.example>\r\n");
+            string reply = await d.ReadReplyAsync(TimeSpan.FromSeconds(40)) ?? "(closed)";
+            return (reply, hungClock.Elapsed);
+        })).ToList();
+        // Every hung session's lookup has reached the table program before the fast round starts.
+        await Control.Poll.UntilAsync(() => Task.FromResult(File.ReadAllLines(asked).Length >= HungSessions),
+            $"the table program did not get all {HungSessions} requests", TimeSpan.FromSeconds(10));
+
+        var loaded = await FastRoundAsync(smtpd.Port);
+        Assert.True(hung.All(h => !h.IsCompleted), "the hung lookups ended before the fast round did: nothing was shown");
+        Assert.True(loaded < bound, $"with a hung table the slowest reply took {loaded.TotalMilliseconds:0} ms (baseline {baseline.TotalMilliseconds:0} ms, bound {bound.TotalMilliseconds:0} ms)");
+
+        foreach (var (reply, after) in await Task.WhenAll(hung))
+        {
+            Assert.StartsWith("451", reply);
+            Assert.InRange(after, TableTimeout - TimeSpan.FromSeconds(1), TableTimeout + TimeSpan.FromSeconds(15));
+        }
+    }
+}
