@@ -25,6 +25,8 @@ namespace Smtpd.Table;
 public sealed class LdapTable : ITableBackend, IDisposable
 {
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>A search, and a bind with one more search when a kept connection had died.</summary>
+    static readonly TimeSpan LookupDeadline = 2 * (RequestTimeout + TimeSpan.FromSeconds(1));
     /// <summary>LDAP_TIMEOUT as S.DS.P reports it (its Windows value), and as libldap does.</summary>
     const int LdapTimeout = 0x55, LibLdapTimeout = -5;
     readonly string _name;
@@ -90,22 +92,31 @@ public sealed class LdapTable : ITableBackend, IDisposable
     async Task<List<SearchResultEntry>> SearchAsync(LdapQuery query, string key, string[] attributes, CancellationToken ct)
     {
         string filter = query.FilterFor(key.ToLowerInvariant(), _name);
+        // One deadline for the whole lookup, turns and retry included: lookups queued behind a
+        // hung server end with it instead of one after the other.
+        using var lookup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        lookup.CancelAfter(LookupDeadline);
         for (int attempt = 1; ; attempt++)
         {
             var connection = _connection;
             bool reused = connection is not null;
             try
             {
-                connection ??= await ConnectedAsync(ct);
-                return await SearchWithDeadlineAsync(connection, new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes), ct);
+                connection ??= await ConnectedAsync(lookup.Token);
+                return await SearchWithDeadlineAsync(connection, new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes), lookup.Token, ct);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // Waiting for the connection or for a turn on it: other lookups hold them.
+                throw new TableTempFailException(_name, $"{_config.Url}: no answer within {LookupDeadline.TotalSeconds:0} s");
             }
             catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException)
             {
                 // Never go on with a connection that failed: libldap would quietly reopen it
                 // without our bind, and an anonymous search may see nothing (a false 550).
                 bool timedOut = ex is TimeoutException or LdapException { ErrorCode: LdapTimeout or LibLdapTimeout };
-                // After our own deadline S.DS.P still polls for the search: that connection is closed
-                // when it is done with it (SearchWithDeadlineAsync); any other is closed now.
+                // After our own deadline libldap may still hold the connection: it is closed once the
+                // search returns (SearchWithDeadlineAsync); any other is closed now.
                 if (connection is not null && ex is not TimeoutException) Drop(connection);
                 // A kept connection may have died while idle (the server restarted): one fresh
                 // try; not after a timeout, when the server is there but does not answer
@@ -130,6 +141,11 @@ public sealed class LdapTable : ITableBackend, IDisposable
                 // libldap's bind did not hold its timeout: the connection is closed once it returns.
                 _ = DisposeWhenConnectedAsync(connect);
                 throw new TimeoutException($"no answer to bind within {RequestTimeout.TotalSeconds:0} s");
+            }
+            catch (OperationCanceledException)
+            {
+                _ = DisposeWhenConnectedAsync(connect);
+                throw;
             }
         }
         finally { _connecting.Release(); }
@@ -158,19 +174,15 @@ public sealed class LdapTable : ITableBackend, IDisposable
     /// (tested with a stopped slapd). A search past its deadline keeps its connection and its
     /// turn until libldap lets go of it; the connection is then disposed.
     /// </summary>
-    async Task<List<SearchResultEntry>> SearchWithDeadlineAsync(LdapConnection connection, SearchRequest request, CancellationToken ct)
+    async Task<List<SearchResultEntry>> SearchWithDeadlineAsync(LdapConnection connection, SearchRequest request, CancellationToken lookup, CancellationToken caller)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(lookup);
         deadline.CancelAfter(RequestTimeout + TimeSpan.FromSeconds(1));
-        try { await _searchTurn.WaitAsync(deadline.Token); }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new TimeoutException($"no answer within {RequestTimeout.TotalSeconds:0} s (earlier searches still wait for the server)");
-        }
+        await _searchTurn.WaitAsync(deadline.Token);
         var search = OnOwnThread(() => (SearchResponse)connection.SendRequest(request, RequestTimeout));
         _ = search.ContinueWith(_ => _searchTurn.Release(), TaskScheduler.Default);
         try { return (await search.WaitAsync(deadline.Token)).Entries.Cast<SearchResultEntry>().ToList(); }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
         {
             Interlocked.CompareExchange(ref _connection, null, connection);
             _ = search.ContinueWith(_ => connection.Dispose(), TaskScheduler.Default);
