@@ -133,6 +133,48 @@ public sealed class HungTableTests
         Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
     }
 
+    // Path: 20 clients --RCPT--> smtpd --domain query--> PostgreSQL stopped with SIGSTOP (postmaster
+    // and backends); meanwhile 200 clients --RCPT @fast.example--> smtpd.
+    [SkippableFact]
+    public async Task A_stopped_postgres_server_slows_no_other_session_and_its_lookups_end_in_451()
+    {
+        Skip.IfNot(Table.PostgresServer.Available, "PostgreSQL server binaries are not installed (or not root)");
+        await using var pg = new Table.PostgresServer();
+        await pg.InitAsync();
+        await using var smtpd = new SmtpdInstance();
+        File.WriteAllText(Path.Combine(smtpd.Dir, "postgres.conf"), $"""
+            conninfo {pg.ConnInfo}
+            query_domain SELECT d FROM (VALUES ('known.example')) AS domains(d) WHERE d=$1;
+            """);
+        smtpd.WriteConfig("""
+            table hung postgres:{dir}/postgres.conf
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain "fast.example" action "local"
+            match from any for domain <hung> action "local"
+            """);
+        await smtpd.StartAsync();
+        // A pooled connection is open while the server answers (no such domain: 550).
+        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+        var bound = BoundFrom(await FastRoundAsync(smtpd.Port));
+
+        await pg.PauseAsync();
+        var hung = StartHungSessions(smtpd.Port);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // their RCPTs are in
+        var loaded = await FastRoundAsync(smtpd.Port);
+        Assert.True(hung.All(h => !h.IsCompleted), "the hung lookups ended before the fast round did: nothing was shown");
+        Assert.True(loaded < bound, $"with a stopped postgres server the slowest reply took {loaded.TotalMilliseconds:0} ms (bound {bound.TotalMilliseconds:0} ms)");
+
+        // The query on the pooled connection gives up after its 10 s command timeout, new connections after the 5 s connect timeout.
+        foreach (var (reply, after) in await Task.WhenAll(hung))
+        {
+            Assert.StartsWith("451", reply);
+            Assert.InRange(after, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(40));
+        }
+        await pg.ResumeAsync();
+        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+    }
+
     // Path: 20 clients --RCPT--> smtpd --domain lookup--> proc table that never answers;
     // meanwhile 200 clients --RCPT @fast.example--> smtpd.
     [SkippableFact]
