@@ -71,7 +71,8 @@ public sealed class ProcTable(string name, string command) : ITableBackend, IDis
             if (_current is { Gone: null } running) return running;
             _current?.Dispose();
             _current = null;
-            if (_starting is null || _starting.IsCompleted) _starting = StartAsync();
+            // Started on the pool: the lock only chooses who starts, it is not held while the program starts.
+            if (_starting is null || _starting.IsCompleted) _starting = Task.Run(StartAsync);
             starting = _starting;
         }
         return await starting;
