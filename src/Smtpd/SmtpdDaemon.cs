@@ -87,7 +87,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
-            helper is null ? null : user => helper.ReadForward(user.Name));
+            helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
         _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queueProcess.Enqueue, _bus, time, log);
         if (ruleset.Filters.Count > 0)
         {
@@ -103,7 +103,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             Log = log,
             Time = time,
             Tables = tables,
-            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.Authenticate),
+            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync),
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = s.TlsHandshakeTimeout,
             CommandTimeout = s.SessionTimeout,

@@ -76,7 +76,7 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, E
             Reported(failures);
             return;
         }
-        var decision = resolver.Resolve(new SessionInfo(null, true, null, null), sender);
+        var decision = await resolver.ResolveAsync(new SessionInfo(null, true, null, null), sender, ct);
         IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
         {
             RecipientDecision.Accept a => [a],

@@ -84,7 +84,7 @@ public sealed class ChaosMonkey
         return delay > TimeSpan.Zero ? Task.Delay(delay, ct) : Task.CompletedTask;
     }
 
-    /// <summary>For synchronous operations (table lookups).</summary>
+    /// <summary>For synchronous operations (queue backend calls).</summary>
     public void Pause(string point)
     {
         var delay = Delay(point);

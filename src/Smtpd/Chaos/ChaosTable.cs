@@ -9,14 +9,17 @@ public sealed class ChaosTable(ITableBackend inner, ChaosMonkey monkey) : ITable
 
     public void Dispose() => (inner as IDisposable)?.Dispose();
 
-    void Strike()
+    async ValueTask StrikeAsync(CancellationToken ct)
     {
         string point = "table." + inner.Name;
-        monkey.Pause(point);
+        await monkey.PauseAsync(point, ct);
         if (monkey.Fails(point)) throw new TableTempFailException(inner.Name, "chaos: injected lookup failure");
     }
 
-    public bool Check(TableService service, string key) { Strike(); return inner.Check(service, key); }
-    public string? Lookup(TableService service, string key) { Strike(); return inner.Lookup(service, key); }
-    public IReadOnlyList<string> Fetch(TableService service) { Strike(); return inner.Fetch(service); }
+    public async ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default)
+    { await StrikeAsync(ct); return await inner.CheckAsync(service, key, ct); }
+    public async ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default)
+    { await StrikeAsync(ct); return await inner.LookupAsync(service, key, ct); }
+    public async ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default)
+    { await StrikeAsync(ct); return await inner.FetchAsync(service, ct); }
 }

@@ -19,35 +19,41 @@ public sealed class BuiltinFilter(string name, FilterSpec.Builtin spec, TableSet
     public FilterPhase Phase { get; } = FilterPhases.TryParse(spec.Phase, out var p) ? p : FilterPhase.Connect;
 
     /// <exception cref="TableTempFailException">A table could not be read.</exception>
-    public bool Matches(FilterSession s, string param) => spec.Conditions.Any(c => Holds(c, s, param) != c.Negated);
+    public async ValueTask<bool> MatchesAsync(FilterSession s, string param, CancellationToken ct = default)
+    {
+        foreach (var c in spec.Conditions)
+            if (await HoldsAsync(c, s, param, ct) != c.Negated) return true;
+        return false;
+    }
 
-    bool Holds(FilterCondition c, FilterSession s, string param) => c.Kind switch
+    async ValueTask<bool> HoldsAsync(FilterCondition c, FilterSession s, string param, CancellationToken ct) => c.Kind switch
     {
         FilterConditionKind.Fcrdns => s.Fcrdns,
-        FilterConditionKind.Rdns => c.Table is null && c.Pattern is null ? HasRdns(s.Rdns) : s.Rdns is { } rdns && Lookup(c, TableService.Domain, rdns),
-        FilterConditionKind.Src => s.Source is { } src && Lookup(c, TableService.NetAddr, src),
-        FilterConditionKind.Helo => s.Helo is { } helo && Lookup(c, TableService.Domain, helo),
-        FilterConditionKind.Auth => s.User is { } user && (c.Table is null && c.Pattern is null || Lookup(c, TableService.Credentials, user)),
-        FilterConditionKind.MailFrom => s.MailFrom is { } from && Lookup(c, TableService.MailAddr, from),
-        FilterConditionKind.RcptTo => Phase == FilterPhase.RcptTo && Lookup(c, TableService.MailAddr, param),
+        FilterConditionKind.Rdns => c.Table is null && c.Pattern is null ? HasRdns(s.Rdns) : s.Rdns is { } rdns && await LookupAsync(c, TableService.Domain, rdns, ct),
+        FilterConditionKind.Src => s.Source is { } src && await LookupAsync(c, TableService.NetAddr, src, ct),
+        FilterConditionKind.Helo => s.Helo is { } helo && await LookupAsync(c, TableService.Domain, helo, ct),
+        FilterConditionKind.Auth => s.User is { } user && (c.Table is null && c.Pattern is null || await LookupAsync(c, TableService.Credentials, user, ct)),
+        FilterConditionKind.MailFrom => s.MailFrom is { } from && await LookupAsync(c, TableService.MailAddr, from, ct),
+        FilterConditionKind.RcptTo => Phase == FilterPhase.RcptTo && await LookupAsync(c, TableService.MailAddr, param, ct),
         _ => false,
     };
 
     /// <summary>filter_check_rdns: no name, or a "name" that is an address, is no reverse DNS.</summary>
     static bool HasRdns(string? rdns) => !string.IsNullOrEmpty(rdns) && rdns != "<unknown>" && !IPAddress.TryParse(rdns.Trim('[', ']'), out _);
 
-    bool Lookup(FilterCondition c, TableService service, string key)
+    async ValueTask<bool> LookupAsync(FilterCondition c, TableService service, string key, CancellationToken ct)
     {
         if (c.Pattern is not null) return RegexMatches(c.Pattern, key);
         var table = tables[c.Table!];
-        if (c.Regex) return table.Fetch(service).Any(pattern => RegexMatches(pattern, key));
-        if (table.Check(service, key)) return true;
+        if (c.Regex) return (await table.FetchAsync(service, ct)).Any(pattern => RegexMatches(pattern, key));
+        if (await table.CheckAsync(service, key, ct)) return true;
         if (service != TableService.MailAddr) return false;
         // A mail address also matches its domain ("@example.org" or "example.org") or its user ("user@").
         int at = key.LastIndexOf('@');
         if (at < 0) return false;
         string domain = key[(at + 1)..];
-        return table.Check(service, "@" + domain) || table.Check(service, domain) || table.Check(service, key[..(at + 1)]);
+        return await table.CheckAsync(service, "@" + domain, ct) || await table.CheckAsync(service, domain, ct)
+            || await table.CheckAsync(service, key[..(at + 1)], ct);
     }
 
     static bool RegexMatches(string pattern, string input)

@@ -98,7 +98,7 @@ public sealed class FilterSession
             {
                 case FilterHost.Entry.Builtin b:
                     bool matches;
-                    try { matches = b.Filter.Matches(this, param); }
+                    try { matches = await b.Filter.MatchesAsync(this, param, ct); }
                     catch (TableTempFailException ex)
                     {
                         _host.Log.Warn($"filter {b.Name}: {ex.Message}");

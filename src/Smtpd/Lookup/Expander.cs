@@ -15,12 +15,19 @@ namespace Smtpd.Lookup;
 /// <param name="readForward">Reads a user's ~/.forward (null: none); by default directly, in a
 /// daemon that gave up root through the privileged helper.</param>
 public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, SystemUser?> users,
-    Func<SessionInfo, MailAddress, int, RecipientDecision> reroute, Func<SystemUser, string?>? readForward = null)
+    Expander.Router reroute, Expander.ForwardReader? readForward = null)
 {
     public const int MaxDepth = 10;
 
-    sealed class Walk(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth)
+    /// <summary>Routes an address an expansion produced through the rules again.</summary>
+    public delegate ValueTask<RecipientDecision> Router(SessionInfo session, MailAddress rcpt, int depth, CancellationToken ct);
+
+    /// <summary>A user's ~/.forward (null: none); an IOException when it cannot be read now.</summary>
+    public delegate ValueTask<string?> ForwardReader(SystemUser user, CancellationToken ct);
+
+    sealed class Walk(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth, CancellationToken ct)
     {
+        public CancellationToken Ct { get; } = ct;
         public ActionConfig Action { get; } = action;
         public MailAddress Rcpt { get; } = rcpt;
         public SessionInfo Session { get; } = session;
@@ -30,22 +37,22 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         public RecipientDecision.Refuse? Refused { get; set; }
     }
 
-    public RecipientDecision Expand(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth)
+    public async ValueTask<RecipientDecision> ExpandAsync(ActionConfig action, MailAddress rcpt, SessionInfo session, int depth, CancellationToken ct = default)
     {
-        var w = new Walk(action, rcpt, session, depth);
+        var w = new Walk(action, rcpt, session, depth, ct);
         var (user, tag) = SplitTag(rcpt.User);
         try
         {
             if (action.VirtualTable is { } vt)
             {
-                string? value = VirtualLookup(vt, rcpt, user);
+                string? value = await VirtualLookupAsync(vt, rcpt, user, ct);
                 if (value is null) return new RecipientDecision.Refuse(Replies.UnknownUser, $"no virtual entry for {rcpt}");
-                Items(w, value, 1, owner: null, tag);
+                await ItemsAsync(w, value, 1, owner: null, tag);
             }
             else if (action.AliasTable is not null)
-                AliasOrUser(w, user.ToLowerInvariant(), tag, 1);
+                await AliasOrUserAsync(w, user.ToLowerInvariant(), tag, 1);
             else
-                LocalUser(w, user, tag, 1, forward: true);
+                await LocalUserAsync(w, user, tag, 1, forward: true);
         }
         catch (TableTempFailException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
         // An :include: or .forward we may not read (UnauthorizedAccessException is no IOException) is temporary too.
@@ -71,12 +78,12 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
     }
 
     /// <summary>user+tag@domain, user@domain, user, @domain, @ — the first key the table has.</summary>
-    string? VirtualLookup(string table, MailAddress rcpt, string user)
+    async ValueTask<string?> VirtualLookupAsync(string table, MailAddress rcpt, string user, CancellationToken ct)
     {
         var t = tables[table];
         string domain = rcpt.Domain.ToLowerInvariant();
         foreach (string key in new[] { rcpt.ToString().ToLowerInvariant(), $"{user}@{domain}".ToLowerInvariant(), user.ToLowerInvariant(), "@" + domain, "@" })
-            if (t.Lookup(TableService.Virtual, key) is { } value) { CheckValue(table, key, value); return value; }
+            if (await t.LookupAsync(TableService.Virtual, key, ct) is { } value) { CheckValue(table, key, value); return value; }
         return null;
     }
 
@@ -90,29 +97,29 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         if (TableValues.AliasProblem(value) is { } why) throw new TableTempFailException(table, $"bad alias value for \"{key}\": {why}");
     }
 
-    void AliasOrUser(Walk w, string name, string? tag, int depth)
+    async ValueTask AliasOrUserAsync(Walk w, string name, string? tag, int depth)
     {
         if (!Guard(w, depth) || !w.Seen.Add("alias:" + name)) return;
-        string? value = tables[w.Action.AliasTable!].Lookup(TableService.Alias, name);
+        string? value = await tables[w.Action.AliasTable!].LookupAsync(TableService.Alias, name, w.Ct);
         if (value is not null) CheckValue(w.Action.AliasTable!, name, value);
-        if (value is null) LocalUser(w, name, tag, depth, forward: true);
-        else Items(w, value, depth + 1, owner: name, tag);
+        if (value is null) await LocalUserAsync(w, name, tag, depth, forward: true);
+        else await ItemsAsync(w, value, depth + 1, owner: name, tag);
     }
 
-    void LocalUser(Walk w, string name, string? tag, int depth, bool forward)
+    async ValueTask LocalUserAsync(Walk w, string name, string? tag, int depth, bool forward)
     {
         // A user's .forward is read once ("forward:"), and the user's own mailbox is delivered once
         // ("user:"): "\me" in my .forward, reached after the .forward was read, still gets its copy.
         if (!Guard(w, depth) || !w.Seen.Add((forward ? "forward:" : "user:") + name)) return;
-        var user = w.Action.UserbaseTable is { } userbase ? Userbase.Get(tables, userbase, name) : users(name.ToLowerInvariant());
+        var user = w.Action.UserbaseTable is { } userbase ? await Userbase.GetAsync(tables, userbase, name, w.Ct) : users(name.ToLowerInvariant());
         if (user is null)
         {
             w.Refused ??= new RecipientDecision.Refuse(Replies.UnknownUser, $"no local user {name}");
             return;
         }
-        if (forward && ReadForward(user) is { } content)
+        if (forward && await ReadForwardAsync(user, w.Ct) is { } content)
         {
-            Items(w, content, depth + 1, owner: user.Name, tag, fromForward: user.Name);
+            await ItemsAsync(w, content, depth + 1, owner: user.Name, tag, fromForward: user.Name);
             return;
         }
         if (forward && !w.Seen.Add("user:" + name)) return;
@@ -121,22 +128,23 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
     }
 
     /// <summary>A user's ~/.forward, or null when there is none or it says nothing (normal delivery).</summary>
-    string? ReadForward(SystemUser user)
+    async ValueTask<string?> ReadForwardAsync(SystemUser user, CancellationToken ct)
     {
-        string? text = (readForward ?? ReadForwardFile)(user);
+        string? text = await (readForward ?? ReadForwardFile)(user, ct);
         if (text is null) return null;
         var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         return lines.Count == 0 ? null : string.Join(',', lines);
     }
 
-    static string? ReadForwardFile(SystemUser user)
+    /// <summary>Read here, when the daemon kept the rights to: a small local file, answered at once.</summary>
+    static ValueTask<string?> ReadForwardFile(SystemUser user, CancellationToken ct)
     {
         string path = Path.Combine(user.Home, ".forward");
-        return File.Exists(path) ? File.ReadAllText(path) : null;
+        return new(File.Exists(path) ? File.ReadAllText(path) : null);
     }
 
     /// <param name="owner">Whose alias or .forward this is: commands and files run as them (never as root).</param>
-    void Items(Walk w, string value, int depth, string? owner, string? tag, string? fromForward = null)
+    async ValueTask ItemsAsync(Walk w, string value, int depth, string? owner, string? tag, string? fromForward = null)
     {
         if (!Guard(w, depth)) return;
         foreach (string raw in AliasItems.Split(value, out _))
@@ -150,15 +158,15 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
                 string path = item[9..].Trim();
                 if (!w.Seen.Add("include:" + path)) continue;
                 var included = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'));
-                Items(w, string.Join(',', included), depth + 1, owner, tag);
+                await ItemsAsync(w, string.Join(',', included), depth + 1, owner, tag);
             }
             else if (item.StartsWith("error:", StringComparison.OrdinalIgnoreCase)) Error(w, item[6..].Trim());
-            else if (item.StartsWith('\\')) LocalUser(w, item[1..], tag, depth + 1, forward: false);
-            else if (item.Contains('@')) Address(w, item, depth + 1);
+            else if (item.StartsWith('\\')) await LocalUserAsync(w, item[1..], tag, depth + 1, forward: false);
+            else if (item.Contains('@')) await AddressAsync(w, item, depth + 1);
             else if (fromForward is not null && string.Equals(item, fromForward, StringComparison.OrdinalIgnoreCase))
-                LocalUser(w, item, tag, depth + 1, forward: false); // "me" in my own .forward: keep a copy
-            else if (w.Action.AliasTable is not null) AliasOrUser(w, item.ToLowerInvariant(), tag, depth + 1);
-            else LocalUser(w, item, tag, depth + 1, forward: true);
+                await LocalUserAsync(w, item, tag, depth + 1, forward: false); // "me" in my own .forward: keep a copy
+            else if (w.Action.AliasTable is not null) await AliasOrUserAsync(w, item.ToLowerInvariant(), tag, depth + 1);
+            else await LocalUserAsync(w, item, tag, depth + 1, forward: true);
         }
     }
 
@@ -176,7 +184,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
         w.Out.Add(new RecipientDecision.Accept(w.Action, dest, runAs.Name, null, method, target));
     }
 
-    void Address(Walk w, string text, int depth)
+    async ValueTask AddressAsync(Walk w, string text, int depth)
     {
         if (!Guard(w, depth) || !w.Seen.Add("address:" + text)) return;
         if (!MailAddress.TryParse(text.Trim('<', '>'), allowNoDomain: false, out var address))
@@ -184,7 +192,7 @@ public sealed class Expander(Ruleset ruleset, TableSet tables, Func<string, Syst
             w.Refused ??= new RecipientDecision.Refuse(Replies.UnknownUser, $"invalid address in expansion: {text}");
             return;
         }
-        switch (reroute(w.Session, address, depth))
+        switch (await reroute(w.Session, address, depth, w.Ct))
         {
             case RecipientDecision.Accept a: w.Out.Add(a); break;
             case RecipientDecision.Expanded x: w.Out.AddRange(x.Deliveries); break;

@@ -18,20 +18,21 @@ public sealed class RecipientResolver
     readonly Expander _expander;
 
     public RecipientResolver(Ruleset ruleset, RuleMatcher matcher, Func<string, string?> userExists, TableSet? tables = null,
-        Func<string, SystemUser?>? users = null, Func<SystemUser, string?>? readForward = null)
+        Func<string, SystemUser?>? users = null, Expander.ForwardReader? readForward = null)
     {
         _ruleset = ruleset;
         _matcher = matcher;
         users ??= name => userExists(name) is { } canonical ? new SystemUser(canonical, 1, 1, "/nonexistent", "/bin/sh") : null;
-        _expander = new Expander(ruleset, tables ?? new TableSet(ruleset), users, Resolve, readForward);
+        _expander = new Expander(ruleset, tables ?? new TableSet(ruleset), users, ResolveAsync, readForward);
     }
 
-    public RecipientDecision Resolve(SessionInfo session, MailAddress rcpt) => Resolve(session, rcpt, 0);
+    public ValueTask<RecipientDecision> ResolveAsync(SessionInfo session, MailAddress rcpt, CancellationToken ct = default) =>
+        ResolveAsync(session, rcpt, 0, ct);
 
-    RecipientDecision Resolve(SessionInfo session, MailAddress rcpt, int depth)
+    async ValueTask<RecipientDecision> ResolveAsync(SessionInfo session, MailAddress rcpt, int depth, CancellationToken ct)
     {
         Rule? rule;
-        try { rule = _matcher.Match(session, rcpt); }
+        try { rule = await _matcher.MatchAsync(session, rcpt, ct); }
         catch (TableTempFailException ex) { return new RecipientDecision.Refuse(Replies.TempFailure, ex.Message); }
 
         if (rule is null)
@@ -45,6 +46,6 @@ public sealed class RecipientResolver
         if (!action.IsLocal)
             return new RecipientDecision.Accept(action, rcpt.ToString(), null, null);
         // Aliases, virtual tables, ~/.forward and the + delimiter (RFC 5233 sub-addressing).
-        return _expander.Expand(action, rcpt, session, depth);
+        return await _expander.ExpandAsync(action, rcpt, session, depth, ct);
     }
 }

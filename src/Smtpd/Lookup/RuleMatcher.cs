@@ -14,14 +14,14 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
 {
     static readonly TimeSpan RegexTimeout = TimeSpan.FromMilliseconds(100);
 
-    public Rule? Match(SessionInfo session, MailAddress rcpt)
+    public async ValueTask<Rule?> MatchAsync(SessionInfo session, MailAddress rcpt, CancellationToken ct = default)
     {
         foreach (var rule in ruleset.Rules)
         {
             if (rule.Tag is not null && !string.Equals(rule.Tag, session.ListenerTag, StringComparison.OrdinalIgnoreCase))
                 continue;
-            if (MatchesFrom(rule.From, session, rule.AuthenticatedIsLocal) && MatchesFor(rule.For, rcpt)
-                && rule.Conditions.All(c => MatchesCondition(c, session, rcpt)))
+            if (await MatchesFromAsync(rule.From, session, rule.AuthenticatedIsLocal, ct) && await MatchesForAsync(rule.For, rcpt, ct)
+                && await AllConditionsHoldAsync(rule, session, rcpt, ct))
                 return rule;
         }
         return null;
@@ -29,7 +29,14 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
 
     public bool IsLocalDomain(string domain) => domain.Length == 0 || localNames.Contains(domain);
 
-    bool MatchesFrom(FromCondition from, SessionInfo session, bool authenticatedIsLocal)
+    async ValueTask<bool> AllConditionsHoldAsync(Rule rule, SessionInfo session, MailAddress rcpt, CancellationToken ct)
+    {
+        foreach (var c in rule.Conditions)
+            if (!await MatchesConditionAsync(c, session, rcpt, ct)) return false;
+        return true;
+    }
+
+    async ValueTask<bool> MatchesFromAsync(FromCondition from, SessionInfo session, bool authenticatedIsLocal, CancellationToken ct)
     {
         string? address = session.ClientAddress?.ToString();
         bool result = from.Kind switch
@@ -37,25 +44,25 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
             FromKind.Any => true,
             FromKind.Local => session.Local || (authenticatedIsLocal && session.AuthUser is not null),
             FromKind.Socket => session.ClientAddress is null,
-            FromKind.Source => address is not null && InTable(from.Table!, TableService.NetAddr, address, from.Regex),
+            FromKind.Source => address is not null && await InTableAsync(from.Table!, TableService.NetAddr, address, from.Regex, ct),
             FromKind.Auth => session.AuthUser is not null
-                && (from.Table is null || InTable(from.Table, TableService.Credentials, session.AuthUser, from.Regex)),
+                && (from.Table is null || await InTableAsync(from.Table, TableService.Credentials, session.AuthUser, from.Regex, ct)),
             // ruleset_match_from: the name the session found (/etc/hosts, then PTR); in a table, as a domain.
             FromKind.Rdns => session.Rdns is not null
-                && (from.Table is null || InTable(from.Table, TableService.Domain, session.Rdns, from.Regex)),
+                && (from.Table is null || await InTableAsync(from.Table, TableService.Domain, session.Rdns, from.Regex, ct)),
             _ => false,
         };
         return result != from.Negate;
     }
 
-    bool MatchesFor(ForCondition @for, MailAddress rcpt)
+    async ValueTask<bool> MatchesForAsync(ForCondition @for, MailAddress rcpt, CancellationToken ct)
     {
         string domain = rcpt.Domain.TrimEnd('.');
         bool result = @for.Kind switch
         {
             ForKind.Any => true,
             ForKind.Local => IsLocalDomain(domain),
-            ForKind.Domain when @for.Table is not null => InTable(@for.Table, TableService.Domain, domain, @for.Regex),
+            ForKind.Domain when @for.Table is not null => await InTableAsync(@for.Table, TableService.Domain, domain, @for.Regex, ct),
             ForKind.Domain when @for.Regex => RegexMatches(@for.Domain!, domain),
             ForKind.Domain => DomainMatches(@for.Domain!, domain),
             _ => false,
@@ -63,15 +70,15 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
         return result != @for.Negate;
     }
 
-    bool MatchesCondition(MatchCondition c, SessionInfo session, MailAddress rcpt)
+    async ValueTask<bool> MatchesConditionAsync(MatchCondition c, SessionInfo session, MailAddress rcpt, CancellationToken ct)
     {
         bool result = c.Kind switch
         {
-            MatchKind.Tag => session.ListenerTag is not null && InTable(c.Table!, TableService.Source, session.ListenerTag, c.Regex),
-            MatchKind.Helo => InTable(c.Table!, TableService.Domain, session.Helo, c.Regex),
-            MatchKind.Auth => session.AuthUser is not null && (c.Table is null || InTable(c.Table, TableService.Credentials, session.AuthUser, c.Regex)),
-            MatchKind.MailFrom => InTable(c.Table!, TableService.MailAddr, session.Sender, c.Regex),
-            MatchKind.RcptTo => InTable(c.Table!, TableService.MailAddr, rcpt.ToString(), c.Regex),
+            MatchKind.Tag => session.ListenerTag is not null && await InTableAsync(c.Table!, TableService.Source, session.ListenerTag, c.Regex, ct),
+            MatchKind.Helo => await InTableAsync(c.Table!, TableService.Domain, session.Helo, c.Regex, ct),
+            MatchKind.Auth => session.AuthUser is not null && (c.Table is null || await InTableAsync(c.Table, TableService.Credentials, session.AuthUser, c.Regex, ct)),
+            MatchKind.MailFrom => await InTableAsync(c.Table!, TableService.MailAddr, session.Sender, c.Regex, ct),
+            MatchKind.RcptTo => await InTableAsync(c.Table!, TableService.MailAddr, rcpt.ToString(), c.Regex, ct),
             MatchKind.Tls => session.Tls,
             _ => false,
         };
@@ -82,17 +89,18 @@ public sealed class RuleMatcher(Ruleset ruleset, TableSet tables, LocalNames loc
     /// Table membership for a service. Mail addresses match an entry for the whole address, for
     /// its domain ("@example.org" or "example.org") or for its user ("user@"), as in OpenSMTPD.
     /// </summary>
-    bool InTable(string name, TableService service, string key, bool regex)
+    async ValueTask<bool> InTableAsync(string name, TableService service, string key, bool regex, CancellationToken ct)
     {
         var table = tables[name];
         if (regex)
-            return table.Fetch(service).Any(pattern => RegexMatches(pattern, key));
-        if (service != TableService.MailAddr) return table.Check(service, key);
-        if (table.Check(service, key)) return true;
+            return (await table.FetchAsync(service, ct)).Any(pattern => RegexMatches(pattern, key));
+        if (service != TableService.MailAddr) return await table.CheckAsync(service, key, ct);
+        if (await table.CheckAsync(service, key, ct)) return true;
         int at = key.LastIndexOf('@');
         if (at < 0) return false;
         string domain = key[(at + 1)..];
-        return table.Check(service, "@" + domain) || table.Check(service, domain) || table.Check(service, key[..(at + 1)]);
+        return await table.CheckAsync(service, "@" + domain, ct) || await table.CheckAsync(service, domain, ct)
+            || await table.CheckAsync(service, key[..(at + 1)], ct);
     }
 
     static bool RegexMatches(string pattern, string input)

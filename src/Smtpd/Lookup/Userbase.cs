@@ -11,9 +11,9 @@ namespace Smtpd.Lookup;
 public static class Userbase
 {
     /// <exception cref="TableTempFailException">The table cannot be consulted now.</exception>
-    public static SystemUser? Get(TableSet tables, string table, string name)
+    public static async ValueTask<SystemUser?> GetAsync(TableSet tables, string table, string name, CancellationToken ct = default)
     {
-        string? value = tables[table].Lookup(TableService.UserInfo, name.ToLowerInvariant());
+        string? value = await tables[table].LookupAsync(TableService.UserInfo, name.ToLowerInvariant(), ct);
         if (value is null) return null;
         if (!TableValues.TryParseUserInfo(value, out uint uid, out uint gid, out string home))
             throw new TableTempFailException(table, $"bad userinfo for {name}: \"{value}\" (uid:gid:/home)");

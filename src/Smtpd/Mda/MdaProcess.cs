@@ -178,7 +178,7 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
         try
         {
             user = e.MdaUser is null ? null
-                : action.UserbaseTable is { } userbase && e.MdaMethod is null && tables is not null ? Lookup.Userbase.Get(tables, userbase, e.MdaUser)
+                : action.UserbaseTable is { } userbase && e.MdaMethod is null && tables is not null ? await Lookup.Userbase.GetAsync(tables, userbase, e.MdaUser, ct)
                 : users.Get(e.MdaUser);
         }
         catch (Table.TableTempFailException ex) { return Outcome.TempFail(ex.Message); }

@@ -21,7 +21,7 @@ public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertifica
     }
 
     /// <summary><c>helo-src &lt;t&gt;</c>: the HELO name for a source address (addrname service), else <see cref="Helo"/>.</summary>
-    public Func<IPAddress, string?>? HeloBySource { get; init; }
+    public Func<IPAddress, CancellationToken, ValueTask<string?>>? HeloBySource { get; init; }
 
     /// <summary>The table behind <see cref="HeloBySource"/>, for <see cref="Key"/>.</summary>
     public string? HeloSourceTable { get; init; }

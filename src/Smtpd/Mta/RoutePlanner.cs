@@ -30,7 +30,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         {
             try
             {
-                sources = tables[sourceTable].Fetch(TableService.Source)
+                sources = (await tables[sourceTable].FetchAsync(TableService.Source, ct))
                     .Select(a => NetworkText.TryParseAddress(a, out var ip) ? ip : null).OfType<IPAddress>().ToList();
             }
             catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Source table lookup failed: {ex.Message}")); }
@@ -42,7 +42,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             NetworkCredential? credentials = null;
             if (relay.AuthLabel is { } label && action.AuthTable is { } table)
             {
-                try { credentials = Credentials(table, label); }
+                try { credentials = await CredentialsAsync(table, label, ct); }
                 catch (TableTempFailException ex) { return Route.Fail(Outcome.TempFail($"Credentials lookup failed: {ex.Message}")); }
                 if (credentials is null) return Route.Fail(Outcome.TempFail($"No credentials for label {label} in table {table}"));
             }
@@ -96,15 +96,15 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         };
 
     /// <summary><c>helo-src &lt;t&gt;</c>: the table's addrname entry for the source address (IPv4-mapped addresses as IPv4).</summary>
-    Func<IPAddress, string?>? HeloBySource(ActionConfig action) =>
+    Func<IPAddress, CancellationToken, ValueTask<string?>>? HeloBySource(ActionConfig action) =>
         action.HeloSourceTable is { } table
-            ? source => tables[table].Lookup(TableService.AddrName, (source.IsIPv4MappedToIPv6 ? source.MapToIPv4() : source).ToString())
+            ? (source, ct) => tables[table].LookupAsync(TableService.AddrName, (source.IsIPv4MappedToIPv6 ? source.MapToIPv4() : source).ToString(), ct)
             : null;
 
     /// <summary>OpenSMTPD's secrets format: <c>label  login:password</c>.</summary>
-    NetworkCredential? Credentials(string table, string label)
+    async ValueTask<NetworkCredential?> CredentialsAsync(string table, string label, CancellationToken ct)
     {
-        string? value = tables[table].Lookup(TableService.Credentials, label);
+        string? value = await tables[table].LookupAsync(TableService.Credentials, label, ct);
         if (value is null) return null;
         if (!TableValues.TryParseRelaySecret(value, out string login, out string password))
             throw new TableTempFailException(table, $"bad credentials for label {label}: {TableValues.RelaySecretProblem(value)}");

@@ -122,7 +122,7 @@ public sealed class SmtpClientSession : IAsyncDisposable
                 catch (SocketException ex) { throw new MtaException($"Connection failed: {ex.Message}"); }
             }
             session.Use(new NetworkStream(socket, ownsSocket: true));
-            session._helo = session.HeloName();
+            session._helo = await session.HeloNameAsync(ct);
             log.Info($"{session.Id:x16} mta connected");
             if (options.Tls == MtaTls.Smtps) await session.StartTlsAsync(ct);
             await session.GreetAsync(ct);
@@ -171,10 +171,10 @@ public sealed class SmtpClientSession : IAsyncDisposable
     }
 
     /// <summary>Our name in EHLO/HELO: from <c>helo-src</c> by the address this connection left from, else the action's.</summary>
-    string HeloName()
+    async ValueTask<string> HeloNameAsync(CancellationToken ct)
     {
         if (_options.HeloBySource is null || _socket.LocalEndPoint is not IPEndPoint local) return _options.Helo;
-        try { return _options.HeloBySource(local.Address) ?? _options.Helo; }
+        try { return await _options.HeloBySource(local.Address, ct) ?? _options.Helo; }
         catch (Table.TableTempFailException ex) { throw new MtaException($"helo-src lookup failed: {ex.Message}"); }
     }
 

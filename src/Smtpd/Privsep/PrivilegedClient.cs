@@ -63,22 +63,20 @@ public sealed class PrivilegedClient : IDisposable
     }
 
     /// <summary>System user authentication (the helper reads /etc/shadow).</summary>
-    public AuthResult Authenticate(string user, string password, out string? problem)
+    public async ValueTask<(AuthResult Result, string? Problem)> AuthenticateAsync(string user, string password, CancellationToken ct)
     {
-        problem = null;
         try
         {
-            var (reply, _) = AskAsync(new PrivRequest(0, PrivRequest.Auth) { User = user, Password = password }).GetAwaiter().GetResult();
-            problem = reply.Text;
-            return reply.Result switch { PrivReply.Ok => AuthResult.Ok, PrivReply.Failed => AuthResult.Failed, _ => AuthResult.TempFail };
+            var (reply, _) = await AskAsync(new PrivRequest(0, PrivRequest.Auth) { User = user, Password = password }, ct);
+            return (reply.Result switch { PrivReply.Ok => AuthResult.Ok, PrivReply.Failed => AuthResult.Failed, _ => AuthResult.TempFail }, reply.Text);
         }
-        catch (IOException ex) { problem = ex.Message; return AuthResult.TempFail; }
+        catch (IOException ex) { return (AuthResult.TempFail, ex.Message); }
     }
 
     /// <summary>The content of a user's ~/.forward, or null; an IOException when the helper cannot say.</summary>
-    public string? ReadForward(string user)
+    public async ValueTask<string?> ReadForwardAsync(string user, CancellationToken ct)
     {
-        var (reply, _) = AskAsync(new PrivRequest(0, PrivRequest.Forward) { User = user }).GetAwaiter().GetResult();
+        var (reply, _) = await AskAsync(new PrivRequest(0, PrivRequest.Forward) { User = user }, ct);
         return reply.Result switch
         {
             PrivReply.Ok => reply.Value,

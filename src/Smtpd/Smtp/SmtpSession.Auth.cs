@@ -53,7 +53,7 @@ public sealed partial class SmtpSession
         }
 
         string table = _setup.Security.AuthTable ?? "";
-        var result = await Task.Run(() => _ctx.Authenticator.Check(_setup.Security.AuthTable, user, password, out _));
+        var (result, _) = await _ctx.Authenticator.CheckAsync(_setup.Security.AuthTable, user, password, _shutdown);
         string printable = Printable(user);
         switch (result)
         {
@@ -108,7 +108,7 @@ public sealed partial class SmtpSession
     /// (<c>tls-require</c>), authentication first (<c>auth</c>), and with <c>senders</c> an
     /// authenticated user may only use the addresses the table gives them.
     /// </summary>
-    Reply? CheckMailPolicy(MailAddress sender)
+    async ValueTask<Reply?> CheckMailPolicyAsync(MailAddress sender)
     {
         var security = _setup.Security;
         if (security.Tls == TlsMode.StartTlsRequired && _tls is null) return Replies.StartTlsFirst;
@@ -116,7 +116,7 @@ public sealed partial class SmtpSession
         if (security.SendersTable is null || _authUser is null) return null;
         try
         {
-            string? allowed = _ctx.Tables[security.SendersTable].Lookup(TableService.MailAddrMap, _authUser);
+            string? allowed = await _ctx.Tables[security.SendersTable].LookupAsync(TableService.MailAddrMap, _authUser, _shutdown);
             if (allowed is not null && SenderAddresses.Allows(allowed, sender)) return null;
             _ctx.Log.Info($"{Id:x16} smtp failed-command command=\"MAIL FROM\" result=\"sender <{Printable(sender.ToString())}> not allowed for user {Printable(_authUser)}\"");
             return Replies.SenderNotOwned;

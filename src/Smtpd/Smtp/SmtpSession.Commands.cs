@@ -28,8 +28,8 @@ public sealed partial class SmtpSession
             "EHLO" => Helo(args, esmtp: true),
             "STARTTLS" => await StartTlsAsync(args),
             "AUTH" => await AuthAsync(args),
-            "MAIL" => Mail(args),
-            "RCPT" => Rcpt(args),
+            "MAIL" => await MailAsync(args),
+            "RCPT" => await RcptAsync(args),
             "DATA" => await DataAsync(args),
             "RSET" => Rset(args),
             "NOOP" => Replies.Ok,
@@ -58,7 +58,7 @@ public sealed partial class SmtpSession
             : Replies.Hello(_smtpName, domain, ClientAddress);
     }
 
-    Reply Mail(string args)
+    async ValueTask<Reply> MailAsync(string args)
     {
         // "MAIL FROM:" is the verb: "MAIL" alone or "MAIL TO:" is no command at all (as OpenSMTPD reads it).
         if (!args.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase)) return Replies.Unrecognized("MAIL");
@@ -75,7 +75,7 @@ public sealed partial class SmtpSession
             if (!MailAddress.TryParse(bound, allowNoDomain: false, out var own)) return Replies.TempFailure;
             path = path with { Address = own };
         }
-        if (CheckMailPolicy(path.Address) is { } refused) return refused;
+        if (await CheckMailPolicyAsync(path.Address) is { } refused) return refused;
 
         long declared = 0;
         foreach (var (key, value) in path.Parameters)
@@ -110,7 +110,7 @@ public sealed partial class SmtpSession
         return Replies.SenderOk;
     }
 
-    Reply Rcpt(string args)
+    async ValueTask<Reply> RcptAsync(string args)
     {
         // "RCPT TO:" is the verb, as "MAIL FROM:" is.
         if (!args.StartsWith("TO:", StringComparison.OrdinalIgnoreCase)) return Replies.Unrecognized("RCPT");
@@ -135,7 +135,7 @@ public sealed partial class SmtpSession
         }
         if (_tx.Recipients.Count >= _ctx.Ruleset.MaxRecipientsPerTransaction) return Replies.TooManyRecipients;
 
-        var decision = _ctx.Recipients.Resolve(Info, path.Address);
+        var decision = await _ctx.Recipients.ResolveAsync(Info, path.Address, _shutdown);
         switch (decision)
         {
             case RecipientDecision.Accept accept:

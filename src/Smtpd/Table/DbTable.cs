@@ -20,9 +20,12 @@ public sealed class DbTable : ITableBackend, IDisposable
 
     public string Name => _name;
 
-    public bool Check(TableService service, string key) => Lookup(service, key) is not null;
+    // A local file read through the page cache: answered at once, like the tables held in memory.
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(key) is not null);
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch());
 
-    public string? Lookup(TableService service, string key)
+    string? Lookup(string key)
     {
         lock (_lock)
         {
@@ -32,7 +35,7 @@ public sealed class DbTable : ITableBackend, IDisposable
         }
     }
 
-    public IReadOnlyList<string> Fetch(TableService service)
+    IReadOnlyList<string> Fetch()
     {
         lock (_lock)
         {

@@ -14,9 +14,9 @@ public sealed class FileTable(string name, string path, StaticTable contents) : 
 
     public string Name => name;
 
-    public bool Check(TableService service, string key) { Ensure(); return contents.Check(service, key); }
-    public string? Lookup(TableService service, string key) { Ensure(); return contents.Lookup(service, key); }
-    public IReadOnlyList<string> Fetch(TableService service) { Ensure(); return contents.Fetch(service); }
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) { Ensure(); return new(contents.Check(service, key)); }
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) { Ensure(); return new(contents.Lookup(service, key)); }
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) { Ensure(); return new(contents.Fetch(service)); }
 
     void Ensure()
     {

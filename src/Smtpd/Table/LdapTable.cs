@@ -12,19 +12,28 @@ namespace Smtpd.Table;
 /// commas); domain, mailaddr and netaddr the first value; credentials "user:hash" and userinfo
 /// "uid:gid:home" from the first value of each attribute, the last complete entry winning. A
 /// <c>{CRYPT}</c> prefix (RFC 2307 userPassword) is dropped from the hash.
-/// One bound connection is kept; when it fails it is dropped and the lookup tried once more on a
-/// new one (bound again); a server that cannot be reached, errs or does not answer within 10 s
-/// is a temporary failure, and the next lookup connects again.
+/// One bound connection is kept; when it fails it is dropped and
+/// the lookup tried once more on a new one (bound again); a server that cannot be reached, errs
+/// or does not answer within 10 s is a temporary failure, and the next lookup connects again.
+/// S.DS.P has no asynchronous API that holds on Linux (with a stopped slapd, a search through
+/// BeginSendRequest held its caller for minutes), so a search or a bind runs on a thread
+/// of its own and the lookup awaits it with a deadline: no session and no pool thread waits on
+/// the server. Searches take turns on the connection, as before (S.DS.P does not promise that a
+/// connection may serve several threads at once), so a hung server holds one thread; the
+/// lookups waiting for their turn hold none and give up at the same deadline.
 /// </summary>
-public sealed class LdapTable : ITableBackend
+public sealed class LdapTable : ITableBackend, IDisposable
 {
     static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>A search, and a bind with one more search when a kept connection had died.</summary>
+    static readonly TimeSpan LookupDeadline = 2 * (RequestTimeout + TimeSpan.FromSeconds(1));
     /// <summary>LDAP_TIMEOUT as S.DS.P reports it (its Windows value), and as libldap does.</summary>
     const int LdapTimeout = 0x55, LibLdapTimeout = -5;
     readonly string _name;
     readonly LdapTableConfig _config;
-    readonly Lock _gate = new();
-    LdapConnection? _connection;
+    readonly SemaphoreSlim _connecting = new(1, 1);
+    readonly SemaphoreSlim _searchTurn = new(1, 1);
+    volatile LdapConnection? _connection;
 
     public LdapTable(string name, string configPath)
     {
@@ -34,17 +43,17 @@ public sealed class LdapTable : ITableBackend
 
     public string Name => _name;
 
-    public bool Check(TableService service, string key)
+    public async ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default)
     {
         if (QueryFor(service) is not { } query) return false;
         // "1.1": no attributes, only whether an entry matches (RFC 4511 section 4.5.1.8).
-        return Search(query, key, ["1.1"]).Count > 0;
+        return (await SearchAsync(query, key, ["1.1"], ct)).Count > 0;
     }
 
-    public string? Lookup(TableService service, string key)
+    public async ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default)
     {
         if (QueryFor(service) is not { } query) return null;
-        var entries = Search(query, key, [.. query.Attributes]);
+        var entries = await SearchAsync(query, key, [.. query.Attributes], ct);
         switch (service)
         {
             case TableService.Alias or TableService.Virtual or TableService.MailAddrMap:
@@ -66,8 +75,8 @@ public sealed class LdapTable : ITableBackend
     }
 
     /// <summary>table-ldap answers fetch requests with an error; so do we, rather than pretend the table is empty.</summary>
-    public IReadOnlyList<string> Fetch(TableService service) =>
-        throw new TableTempFailException(_name, "ldap tables cannot list their entries (no fetch in table-ldap)");
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) =>
+        ValueTask.FromException<IReadOnlyList<string>>(new TableTempFailException(_name, "ldap tables cannot list their entries (no fetch in table-ldap)"));
 
     LdapQuery? QueryFor(TableService service) =>
         _config.Queries.TryGetValue(TableServiceNames.Of(service), out var q) ? q : null;
@@ -80,53 +89,108 @@ public sealed class LdapTable : ITableBackend
         return [];
     }
 
-    List<SearchResultEntry> Search(LdapQuery query, string key, string[] attributes)
+    async Task<List<SearchResultEntry>> SearchAsync(LdapQuery query, string key, string[] attributes, CancellationToken ct)
     {
         string filter = query.FilterFor(key.ToLowerInvariant(), _name);
-        lock (_gate)
+        // One deadline for the whole lookup, turns and retry included: lookups queued behind a
+        // hung server end with it instead of one after the other.
+        using var lookup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        lookup.CancelAfter(LookupDeadline);
+        for (int attempt = 1; ; attempt++)
         {
-            for (int attempt = 1; ; attempt++)
+            var connection = _connection;
+            bool reused = connection is not null;
+            try
             {
-                bool reused = _connection is not null;
-                try
-                {
-                    _connection ??= Connect();
-                    return SearchWithDeadline(_connection, new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes));
-                }
-                catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException)
-                {
-                    // Never go on with a connection that failed: libldap would quietly reopen it
-                    // without our bind, and an anonymous search may see nothing (a false 550).
-                    _connection?.Dispose();
-                    _connection = null;
-                    // A kept connection may have died while idle (the server restarted): one fresh
-                    // try; not after a timeout, when the server is there but does not answer
-                    // (ours, or libldap's own when it holds: the Native AOT build sees that one).
-                    bool timedOut = ex is TimeoutException or LdapException { ErrorCode: LdapTimeout or LibLdapTimeout };
-                    if (reused && attempt == 1 && !timedOut) continue;
-                    throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
-                }
+                connection ??= await ConnectedAsync(lookup.Token);
+                return await SearchWithDeadlineAsync(connection, new SearchRequest(_config.BaseDn, filter, SearchScope.Subtree, attributes), lookup.Token, ct);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // Waiting for the connection or for a turn on it: other lookups hold them.
+                throw new TableTempFailException(_name, $"{_config.Url}: no answer within {LookupDeadline.TotalSeconds:0} s");
+            }
+            catch (Exception ex) when (ex is DirectoryException or InvalidOperationException or TimeoutException)
+            {
+                // Never go on with a connection that failed: libldap would quietly reopen it
+                // without our bind, and an anonymous search may see nothing (a false 550).
+                bool timedOut = ex is TimeoutException or LdapException { ErrorCode: LdapTimeout or LibLdapTimeout };
+                // After our own deadline libldap may still hold the connection: it is closed once the
+                // search returns (SearchWithDeadlineAsync); any other is closed now.
+                if (connection is not null && ex is not TimeoutException) Drop(connection);
+                // A kept connection may have died while idle (the server restarted): one fresh
+                // try; not after a timeout, when the server is there but does not answer
+                // (ours, or libldap's own when it holds: the Native AOT build sees that one).
+                if (reused && attempt == 1 && !timedOut) continue;
+                throw new TableTempFailException(_name, $"{_config.Url}: {ex.Message}");
             }
         }
     }
 
-    /// <summary>
-    /// The search, given <see cref="RequestTimeout"/> and a second: on Linux, SendRequest's own
-    /// timeout does not hold when the server has stopped answering (tested with a stopped slapd).
-    /// A search past its deadline keeps its connection, disposed once libldap lets go of it.
-    /// </summary>
-    List<SearchResultEntry> SearchWithDeadline(LdapConnection connection, SearchRequest request)
+    /// <summary>The kept connection, or a new one (one lookup connects; the others wait for it, without a thread).</summary>
+    async Task<LdapConnection> ConnectedAsync(CancellationToken ct)
     {
-        var search = Task.Run(() => (SearchResponse)connection.SendRequest(request, RequestTimeout));
-        // Waits without throwing; GetResult then throws the search's own exception.
-        if (!((IAsyncResult)search).AsyncWaitHandle.WaitOne(RequestTimeout + TimeSpan.FromSeconds(1)))
+        await _connecting.WaitAsync(ct);
+        try
         {
-            _connection = null;
+            if (_connection is { } kept) return kept;
+            var connect = OnOwnThread(Connect);
+            try { return _connection = await connect.WaitAsync(RequestTimeout + TimeSpan.FromSeconds(1), ct); }
+            catch (TimeoutException)
+            {
+                // libldap's bind did not hold its timeout: the connection is closed once it returns.
+                _ = DisposeWhenConnectedAsync(connect);
+                throw new TimeoutException($"no answer to bind within {RequestTimeout.TotalSeconds:0} s");
+            }
+            catch (OperationCanceledException)
+            {
+                _ = DisposeWhenConnectedAsync(connect);
+                throw;
+            }
+        }
+        finally { _connecting.Release(); }
+    }
+
+    static async Task DisposeWhenConnectedAsync(Task<LdapConnection> connect)
+    {
+        try { (await connect).Dispose(); }
+        catch (Exception ex) when (ex is DirectoryException or InvalidOperationException) { }
+    }
+
+    /// <summary>Forgets a connection that failed, and closes it.</summary>
+    void Drop(LdapConnection connection)
+    {
+        Interlocked.CompareExchange(ref _connection, null, connection);
+        connection.Dispose();
+    }
+
+    /// <summary>Blocking libldap work on a thread of its own (not the pool's, which sessions need).</summary>
+    static Task<T> OnOwnThread<T>(Func<T> work) =>
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>
+    /// The search, given <see cref="RequestTimeout"/> and a second, counting the wait for a turn:
+    /// on Linux, SendRequest's own timeout does not hold when the server has stopped answering
+    /// (tested with a stopped slapd). A search past its deadline keeps its connection and its
+    /// turn until libldap lets go of it; the connection is then disposed.
+    /// </summary>
+    async Task<List<SearchResultEntry>> SearchWithDeadlineAsync(LdapConnection connection, SearchRequest request, CancellationToken lookup, CancellationToken caller)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(lookup);
+        deadline.CancelAfter(RequestTimeout + TimeSpan.FromSeconds(1));
+        await _searchTurn.WaitAsync(deadline.Token);
+        var search = OnOwnThread(() => (SearchResponse)connection.SendRequest(request, RequestTimeout));
+        _ = search.ContinueWith(_ => _searchTurn.Release(), TaskScheduler.Default);
+        try { return (await search.WaitAsync(deadline.Token)).Entries.Cast<SearchResultEntry>().ToList(); }
+        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
+        {
+            Interlocked.CompareExchange(ref _connection, null, connection);
             _ = search.ContinueWith(_ => connection.Dispose(), TaskScheduler.Default);
             throw new TimeoutException($"no answer within {RequestTimeout.TotalSeconds:0} s");
         }
-        return search.GetAwaiter().GetResult().Entries.Cast<SearchResultEntry>().ToList();
     }
+
+    public void Dispose() => _connection?.Dispose();
 
     LdapConnection Connect()
     {

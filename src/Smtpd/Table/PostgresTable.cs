@@ -7,11 +7,15 @@ namespace Smtpd.Table;
 /// <c>conninfo</c> line (libpq keywords) and one <c>query_SERVICE</c> / <c>fetch_SERVICE</c>
 /// statement per line with <c>$1</c> for the key (Npgsql). Rows joined with commas, columns
 /// with colons, as the sqlite table. A server that cannot be reached is a temporary failure.
+/// Lookups go through Npgsql's asynchronous API on pooled connections: no thread waits on the
+/// server, and a lookup does not pay for a new connection (and its authentication) each time.
 /// </summary>
-public sealed class PostgresTable : ITableBackend
+public sealed class PostgresTable : ITableBackend, IDisposable
 {
+    /// <summary>Connecting (5 s) and the query (10 s), with room for Npgsql to give up on a silent server.</summary>
+    static readonly TimeSpan LookupDeadline = TimeSpan.FromSeconds(20);
     readonly string _name;
-    readonly string _connection;
+    readonly NpgsqlDataSource _source;
     readonly Dictionary<string, string> _queries = new(StringComparer.Ordinal);
 
     public PostgresTable(string name, string configPath)
@@ -33,7 +37,7 @@ public sealed class PostgresTable : ITableBackend
         }
         if (conninfo is null) throw new TableTempFailException(name, $"{configPath}: no conninfo");
         // libpq's "key=value key=value" in Npgsql's words.
-        var builder = new NpgsqlConnectionStringBuilder { Timeout = 5, CommandTimeout = 10, Pooling = false };
+        var builder = new NpgsqlConnectionStringBuilder { Timeout = 5, CommandTimeout = 10, Pooling = true, MaxPoolSize = 20 };
         foreach (string pair in conninfo.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = pair.IndexOf('=');
@@ -42,37 +46,55 @@ public sealed class PostgresTable : ITableBackend
             try { builder[key] = pair[(eq + 1)..]; }
             catch (ArgumentException) { throw new TableTempFailException(name, $"{configPath}: unknown conninfo keyword '{pair[..eq]}'"); }
         }
-        _connection = builder.ConnectionString;
+        _source = NpgsqlDataSource.Create(builder);
     }
 
     public string Name => _name;
 
-    public bool Check(TableService service, string key) => Lookup(service, key) is not null;
+    public async ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) =>
+        await LookupAsync(service, key, ct) is not null;
 
-    public string? Lookup(TableService service, string key)
+    public async ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default)
     {
         if (!_queries.TryGetValue("query_" + TableServiceNames.Of(service), out var sql)) return null;
-        var rows = Query(sql, key);
+        var rows = await QueryAsync(sql, key, ct);
         return rows.Count == 0 ? null : string.Join(", ", rows);
     }
 
-    public IReadOnlyList<string> Fetch(TableService service) =>
-        _queries.TryGetValue("fetch_" + TableServiceNames.Of(service), out var sql) ? Query(sql, null) : [];
+    public async ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) =>
+        _queries.TryGetValue("fetch_" + TableServiceNames.Of(service), out var sql) ? await QueryAsync(sql, null, ct) : [];
 
-    List<string> Query(string sql, string? key)
+    async Task<List<string>> QueryAsync(string sql, string? key, CancellationToken ct)
     {
-        try
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(LookupDeadline);
+        for (int attempt = 1; ; attempt++)
         {
-            using var db = new NpgsqlConnection(_connection);
-            db.Open();
-            using var cmd = new NpgsqlCommand(sql, db);
-            if (key is not null) cmd.Parameters.Add(new NpgsqlParameter { Value = key });
-            using var reader = cmd.ExecuteReader();
-            var rows = new List<string>();
-            while (reader.Read())
-                rows.Add(string.Join(':', Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
-            return rows;
+            try { return await TryQueryAsync(sql, key, deadline.Token); }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException or OperationCanceledException)
+            {
+                if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
+                // A pooled connection may have died while idle (the server restarted): drop the
+                // pool and try once on a new connection; not after a timeout or an SQL error.
+                bool broken = ex is NpgsqlException { InnerException: IOException or System.Net.Sockets.SocketException } && ex is not PostgresException;
+                if (ex is not PostgresException) _source.Clear();
+                if (broken && attempt == 1) continue;
+                throw new TableTempFailException(_name, ex is OperationCanceledException ? "no answer in time" : ex.Message);
+            }
         }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException) { throw new TableTempFailException(_name, ex.Message); }
     }
+
+    async Task<List<string>> TryQueryAsync(string sql, string? key, CancellationToken ct)
+    {
+        await using var db = await _source.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(sql, db);
+        if (key is not null) cmd.Parameters.Add(new NpgsqlParameter { Value = key });
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var rows = new List<string>();
+        while (await reader.ReadAsync(ct))
+            rows.Add(string.Join(':', Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+        return rows;
+    }
+
+    public void Dispose() => _source.Dispose();
 }

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-
 namespace Smtpd.Table;
 
 /// <summary>
@@ -8,27 +5,32 @@ namespace Smtpd.Table;
 /// smtpd sends <c>config|…</c> lines and <c>config|ready</c>; the program registers its services
 /// and <c>register|ready</c>; each request is <c>table|0.1|TIME|NAME|lookup|SERVICE|ID|KEY</c>
 /// (also check, fetch, update) and the answer <c>lookup-result|ID|found|VALUE</c>, <c>not-found</c>
-/// or <c>error|…</c>. One request at a time; a program that dies or hangs makes lookups fail
-/// temporarily and is started again on the next one.
+/// or <c>error|…</c>. Requests are pipelined (<see cref="ProcTableProcess"/>): a lookup waits
+/// for its own answer only, never for another's. A program that dies, or does not answer a
+/// request within 10 s, makes the lookups waiting on it fail temporarily and is started again
+/// on the next one.
 /// </summary>
 public sealed class ProcTable(string name, string command) : ITableBackend, IDisposable
 {
-    const string Version = "0.1";
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     readonly object _lock = new();
-    Process? _process;
-    HashSet<string> _services = [];
-    long _nextId;
+    ProcTableProcess? _current;
+    Task<ProcTableProcess>? _starting;
+    bool _disposed;
 
     public string Name => name;
 
-    public bool Check(TableService service, string key) => Ask("check", service, key) is not null;
-    public string? Lookup(TableService service, string key) => Ask("lookup", service, key);
-    public IReadOnlyList<string> Fetch(TableService service)
+    public async ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) =>
+        await AskAsync("check", service, key, ct) is not null;
+
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) =>
+        AskAsync("lookup", service, key, ct);
+
+    public async ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default)
     {
         // fetch hands out one entry per call, going round: collect until the first comes back.
         var all = new List<string>();
-        for (int i = 0; i < 10_000 && Ask("fetch", service, null) is { } v; i++)
+        for (int i = 0; i < 10_000 && await AskAsync("fetch", service, null, ct) is { } v; i++)
         {
             if (all.Count > 0 && v == all[0]) break;
             all.Add(v);
@@ -36,82 +38,64 @@ public sealed class ProcTable(string name, string command) : ITableBackend, IDis
         return all;
     }
 
-    string? Ask(string request, TableService service, string? key)
+    async ValueTask<string?> AskAsync(string request, TableService service, string? key, CancellationToken ct)
     {
         if (key is not null && key.IndexOfAny(['\r', '\n']) >= 0) return null;
+        var p = await RunningAsync();
+        string svc = TableServiceNames.Of(service);
+        if (!p.Services.Contains(svc)) return null;
+        string line = await p.AskAsync(request, svc, key, Timeout, ct);
+        // "REQUEST-result|ID|": the program answered the request it was asked, under its id.
+        string r = line[(line.IndexOf('|', line.IndexOf('|') + 1) + 1)..];
+        if (!line.StartsWith(request + "-result|", StringComparison.Ordinal)) throw Bad(p, line);
+        if (r == "not-found") return null;
+        if (r.StartsWith("error", StringComparison.Ordinal)) throw new TableTempFailException(name, r.Length > 6 ? r[6..] : "error");
+        if (request == "check" && r == "found") return "";
+        if (r.StartsWith("found|", StringComparison.Ordinal) && r.Length > 6) return r[6..];
+        throw Bad(p, line);
+    }
+
+    TableTempFailException Bad(ProcTableProcess p, string line)
+    {
+        p.Stop($"bad reply: {line}");
+        return new TableTempFailException(name, $"bad reply: {line}");
+    }
+
+    /// <summary>The running program, started (once, however many lookups ask at the same time) when there is none.</summary>
+    async ValueTask<ProcTableProcess> RunningAsync()
+    {
+        Task<ProcTableProcess> starting;
         lock (_lock)
         {
-            var p = Running();
-            string svc = TableServiceNames.Of(service);
-            if (!_services.Contains(svc)) return null;
-            string id = (++_nextId).ToString("x", CultureInfo.InvariantCulture);
-            // Wall-clock time by format: the table protocol's timestamp is the Unix time of the request.
-            string time = (TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0).ToString("0.000000", CultureInfo.InvariantCulture);
-            Send(p, $"table|{Version}|{time}|{name}|{request}|{svc}|{id}" + (key is null ? "" : $"|{key}"));
-            string line = Receive(p);
-            string prefix = $"{request}-result|{id}|";
-            if (!line.StartsWith(prefix, StringComparison.Ordinal)) { Kill(); throw new TableTempFailException(name, $"bad reply: {line}"); }
-            string r = line[prefix.Length..];
-            if (r == "not-found") return null;
-            if (r.StartsWith("error", StringComparison.Ordinal)) throw new TableTempFailException(name, r.Length > 6 ? r[6..] : "error");
-            if (request == "check" && r == "found") return "";
-            if (r.StartsWith("found|", StringComparison.Ordinal) && r.Length > 6) return r[6..];
-            Kill();
-            throw new TableTempFailException(name, $"bad reply: {line}");
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_current is { Gone: null } running) return running;
+            _current?.Dispose();
+            _current = null;
+            // Started on the pool: the lock only chooses who starts, it is not held while the program starts.
+            if (_starting is null || _starting.IsCompleted) _starting = Task.Run(StartAsync);
+            starting = _starting;
         }
+        return await starting;
     }
 
-    Process Running()
+    async Task<ProcTableProcess> StartAsync()
     {
-        if (_process is { HasExited: false }) return _process;
-        Kill();
-        string[] words = command.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var psi = new ProcessStartInfo(words[0]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
-        foreach (var a in words.Skip(1)) psi.ArgumentList.Add(a);
-        try { _process = Process.Start(psi)!; }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException)
+        var started = await ProcTableProcess.StartAsync(name, command, Timeout);
+        lock (_lock)
         {
-            throw new TableTempFailException(name, $"cannot start {words[0]}: {ex.Message}");
+            if (!_disposed) return _current = started;
         }
-        _process.StandardInput.NewLine = "\n";
-        Send(_process, "config|smtpd-version|7.6.0 (smtpd for .NET)");
-        Send(_process, $"config|protocol|{Version}");
-        Send(_process, $"config|tablename|{name}");
-        Send(_process, "config|ready");
-        var services = new HashSet<string>(StringComparer.Ordinal);
-        while (true)
+        started.Dispose();
+        throw new TableTempFailException(name, "table closed");
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
         {
-            string line = Receive(_process);
-            if (!line.StartsWith("register|", StringComparison.Ordinal)) { Kill(); throw new TableTempFailException(name, $"bad handshake: {line}"); }
-            string what = line[9..];
-            if (what == "ready") break;
-            services.Add(what);
+            _disposed = true;
+            _current?.Dispose();
+            _current = null;
         }
-        _services = services;
-        return _process;
     }
-
-    void Send(Process p, string line)
-    {
-        try { p.StandardInput.WriteLine(line); p.StandardInput.Flush(); }
-        catch (IOException ex) { Kill(); throw new TableTempFailException(name, $"table program: {ex.Message}"); }
-    }
-
-    string Receive(Process p)
-    {
-        var read = p.StandardOutput.ReadLineAsync();
-        if (!read.Wait(Timeout)) { Kill(); throw new TableTempFailException(name, "table program did not answer in time"); }
-        return read.Result ?? throw Failed("table program exited");
-    }
-
-    TableTempFailException Failed(string why) { Kill(); return new TableTempFailException(name, why); }
-
-    void Kill()
-    {
-        try { if (_process is { HasExited: false }) _process.Kill(); } catch (InvalidOperationException) { }
-        _process?.Dispose();
-        _process = null;
-    }
-
-    public void Dispose() { lock (_lock) Kill(); }
 }

@@ -19,9 +19,26 @@ public sealed class ReloadableTable(ITableBackend first) : ITableBackend
 
     public string Name { get { lock (_lock) return _current.Backend.Name; } }
 
-    public bool Check(TableService service, string key) => Use(b => b.Check(service, key));
-    public string? Lookup(TableService service, string key) => Use(b => b.Lookup(service, key));
-    public IReadOnlyList<string> Fetch(TableService service) => Use(b => b.Fetch(service));
+    public async ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default)
+    {
+        var g = Enter();
+        try { return await g.Backend.CheckAsync(service, key, ct); }
+        finally { Leave(g); }
+    }
+
+    public async ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default)
+    {
+        var g = Enter();
+        try { return await g.Backend.LookupAsync(service, key, ct); }
+        finally { Leave(g); }
+    }
+
+    public async ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default)
+    {
+        var g = Enter();
+        try { return await g.Backend.FetchAsync(service, ct); }
+        finally { Leave(g); }
+    }
 
     /// <summary>From now on lookups go to <paramref name="next"/>; the old backend goes when it is idle.</summary>
     public void Replace(ITableBackend next)
@@ -37,16 +54,15 @@ public sealed class ReloadableTable(ITableBackend first) : ITableBackend
         (old.Backend as IDisposable)?.Dispose();
     }
 
-    T Use<T>(Func<ITableBackend, T> lookup)
+    Generation Enter()
     {
-        Generation g;
-        lock (_lock) { g = _current; g.Users++; }
-        try { return lookup(g.Backend); }
-        finally
-        {
-            bool last;
-            lock (_lock) last = --g.Users == 0 && g.Retired;
-            if (last) (g.Backend as IDisposable)?.Dispose();
-        }
+        lock (_lock) { _current.Users++; return _current; }
+    }
+
+    void Leave(Generation g)
+    {
+        bool last;
+        lock (_lock) last = --g.Users == 0 && g.Retired;
+        if (last) (g.Backend as IDisposable)?.Dispose();
     }
 }

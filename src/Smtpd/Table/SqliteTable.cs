@@ -8,11 +8,18 @@ namespace Smtpd.Table;
 /// line, with <c>?</c> for the key. Several rows are joined with commas (aliases); several
 /// columns with colons (credentials "user:password", userinfo "uid:gid:home"). A database that
 /// cannot be opened or queried is a temporary failure.
+/// Connections are pooled; a lookup answers at once (a local file, as a db table). Before each
+/// lookup the file is looked at: once it is gone or was replaced, pooled connections (which
+/// would go on reading the old file) are dropped, so a database that went away fails the next
+/// lookup and a new one is read from the next lookup on.
 /// </summary>
-public sealed class SqliteTable : ITableBackend
+public sealed class SqliteTable : ITableBackend, IDisposable
 {
     readonly string _name;
     readonly string _connection;
+    readonly string _dbpath;
+    readonly object _fileLock = new();
+    (bool Exists, DateTime Written, long Length) _file;
     readonly Dictionary<string, string> _queries = new(StringComparer.Ordinal);
 
     public SqliteTable(string name, string configPath)
@@ -33,22 +40,25 @@ public sealed class SqliteTable : ITableBackend
             else if (key.StartsWith("query_", StringComparison.Ordinal) || key.StartsWith("fetch_", StringComparison.Ordinal)) _queries[key] = value;
         }
         if (dbpath is null) throw new TableTempFailException(name, $"{configPath}: no dbpath");
-        // No pooling: a database that goes away must fail the next lookup, not be served from an open handle.
-        _connection = new SqliteConnectionStringBuilder { DataSource = dbpath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+        _dbpath = dbpath;
+        _connection = new SqliteConnectionStringBuilder { DataSource = dbpath, Mode = SqliteOpenMode.ReadOnly, Pooling = true }.ToString();
+        _file = FileNow();
     }
 
     public string Name => _name;
 
-    public bool Check(TableService service, string key) => Lookup(service, key) is not null;
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key) is not null);
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch(service));
 
-    public string? Lookup(TableService service, string key)
+    string? Lookup(TableService service, string key)
     {
         if (!_queries.TryGetValue("query_" + TableServiceNames.Of(service), out var sql)) return null;
         var rows = Query(sql, key);
         return rows.Count == 0 ? null : string.Join(", ", rows);
     }
 
-    public IReadOnlyList<string> Fetch(TableService service) =>
+    IReadOnlyList<string> Fetch(TableService service) =>
         _queries.TryGetValue("fetch_" + TableServiceNames.Of(service), out var sql) ? Query(sql, null) : [];
 
     /// <summary>Turns the "?" outside quotes into "$key".</summary>
@@ -65,8 +75,34 @@ public sealed class SqliteTable : ITableBackend
         return sb.ToString();
     }
 
+    (bool, DateTime, long) FileNow()
+    {
+        var info = new FileInfo(_dbpath);
+        return info.Exists ? (true, info.LastWriteTimeUtc, info.Length) : (false, default, 0);
+    }
+
+    /// <summary>Drops the pooled connections when the file is not the one they opened.</summary>
+    void ForgetReplacedFile()
+    {
+        var now = FileNow();
+        lock (_fileLock)
+        {
+            if (now == _file) return;
+            _file = now;
+        }
+        using var any = new SqliteConnection(_connection);
+        SqliteConnection.ClearPool(any);
+    }
+
+    public void Dispose()
+    {
+        using var any = new SqliteConnection(_connection);
+        SqliteConnection.ClearPool(any);
+    }
+
     List<string> Query(string sql, string? key)
     {
+        ForgetReplacedFile();
         try
         {
             using var db = new SqliteConnection(_connection);

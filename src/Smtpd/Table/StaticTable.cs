@@ -39,6 +39,10 @@ public sealed class StaticTable : ITableBackend
 
     public IReadOnlyList<string> Fetch(TableService service) => [.. Keys];
 
+    public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => new(Check(service, key));
+    public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => new(Lookup(service, key));
+    public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => new(Fetch(service));
+
     public bool Check(TableService service, string key)
     {
         key = key.ToLowerInvariant();

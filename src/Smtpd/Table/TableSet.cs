@@ -104,8 +104,9 @@ public sealed class TableSet
     sealed class UnavailableTable(string name, string reason) : ITableBackend
     {
         public string Name => name;
-        public bool Check(TableService service, string key) => throw new TableTempFailException(name, reason);
-        public string? Lookup(TableService service, string key) => throw new TableTempFailException(name, reason);
-        public IReadOnlyList<string> Fetch(TableService service) => throw new TableTempFailException(name, reason);
+        public ValueTask<bool> CheckAsync(TableService service, string key, CancellationToken ct = default) => ValueTask.FromException<bool>(Failure);
+        public ValueTask<string?> LookupAsync(TableService service, string key, CancellationToken ct = default) => ValueTask.FromException<string?>(Failure);
+        public ValueTask<IReadOnlyList<string>> FetchAsync(TableService service, CancellationToken ct = default) => ValueTask.FromException<IReadOnlyList<string>>(Failure);
+        TableTempFailException Failure => new(name, reason);
     }
 }

@@ -31,45 +31,45 @@ public class RuleMatcherTests
     static SessionInfo From(string ip, string? tag = null) => new(IPAddress.Parse(ip), IPAddress.IsLoopback(IPAddress.Parse(ip)), tag, null);
 
     [Fact]
-    public void First_match_wins()
+    public async Task First_match_wins()
     {
         var r = Rules(
             new Rule(true, FromCondition.Any, new ForCondition(ForKind.Domain, "example.net"), null, null, L with { Line = 1 }),
             new Rule(false, FromCondition.Any, ForCondition.Any, null, "out", L with { Line = 2 }));
         var m = Matcher(r);
-        Assert.Equal(1, m.Match(From("10.0.0.1"), A("a@example.net"))!.Location.Line);
-        Assert.Equal(2, m.Match(From("10.0.0.1"), A("a@example.com"))!.Location.Line);
+        Assert.Equal(1, (await m.MatchAsync(From("10.0.0.1"), A("a@example.net")))!.Location.Line);
+        Assert.Equal(2, (await m.MatchAsync(From("10.0.0.1"), A("a@example.com")))!.Location.Line);
     }
 
     [Fact]
-    public void From_local_means_loopback_and_for_local_means_our_names()
+    public async Task From_local_means_loopback_and_for_local_means_our_names()
     {
         var m = Matcher(Rules(new Rule(false, FromCondition.Local, ForCondition.Local, null, "local", L)));
-        Assert.NotNull(m.Match(From("127.0.0.1"), A("bob@localhost")));
-        Assert.NotNull(m.Match(From("127.0.0.1"), A("bob@MX.example.org")));
-        Assert.NotNull(m.Match(From("127.0.0.1"), A("bob@[127.0.0.1]")));
-        Assert.Null(m.Match(From("10.1.2.3"), A("bob@localhost")));
-        Assert.Null(m.Match(From("127.0.0.1"), A("bob@elsewhere.example")));
+        Assert.NotNull(await m.MatchAsync(From("127.0.0.1"), A("bob@localhost")));
+        Assert.NotNull(await m.MatchAsync(From("127.0.0.1"), A("bob@MX.example.org")));
+        Assert.NotNull(await m.MatchAsync(From("127.0.0.1"), A("bob@[127.0.0.1]")));
+        Assert.Null(await m.MatchAsync(From("10.1.2.3"), A("bob@localhost")));
+        Assert.Null(await m.MatchAsync(From("127.0.0.1"), A("bob@elsewhere.example")));
     }
 
     [Fact]
-    public void Tables_match_domains_wildcards_and_networks()
+    public async Task Tables_match_domains_wildcards_and_networks()
     {
         var m = Matcher(Rules(new Rule(false, new FromCondition(FromKind.Source, "nets"), new ForCondition(ForKind.Domain, Table: "domains"), null, "local", L)));
-        Assert.NotNull(m.Match(From("192.168.4.5"), A("x@EXAMPLE.net")));
-        Assert.NotNull(m.Match(From("192.168.4.5"), A("x@deep.wild.example")));
-        Assert.NotNull(m.Match(From("::1"), A("x@example.net")));
-        Assert.Null(m.Match(From("10.0.0.1"), A("x@example.net")));
-        Assert.Null(m.Match(From("192.168.4.5"), A("x@example.org")));
+        Assert.NotNull(await m.MatchAsync(From("192.168.4.5"), A("x@EXAMPLE.net")));
+        Assert.NotNull(await m.MatchAsync(From("192.168.4.5"), A("x@deep.wild.example")));
+        Assert.NotNull(await m.MatchAsync(From("::1"), A("x@example.net")));
+        Assert.Null(await m.MatchAsync(From("10.0.0.1"), A("x@example.net")));
+        Assert.Null(await m.MatchAsync(From("192.168.4.5"), A("x@example.org")));
     }
 
     [Fact]
-    public void Negation_and_tags()
+    public async Task Negation_and_tags()
     {
         var m = Matcher(Rules(
             new Rule(false, FromCondition.Any, new ForCondition(ForKind.Local, Negate: true), "DKIM", "out", L)));
-        Assert.NotNull(m.Match(From("10.0.0.1", "DKIM"), A("x@example.com")));
-        Assert.Null(m.Match(From("10.0.0.1", "OTHER"), A("x@example.com")));
-        Assert.Null(m.Match(From("10.0.0.1", "DKIM"), A("x@localhost")));
+        Assert.NotNull(await m.MatchAsync(From("10.0.0.1", "DKIM"), A("x@example.com")));
+        Assert.Null(await m.MatchAsync(From("10.0.0.1", "OTHER"), A("x@example.com")));
+        Assert.Null(await m.MatchAsync(From("10.0.0.1", "DKIM"), A("x@localhost")));
     }
 }

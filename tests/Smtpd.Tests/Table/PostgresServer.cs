@@ -44,10 +44,53 @@ public sealed class PostgresServer : IAsyncDisposable
         throw new TimeoutException("postgres did not start");
     }
 
+    bool _paused;
+
+    /// <summary>
+    /// SIGSTOP to the postmaster and its children (the backends of open connections): the kernel
+    /// still accepts connections, nothing answers (a hung server, as a client sees it).
+    /// </summary>
+    public async Task PauseAsync()
+    {
+        await SignalServerAsync("-STOP");
+        _paused = true;
+    }
+
+    public async Task ResumeAsync()
+    {
+        if (!_paused) return;
+        await SignalServerAsync("-CONT");
+        // runuser stops itself when its child stops (job control, as su does): it goes on too.
+        if (_process is { HasExited: false }) await ExternalTool.RunAsync("kill", ["-CONT", _process.Id.ToString()]);
+        _paused = false;
+    }
+
+    async Task SignalServerAsync(string signal)
+    {
+        string pidFile = Path.Combine(_dir, "data", "postmaster.pid");
+        if (!File.Exists(pidFile)) return;
+        string postmaster = File.ReadLines(pidFile).First().Trim();
+        var pids = new List<string> { postmaster };
+        foreach (string dir in Directory.GetDirectories("/proc"))
+        {
+            string pid = Path.GetFileName(dir);
+            if (!pid.All(char.IsAsciiDigit)) continue;
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                // Fields after the command's closing parenthesis: state, ppid, …
+                if (stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1] == postmaster) pids.Add(pid);
+            }
+            catch (IOException) { } // gone meanwhile
+        }
+        await ExternalTool.RunAsync("kill", [signal, .. pids]);
+    }
+
     /// <summary>Stops the server (SIGINT: fast shutdown).</summary>
     public async Task StopAsync()
     {
         if (_process is null || _process.HasExited) return;
+        await ResumeAsync();
         string pidFile = Path.Combine(_dir, "data", "postmaster.pid");
         if (File.Exists(pidFile)) await ExternalTool.RunAsync("kill", ["-INT", File.ReadLines(pidFile).First().Trim()]);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));

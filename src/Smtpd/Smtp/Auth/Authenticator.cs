@@ -15,21 +15,21 @@ public enum AuthResult { Ok, Failed, TempFail }
 /// when the daemon gave up root); by default here, which needs root.</param>
 public sealed class Authenticator(TableSet tables, Authenticator.SystemCheck? systemCheck = null)
 {
-    public delegate AuthResult SystemCheck(string user, string password, out string? problem);
+    public delegate ValueTask<(AuthResult Result, string? Problem)> SystemCheck(string user, string password, CancellationToken ct);
 
-    public AuthResult Check(string? tableName, string user, string password, out string? problem)
+    public async ValueTask<(AuthResult Result, string? Problem)> CheckAsync(string? tableName, string user, string password, CancellationToken ct = default)
     {
-        problem = null;
-        if (tableName is null && systemCheck is not null) return systemCheck(user, password, out problem);
+        if (tableName is null && systemCheck is not null) return await systemCheck(user, password, ct);
         try
         {
-            string? hash = tableName is null ? SystemHash(user) : TableHash(tableName, user);
-            return hash is not null && PasswordCrypt.Verify(password, hash) ? AuthResult.Ok : AuthResult.Failed;
+            string? hash = tableName is null ? SystemHash(user) : await TableHashAsync(tableName, user, ct);
+            // Hashing costs CPU on purpose (bcrypt, sha512-crypt): on a pool thread, not on the session's.
+            bool ok = hash is not null && await Task.Run(() => PasswordCrypt.Verify(password, hash), ct);
+            return (ok ? AuthResult.Ok : AuthResult.Failed, null);
         }
         catch (Exception ex) when (ex is TableTempFailException or UnauthorizedAccessException or IOException or KeyNotFoundException)
         {
-            problem = ex.Message;
-            return AuthResult.TempFail;
+            return (AuthResult.TempFail, ex.Message);
         }
     }
 
@@ -39,9 +39,9 @@ public sealed class Authenticator(TableSet tables, Authenticator.SystemCheck? sy
         return ShadowPasswords.HashOf(user);
     }
 
-    string? TableHash(string tableName, string user)
+    async ValueTask<string?> TableHashAsync(string tableName, string user, CancellationToken ct)
     {
-        string? value = tables[tableName].Lookup(TableService.Credentials, user);
+        string? value = await tables[tableName].LookupAsync(TableService.Credentials, user, ct);
         if (value is null) return null;
         int colon = value.IndexOf(':');
         return colon < 0 ? value.Trim() : value[(colon + 1)..].Trim();
