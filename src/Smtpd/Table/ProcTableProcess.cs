@@ -95,7 +95,8 @@ sealed class ProcTableProcess : IDisposable
         try
         {
             if (_gone is { } gone) throw new TableTempFailException(_table, gone);
-            string time = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0).ToString("0.000000", CultureInfo.InvariantCulture);
+            // Wall-clock time by format: the table protocol's timestamp is the Unix time of the request.
+            string time = (TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0).ToString("0.000000", CultureInfo.InvariantCulture);
             _requests.Writer.TryWrite($"table|{Version}|{time}|{_table}|{request}|{service}|{id}" + (key is null ? "" : $"|{key}"));
             try { return await answer.Task.WaitAsync(timeout, ct); }
             catch (TimeoutException)
