@@ -18,6 +18,10 @@ Run as root on an otherwise idle machine:  bench/layout/train.py publish  (after
 """
 import bisect, os, zipfile, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness"))
+from proctree import tree                             # noqa: E402  (the bench's own helpers)
+from servers import banner_ok, free_port, wait_until  # noqa: E402
+
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pub = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(repo, "publish"))
 exe, dbg = os.path.join(pub, "smtpd"), os.path.join(pub, "smtpd.dbg")
@@ -25,27 +29,10 @@ out = os.path.join(repo, "src", "smtpd", "hot-methods.zip")
 user = "smtpdbench"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_until(seconds, condition):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
-def banner(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            return s.recv(100).startswith(b"220")
-    except OSError:
-        return False
 
 
 def read_ahead_file(path):
@@ -104,17 +91,6 @@ def sink(port, stop):
     srv.close()
 
 
-def tree(root):
-    todo, pids = [root], []
-    while todo:
-        p = todo.pop(); pids.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return pids
 
 
 def resident_pages(pid):
@@ -196,7 +172,7 @@ match from any for local action "mbox"
         evict(exe)
         log = open(os.path.join(work, "log"), "w")
         daemon = subprocess.Popen([exe, "-d", "-f", conf], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
-        if not wait_until(60, lambda: banner(port)):
+        if not wait_until(60, lambda: banner_ok([], port)):
             sys.exit("smtpd did not start: " + open(os.path.join(work, "log")).read()[-2000:])
 
         def sample():
