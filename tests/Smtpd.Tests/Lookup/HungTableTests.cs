@@ -87,6 +87,42 @@ public sealed class HungTableTests
         return bound;
     }
 
+    /// <summary>
+    /// The table server behind <paramref name="table"/> answers, then is stopped while 20 lookups
+    /// wait on it: the 200 fast sessions keep their usual reply times, each hung lookup ends in 451
+    /// no sooner than <paramref name="earliest"/>, and once the server runs again the table answers.
+    /// </summary>
+    static async Task ShowStoppedServerAsync(SmtpdInstance smtpd, string table, string server,
+        Func<Task> stop, Func<Task> resume, TimeSpan earliest)
+    {
+        smtpd.WriteConfig($$"""
+            table hung {{table}}
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for domain "fast.example" action "local"
+            match from any for domain <hung> action "local"
+            """);
+        await smtpd.StartAsync();
+        // The table's connection is made while the server answers (no such domain: 550).
+        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+        var bound = BoundFrom(await FastRoundAsync(smtpd.Port));
+
+        await stop();
+        var hung = StartHungSessions(smtpd.Port);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // their RCPTs are in
+        var loaded = await FastRoundAsync(smtpd.Port);
+        Assert.True(hung.All(h => !h.IsCompleted), "the hung lookups ended before the fast round did: nothing was shown");
+        Assert.True(loaded < bound, $"with a stopped {server} server the slowest reply took {loaded.TotalMilliseconds:0} ms (bound {bound.TotalMilliseconds:0} ms)");
+
+        foreach (var (reply, after) in await Task.WhenAll(hung))
+        {
+            Assert.StartsWith("451", reply);
+            Assert.InRange(after, earliest, TimeSpan.FromSeconds(40));
+        }
+        await resume();
+        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+    }
+
     // Path: 20 clients --RCPT--> smtpd --domain search--> slapd stopped with SIGSTOP (it accepts
     // connections and never answers); meanwhile 200 clients --RCPT @fast.example--> smtpd.
     [SkippableFact]
@@ -104,33 +140,9 @@ public sealed class HungTableTests
             domain_filter: (&(objectClass=domain)(dc=%s))
             domain_attributes: dc
             """);
-        smtpd.WriteConfig("""
-            table hung ldap:{dir}/ldap.conf
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for domain "fast.example" action "local"
-            match from any for domain <hung> action "local"
-            """);
-        await smtpd.StartAsync();
-        // The table's connection is made and bound while the server answers (no such domain: 550).
-        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
-        var bound = BoundFrom(await FastRoundAsync(smtpd.Port));
-
-        await ldap.PauseAsync();
-        var hung = StartHungSessions(smtpd.Port);
-        await Task.Delay(TimeSpan.FromSeconds(1)); // their RCPTs are in
-        var loaded = await FastRoundAsync(smtpd.Port);
-        Assert.True(hung.All(h => !h.IsCompleted), "the hung lookups ended before the fast round did: nothing was shown");
-        Assert.True(loaded < bound, $"with a stopped ldap server the slowest reply took {loaded.TotalMilliseconds:0} ms (bound {bound.TotalMilliseconds:0} ms)");
-
         // The search under way gives up after 10 s, those waiting for their turn at the lookup's deadline (22 s).
-        foreach (var (reply, after) in await Task.WhenAll(hung))
-        {
-            Assert.StartsWith("451", reply);
-            Assert.InRange(after, TableTimeout - TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(40));
-        }
-        await ldap.ResumeAsync();
-        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+        await ShowStoppedServerAsync(smtpd, "ldap:{dir}/ldap.conf", "ldap", ldap.PauseAsync, ldap.ResumeAsync,
+            TableTimeout - TimeSpan.FromSeconds(1));
     }
 
     // Path: 20 clients --RCPT--> smtpd --domain query--> PostgreSQL stopped with SIGSTOP (postmaster
@@ -146,33 +158,9 @@ public sealed class HungTableTests
             conninfo {pg.ConnInfo}
             query_domain SELECT d FROM (VALUES ('known.example')) AS domains(d) WHERE d=$1;
             """);
-        smtpd.WriteConfig("""
-            table hung postgres:{dir}/postgres.conf
-            listen on 127.0.0.1 port {port}
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for domain "fast.example" action "local"
-            match from any for domain <hung> action "local"
-            """);
-        await smtpd.StartAsync();
-        // A pooled connection is open while the server answers (no such domain: 550).
-        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
-        var bound = BoundFrom(await FastRoundAsync(smtpd.Port));
-
-        await pg.PauseAsync();
-        var hung = StartHungSessions(smtpd.Port);
-        await Task.Delay(TimeSpan.FromSeconds(1)); // their RCPTs are in
-        var loaded = await FastRoundAsync(smtpd.Port);
-        Assert.True(hung.All(h => !h.IsCompleted), "the hung lookups ended before the fast round did: nothing was shown");
-        Assert.True(loaded < bound, $"with a stopped postgres server the slowest reply took {loaded.TotalMilliseconds:0} ms (bound {bound.TotalMilliseconds:0} ms)");
-
         // The query on the pooled connection gives up after its 10 s command timeout, new connections after the 5 s connect timeout.
-        foreach (var (reply, after) in await Task.WhenAll(hung))
-        {
-            Assert.StartsWith("451", reply);
-            Assert.InRange(after, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(40));
-        }
-        await pg.ResumeAsync();
-        Assert.StartsWith("550", (await SessionAsync(smtpd.Port, "user@hung.example")).Rcpt);
+        await ShowStoppedServerAsync(smtpd, "postgres:{dir}/postgres.conf", "postgres", pg.PauseAsync, pg.ResumeAsync,
+            TimeSpan.FromSeconds(4));
     }
 
     // Path: 20 clients --RCPT--> smtpd --domain lookup--> proc table that never answers;
