@@ -9,7 +9,7 @@ namespace Smtpd.Daemon;
 /// </summary>
 public sealed record DaemonOptions
 {
-    public const string DefaultConfigFile = "/etc/smtpd.conf";
+    public const string DefaultConfigFile = Smtpd.Reload.CheckedConfig.DefaultFile;
 
     public bool Foreground { get; init; }
     public bool Verbose { get; init; }

@@ -33,39 +33,18 @@ if (options.Help)
 bool privileged = LocalUsers.IsRoot;
 // -B was checked with the other options; it wins over the environment's test knobs.
 var settings = SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged).WithBackends(options.Backends);
-Ruleset ruleset;
-try
-{
-    ruleset = LoadConfiguration(options, privileged, settings);
-    CheckTables(ruleset);
-    _ = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
-    _ = Smtpd.Mta.RelayCas.Load(ruleset); // and the CAs relay actions verify their peers with
-    Smtpd.Filter.FilterHost.Check(ruleset); // and DKIM keys
-}
-catch (Smtpd.Filter.FilterException ex)
-{
-    Console.Error.WriteLine($"smtpd: {ex.Message}");
-    return 1;
-}
-catch (TlsSetupException ex)
-{
-    Console.Error.WriteLine(ex);
-    return 1;
-}
+Smtpd.Reload.CheckedConfig config;
+try { config = Smtpd.Reload.CheckedConfig.Load(options.ConfigFile, options.Macros, privileged, settings); }
 catch (ConfigException ex)
 {
     foreach (var error in ex.Errors) Console.Error.WriteLine(error);
     return 1;
 }
-catch (TableTempFailException ex)
-{
-    Console.Error.WriteLine($"smtpd: {ex.Message}");
-    return 1;
-}
+var ruleset = config.Ruleset;
 
 // Valid smtpd.conf that uses what this version cannot do yet: -n warns, the daemon refuses to
 // start rather than run with a different meaning.
-var unsupported = RulesetSupport.Unsupported(ruleset);
+var unsupported = config.Unsupported;
 if (options.CheckOnly)
 {
     foreach (var u in unsupported) Console.Error.WriteLine($"{u.Location}: warning: {u.Message}");
@@ -137,28 +116,3 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { c
 await stopped.Task;
 await daemon.StopAsync();
 return 0;
-
-// Opens every table (files, database and directory configurations, no connection yet) and
-// checks the entries of those read whole against their uses: a missing or bad one is a
-// configuration error at the line that declares it, and a bad entry also names its own file:line.
-static void CheckTables(Ruleset ruleset)
-{
-    var errors = new List<ConfigError>();
-    foreach (var (table, error) in TableSet.Verify(ruleset))
-    {
-        if (error is TableContentException content) errors.AddRange(content.Problems.Select(p => new ConfigError(table.Location, p)));
-        else errors.Add(new ConfigError(table.Location, error.Message));
-    }
-    if (errors.Count > 0) throw new ConfigException(errors);
-}
-
-static Ruleset LoadConfiguration(DaemonOptions options, bool privileged, SmtpdSettings settings)
-{
-    // No file at all (and none asked for): run the seed's minimalist setup.
-    if (options.ConfigFile is null && !File.Exists(DaemonOptions.DefaultConfigFile))
-        return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", options.Macros, settings);
-    string file = options.ConfigFile ?? DaemonOptions.DefaultConfigFile;
-    if (!File.Exists(file))
-        throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
-    return ConfigParser.ParseFile(file, options.Macros, settings);
-}

@@ -1,0 +1,79 @@
+using Smtpd.Config;
+using Smtpd.Smtp;
+using Smtpd.Smtp.Tls;
+using Smtpd.Table;
+
+namespace Smtpd.Reload;
+
+/// <summary>
+/// A configuration read and checked as <c>smtpd -n</c> checks it: the file compiled, every table
+/// opened and its entries checked against their uses, the listeners' certificates and keys and
+/// the relay CAs loaded, DKIM keys read. The start, <c>smtpd -n</c> and a reload all go through
+/// <see cref="Load"/>, so that a reload refuses exactly what a start would.
+/// </summary>
+/// <param name="Unsupported">Valid statements this version cannot do yet: warnings for <c>-n</c>,
+/// errors for a start or a reload.</param>
+public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup> Listeners, Mta.RelayCas RelayCas,
+    IReadOnlyList<ConfigError> Unsupported)
+{
+    /// <summary>The default file when no <c>-f</c> is given.</summary>
+    public const string DefaultFile = "/etc/smtpd.conf";
+
+    /// <param name="file">The <c>-f</c> file, or null: /etc/smtpd.conf if it exists, else the embedded default.</param>
+    /// <exception cref="ConfigException">Anything wrong, every problem as file:line: message.</exception>
+    public static CheckedConfig Load(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    {
+        var ruleset = Parse(file, macros, privileged, settings);
+        CheckTables(ruleset);
+        try
+        {
+            var listeners = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
+            var cas = Mta.RelayCas.Load(ruleset);           // and the CAs relay actions verify their peers with
+            CheckFilters(ruleset);                           // and DKIM keys
+            return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset));
+        }
+        catch (TlsSetupException ex)
+        {
+            throw new ConfigException([new ConfigError(ex.Location, ex.Message)]);
+        }
+    }
+
+    static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    {
+        // No file at all (and none asked for): run the seed's minimalist setup.
+        if (file is null && !File.Exists(DefaultFile))
+            return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", macros, settings);
+        file ??= DefaultFile;
+        if (!File.Exists(file))
+            throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
+        return ConfigParser.ParseFile(file, macros, settings);
+    }
+
+    /// <summary>
+    /// Opens every table (files, database and directory configurations, no connection yet) and
+    /// checks the entries of those read whole against their uses: a missing or bad one is an
+    /// error at the line that declares it, and a bad entry also names its own file:line.
+    /// </summary>
+    static void CheckTables(Ruleset ruleset)
+    {
+        var errors = new List<ConfigError>();
+        foreach (var (table, error) in TableSet.Verify(ruleset))
+        {
+            if (error is TableContentException content) errors.AddRange(content.Problems.Select(p => new ConfigError(table.Location, p)));
+            else errors.Add(new ConfigError(table.Location, error.Message));
+        }
+        if (errors.Count > 0) throw new ConfigException(errors);
+    }
+
+    /// <summary>Each filter's own check (a DKIM signer's key), named at its declaration.</summary>
+    static void CheckFilters(Ruleset ruleset)
+    {
+        var errors = new List<ConfigError>();
+        foreach (var filter in ruleset.Filters.Values)
+        {
+            try { Filter.FilterHost.Check(ruleset with { Filters = new Dictionary<string, FilterConfig> { [filter.Name] = filter } }); }
+            catch (Filter.FilterException ex) { errors.Add(new ConfigError(filter.Location, ex.Message)); }
+        }
+        if (errors.Count > 0) throw new ConfigException(errors);
+    }
+}
