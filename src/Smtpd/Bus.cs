@@ -24,6 +24,8 @@ public sealed class Bus
     public Channel<MdaMessage> Mda { get; } = Create<MdaMessage>();
     public Channel<MtaMessage> Mta { get; } = Create<MtaMessage>();
     public Channel<BounceMessage> Bounce { get; } = Create<BounceMessage>();
+    /// <summary>The daemon's own requests (reload).</summary>
+    public Channel<Reload.ParentMessage> Parent { get; } = Create<Reload.ParentMessage>();
 
     /// <summary>Where every component pushes its statistics (never read back by the logic).</summary>
     public Stats.IStatBackend Stats { get; set; } = new Stats.RamStatBackend();
@@ -86,6 +88,8 @@ public sealed class Bus
         RequestAsync(Mda.Writer, request, timeout, ct);
     public Task<T> RequestAsync<T>(Func<BusReply<T>, MtaMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
         RequestAsync(Mta.Writer, request, timeout, ct);
+    public Task<T> RequestAsync<T>(Func<BusReply<T>, Reload.ParentMessage> request, TimeSpan? timeout = null, CancellationToken ct = default) =>
+        RequestAsync(Parent.Writer, request, timeout, ct);
 
     async Task<T> RequestAsync<TMessage, T>(ChannelWriter<TMessage> to, Func<BusReply<T>, TMessage> request, TimeSpan? timeout, CancellationToken ct)
     {

@@ -14,7 +14,7 @@ namespace Smtpd;
 /// the scheduler, binds the listeners, and only then starts accepting, so that no component
 /// serves before the others are ready. Stopping cancels everything and waits for it.
 /// </summary>
-public sealed class SmtpdDaemon : IAsyncDisposable
+public sealed partial class SmtpdDaemon : IAsyncDisposable
 {
     readonly CancellationTokenSource _stop = new();
     // The queue stops last: it records the outcomes of deliveries that finish during shutdown.
@@ -33,8 +33,13 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     readonly Smtpd.Bounce.BounceProcess _bounce;
     readonly Smtpd.Lookup.LookupProcess _lookup;
     readonly Smtpd.Control.ControlServer _control;
-    readonly Smtpd.Filter.FilterHost? _filters;
     FileStream? _spoolLock;
+    readonly Reload.LiveConfig _live;
+    readonly SmtpContext _sessionContext;
+    readonly LocalUsers _users = new();
+    readonly Chaos.ChaosMonkey? _chaos;
+    /// <summary>One reload at a time (smtpctl reload and SIGHUP may come together).</summary>
+    readonly SemaphoreSlim _reloading = new(1, 1);
     readonly DescriptorReserve _descriptors;
 
     readonly Privsep.PrivilegedClient? _helper;
@@ -47,7 +52,16 @@ public sealed class SmtpdDaemon : IAsyncDisposable
     /// user (<c>_smtpd</c>) the daemon becomes once its ports are bound. Null: everything runs as we are.</param>
     public SmtpdDaemon(Ruleset ruleset, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
         Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null, SmtpdSettings? settings = null)
+        : this(new Reload.CheckedConfig(ruleset, ListenerSetup.LoadAll(ruleset), RelayCas.Load(ruleset), []), paths, log, time, helper, runAs, chaos, settings)
     {
+    }
+
+    /// <param name="config">The configuration, checked as <c>smtpd -n</c> checks it.</param>
+    public SmtpdDaemon(Reload.CheckedConfig config, SmtpdPaths paths, SmtpdLog log, TimeProvider? time = null,
+        Privsep.PrivilegedClient? helper = null, SystemUser? runAs = null, Chaos.ChaosMonkey? chaos = null, SmtpdSettings? settings = null)
+    {
+        var ruleset = config.Ruleset;
+        _chaos = chaos;
         time ??= TimeProvider.System;
         _time = time;
         var s = _settings = settings ?? SmtpdSettings.Default;
@@ -55,7 +69,6 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _helper = helper;
         _runAs = runAs;
         if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
-        Ruleset = ruleset;
         Paths = paths;
         _bus.Stats = StatBackend(s.Backends, paths);
         if (chaos is not null)
@@ -65,10 +78,9 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             chaos.OnFailure = point => log.Info($"chaos: injected failure at {point}");
             log.Warn($"chaos mode is ON ({chaos}): faults are injected on purpose; never run this in production");
         }
-        var tables = new TableSet(ruleset, chaos);
-        _lookup = new Smtpd.Lookup.LookupProcess(tables, _bus, log);
-        var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
-        var users = new LocalUsers();
+        var first = BuildGeneration(1, config);
+        _live = new Reload.LiveConfig(first);
+        _lookup = new Smtpd.Lookup.LookupProcess(_live, _bus, log);
         _queue = s.Backends.Queue switch
         {
             "ram" => new RamQueue(),
@@ -76,44 +88,57 @@ public sealed class SmtpdDaemon : IAsyncDisposable
             _ => new FsQueue(paths.Spool, Codec(ruleset, paths), time),
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
-        _queueProcess = new QueueProcess(_queue, _bus, time, log, ruleset.BounceWarnIntervals);
+        _queueProcess = new QueueProcess(_queue, _bus, time, log) { WarnIntervals = () => _live.Current.Ruleset.BounceWarnIntervals };
         ISchedulerBackend schedulerBackend = s.Backends.Scheduler is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
-        _mda = new MdaProcess(ruleset, paths, users, _queue, _bus, time, log, tables, _workers);
+        _mda = new MdaProcess(_live, paths, _users, _queue, _bus, time, log, _workers);
         // One resolver for MX lookups and for clients' names (sessions, filters, rules).
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
-        _mta = new MtaProcess(ruleset, tables, dns, _queue, _bus, time, log, s);
+        _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
-        var recipients = new RecipientResolver(ruleset, matcher, users.AcceptsMailFor, tables, users.Get,
-            helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
-        _bounce = new Smtpd.Bounce.BounceProcess(ruleset, recipients, _queueProcess.Enqueue, _bus, time, log);
-        if (ruleset.Filters.Count > 0)
-        {
-            _filters = new Smtpd.Filter.FilterHost(ruleset, tables, log, s.FilterTimeout, time);
-        }
+        _bounce = new Smtpd.Bounce.BounceProcess(_live, _queueProcess.Enqueue, _bus, time, log);
         var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
-        _smtp = new SmtpServer(new SmtpContext
+        _sessionContext = new SmtpContext
         {
             Ruleset = ruleset,
-            Recipients = recipients,
+            Recipients = first.Recipients,
             Queue = _queueProcess.Enqueue,
             Bus = _bus,
             Log = log,
             Time = time,
-            Tables = tables,
-            Authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync),
+            Tables = first.Tables,
+            Authenticator = first.Authenticator,
             LocalAddresses = ListenerAddresses.OwnAddresses(),
             TlsHandshakeTimeout = s.TlsHandshakeTimeout,
             CommandTimeout = s.SessionTimeout,
             Descriptors = descriptors,
             SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size, s.SpoolMinFree) : null,
-            Filters = _filters,
+            Filters = first.Filters,
             Names = dns,
-        });
+        };
+        _smtp = new SmtpServer(_sessionContext, first, config.Listeners);
         var controlContext = new Smtpd.Control.ControlContext(_bus, log, time.GetUtcNow()) { Descriptors = descriptors, Time = time };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
+    }
+
+    /// <summary>
+    /// What a configuration's sessions and deliveries use: its tables, recipient resolution,
+    /// authentication and filters (started later: after the privilege drop at start, before the
+    /// swap on reload).
+    /// </summary>
+    Reload.ConfigGeneration BuildGeneration(int number, Reload.CheckedConfig config)
+    {
+        var ruleset = config.Ruleset;
+        var tables = new TableSet(ruleset, _chaos);
+        var matcher = new RuleMatcher(ruleset, tables, new LocalNames(ruleset.Hostname));
+        var helper = _helper;
+        var recipients = new RecipientResolver(ruleset, matcher, _users.AcceptsMailFor, tables, _users.Get,
+            helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
+        var authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync);
+        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time) : null;
+        return new Reload.ConfigGeneration(number, config, tables, recipients, authenticator, filters);
     }
 
     /// <summary>
@@ -145,7 +170,8 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         return new QueueCodec(ruleset.QueueCompression, QueueKey.Open(EnsureDirectory(paths.Spool), secret));
     }
 
-    public Ruleset Ruleset { get; }
+    /// <summary>The configuration in force (the first one until a reload).</summary>
+    public Ruleset Ruleset => _live.Current.Ruleset;
     public SmtpdPaths Paths { get; }
     public IEnumerable<System.Net.IPEndPoint> Endpoints => _smtp.Endpoints;
 
@@ -173,7 +199,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         if (_runAs is not null) DropPrivileges(_runAs);
         // Filters run as the daemon's user, and are running and registered before the first
         // client (lka_proc_ready).
-        if (_filters is not null) await _filters.StartAsync();
+        if (_live.Current.Filters is { } filters) await filters.StartAsync();
         _running.Add(_scheduler.RunAsync(_stop.Token));
         _running.Add(_queueRunning = _queueProcess.RunAsync(_stopQueue.Token));
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
@@ -181,6 +207,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _running.Add(_bounce.RunAsync(_stop.Token));
         _running.Add(_lookup.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
+        _running.Add(RunParentAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
         // file appears, through the helper when we gave up root (the files belong to their senders).
@@ -221,7 +248,7 @@ public sealed class SmtpdDaemon : IAsyncDisposable
         _bus.Queue.Writer.TryComplete();
         if (!await WithinAsync(_queueRunning, TimeSpan.FromSeconds(10))) _log.Warn("queue did not write down the last outcomes within 10 s");
         _stopQueue.Cancel();
-        if (_filters is not null) await _filters.DisposeAsync();
+        if (_live.Current.Filters is { } filters) await filters.DisposeAsync();
         try { await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(10), _time); }
         catch (OperationCanceledException) { }
         catch (TimeoutException) { _log.Warn("some components did not stop within 10 s"); }

@@ -10,9 +10,14 @@ using Smtpd.Table;
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
 // The same program also plays the two roles of privilege separation, started by the daemon itself.
 // The environment is read here and nowhere else (SmtpdSettings); the helper needs only the paths.
-if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..])
+// A SIGHUP meant for the daemon (pkill -HUP smtpd reaches every process of that name) must not
+// end the helper or a delivery process: only the daemon reloads.
+if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..] or [DeliveryWorker.Flag, ..])
+{
+    using var ignoreHangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => ctx.Cancel = true);
+    if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
     return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdPaths.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
-if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
+}
 
 DaemonOptions options;
 try { options = DaemonOptions.Parse(args); }
@@ -96,7 +101,14 @@ if (privileged)
     helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
 }
 SmtpdDaemon daemon;
-try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs, chaos: chaos, settings: settings); }
+try
+{
+    daemon = new SmtpdDaemon(config, paths, log, helper: helper, runAs: runAs, chaos: chaos, settings: settings)
+    {
+        // smtpctl reload and SIGHUP read the same file, with the same -D macros, as this start.
+        ConfigReader = ct => Task.Run(() => Smtpd.Reload.CheckedConfig.Load(options.ConfigFile, options.Macros, privileged, settings), ct),
+    };
+}
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
@@ -104,7 +116,7 @@ catch (Exception ex) when (ex is InvalidOperationException or IOException or Una
 }
 await using var running = daemon;
 try { await daemon.StartAsync(); }
-catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
+catch (Exception ex) when (ex is InvalidOperationException or ConfigException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)
 {
     Console.Error.WriteLine($"smtpd: {ex.Message}");
     return 1;
@@ -113,6 +125,12 @@ catch (Exception ex) when (ex is InvalidOperationException or IOException or Una
 var stopped = new TaskCompletionSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopped.TrySetResult(); });
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stopped.TrySetResult(); });
+// SIGHUP reloads (OpenSMTPD exits on it); the outcome is logged by the daemon.
+using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+{
+    ctx.Cancel = true;
+    _ = daemon.RequestReloadAsync().ContinueWith(t => { _ = t.Exception; }, TaskScheduler.Default);
+});
 await stopped.Task;
 await daemon.StopAsync();
 return 0;

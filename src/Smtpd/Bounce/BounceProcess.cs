@@ -12,7 +12,8 @@ namespace Smtpd.Bounce;
 /// (seed 000). The report is a new message with an empty sender, routed by the ruleset like
 /// local mail and put into the queue like any other; being a bounce, it is never bounced.
 /// </summary>
-public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, Enqueuer queue, Bus bus, TimeProvider time, SmtpdLog log)
+/// <param name="config">Reports are routed by the configuration in force when they are made.</param>
+public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus bus, TimeProvider time, SmtpdLog log)
 {
     public static readonly TimeSpan GroupDelay = TimeSpan.FromSeconds(2);
 
@@ -76,7 +77,9 @@ public sealed class BounceProcess(Ruleset ruleset, RecipientResolver resolver, E
             Reported(failures);
             return;
         }
-        var decision = await resolver.ResolveAsync(new SessionInfo(null, true, null, null), sender, ct);
+        var generation = config.Current;
+        var ruleset = generation.Ruleset;
+        var decision = await generation.Recipients.ResolveAsync(new SessionInfo(null, true, null, null), sender, ct);
         IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
         {
             RecipientDecision.Accept a => [a],

@@ -35,7 +35,7 @@ public sealed class ControlCommands(ControlContext ctx)
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
         string verb = string.Join(' ', words.Take(2));
         bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
-            or "log" or "update" or "profile" or "unprofile" or "discover";
+            or "log" or "update" or "profile" or "unprofile" or "discover" or "reload";
         if (changes && !privileged)
         {
             await output.WriteLineAsync("smtpctl: permission denied: only root (or the daemon's user) may do that");
@@ -101,6 +101,8 @@ public sealed class ControlCommands(ControlContext ctx)
                 return await OkAsync(output);
             case ["update", "table", var name]:
                 return await UpdateTableAsync(name, output);
+            case ["reload"]:
+                return await ReloadAsync(output, ct);
             default:
                 // OpenSMTPD's parser: the words that could come next, on standard error, exit 255.
                 foreach (string line in ControlGrammar.Possibilities(words))
@@ -220,6 +222,20 @@ public sealed class ControlCommands(ControlContext ctx)
         }
         ctx.Log.Info($"info: table {name} updated");
         return await OkAsync(output);
+    }
+
+    /// <summary>
+    /// <c>smtpctl reload</c>: the daemon reads and checks its configuration file again and puts it
+    /// in force, or keeps the one it runs with and says why (each error as file:line: message).
+    /// </summary>
+    async Task<int> ReloadAsync(TextWriter output, CancellationToken ct)
+    {
+        var result = await ctx.Bus.RequestAsync<Reload.ReloadResult>(r => new Reload.ParentReload(r), TimeSpan.FromMinutes(2), ct);
+        string prefix = result.Reloaded ? "" : ControlProtocol.ErrorPrefix;
+        foreach (string line in result.Lines) await output.WriteLineAsync(prefix + line);
+        if (result.Reloaded) return 0;
+        await output.WriteLineAsync(ControlProtocol.ErrorPrefix + "smtpctl: configuration not reloaded: smtpd goes on with the one in force");
+        return 1;
     }
 
     /// <summary>The SMTP component answers once its listeners see the change: new clients are refused (or served) from then on.</summary>

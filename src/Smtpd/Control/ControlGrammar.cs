@@ -22,6 +22,8 @@ public static class ControlGrammar
         "show queue", "show queue <msgid>", "show hosts", "show relays", "show routes", "show stats", "show status",
         "trace <str>", "unprofile <str>", "untrace <str>", "update table <str>",
         "encrypt", "encrypt <str>", "spf walk",
+        // Ours: OpenSMTPD cannot reload.
+        "reload",
     ];
 
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>

@@ -7,7 +7,7 @@ namespace Smtpd.Lookup;
 /// that change them. Lookups themselves are made by sessions and the MTA on the table set, which
 /// keeps a swap safe for them.
 /// </summary>
-public sealed class LookupProcess(TableSet tables, Bus bus, SmtpdLog log)
+public sealed class LookupProcess(Reload.LiveConfig config, Bus bus, SmtpdLog log)
 {
     public async Task RunAsync(CancellationToken ct)
     {
@@ -32,7 +32,7 @@ public sealed class LookupProcess(TableSet tables, Bus bus, SmtpdLog log)
         switch (message)
         {
             case LookupUpdateTable m:
-                tables.Reload(m.Name);
+                config.Current.Tables.Reload(m.Name);
                 m.Reply.Answer(true);
                 break;
         }

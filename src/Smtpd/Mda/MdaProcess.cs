@@ -9,8 +9,9 @@ namespace Smtpd.Mda;
 /// reports the outcome to the queue. Deliveries run concurrently, up to a limit in all and per
 /// user, so that one slow mailbox cannot hold up everybody else's mail.
 /// </summary>
-public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers users, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log,
-    Table.TableSet? tables = null, DeliveryWorkerPool? workers = null)
+/// <param name="config">The configuration in force: an envelope is delivered with the current definition of the action it names.</param>
+public sealed class MdaProcess(Reload.LiveConfig config, SmtpdPaths paths, LocalUsers users, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log,
+    DeliveryWorkerPool? workers = null)
 {
     /// <summary>An mbox delivery process also gets the group that owns mail spools (Debian's /var/mail is root:mail 2775), for the dot-lock.</summary>
     readonly uint? mailGroup = Privsep.Posix.GroupId("mail");
@@ -172,13 +173,14 @@ public sealed class MdaProcess(Ruleset ruleset, SmtpdPaths paths, LocalUsers use
 
     async Task<Outcome> TryDeliverAsync(Envelope e, CancellationToken ct)
     {
-        if (!ruleset.Actions.TryGetValue(e.Dispatcher, out var action))
+        if (config.Action(e.Dispatcher) is not var (action, generation))
             return Outcome.TempFail($"no action \"{e.Dispatcher}\" in the configuration");
+        var tables = generation.Tables;
         SystemUser? user;
         try
         {
             user = e.MdaUser is null ? null
-                : action.UserbaseTable is { } userbase && e.MdaMethod is null && tables is not null ? await Lookup.Userbase.GetAsync(tables, userbase, e.MdaUser, ct)
+                : action.UserbaseTable is { } userbase && e.MdaMethod is null ? await Lookup.Userbase.GetAsync(tables, userbase, e.MdaUser, ct)
                 : users.Get(e.MdaUser);
         }
         catch (Table.TableTempFailException ex) { return Outcome.TempFail(ex.Message); }

@@ -32,8 +32,8 @@ public sealed partial class MtaProcess
     /// <summary>Cancellations (<c>smtpctl remove</c>) of envelopes never seen here are forgotten after this long.</summary>
     static readonly TimeSpan CancelMemory = TimeSpan.FromHours(1);
 
-    readonly Ruleset _ruleset;
-    readonly RoutePlanner _planner;
+    /// <summary>An envelope's action by the name it carries, with the route planner of the configuration defining it.</summary>
+    readonly Func<string, (ActionConfig Action, RoutePlanner Planner)?> _actions;
     readonly IDnsResolver _dns;
     readonly IQueueBackend _queue;
     readonly Bus _bus;
@@ -60,10 +60,36 @@ public sealed partial class MtaProcess
     readonly ConcurrentDictionary<IPAddress, string> _ptrNames = new();
     readonly ConcurrentDictionary<IPAddress, DateTimeOffset> _lastConnected = new();
 
+    /// <summary>One fixed configuration (tests of the MTA alone).</summary>
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
+        : this(Fixed(ruleset, new RoutePlanner(ruleset, tables, dns, settings, time)), dns, queue, bus, time, log)
     {
-        _ruleset = ruleset;
-        _planner = new RoutePlanner(ruleset, tables, dns, settings, time);
+    }
+
+    /// <summary>
+    /// The daemon's MTA: each relay uses the current definition of the envelope's action (a
+    /// reload that corrects a relay host applies to mail already queued), planned with the
+    /// tables and CAs of the configuration that defines it.
+    /// </summary>
+    public MtaProcess(Reload.LiveConfig config, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
+        : this(Live(config, dns, settings, time), dns, queue, bus, time, log)
+    {
+    }
+
+    static Func<string, (ActionConfig, RoutePlanner)?> Fixed(Ruleset ruleset, RoutePlanner planner) =>
+        name => ruleset.Actions.TryGetValue(name, out var action) ? (action, planner) : null;
+
+    static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time)
+    {
+        var planners = new System.Runtime.CompilerServices.ConditionalWeakTable<Reload.ConfigGeneration, RoutePlanner>();
+        return name => config.Action(name) is var (action, generation)
+            ? (action, planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas)))
+            : null;
+    }
+
+    MtaProcess(Func<string, (ActionConfig, RoutePlanner)?> actions, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+    {
+        _actions = actions;
         _dns = dns;
         _queue = queue;
         _bus = bus;
@@ -178,7 +204,7 @@ public sealed partial class MtaProcess
     {
         try
         {
-            if (!_ruleset.Actions.TryGetValue(dispatcher, out var action))
+            if (_actions(dispatcher) is not var (action, planner))
             {
                 Report(envelopes, Outcome.TempFail($"No action {dispatcher} in the configuration"), null);
                 return;
@@ -201,7 +227,7 @@ public sealed partial class MtaProcess
             try
             {
                 _bus.Chaos?.ThrowIfAsked("mta.route");
-                var route = await _planner.PlanAsync(action, domain, ct);
+                var route = await planner.PlanAsync(action, domain, ct);
                 if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
                 attempt = await TransferAsync(route, action, envelopes, ct);
             }

@@ -14,9 +14,10 @@ namespace Smtpd.Mta;
 /// </summary>
 /// <param name="settings">For the port of MX hosts (SMTPD_MTA_PORT) and the session timeout (SMTPD_MTA_TIMEOUT).</param>
 /// <param name="time">The clock the sessions' timeouts count on.</param>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null)
+/// <param name="cas">The relay CAs loaded with the configuration; null: loaded here from <paramref name="ruleset"/>.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null)
 {
-    readonly RelayCas _cas = RelayCas.Load(ruleset);
+    readonly RelayCas _cas = cas ?? RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>

@@ -274,9 +274,12 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     /// <c>bounce warn-interval</c>: once an envelope has waited past one of the intervals (4 h by
     /// default), its sender is told it is delayed, once per interval (OpenSMTPD's queue.c).
     /// </summary>
+    /// <summary>The intervals of the configuration in force (a reload may change them); null: those given at construction.</summary>
+    public Func<IReadOnlyList<TimeSpan>>? WarnIntervals { get; init; }
+
     bool DelayWarningDue(Envelope e, DateTimeOffset now)
     {
-        foreach (var interval in warnIntervals ?? [])
+        foreach (var interval in WarnIntervals?.Invoke() ?? warnIntervals ?? [])
         {
             var threshold = e.CreationTime + interval;
             if (now >= threshold && (e.LastBounce ?? DateTimeOffset.MinValue) < threshold) return true;

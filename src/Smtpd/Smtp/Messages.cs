@@ -11,3 +11,15 @@ public sealed record SmtpPause(bool Paused, BusReply<bool> Reply) : SmtpMessage,
 {
     IBusReply? IBusRequest.Reply => Reply;
 }
+
+/// <summary>
+/// A reload (<c>smtpctl reload</c>, SIGHUP): from now on new sessions get <paramref name="Context"/>
+/// under <paramref name="Generation"/>; the listeners of <paramref name="Listeners"/> that were
+/// bound already keep their sockets with the new options, the new ones start accepting and the
+/// others are closed. Answered with what changed.
+/// </summary>
+public sealed record SmtpReconfigure(SmtpContext Context, Reload.ConfigGeneration Generation, PreparedListeners Listeners,
+    BusReply<ListenerChanges> Reply) : SmtpMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}

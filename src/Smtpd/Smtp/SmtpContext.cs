@@ -6,8 +6,11 @@ using Smtpd.Table;
 
 namespace Smtpd.Smtp;
 
-/// <summary>What every SMTP session shares: configuration, lookups, the queue and the bus.</summary>
-public sealed class SmtpContext
+/// <summary>
+/// What every SMTP session shares: configuration, lookups, the queue and the bus. A reload makes
+/// a copy with the new configuration's parts (<c>with</c>); a session keeps the one it started with.
+/// </summary>
+public sealed record SmtpContext
 {
     public required Ruleset Ruleset { get; init; }
     public required RecipientResolver Recipients { get; init; }

@@ -10,18 +10,25 @@ namespace Smtpd.Smtp;
 /// and before anything is accepted, so a bad listener stops the start, not a session. Admin
 /// requests (<see cref="SmtpMessage"/>) come by the bus and are handled on its own loop.
 /// </summary>
-public sealed class SmtpServer : IAsyncDisposable
+public sealed partial class SmtpServer : IAsyncDisposable
 {
-    readonly SmtpContext _ctx;
-    readonly List<(Socket Socket, ListenerSetup Setup)> _sockets = [];
-    readonly IReadOnlyList<ListenerSetup> _listeners;
-    readonly System.Collections.Concurrent.ConcurrentDictionary<Task, bool> _sessions = new();
+    /// <summary>What new sessions get: the context of the configuration in force and its generation.
+    /// A reload replaces it at once; a session keeps the one it started with.</summary>
+    sealed record Serving(SmtpContext Context, Reload.ConfigGeneration Generation, IReadOnlyList<ListenerSetup> Listeners);
 
-    /// <exception cref="Tls.TlsSetupException">A listener's certificate or TLS options cannot be used.</exception>
-    public SmtpServer(SmtpContext ctx)
+    volatile Serving _serving;
+    /// <summary>The context of the first configuration: what does not change with a reload (bus, log, clock).</summary>
+    readonly SmtpContext _ctx;
+    /// <summary>Bound sockets; changed only by <see cref="Bind"/> before the start and by the message loop after it.</summary>
+    readonly List<BoundListener> _sockets = [];
+    readonly System.Collections.Concurrent.ConcurrentDictionary<Task, bool> _sessions = new();
+    CancellationToken _running;
+
+    /// <param name="listeners">The listeners of <paramref name="generation"/>, certificates loaded.</param>
+    public SmtpServer(SmtpContext ctx, Reload.ConfigGeneration generation, IReadOnlyList<ListenerSetup> listeners)
     {
         _ctx = ctx;
-        _listeners = ListenerSetup.LoadAll(ctx.Ruleset);
+        _serving = new Serving(ctx, generation, listeners);
     }
 
     /// <summary><c>smtpctl pause smtp</c>: new clients get 421 until resumed; sessions under way go on.
@@ -29,41 +36,34 @@ public sealed class SmtpServer : IAsyncDisposable
     volatile bool _paused;
 
     /// <summary>The endpoints actually bound (useful with port 0 in tests).</summary>
-    public IEnumerable<IPEndPoint> Endpoints => _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!);
+    public IEnumerable<IPEndPoint> Endpoints
+    {
+        get { lock (_sockets) return [.. _sockets.Select(s => (IPEndPoint)s.Socket.LocalEndPoint!)]; }
+    }
 
+    /// <summary>Binds every listener of the first configuration, before privileges are dropped.</summary>
+    /// <exception cref="InvalidOperationException">An address cannot be bound (file:line of its listener).</exception>
     public void Bind(int defaultPort)
     {
-        foreach (var setup in _listeners)
+        foreach (var (setup, endpoint) in ListenerEndpoints.Of(_serving.Listeners, defaultPort))
         {
-            var listener = setup.Config;
-            var addresses = ListenerAddresses.Resolve(listener.Interface);
-            if (addresses.Count == 0)
-                throw new InvalidOperationException($"{listener.Location}: listen on {listener.Interface}: no address to bind");
-            foreach (var address in addresses)
-            {
-                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.Equals(IPAddress.IPv6Any))
-                    socket.DualMode = true;
-                var endpoint = new IPEndPoint(address, setup.PortOr(defaultPort));
-                try
-                {
-                    socket.Bind(endpoint);
-                    socket.Listen(512);
-                }
-                catch (SocketException ex)
-                {
-                    socket.Dispose();
-                    throw new InvalidOperationException($"{listener.Location}: cannot listen on {endpoint}: {ex.Message}", ex);
-                }
-                _sockets.Add((socket, setup));
-                _ctx.Log.Debug($"smtp: listening on {endpoint}");
-            }
+            Socket socket;
+            try { socket = ListenerEndpoints.Listen(endpoint); }
+            catch (SocketException ex) { throw new InvalidOperationException($"{setup.Config.Location}: cannot listen on {endpoint}: {ex.Message}", ex); }
+            lock (_sockets) _sockets.Add(new BoundListener(socket, endpoint, setup));
+            _ctx.Log.Debug($"smtp: listening on {endpoint}");
         }
     }
 
-    public Task RunAsync(CancellationToken ct) =>
-        Task.WhenAll(_sockets.Select(s => AcceptLoopAsync(s.Socket, s.Setup, ct)).Append(HandleMessagesAsync(ct)));
+    public async Task RunAsync(CancellationToken ct)
+    {
+        _running = ct;
+        lock (_sockets) foreach (var bound in _sockets) bound.Start(AcceptLoopAsync, ct);
+        await HandleMessagesAsync(ct);
+        Task[] loops;
+        lock (_sockets) loops = [.. _sockets.Select(s => s.Loop).OfType<Task>()];
+        await Task.WhenAll(loops);
+    }
 
     async Task HandleMessagesAsync(CancellationToken ct)
     {
@@ -91,11 +91,15 @@ public sealed class SmtpServer : IAsyncDisposable
                 _ctx.Log.Info($"info: smtp {(m.Paused ? "paused" : "resumed")}");
                 m.Reply.Answer(true);
                 break;
+            case SmtpReconfigure m:
+                m.Reply.Answer(Commit(m));
+                break;
         }
     }
 
-    async Task AcceptLoopAsync(Socket listen, ListenerSetup config, CancellationToken ct)
+    async Task AcceptLoopAsync(BoundListener bound, CancellationToken ct)
     {
+        var listen = bound.Socket;
         while (!ct.IsCancellationRequested)
         {
             Socket client;
@@ -119,7 +123,7 @@ public sealed class SmtpServer : IAsyncDisposable
                 _ = RefuseAsync(client);
                 continue;
             }
-            var task = RunSessionAsync(client, config, (IPEndPoint)listen.LocalEndPoint!, ct);
+            var task = RunSessionAsync(client, EnterServing(), bound.Setup, bound.EndPoint, ct);
             _sessions[task] = true;
             _ = task.ContinueWith(t => _sessions.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -134,7 +138,16 @@ public sealed class SmtpServer : IAsyncDisposable
         }
     }
 
-    async Task RunSessionAsync(Socket client, ListenerSetup config, IPEndPoint bound, CancellationToken ct)
+    /// <summary>The configuration a session starting now runs under, counted in until the session ends.</summary>
+    Serving EnterServing()
+    {
+        // A reload may retire the one read here before it is entered; the one after it is current.
+        var serving = _serving;
+        while (!serving.Generation.TryEnter()) serving = _serving;
+        return serving;
+    }
+
+    async Task RunSessionAsync(Socket client, Serving serving, ListenerSetup config, IPEndPoint bound, CancellationToken ct)
     {
         await Task.Yield();
         var stats = _ctx.Bus.Stats;
@@ -146,7 +159,7 @@ public sealed class SmtpServer : IAsyncDisposable
             var remote = client.RemoteEndPoint as IPEndPoint;
             if (remote?.Address.IsIPv4MappedToIPv6 == true) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
             stats.Increment(remote?.AddressFamily == AddressFamily.InterNetworkV6 ? Stats.StatKeys.SmtpSessionInet6 : Stats.StatKeys.SmtpSessionInet4);
-            await new SmtpSession(_ctx, config, stream, remote, ct) { ListenEndPoint = bound }.RunAsync();
+            await new SmtpSession(serving.Context, config, stream, remote, ct) { ListenEndPoint = bound }.RunAsync();
         }
         catch (Exception ex)
         {
@@ -156,6 +169,7 @@ public sealed class SmtpServer : IAsyncDisposable
         {
             stats.Decrement(Stats.StatKeys.SmtpSession);
             stats.Increment(Stats.StatKeys.SmtpDisconnect);
+            await serving.Generation.Leave();
         }
     }
 
@@ -166,14 +180,16 @@ public sealed class SmtpServer : IAsyncDisposable
     /// </summary>
     public async Task RunLocalSessionAsync(Stream stream, string? boundSender, CancellationToken ct)
     {
-        var listener = _listeners.FirstOrDefault(l => l.Config.IsSocket) ?? LocalSetup;
+        var serving = EnterServing();
+        var listener = serving.Listeners.FirstOrDefault(l => l.Config.IsSocket) ?? LocalSetup;
         var stats = _ctx.Bus.Stats;
         stats.Increment(Stats.StatKeys.SmtpConnect);
         stats.Increment(Stats.StatKeys.SmtpSession);
         stats.Increment(Stats.StatKeys.SmtpSessionLocal);
-        try { await new SmtpSession(_ctx, listener, stream, null, ct) { BoundSender = boundSender }.RunAsync(); }
+        try { await new SmtpSession(serving.Context, listener, stream, null, ct) { BoundSender = boundSender }.RunAsync(); }
         finally
         {
+            await serving.Generation.Leave();
             stats.Decrement(Stats.StatKeys.SmtpSession);
             stats.Increment(Stats.StatKeys.SmtpDisconnect);
         }
@@ -184,7 +200,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (socket, _) in _sockets) socket.Dispose();
+        lock (_sockets) foreach (var bound in _sockets) bound.Socket.Dispose();
         Task[] running = [.. _sessions.Keys];
         // Sessions were told to stop through the token; give them a bounded time to say 421.
         await Task.WhenAny(Task.WhenAll(running), Task.Delay(TimeSpan.FromSeconds(5), _ctx.Time));

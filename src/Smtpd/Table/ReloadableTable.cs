@@ -54,6 +54,20 @@ public sealed class ReloadableTable(ITableBackend first) : ITableBackend
         (old.Backend as IDisposable)?.Dispose();
     }
 
+    /// <summary>A reload replaced the whole configuration: the backend goes once its last lookup has returned.</summary>
+    public void Retire()
+    {
+        Generation old;
+        lock (_lock)
+        {
+            old = _current;
+            if (old.Retired) return;
+            old.Retired = true;
+            if (old.Users > 0) return;
+        }
+        (old.Backend as IDisposable)?.Dispose();
+    }
+
     Generation Enter()
     {
         lock (_lock) { _current.Users++; return _current; }

@@ -53,6 +53,15 @@ public sealed class TableSet
         else _tables[name] = new ReloadableTable(fresh);
     }
 
+    /// <summary>
+    /// A reload replaced this configuration and nothing will look anything up here any more:
+    /// each backend is closed (proc process ended, connections released) after its last lookup.
+    /// </summary>
+    public void Retire()
+    {
+        foreach (var table in _tables.Values) table.Retire();
+    }
+
     public ITableBackend this[string name] =>
         _tables.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException($"no table {name}");
 

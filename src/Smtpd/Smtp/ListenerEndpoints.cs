@@ -1,0 +1,45 @@
+using Smtpd.Config;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Smtpd.Smtp;
+
+/// <summary>Where listeners listen: the addresses of each <c>listen on</c>, and the sockets for them.</summary>
+public static class ListenerEndpoints
+{
+    /// <summary>Every address and port the listeners name, in order.</summary>
+    /// <exception cref="ConfigException">A listener's interface has no address.</exception>
+    public static IEnumerable<(ListenerSetup Setup, IPEndPoint EndPoint)> Of(IEnumerable<ListenerSetup> listeners, int defaultPort)
+    {
+        foreach (var setup in listeners)
+        {
+            if (setup.Config.IsSocket) continue;
+            var listener = setup.Config;
+            var addresses = ListenerAddresses.Resolve(listener.Interface);
+            if (addresses.Count == 0)
+                throw new ConfigException([new ConfigError(listener.Location, $"listen on {listener.Interface}: no address to bind")]);
+            foreach (var address in addresses) yield return (setup, new IPEndPoint(address, setup.PortOr(defaultPort)));
+        }
+    }
+
+    /// <summary>A listening socket on <paramref name="endpoint"/> (for <c>::</c>, IPv4 too).</summary>
+    /// <exception cref="SocketException">It cannot be bound.</exception>
+    public static Socket Listen(IPEndPoint endpoint)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            socket.DualMode = true;
+        try
+        {
+            socket.Bind(endpoint);
+            socket.Listen(512);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}
