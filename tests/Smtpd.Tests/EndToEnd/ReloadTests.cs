@@ -64,6 +64,29 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public async Task A_filter_added_by_a_reload_applies_to_new_sessions_only()
+    {
+        var smtpd = new SmtpdInstance(Local(1));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        await using var before = await SmtpDialogue.ConnectAsync(smtpd.Port);
+        await before.ReadReplyAsync();
+        await before.CommandAsync("EHLO client.example");
+
+        var (code, output) = await ReloadAsync(smtpd, Local(2, """
+            filter "nospam" phase mail-from match mail-from regex "^spam@" reject "550 5.7.1 No spam here"
+            """).Replace("port {port}", "port {port} filter \"nospam\""));
+        Assert.True(code == 0, output);
+
+        Assert.StartsWith("250", await before.CommandAsync("MAIL FROM:<spam@example.org>"));
+        await using var after = await SmtpDialogue.ConnectAsync(smtpd.Port);
+        await after.ReadReplyAsync();
+        await after.CommandAsync("EHLO client.example");
+        Assert.Equal("550 5.7.1 No spam here", await after.CommandAsync("MAIL FROM:<spam@example.org>"));
+        Assert.StartsWith("250", await after.CommandAsync("MAIL FROM:<ham@example.org>"));
+    }
+
+    [Fact]
     public async Task A_broken_file_is_refused_with_file_and_line_and_the_old_rules_keep_serving()
     {
         var smtpd = new SmtpdInstance(Local(1));
