@@ -20,15 +20,19 @@ public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup>
     public const string DefaultFile = "/etc/smtpd.conf";
 
     /// <param name="file">The <c>-f</c> file, or null: /etc/smtpd.conf if it exists, else the embedded default.</param>
+    /// <param name="files">Where smtpd.conf, its includes, certificates, keys and CAs are read from; null: the
+    /// disk. Tables and DKIM keys are always read from the disk.</param>
     /// <exception cref="ConfigException">Anything wrong, every problem as file:line: message.</exception>
-    public static CheckedConfig Load(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    public static CheckedConfig Load(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings,
+        ConfigFiles? files = null)
     {
-        var ruleset = Parse(file, macros, privileged, settings);
+        files ??= ConfigFiles.Disk;
+        var ruleset = Parse(file, macros, privileged, settings, files);
         CheckTables(ruleset);
         try
         {
-            var listeners = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
-            var cas = Mta.RelayCas.Load(ruleset);           // and the CAs relay actions verify their peers with
+            var listeners = ListenerSetup.LoadAll(ruleset, files); // reads certificates and keys: a bad one is named now
+            var cas = Mta.RelayCas.Load(ruleset, files);           // and the CAs relay actions verify their peers with
             CheckFilters(ruleset);                           // and DKIM keys
             return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset));
         }
@@ -38,15 +42,15 @@ public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup>
         }
     }
 
-    static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings, ConfigFiles files)
     {
         // No file at all (and none asked for): run the seed's minimalist setup.
-        if (file is null && !File.Exists(DefaultFile))
-            return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", macros, settings);
+        if (file is null && !files.Exists(DefaultFile))
+            return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", macros, settings, files);
         file ??= DefaultFile;
-        if (!File.Exists(file))
+        if (!files.Exists(file))
             throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
-        return ConfigParser.ParseFile(file, macros, settings);
+        return ConfigParser.ParseFile(file, macros, settings, files);
     }
 
     /// <summary>
