@@ -9,9 +9,10 @@ using Smtpd.Table;
 
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
 // The same program also plays the two roles of privilege separation, started by the daemon itself.
-// The environment is read here and nowhere else (SmtpdSettings); the helper needs only the paths.
+// The environment is read here and nowhere else (SmtpdSettings); the helper needs the paths and
+// what reading smtpd.conf takes from it (SMTPD_CERTDIR, SMTPD_LIBEXEC).
 if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..])
-    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdPaths.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
+    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
 if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
 
 DaemonOptions options;
@@ -93,7 +94,8 @@ if (privileged)
         Console.Error.WriteLine($"smtpd: unknown user {UnprivilegedUser}: create it first (useradd --system --home-dir /var/empty --shell /usr/sbin/nologin {UnprivilegedUser})");
         return 1;
     }
-    helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
+    helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose,
+        new Smtpd.Privsep.StartedConfiguration(options.ConfigFile, options.Macros, settings.DefaultPort(privileged)));
 }
 SmtpdDaemon daemon;
 try { daemon = new SmtpdDaemon(ruleset, paths, log, helper: helper, runAs: runAs, chaos: chaos, settings: settings); }
