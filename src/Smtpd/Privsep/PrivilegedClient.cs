@@ -139,7 +139,7 @@ public sealed class PrivilegedClient : IDisposable
     /// A socket listening on <paramref name="endpoint"/>, opened by the helper (a port below 1024
     /// for a reload); only where a listener of the configuration it last checked listens.
     /// </summary>
-    /// <exception cref="IOException">Refused, or the port cannot be bound: the helper's reason.</exception>
+    /// <exception cref="IOException">Refused, or the port cannot be bound; the message is the helper's reason.</exception>
     public async Task<Socket> BindAsync(IPEndPoint endpoint, CancellationToken ct)
     {
         var (reply, fds) = await AskAsync(new PrivRequest(0, PrivRequest.Bind) { Endpoint = endpoint.ToString() }, ct);

@@ -155,15 +155,14 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
             var config = CheckedConfig.Load(started.File, started.Macros, privileged: true, settings ?? SmtpdSettings.Default, files);
             // What a start refuses, a reload refuses too.
             if (config.Unsupported.Count > 0) return Refused(config.Unsupported);
-            _listenable = config.Listeners
+            _listenable = config.Listeners.Where(l => !l.Config.IsSocket)
                 .SelectMany(l => ListenerAddresses.Resolve(l.Config.Interface).Select(a => new IPEndPoint(a, l.PortOr(started.DefaultPort))))
                 .ToHashSet();
             return new ConfigCheck([], files.Recorded);
         }
         catch (ConfigException ex) { return Refused(ex.Errors); }
 
-        static ConfigCheck Refused(IEnumerable<ConfigError> errors) =>
-            new(errors.Select(e => e.ToString()).ToList(), new Dictionary<string, string>());
+        static ConfigCheck Refused(IReadOnlyList<ConfigError> errors) => new(errors, new Dictionary<string, string>());
     }
 
     void WriteAll(FdChannel end, byte[] answer)
@@ -179,20 +178,21 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
     }
 
     /// <summary>A listening socket for one endpoint of a listener of the last configuration checked
-    /// (a compromised daemon gets no other port), opened as the daemon opens its own.</summary>
+    /// (a compromised daemon gets no other port), opened as the daemon opens its own. A refusal
+    /// says why, for the daemon's "cannot listen on ENDPOINT: why".</summary>
     (PrivReply, Socket?) Bind(PrivRequest r)
     {
         if (!IPEndPoint.TryParse(r.Endpoint ?? "", out var endpoint))
             return (new PrivReply(r.Id, PrivReply.Failed, $"not an address and port: {r.Endpoint}"), null);
         if (!_listenable.Contains(endpoint))
-            return (new PrivReply(r.Id, PrivReply.Failed, $"{endpoint} is not where a listener of the configuration listens"), null);
+            return (new PrivReply(r.Id, PrivReply.Failed, "refused by the privileged helper: no listener of the configuration it checked listens there"), null);
         try
         {
             var socket = ListenerSocket.Open(endpoint);
             log.Debug($"privileged helper: listening on {endpoint} for the daemon");
             return (new PrivReply(r.Id, PrivReply.Ok), socket);
         }
-        catch (SocketException ex) { return (new PrivReply(r.Id, PrivReply.Failed, $"cannot listen on {endpoint}: {ex.Message}"), null); }
+        catch (SocketException ex) { return (new PrivReply(r.Id, PrivReply.Failed, ex.Message), null); }
     }
 
     static PrivReply Authenticate(PrivRequest r)

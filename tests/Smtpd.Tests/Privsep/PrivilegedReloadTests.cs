@@ -94,11 +94,12 @@ public sealed class PrivilegedReloadTests : IDisposable
         Assert.False(check.Ok);
         Assert.Empty(check.Files);
         var expected = Assert.Throws<ConfigException>(() =>
-            CheckedConfig.Load(ConfigFile, new Dictionary<string, string>(), privileged: true, SmtpdSettings.Default)).Errors.Select(e => e.ToString());
+            CheckedConfig.Load(ConfigFile, new Dictionary<string, string>(), privileged: true, SmtpdSettings.Default)).Errors;
         Assert.Equal(expected, check.Errors);
-        Assert.Equal($"{ConfigFile}:2: unknown keyword 'bogus'", check.Errors[0]);
-        Assert.Contains(check.Errors, e => e.StartsWith($"{Path.Combine(_dir, "rules.conf")}:1: "));
-        Assert.Contains(check.Errors, e => e.StartsWith($"{ConfigFile}:4: pki mx.example.org has no key"));
+        var printed = check.Errors.Select(e => e.ToString()).ToList();
+        Assert.Equal($"{ConfigFile}:2: unknown keyword 'bogus'", printed[0]);
+        Assert.Contains(printed, e => e.StartsWith($"{Path.Combine(_dir, "rules.conf")}:1: "));
+        Assert.Contains(printed, e => e.StartsWith($"{ConfigFile}:4: pki mx.example.org has no key"));
     }
 
     [Fact]
@@ -112,7 +113,7 @@ public sealed class PrivilegedReloadTests : IDisposable
         var check = await CheckAsync(StartHelper());
 
         Assert.False(check.Ok);
-        Assert.Equal([$"{ConfigFile}:1: \"ExpandOnly\" delivery is not supported yet"], check.Errors);
+        Assert.Equal([$"{ConfigFile}:1: \"ExpandOnly\" delivery is not supported yet"], check.Errors.Select(e => e.ToString()));
     }
 
     [Fact]
@@ -176,6 +177,14 @@ public sealed class PrivilegedReloadTests : IDisposable
             """);
         var client = StartHelper(defaultPort: port);
         Assert.True((await CheckAsync(client)).Ok);
+        // Taken by another program: the system's reason comes back.
+        using (var other = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            other.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            other.Listen();
+            var taken = await Assert.ThrowsAsync<IOException>(() => BindAsync(client, new IPEndPoint(IPAddress.Loopback, port)));
+            Assert.Contains("in use", taken.Message);
+        }
 
         using var listening = await BindAsync(client, new IPEndPoint(IPAddress.Loopback, port));
 
@@ -202,7 +211,7 @@ public sealed class PrivilegedReloadTests : IDisposable
         foreach (var endpoint in new[] { new IPEndPoint(IPAddress.Loopback, 22), new IPEndPoint(IPAddress.Any, 2525), new IPEndPoint(IPAddress.Loopback, 25) })
         {
             var refused = await Assert.ThrowsAsync<IOException>(() => BindAsync(client, endpoint));
-            Assert.Equal($"{endpoint} is not where a listener of the configuration listens", refused.Message);
+            Assert.Equal("refused by the privileged helper: no listener of the configuration it checked listens there", refused.Message);
         }
     }
 
