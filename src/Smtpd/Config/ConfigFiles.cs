@@ -4,7 +4,7 @@ namespace Smtpd.Config;
 
 /// <summary>
 /// Where reading a configuration takes its files from: smtpd.conf and its includes, certificates,
-/// keys and CAs (not tables, which the daemon reads itself). <see cref="Disk"/> reads them as we
+/// keys, CAs and DKIM keys (not tables, which the daemon reads itself). <see cref="Disk"/> reads them as we
 /// are. Started as root, the daemon no longer is when it reloads, so its privileged helper reads
 /// them with a <see cref="Recording"/> source and hands over what it read; the daemon then reads
 /// the same configuration from that <see cref="Bundle"/>. Errors are the disk's own exceptions,

@@ -87,6 +87,29 @@ public sealed class ConfigFilesTests : IDisposable
     }
 
     [Fact]
+    public void A_dkim_key_is_recorded_and_answered_by_the_bundle()
+    {
+        string key = Path.Combine(_dir, "dkim.key");
+        using (var rsa = System.Security.Cryptography.RSA.Create(2048)) File.WriteAllText(key, rsa.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(Main, $"""
+            filter "sign" dkim-sign domain example.org selector s1 key "{key}"
+            listen on 127.0.0.1 port 2525 filter "sign"
+            action "local" maildir
+            match from local for local action "local"
+            """);
+        var recording = ConfigFiles.Recording();
+        Assert.Same(recording, Load(Main, recording).Files);
+        Assert.Equal(File.ReadAllText(key), recording.Recorded[key]);
+
+        File.Delete(key);
+        Assert.Throws<ConfigException>(() => Load(Main, ConfigFiles.Disk));
+        var bundle = ConfigFiles.Bundle(recording.Recorded);
+        Load(Main, bundle);
+        // And the signer the daemon then builds for the filter reads it there too.
+        _ = new Smtpd.Filter.DkimSignFilter("sign", (FilterSpec.DkimSign)Load(Main, bundle).Ruleset.Filters["sign"].Spec, bundle);
+    }
+
+    [Fact]
     public void A_configuration_file_only_in_the_bundle_exists()
     {
         string elsewhere = Path.Combine(_dir, "not-on-disk.conf");
