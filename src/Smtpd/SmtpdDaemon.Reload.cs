@@ -57,6 +57,11 @@ public sealed partial class SmtpdDaemon
         CheckedConfig next;
         try { next = await ConfigReader(ct); }
         catch (ConfigException ex) { return Refused(source, ex.Errors); }
+        catch (IOException ex)
+        {
+            // The privileged helper, which reads the file as root, is gone or did not answer.
+            return Refused(source, [new ConfigError(new ConfigLocation(source, 0), $"the configuration could not be read: {ex.Message}")]);
+        }
         var errors = next.Unsupported.Concat(Unchangeable(current.Ruleset, next.Ruleset)).ToList();
         if (errors.Count > 0) return Refused(source, errors);
 
@@ -110,8 +115,8 @@ public sealed partial class SmtpdDaemon
     ReloadResult Refused(string source, IEnumerable<ConfigError> errors)
     {
         var lines = errors.Select(e => e.ToString()).ToList();
-        foreach (string line in lines) _log.Warn($"warn: reload: {line}");
-        _log.Warn($"warn: configuration not reloaded: still running with the one read from {source} (generation {_live.Current.Number})");
+        foreach (string line in lines) _log.Warn($"reload: {line}");
+        _log.Warn($"configuration not reloaded: still running with the one read from {source} (generation {_live.Current.Number})");
         return new ReloadResult(false, lines);
     }
 

@@ -137,7 +137,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         var recipients = new RecipientResolver(ruleset, matcher, _users.AcceptsMailFor, tables, _users.Get,
             helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
         var authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync);
-        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time) : null;
+        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time, config.Files) : null;
         return new Reload.ConfigGeneration(number, config, tables, recipients, authenticator, filters);
     }
 

@@ -9,14 +9,15 @@ using Smtpd.Table;
 
 // smtpd: the daemon. Exit codes: 0 ok, 1 configuration or start-up error, 64 usage.
 // The same program also plays the two roles of privilege separation, started by the daemon itself.
-// The environment is read here and nowhere else (SmtpdSettings); the helper needs only the paths.
+// The environment is read here and nowhere else (SmtpdSettings); the helper needs the paths and
+// what reading smtpd.conf takes from it (SMTPD_CERTDIR, SMTPD_LIBEXEC).
 // A SIGHUP meant for the daemon (pkill -HUP smtpd reaches every process of that name) must not
 // end the helper or a delivery process: only the daemon reloads.
 if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..] or [DeliveryWorker.Flag, ..])
 {
     using var ignoreHangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => ctx.Cancel = true);
     if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
-    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdPaths.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
+    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
 }
 
 DaemonOptions options;
@@ -98,15 +99,26 @@ if (privileged)
         Console.Error.WriteLine($"smtpd: unknown user {UnprivilegedUser}: create it first (useradd --system --home-dir /var/empty --shell /usr/sbin/nologin {UnprivilegedUser})");
         return 1;
     }
-    helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose);
+    helper = Smtpd.Privsep.PrivilegedClient.Start(options.Foreground, options.Verbose,
+        new Smtpd.Privsep.StartedConfiguration(options.ConfigFile, options.Macros, settings.DefaultPort(privileged)));
 }
 SmtpdDaemon daemon;
 try
 {
     daemon = new SmtpdDaemon(config, paths, log, helper: helper, runAs: runAs, chaos: chaos, settings: settings)
     {
-        // smtpctl reload and SIGHUP read the same file, with the same -D macros, as this start.
-        ConfigReader = ct => Task.Run(() => Smtpd.Reload.CheckedConfig.Load(options.ConfigFile, options.Macros, privileged, settings), ct),
+        // smtpctl reload and SIGHUP read the same file, with the same -D macros, as this start. As
+        // root, the daemon is _smtpd by then: the helper (root) checks the file and hands over
+        // what only root may read (a 0600 key), and binds new ports below 1024.
+        ConfigReader = helper is null
+            ? ct => Task.Run(() => Smtpd.Reload.CheckedConfig.Load(options.ConfigFile, options.Macros, privileged, settings), ct)
+            : async ct =>
+            {
+                var check = await helper.CheckConfigAsync(ct);
+                if (!check.Ok) throw new ConfigException(check.Errors);
+                return Smtpd.Reload.CheckedConfig.Load(options.ConfigFile, options.Macros, privileged, settings, ConfigFiles.Bundle(check.Files));
+            },
+        ListenerBinder = helper is null ? (endpoint, _) => Task.FromResult(ListenerEndpoints.Listen(endpoint)) : helper.BindAsync,
     };
 }
 catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or Smtpd.Filter.FilterException)

@@ -37,10 +37,13 @@ public sealed partial class ConfigParser
 
     // The directories smtpd.conf's short names point into (SMTPD_LIBEXEC, SMTPD_CERTDIR).
     private readonly string externalTableDirectory;
+    // Where included files are read from (the disk, or what the privileged helper read).
+    private readonly ConfigFiles files;
 
-    private ConfigParser(string text, string fileName, IReadOnlyDictionary<string, string>? macroOverrides, SmtpdSettings? outside)
+    private ConfigParser(string text, string fileName, IReadOnlyDictionary<string, string>? macroOverrides, SmtpdSettings? outside, ConfigFiles? files)
     {
         outside ??= SmtpdSettings.Default;
+        this.files = files ?? ConfigFiles.Disk;
         externalTableDirectory = outside.LibexecDirectory;
         this.fileName = fileName;
         macros = new MacroTable(macroOverrides);
@@ -52,24 +55,28 @@ public sealed partial class ConfigParser
     /// <summary>Compiles configuration text. <paramref name="fileName"/> is used in error messages.</summary>
     /// <param name="macros">Macros from the command line (<c>-D name=value</c>); they win over the file's.</param>
     /// <param name="outside">Where table programs and seed certificates are (SMTPD_LIBEXEC, SMTPD_CERTDIR); null: the system's.</param>
+    /// <param name="files">Where <c>include</c> reads; null: the disk.</param>
     /// <exception cref="ConfigException">The text has errors; all of them are listed.</exception>
-    public static Ruleset Parse(string text, string fileName, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null) =>
-        new ConfigParser(text, fileName, macros, outside).Run();
+    public static Ruleset Parse(string text, string fileName, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null,
+        ConfigFiles? files = null) =>
+        new ConfigParser(text, fileName, macros, outside, files).Run();
 
     /// <summary>Reads and compiles a configuration file.</summary>
     /// <exception cref="ConfigException">The file cannot be read or has errors.</exception>
-    public static Ruleset ParseFile(string path, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null)
+    public static Ruleset ParseFile(string path, IReadOnlyDictionary<string, string>? macros = null, SmtpdSettings? outside = null,
+        ConfigFiles? files = null)
     {
+        files ??= ConfigFiles.Disk;
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = files.ReadText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ConfigException([new ConfigError(new ConfigLocation(path, 0), $"cannot read file: {e.Message}")]);
         }
-        return Parse(text, path, macros, outside);
+        return Parse(text, path, macros, outside, files);
     }
 
     /// <summary>The server name when the file gives none (OpenSMTPD uses gethostname(3) too).</summary>
@@ -176,7 +183,7 @@ public sealed partial class ConfigParser
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = files.ReadText(path);
         }
         // ArgumentException: a path no file can have, such as one with a NUL (found by fuzzing).
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)

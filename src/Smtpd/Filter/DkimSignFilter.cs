@@ -16,16 +16,19 @@ public sealed class DkimSignFilter
     readonly FilterSpec.DkimSign _spec;
     readonly DkimSigner _signer;
 
+    /// <param name="files">Where the key is read from; null: the disk.</param>
     /// <exception cref="FilterException">The key cannot be read.</exception>
-    public DkimSignFilter(string name, FilterSpec.DkimSign spec)
+    public DkimSignFilter(string name, FilterSpec.DkimSign spec, ConfigFiles? files = null)
     {
         Name = name;
         _spec = spec;
+        files ??= ConfigFiles.Disk;
         var algorithm = spec.Algorithm == "ed25519-sha256" ? DkimSignatureAlgorithm.Ed25519Sha256 : DkimSignatureAlgorithm.RsaSha256;
-        if (!File.Exists(spec.KeyFile)) throw new FilterException($"filter {name}: DKIM key {spec.KeyFile} does not exist");
+        if (!files.Exists(spec.KeyFile)) throw new FilterException($"filter {name}: DKIM key {spec.KeyFile} does not exist");
         try
         {
-            _signer = new DkimSigner(spec.KeyFile, spec.Domain, spec.Selector, algorithm)
+            using var key = new MemoryStream(Encoding.UTF8.GetBytes(files.ReadText(spec.KeyFile)));
+            _signer = new DkimSigner(key, spec.Domain, spec.Selector, algorithm)
             {
                 HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
                 BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,

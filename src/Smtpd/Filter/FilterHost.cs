@@ -25,7 +25,8 @@ public sealed class FilterHost : IAsyncDisposable
 
     /// <exception cref="FilterException">A DKIM key cannot be used.</exception>
     /// <param name="time">The clock filter timeouts and restarts count on.</param>
-    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout, TimeProvider? time = null)
+    /// <param name="files">Where DKIM keys are read from (<see cref="Reload.CheckedConfig.Files"/>); null: the disk.</param>
+    public FilterHost(Ruleset ruleset, TableSet tables, SmtpdLog log, TimeSpan timeout, TimeProvider? time = null, ConfigFiles? files = null)
     {
         Log = log;
         Timeout = timeout;
@@ -46,7 +47,7 @@ public sealed class FilterHost : IAsyncDisposable
                 FilterSpec.Process => new Entry.Proc(name, token, _processes["filter:" + name]),
                 FilterSpec.UsesProc u => new Entry.Proc(name, token, _processes["proc:" + u.Proc]),
                 FilterSpec.Builtin b => new Entry.Builtin(name, token, new BuiltinFilter(name, b, tables)),
-                FilterSpec.DkimSign d => new Entry.Dkim(name, token, new DkimSignFilter(name, d)),
+                FilterSpec.DkimSign d => new Entry.Dkim(name, token, new DkimSignFilter(name, d, files)),
                 _ => null,
             };
             if (entry is not null) single[name] = entry;
@@ -60,10 +61,11 @@ public sealed class FilterHost : IAsyncDisposable
 
     /// <summary>What <c>smtpd -n</c> can check without starting anything: every DKIM key can be used.</summary>
     /// <exception cref="FilterException">One cannot.</exception>
-    public static void Check(Ruleset ruleset)
+    /// <param name="files">Where DKIM keys are read from; null: the disk.</param>
+    public static void Check(Ruleset ruleset, ConfigFiles? files = null)
     {
         foreach (var (name, filter) in ruleset.Filters)
-            if (filter.Spec is FilterSpec.DkimSign d) _ = new DkimSignFilter(name, d);
+            if (filter.Spec is FilterSpec.DkimSign d) _ = new DkimSignFilter(name, d, files);
     }
 
     public SmtpdLog Log { get; }

@@ -13,12 +13,14 @@ public sealed class RelayCas
 {
     readonly Dictionary<string, X509Certificate2Collection> _byName = new(StringComparer.Ordinal);
 
-    public static RelayCas Load(Ruleset ruleset)
+    /// <param name="files">Where the CA files are read from; null: the disk.</param>
+    public static RelayCas Load(Ruleset ruleset, ConfigFiles? files = null)
     {
+        files ??= ConfigFiles.Disk;
         var cas = new RelayCas();
         foreach (var action in ruleset.Actions.Values)
             if (action.Ca is { } name && !cas._byName.ContainsKey(name))
-                cas._byName[name] = ServerTls.LoadCa(ruleset, name, action.Location);
+                cas._byName[name] = ServerTls.LoadCa(ruleset, name, action.Location, files);
         return cas;
     }
 

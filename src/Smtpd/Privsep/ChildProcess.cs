@@ -29,9 +29,10 @@ public static class ChildProcess
     static readonly KeyValuePair<string, string>[] ChildRuntimeSettings =
         [new("DOTNET_GCgen0size", "200000"), new("DOTNET_TieredPGO", "0"), new("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", "0")];
 
-    public static Process Start(FdChannel childEnd, IEnumerable<string> args, IDictionary<string, string?>? environment = null)
+    public static Process Start(FdChannel childEnd, IEnumerable<string> args, IDictionary<string, string?>? environment = null,
+        string workingDirectory = "/")
     {
-        var psi = new ProcessStartInfo { UseShellExecute = false, WorkingDirectory = "/" };
+        var psi = new ProcessStartInfo { UseShellExecute = false, WorkingDirectory = workingDirectory };
         // The native (AOT) executable, or the apphost, re-executes itself; run as
         // "dotnet smtpd.dll", the host needs the entry assembly again.
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find our own executable");

@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using Smtpd.Smtp.Auth;
 
 namespace Smtpd.Privsep;
@@ -13,10 +15,11 @@ public sealed class PrivilegedClient : IDisposable
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     readonly FdChannel _channel;
     readonly ConcurrentDictionary<long, TaskCompletionSource<(PrivReply, int[])>> _pending = new();
-    readonly System.Diagnostics.Process _helper;
+    readonly System.Diagnostics.Process? _helper;
     long _nextId;
 
-    PrivilegedClient(FdChannel channel, System.Diagnostics.Process helper)
+    /// <param name="helper">The helper's process; null when it runs in this one (tests).</param>
+    internal PrivilegedClient(FdChannel channel, System.Diagnostics.Process? helper)
     {
         _channel = channel;
         _helper = helper;
@@ -24,16 +27,22 @@ public sealed class PrivilegedClient : IDisposable
     }
 
     /// <summary>Starts <c>smtpd --privileged-helper</c>; call as root, before dropping privileges.</summary>
-    public static PrivilegedClient Start(bool foreground, bool verbose)
+    /// <param name="configuration">What the daemon was started with: the one configuration the helper will check for a reload.</param>
+    public static PrivilegedClient Start(bool foreground, bool verbose, StartedConfiguration configuration)
     {
         var (mine, theirs) = FdChannel.Pair();
+        // Read back by PrivilegedHelper.Main.
         var args = new List<string> { PrivilegedHelper.Flag, theirs.Fd.ToString() };
         if (foreground) args.Add("-d");
         if (verbose) args.Add("-v");
-        return new PrivilegedClient(mine, ChildProcess.Start(theirs, args));
+        args.AddRange(["-p", configuration.DefaultPort.ToString()]);
+        if (configuration.File is { } file) args.AddRange(["-f", file]);
+        foreach (var (name, value) in configuration.Macros) args.AddRange(["-D", $"{name}={value}"]);
+        // In our own directory, so that a relative -f, include or certificate path names the same file for both.
+        return new PrivilegedClient(mine, ChildProcess.Start(theirs, args, workingDirectory: Environment.CurrentDirectory));
     }
 
-    public int HelperPid => _helper.Id;
+    public int HelperPid => _helper?.Id ?? Environment.ProcessId;
 
     void ReadReplies()
     {
@@ -100,9 +109,51 @@ public sealed class PrivilegedClient : IDisposable
     /// <summary>Mail left in the offline queue is enqueued by the helper, which can read every user's file.</summary>
     public async Task FlushOfflineAsync(bool recover) => await AskAsync(new PrivRequest(0, PrivRequest.FlushOffline) { Recover = recover });
 
+    /// <summary>
+    /// The configuration the daemon started with, read and checked again by the helper as root
+    /// (for a reload): its errors, or the files it read, to load it from with
+    /// <see cref="Config.ConfigFiles.Bundle"/>.
+    /// </summary>
+    /// <exception cref="IOException">The helper is gone, or did not answer.</exception>
+    public async Task<ConfigCheck> CheckConfigAsync(CancellationToken ct)
+    {
+        var (reply, fds) = await AskAsync(new PrivRequest(0, PrivRequest.Config), ct);
+        if (reply.Result is not (PrivReply.Ok or PrivReply.Failed) || fds.Length != 1)
+        {
+            foreach (int fd in fds) Posix.close(fd);
+            throw new IOException($"the privileged helper cannot check the configuration: {reply.Text}");
+        }
+        using var stream = new NetworkStream(new FdChannel(fds[0]).ToSocket(), ownsSocket: true);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Timeout);
+        try
+        {
+            return await PrivsepJson.ConfigCheckAsync(stream, timeout.Token)
+                ?? throw new IOException("the privileged helper sent no configuration check");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested) { throw new IOException("the privileged helper did not send its configuration check in time"); }
+        catch (System.Text.Json.JsonException ex) { throw new IOException($"the privileged helper sent a broken configuration check: {ex.Message}"); }
+    }
+
+    /// <summary>
+    /// A socket listening on <paramref name="endpoint"/>, opened by the helper (a port below 1024
+    /// for a reload); only where a listener of the configuration it last checked listens.
+    /// </summary>
+    /// <exception cref="IOException">Refused, or the port cannot be bound; the message is the helper's reason.</exception>
+    public async Task<Socket> BindAsync(IPEndPoint endpoint, CancellationToken ct)
+    {
+        var (reply, fds) = await AskAsync(new PrivRequest(0, PrivRequest.Bind) { Endpoint = endpoint.ToString() }, ct);
+        if (reply.Result != PrivReply.Ok || fds.Length != 1)
+        {
+            foreach (int fd in fds) Posix.close(fd);
+            throw new IOException(reply.Text ?? $"the privileged helper cannot listen on {endpoint}");
+        }
+        return new Socket(new SafeSocketHandle(fds[0], ownsHandle: true));
+    }
+
     public void Dispose()
     {
         _channel.Dispose();
-        _helper.Dispose();
+        _helper?.Dispose();
     }
 }

@@ -1,5 +1,10 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Smtpd.Config;
 using Smtpd.Mda;
+using Smtpd.Reload;
+using Smtpd.Smtp;
 using Smtpd.Smtp.Auth;
 
 namespace Smtpd.Privsep;
@@ -8,23 +13,57 @@ namespace Smtpd.Privsep;
 /// The privileged part of smtpd (seed 004's PARENT: "fork mda for the delivery agent, performs
 /// privileged auth checking, open .forward files"), run as <c>smtpd --privileged-helper FD</c>
 /// by a daemon started as root, before that daemon gives up root. It keeps root, touches no
-/// network and no queue, and answers only <see cref="PrivRequest"/>s from its channel; when the
-/// daemon goes away (the channel closes) it exits.
+/// queue, and answers only <see cref="PrivRequest"/>s from its channel; when the daemon goes away
+/// (the channel closes) it exits. For a reload it also reads the configuration the daemon started
+/// with (files only root may read) and opens the ports its listeners name (below 1024), as
+/// OpenSMTPD's parent does; it never accepts a connection on them.
 /// </summary>
-public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdLog log)
+/// <param name="started">The configuration <c>config</c> checks and <c>bind</c> keeps to; null: neither is answered.</param>
+/// <param name="settings">What reading that configuration takes from outside it (SMTPD_CERTDIR, SMTPD_LIBEXEC).</param>
+public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdLog log,
+    StartedConfiguration? started = null, SmtpdSettings? settings = null)
 {
     public const string Flag = "--privileged-helper";
 
-    /// <param name="paths">The system's paths, as the daemon that started us resolves them (the environment is inherited).</param>
-    public static int Main(string[] args, SmtpdPaths paths)
+    /// <summary>Where the listeners of the configuration last checked without errors listen: all
+    /// that <c>bind</c> opens. Empty until a check: the daemon binds its first ports itself.</summary>
+    volatile IReadOnlySet<IPEndPoint> _listenable = new HashSet<IPEndPoint>();
+
+    /// <param name="settings">As the daemon that started us reads them (the environment is inherited).</param>
+    public static int Main(string[] args, SmtpdSettings settings)
     {
         if (args.Length < 2 || !int.TryParse(args[1], out int fd)) return 64;
-        bool foreground = args.Contains("-d"), verbose = args.Contains("-v");
+        if (ParseFlags(args[2..], settings) is not var (foreground, verbose, started)) return 64;
         using var log = new SmtpdLog(foreground, verbose);
         if (!SystemUsers.IsRoot) { log.Warn("privileged helper: not root"); return 1; }
-        var helper = new PrivilegedHelper(new FdChannel(fd), paths, log);
+        var helper = new PrivilegedHelper(new FdChannel(fd), settings.Paths!, log, started, settings);
         helper.Run();
         return 0;
+    }
+
+    /// <summary>What <see cref="PrivilegedClient.Start"/> passes after the descriptor:
+    /// <c>[-d] [-v] [-p PORT] [-f FILE] [-D NAME=VALUE]...</c>; null when it is not that.</summary>
+    static (bool Foreground, bool Verbose, StartedConfiguration Started)? ParseFlags(string[] flags, SmtpdSettings settings)
+    {
+        bool foreground = false, verbose = false;
+        string? file = null;
+        int port = settings.DefaultPort(privileged: true);
+        var macros = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < flags.Length; i++)
+        {
+            string? value = i + 1 < flags.Length ? flags[i + 1] : null;
+            switch (flags[i])
+            {
+                case "-d": foreground = true; continue;
+                case "-v": verbose = true; continue;
+                case "-p" when int.TryParse(value, out int p) && p is > 0 and < 65536: port = p; break;
+                case "-f" when value is not null: file = value; break;
+                case "-D" when value?.IndexOf('=') > 0: macros[value[..value.IndexOf('=')]] = value[(value.IndexOf('=') + 1)..]; break;
+                default: return null;
+            }
+            i++; // the flag's value
+        }
+        return (foreground, verbose, new StartedConfiguration(file, macros, port));
     }
 
     public void Run()
@@ -48,8 +87,9 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
     async Task Answer(PrivRequest r)
     {
         PrivReply reply;
+        // A descriptor the reply carries, and what owns it here: closed once sent.
         int[] fds = [];
-        FdChannel? workerEnd = null;
+        IDisposable? passed = null;
         try
         {
             switch (r.Op)
@@ -61,8 +101,16 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
                     reply = await ReadForwardAsync(r);
                     break;
                 case PrivRequest.Worker:
-                    (reply, workerEnd) = StartWorker(r);
-                    if (workerEnd is not null) fds = [workerEnd.Fd];
+                    (reply, var workerEnd) = StartWorker(r);
+                    if (workerEnd is not null) (fds, passed) = ([workerEnd.Fd], workerEnd);
+                    break;
+                case PrivRequest.Config:
+                    (reply, var answerEnd) = CheckConfig(r);
+                    if (answerEnd is not null) (fds, passed) = ([answerEnd.Fd], answerEnd);
+                    break;
+                case PrivRequest.Bind:
+                    (reply, var listening) = Bind(r);
+                    if (listening is not null) (fds, passed) = ([(int)listening.Handle], listening);
                     break;
                 case PrivRequest.FlushOffline:
                     await Control.OfflineQueue.FlushAsync(paths.Spool, paths.ControlSocket, log, r.Recover, CancellationToken.None);
@@ -80,7 +128,69 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         }
         try { channel.Send(PrivsepJson.Encode(reply), fds); }
         catch (IOException) { /* the daemon is gone; Run ends at the next receive */ }
-        finally { workerEnd?.Dispose(); }
+        finally { passed?.Dispose(); }
+    }
+
+    /// <summary>
+    /// Reads and checks, as root, the configuration the daemon started with, exactly as
+    /// <c>smtpd -n</c> does, remembering each file read. The <see cref="ConfigCheck"/> goes back
+    /// through a stream socket passed with the reply: with its certificates and CAs it may not fit
+    /// one channel message (a system CA bundle alone is over 200 KB).
+    /// </summary>
+    (PrivReply, FdChannel?) CheckConfig(PrivRequest r)
+    {
+        if (started is null) return (new PrivReply(r.Id, PrivReply.Failed, "no configuration to check"), null);
+        var check = Check(started);
+        var (mine, theirs) = FdChannel.Pair(Posix.SockStream);
+        byte[] answer = PrivsepJson.Encode(check);
+        _ = Task.Run(() => WriteAll(mine, answer));
+        return (new PrivReply(r.Id, check.Ok ? PrivReply.Ok : PrivReply.Failed), theirs);
+    }
+
+    ConfigCheck Check(StartedConfiguration started)
+    {
+        var files = ConfigFiles.Recording();
+        try
+        {
+            var config = CheckedConfig.Load(started.File, started.Macros, privileged: true, settings ?? SmtpdSettings.Default, files);
+            // What a start refuses, a reload refuses too.
+            if (config.Unsupported.Count > 0) return Refused(config.Unsupported);
+            _listenable = ListenerEndpoints.Of(config.Listeners, started.DefaultPort).Select(l => l.EndPoint).ToHashSet();
+            return new ConfigCheck([], files.Recorded);
+        }
+        catch (ConfigException ex) { return Refused(ex.Errors); }
+
+        static ConfigCheck Refused(IReadOnlyList<ConfigError> errors) => new(errors, new Dictionary<string, string>());
+    }
+
+    void WriteAll(FdChannel end, byte[] answer)
+    {
+        using var socket = end.ToSocket();
+        socket.SendTimeout = 30_000; // a daemon that stops reading does not hold a thread of ours for ever
+        try
+        {
+            using var stream = new NetworkStream(socket);
+            stream.Write(answer);
+        }
+        catch (IOException ex) { log.Warn($"privileged helper: configuration check not sent: {ex.Message}"); }
+    }
+
+    /// <summary>A listening socket for one endpoint of a listener of the last configuration checked
+    /// (a compromised daemon gets no other port), opened as the daemon opens its own. A refusal
+    /// says why, for the daemon's "cannot listen on ENDPOINT: why".</summary>
+    (PrivReply, Socket?) Bind(PrivRequest r)
+    {
+        if (!IPEndPoint.TryParse(r.Endpoint ?? "", out var endpoint))
+            return (new PrivReply(r.Id, PrivReply.Failed, $"not an address and port: {r.Endpoint}"), null);
+        if (!_listenable.Contains(endpoint))
+            return (new PrivReply(r.Id, PrivReply.Failed, "refused by the privileged helper: no listener of the configuration it checked listens there"), null);
+        try
+        {
+            var socket = ListenerEndpoints.Listen(endpoint);
+            log.Debug($"privileged helper: listening on {endpoint} for the daemon");
+            return (new PrivReply(r.Id, PrivReply.Ok), socket);
+        }
+        catch (SocketException ex) { return (new PrivReply(r.Id, PrivReply.Failed, ex.Message), null); }
     }
 
     static PrivReply Authenticate(PrivRequest r)

@@ -16,21 +16,28 @@ namespace Smtpd.Reload;
 public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup> Listeners, Mta.RelayCas RelayCas,
     IReadOnlyList<ConfigError> Unsupported)
 {
+    /// <summary>Where it was read from: the filters built for it read their DKIM keys there too.</summary>
+    public ConfigFiles Files { get; init; } = ConfigFiles.Disk;
+
     /// <summary>The default file when no <c>-f</c> is given.</summary>
     public const string DefaultFile = "/etc/smtpd.conf";
 
     /// <param name="file">The <c>-f</c> file, or null: /etc/smtpd.conf if it exists, else the embedded default.</param>
+    /// <param name="files">Where smtpd.conf, its includes, certificates, keys, CAs and DKIM keys are read
+    /// from; null: the disk. Tables are always read from the disk.</param>
     /// <exception cref="ConfigException">Anything wrong, every problem as file:line: message.</exception>
-    public static CheckedConfig Load(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    public static CheckedConfig Load(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings,
+        ConfigFiles? files = null)
     {
-        var ruleset = Parse(file, macros, privileged, settings);
+        files ??= ConfigFiles.Disk;
+        var ruleset = Parse(file, macros, privileged, settings, files);
         CheckTables(ruleset);
         try
         {
-            var listeners = ListenerSetup.LoadAll(ruleset); // reads certificates and keys: a bad one is named now
-            var cas = Mta.RelayCas.Load(ruleset);           // and the CAs relay actions verify their peers with
-            CheckFilters(ruleset);                           // and DKIM keys
-            return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset));
+            var listeners = ListenerSetup.LoadAll(ruleset, files); // reads certificates and keys: a bad one is named now
+            var cas = Mta.RelayCas.Load(ruleset, files);           // and the CAs relay actions verify their peers with
+            CheckFilters(ruleset, files);                    // and DKIM keys
+            return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset)) { Files = files };
         }
         catch (TlsSetupException ex)
         {
@@ -38,15 +45,15 @@ public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup>
         }
     }
 
-    static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings)
+    static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings, ConfigFiles files)
     {
         // No file at all (and none asked for): run the seed's minimalist setup.
-        if (file is null && !File.Exists(DefaultFile))
-            return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", macros, settings);
+        if (file is null && !files.Exists(DefaultFile))
+            return ConfigParser.Parse(DefaultConfig.Text(privileged), "(default)", macros, settings, files);
         file ??= DefaultFile;
-        if (!File.Exists(file))
+        if (!files.Exists(file))
             throw new ConfigException([new ConfigError(new ConfigLocation(file, 0), "cannot open configuration file")]);
-        return ConfigParser.ParseFile(file, macros, settings);
+        return ConfigParser.ParseFile(file, macros, settings, files);
     }
 
     /// <summary>
@@ -66,12 +73,12 @@ public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup>
     }
 
     /// <summary>Each filter's own check (a DKIM signer's key), named at its declaration.</summary>
-    static void CheckFilters(Ruleset ruleset)
+    static void CheckFilters(Ruleset ruleset, ConfigFiles files)
     {
         var errors = new List<ConfigError>();
         foreach (var filter in ruleset.Filters.Values)
         {
-            try { Filter.FilterHost.Check(ruleset with { Filters = new Dictionary<string, FilterConfig> { [filter.Name] = filter } }); }
+            try { Filter.FilterHost.Check(ruleset with { Filters = new Dictionary<string, FilterConfig> { [filter.Name] = filter } }, files); }
             catch (Filter.FilterException ex) { errors.Add(new ConfigError(filter.Location, ex.Message)); }
         }
         if (errors.Count > 0) throw new ConfigException(errors);

@@ -11,10 +11,12 @@ namespace Smtpd.Smtp.Tls;
 /// </summary>
 public static class CertificateLoader
 {
-    public static SslCertificate Load(string certificateFile, string keyFile, ConfigLocation at)
+    /// <param name="files">Where the PEM files are read from; null: the disk.</param>
+    public static SslCertificate Load(string certificateFile, string keyFile, ConfigLocation at, ConfigFiles? files = null)
     {
-        string certPem = ReadFile(certificateFile, "certificate", at);
-        string keyPem = ReadFile(keyFile, "key", at);
+        files ??= ConfigFiles.Disk;
+        string certPem = ReadFile(files, certificateFile, "certificate", at);
+        string keyPem = ReadFile(files, keyFile, "key", at);
 
         var chain = new X509Certificate2Collection();
         try { chain.ImportFromPem(certPem); }
@@ -44,9 +46,9 @@ public static class CertificateLoader
         return new SslCertificate(leaf, intermediates);
     }
 
-    static string ReadFile(string path, string what, ConfigLocation at)
+    static string ReadFile(ConfigFiles files, string path, string what, ConfigLocation at)
     {
-        try { return File.ReadAllText(path); }
+        try { return files.ReadText(path); }
         catch (FileNotFoundException) { throw new TlsSetupException(at, $"{path}: cannot open {what} file: No such file"); }
         catch (DirectoryNotFoundException) { throw new TlsSetupException(at, $"{path}: cannot open {what} file: No such file or directory"); }
         catch (UnauthorizedAccessException) { throw new TlsSetupException(at, $"{path}: cannot open {what} file: Permission denied"); }

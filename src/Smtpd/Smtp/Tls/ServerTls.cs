@@ -28,28 +28,31 @@ public sealed class ServerTls
     }
 
     /// <summary>Loads the TLS setup of a listener, or returns null when it offers no TLS.</summary>
-    public static ServerTls? Load(Ruleset ruleset, ListenerConfig listener, ListenerSecurity security)
+    /// <param name="files">Where certificates, keys and CAs are read from; null: the disk.</param>
+    public static ServerTls? Load(Ruleset ruleset, ListenerConfig listener, ListenerSecurity security, ConfigFiles? files = null)
     {
+        files ??= ConfigFiles.Disk;
         if (!security.OffersTls) return null;
         var at = listener.Location;
         var tls = new ServerTls(
             TlsProtocols.Parse(security.Protocols, at),
             TlsProtocols.ParseCiphers(security.Ciphers, at),
             security.VerifyClient,
-            security.CaName is null ? null : LoadCa(ruleset, security.CaName, at));
+            security.CaName is null ? null : LoadCa(ruleset, security.CaName, at, files));
 
-        foreach (var (name, cert) in Certificates(ruleset, listener, security))
+        foreach (var (name, cert) in Certificates(ruleset, listener, security, files))
             tls._certificates.Add((name, SslStreamCertificateContext.Create(cert.Leaf, cert.Intermediates, offline: true), cert.Leaf));
         return tls;
     }
 
-    static IEnumerable<(string Name, SslCertificate Certificate)> Certificates(Ruleset ruleset, ListenerConfig listener, ListenerSecurity security)
+    static IEnumerable<(string Name, SslCertificate Certificate)> Certificates(Ruleset ruleset, ListenerConfig listener, ListenerSecurity security,
+        ConfigFiles files)
     {
         var at = listener.Location;
         if (security.SeedCertificate is { } seed)
         {
             var (cert, key) = CertificateFiles.ForSeedName(seed, ruleset.CertificateDirectory);
-            yield return (seed, CertificateLoader.Load(cert, key, at));
+            yield return (seed, CertificateLoader.Load(cert, key, at, files));
             yield break;
         }
 
@@ -68,15 +71,16 @@ public sealed class ServerTls
             var pki = ruleset.Pkis[name];
             if (pki.CertificateFile is null) throw new TlsSetupException(pki.Location, $"pki {name} has no certificate (pki {name} cert \"FILE\")");
             if (pki.KeyFile is null) throw new TlsSetupException(pki.Location, $"pki {name} has no key (pki {name} key \"FILE\")");
-            yield return (name, CertificateLoader.Load(pki.CertificateFile, pki.KeyFile, pki.Location));
+            yield return (name, CertificateLoader.Load(pki.CertificateFile, pki.KeyFile, pki.Location, files));
         }
     }
 
-    internal static X509Certificate2Collection LoadCa(Ruleset ruleset, string name, ConfigLocation at)
+    internal static X509Certificate2Collection LoadCa(Ruleset ruleset, string name, ConfigLocation at, ConfigFiles files)
     {
         var ca = ruleset.Cas[name];
         var collection = new X509Certificate2Collection();
-        try { collection.ImportFromPemFile(ca.CertificateFile); }
+        // What ImportFromPemFile does, with the file read from our source.
+        try { collection.ImportFromPem(files.ReadText(ca.CertificateFile)); }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
             throw new TlsSetupException(ca.Location, $"{ca.CertificateFile}: cannot load CA certificate: {ex.Message}");
