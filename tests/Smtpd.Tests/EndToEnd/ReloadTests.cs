@@ -175,6 +175,23 @@ public sealed class ReloadTests
         await Mailboxes.WaitForMaildirAsync(Maildir(smtpd, 1), 2, Timeout);
     }
 
+    [SkippableFact]
+    public async Task As_root_a_listener_added_on_a_port_below_1024_is_bound_by_the_privileged_helper()
+    {
+        Skip.IfNot(TestUsers.IsRoot, "the daemon gives up root only when started as root");
+        var smtpd = new SmtpdInstance(Local(1));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        await smtpd.WaitForLogAsync("info: running as ", Timeout);
+        int low = Privsep.PrivilegedReloadTests.FreePrivilegedPort();
+
+        var (code, output) = await ReloadAsync(smtpd, Local(1) + $"\nlisten on 127.0.0.1 port {low}\n");
+        Assert.True(code == 0, output);
+        Assert.Contains($"listening on 127.0.0.1:{low}", output);
+        Assert.StartsWith("250", await SmtpDialogue.TryDeliverAsync(low, "alice@example.org", Rcpt, "on a low port", "body"));
+        await Mailboxes.WaitForMaildirAsync(Maildir(smtpd, 1), 1, Timeout);
+    }
+
     [Fact]
     public async Task Queued_mail_uses_the_new_definition_of_its_action_and_a_removed_action_still_delivers_what_it_accepted()
     {

@@ -148,11 +148,13 @@ public sealed class PrivilegedReloadTests : IDisposable
         Assert.Equal(File.ReadAllText(ca), check.Files[ca]);
     }
 
-    /// <summary>A port below 1024 nothing listens on, on 127.0.0.1.</summary>
-    static int FreePrivilegedPort()
+    /// <summary>A port below 1024 nothing listens on, on 127.0.0.1 (from a random start: tests run in parallel).</summary>
+    internal static int FreePrivilegedPort()
     {
-        for (int port = 600; port <= 1000; port++)
+        int start = Random.Shared.Next(401);
+        for (int i = 0; i <= 400; i++)
         {
+            int port = 600 + (start + i) % 401;
             try
             {
                 using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
