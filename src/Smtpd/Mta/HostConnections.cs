@@ -73,16 +73,25 @@ public sealed class HostConnections(string hostName, System.Net.IPEndPoint endpo
         }
     }
 
+    /// <summary>
+    /// Messages sent over one session before it is closed and a fresh one opened: OpenSMTPD's
+    /// max_mail_per_session (limit.c, 100). A server limits them too (ours and OpenSMTPD's answer
+    /// the 101st MAIL with 452 4.5.3), and a message refused that way would wait for its retry.
+    /// </summary>
+    public const int MaxMessagesPerSession = 100;
+
     /// <summary>Gives a session back after a message: kept for the next one if it is still sound.</summary>
     public void Release(SmtpClientSession session, bool delivered)
     {
+        bool spent = session.Messages >= MaxMessagesPerSession;
+        bool keep = session.Usable && !session.Retired && !spent;
         lock (_lock)
         {
             if (delivered) _proven = true;
-            if (session.Usable && !session.Retired) _idle.Enqueue(session);
+            if (keep) _idle.Enqueue(session);
             else _open--;
         }
-        if (!session.Usable || session.Retired) _ = session.QuitAsync(session.Retired ? "too many errors" : "error");
+        if (!keep) _ = session.QuitAsync(!session.Usable ? "error" : session.Retired ? "too many errors" : "max messages per session");
         _released.Release();
     }
 
