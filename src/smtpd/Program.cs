@@ -13,6 +13,8 @@ using Smtpd.Table;
 if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..])
     return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdPaths.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
 if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
+// What the daemon was started with stays out of the programs it starts (helper, filters, tables, mda commands).
+Smtpd.Privsep.InheritedDescriptors.KeepFromChildren();
 
 DaemonOptions options;
 try { options = DaemonOptions.Parse(args); }

@@ -22,6 +22,8 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         bool foreground = args.Contains("-d"), verbose = args.Contains("-v");
         using var log = new SmtpdLog(foreground, verbose);
         if (!SystemUsers.IsRoot) { log.Warn("privileged helper: not root"); return 1; }
+        // The channel end included: no delivery process of ours may hold the daemon's channel.
+        InheritedDescriptors.KeepFromChildren();
         var helper = new PrivilegedHelper(new FdChannel(fd), paths, log);
         helper.Run();
         return 0;
