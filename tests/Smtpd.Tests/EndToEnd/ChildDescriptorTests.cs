@@ -7,7 +7,8 @@ namespace Smtpd.Tests.EndToEnd;
 // smtpd (started as root) → privileged helper → delivery process (as the recipient) → mda
 // command (/bin/sh -c, as the recipient): each holds only what it is meant to. The helper's
 // channel to the daemon stays in the helper, a delivery process has its own socket to the daemon
-// and nothing else of the helper's, an mda command has its stdin, stdout and stderr.
+// and nothing else of the helper's, an mda command has its stdin, stdout and stderr. And the
+// helper outlives the stop signals meant for smtpd: it goes when the daemon goes.
 public sealed partial class ChildDescriptorTests
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -107,5 +108,31 @@ public sealed partial class ChildDescriptorTests
         var shared = workerFds.Where(fd => fd.Value.StartsWith("socket:") || fd.Value.StartsWith("pipe:"))
             .Where(fd => !standard.Contains(fd.Value) && helperFds.ContainsValue(fd.Value)).ToList();
         Assert.True(shared.Count == 0, $"the delivery process {worker} shares with the helper: {string.Join(", ", shared.Select(fd => $"{fd.Key} -> {fd.Value}"))}");
+    }
+
+    [SkippableFact]
+    public async Task The_helper_outlives_stop_signals_and_goes_with_the_daemon()
+    {
+        Skip.IfNot(TestUsers.IsRoot, "privilege separation needs root");
+        await using var smtpd = new SmtpdInstance();
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{{smtpd.Dir}}/maildirs/%{user.username}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        int helper = HelperOf(smtpd);
+
+        // What a ^C to `smtpd -d` or a kill by name sends to every smtpd process.
+        foreach (string signal in new[] { "HUP", "INT", "TERM" })
+            Assert.Equal(0, (await ExternalTool.RunAsync("kill", ["-" + signal, helper.ToString()])).Code);
+        await Task.Delay(500);
+        Assert.True(Alive(helper), "the helper died of a stop signal");
+        await DeliverAsync(smtpd);
+        Assert.DoesNotContain("privileged helper is gone", smtpd.Log);
+
+        await smtpd.StopAsync();
+        await WaitUntilGoneAsync(helper);
+        Assert.False(Alive(helper), "the helper outlived the daemon");
     }
 }
