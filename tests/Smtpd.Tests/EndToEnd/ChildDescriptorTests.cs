@@ -135,4 +135,28 @@ public sealed partial class ChildDescriptorTests
         await WaitUntilGoneAsync(helper);
         Assert.False(Alive(helper), "the helper outlived the daemon");
     }
+
+    [SkippableFact]
+    public async Task When_the_helper_is_gone_the_log_says_how_it_ended()
+    {
+        Skip.IfNot(TestUsers.IsRoot, "privilege separation needs root");
+        await using var smtpd = new SmtpdInstance();
+        smtpd.WriteConfig($$"""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{{smtpd.Dir}}/maildirs/%{user.username}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        int helper = HelperOf(smtpd);
+        Assert.Equal(0, (await ExternalTool.RunAsync("kill", ["-KILL", helper.ToString()])).Code);
+        await WaitUntilGoneAsync(helper);
+
+        // The recipient's ~/.forward is asked of the helper: the RCPT fails, temporarily, and says why.
+        await using var d = await SmtpDialogue.ConnectAsync(smtpd.Port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{TestUsers.Recipient}@localhost>");
+        Assert.StartsWith("451", await d.CommandAsync($"RCPT TO:<{TestUsers.Recipient}@localhost>"));
+        await smtpd.WaitForLogAsync("the privileged helper is gone (killed by signal 9)", Timeout);
+    }
 }
