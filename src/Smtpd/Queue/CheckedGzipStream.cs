@@ -88,12 +88,6 @@ sealed class CheckedGzipStream : Stream
         base.Dispose(disposing);
     }
 
-    public override async ValueTask DisposeAsync()
-    {
-        await _gzip.DisposeAsync();
-        await base.DisposeAsync();
-    }
-
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;
