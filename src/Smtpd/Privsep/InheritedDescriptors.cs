@@ -17,8 +17,9 @@ public static class InheritedDescriptors
     /// <summary>Marks every open descriptor above stderr close-on-exec; it stays open for this process.</summary>
     public static void KeepFromChildren()
     {
-        // close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11) in one call; else one fcntl each.
-        if (Posix.close_range(FirstAfterStderr, uint.MaxValue, Posix.CloseRangeCloexec) == 0) return;
+        // close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11, glibc 2.34) in one call; else one fcntl each.
+        try { if (Posix.close_range(FirstAfterStderr, uint.MaxValue, Posix.CloseRangeCloexec) == 0) return; }
+        catch (EntryPointNotFoundException) { }
         foreach (string entry in Directory.GetFiles("/proc/self/fd"))
             if (int.TryParse(Path.GetFileName(entry), out int fd) && fd >= FirstAfterStderr)
                 Posix.fcntl(fd, Posix.FSetFd, Posix.FdCloexec);
