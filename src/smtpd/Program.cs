@@ -12,13 +12,16 @@ using Smtpd.Table;
 // The environment is read here and nowhere else (SmtpdSettings); the helper needs the paths and
 // what reading smtpd.conf takes from it (SMTPD_CERTDIR, SMTPD_LIBEXEC).
 // A SIGHUP meant for the daemon (pkill -HUP smtpd reaches every process of that name) must not
-// end the helper or a delivery process: only the daemon reloads.
-if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..] or [DeliveryWorker.Flag, ..])
+// end a delivery process: only the daemon reloads (the helper ignores it, and more, itself).
+if (args is [Smtpd.Privsep.PrivilegedHelper.Flag, ..])
+    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
+if (args is [DeliveryWorker.Flag, ..])
 {
     using var ignoreHangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx => ctx.Cancel = true);
-    if (args is [DeliveryWorker.Flag, ..]) return await DeliveryWorker.MainAsync(args);
-    return Smtpd.Privsep.PrivilegedHelper.Main(args, SmtpdSettings.FromEnvironment(Environment.GetEnvironmentVariable, privileged: true));
+    return await DeliveryWorker.MainAsync(args);
 }
+// What the daemon was started with stays out of the programs it starts (helper, filters, tables, mda commands).
+Smtpd.Privsep.InheritedDescriptors.KeepFromChildren();
 
 DaemonOptions options;
 try { options = DaemonOptions.Parse(args); }

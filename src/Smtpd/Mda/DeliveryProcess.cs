@@ -56,6 +56,7 @@ public sealed class DeliveryProcess : IDisposable
         // 16 KiB of message per write keeps the pooled batch a small object (with a whole 64 KiB
         // chunk it was a large one, kept by the pool for every thread that ever sent a job).
         byte[] batch = ArrayPool<byte>.Shared.Rent(json.Length + 3 * WorkerWire.HeaderSize + BatchData);
+        Exception? unreadable = null;
         try
         {
             await using (message)
@@ -81,6 +82,7 @@ public sealed class DeliveryProcess : IDisposable
                     {
                         // The queue could not give the whole message: the delivery must not complete a partial one.
                         end = WorkerWire.Kind.Abort;
+                        unreadable = ex;
                         break;
                     }
                     if (n == 0) break;
@@ -91,6 +93,10 @@ public sealed class DeliveryProcess : IDisposable
                 await SendAsync(batch.AsMemory(0, used + WorkerWire.HeaderSize), timeout.Token);
             }
             var result = await answer.Task.WaitAsync(timeout.Token);
+            // An aborted job fails for the queue's reason, not the process's "cut short": the log
+            // says what is wrong, and the queue sets a corrupt message aside as it does when the
+            // delivery runs in the daemon itself.
+            if (unreadable is not null && result.Kind == OutcomeKind.TempFail) return Outcome.TempFail(SystemErrors.Describe(unreadable));
             return new Outcome(result.Kind, result.Text);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)

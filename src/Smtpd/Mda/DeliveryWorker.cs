@@ -22,6 +22,8 @@ public static class DeliveryWorker
             || !uint.TryParse(args[3], out uint gid))
             return 64;
         uint[] groups = args[4].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(uint.Parse).ToArray();
+        // Before any mda command starts: it gets its stdin, stdout and stderr, not our socket.
+        InheritedDescriptors.KeepFromChildren();
         var channel = new FdChannel(fd);
         try
         {

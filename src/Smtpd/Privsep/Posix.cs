@@ -9,6 +9,7 @@ static unsafe partial class Posix
     public const int FGetFd = 1, FSetFd = 2, FdCloexec = 1;
     public const int SolSocket = 1, ScmRights = 1;
     public const int EINTR = 4;
+    public const uint CloseRangeCloexec = 4;
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int socketpair(int domain, int type, int protocol, int* fds);
@@ -18,6 +19,9 @@ static unsafe partial class Posix
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close_range(uint first, uint last, uint flags);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial nint sendmsg(int fd, MsgHdr* msg, int flags);

@@ -54,7 +54,26 @@ public sealed class PrivilegedClient : IDisposable
             if (reply is not null && _pending.TryRemove(reply.Id, out var waiting)) waiting.TrySetResult((reply, message.Fds));
             else foreach (int fd in message.Fds) Posix.close(fd);
         }
-        foreach (var waiting in _pending.Values) waiting.TrySetException(new IOException("the privileged helper is gone"));
+        foreach (var waiting in _pending.Values) waiting.TrySetException(new IOException(Gone()));
+    }
+
+    /// <summary>
+    /// What a request that cannot reach the helper fails with: the daemon cannot start another (it
+    /// is root no more), so every later delivery and system login fails the same way, and the log
+    /// should say how the helper ended rather than a bare errno.
+    /// </summary>
+    string Gone()
+    {
+        if (_helper is null) return "the privileged helper is gone";
+        try
+        {
+            if (_helper.WaitForExit(TimeSpan.FromSeconds(1)))
+                return _helper.ExitCode > 128
+                    ? $"the privileged helper is gone (killed by signal {_helper.ExitCode - 128})"
+                    : $"the privileged helper is gone (exit status {_helper.ExitCode})";
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception) { }
+        return "the privileged helper is gone";
     }
 
     public async Task<(PrivReply Reply, int[] Fds)> AskAsync(PrivRequest request, CancellationToken ct = default)
@@ -64,7 +83,8 @@ public sealed class PrivilegedClient : IDisposable
         _pending[r.Id] = waiting;
         try
         {
-            _channel.Send(PrivsepJson.Encode(r));
+            try { _channel.Send(PrivsepJson.Encode(r)); }
+            catch (IOException ex) when (_helper is { HasExited: true }) { throw new IOException(Gone(), ex); }
             return await waiting.Task.WaitAsync(Timeout, ct);
         }
         catch (TimeoutException) { throw new IOException($"the privileged helper did not answer \"{r.Op}\" in time"); }

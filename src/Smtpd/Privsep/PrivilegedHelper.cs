@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Smtpd.Config;
 using Smtpd.Mda;
 using Smtpd.Reload;
@@ -36,6 +37,9 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         if (ParseFlags(args[2..], settings) is not var (foreground, verbose, started)) return 64;
         using var log = new SmtpdLog(foreground, verbose);
         if (!SystemUsers.IsRoot) { log.Warn("privileged helper: not root"); return 1; }
+        // The channel end included: no delivery process of ours may hold the daemon's channel.
+        InheritedDescriptors.KeepFromChildren();
+        using var signals = IgnoreStopSignals();
         var helper = new PrivilegedHelper(new FdChannel(fd), settings.Paths!, log, started, settings);
         helper.Run();
         return 0;
@@ -64,6 +68,26 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
             i++; // the flag's value
         }
         return (foreground, verbose, new StartedConfiguration(file, macros, port));
+    }
+
+    /// <summary>
+    /// The helper ends when the daemon does (its channel closes), never before: a stop signal sent
+    /// to the whole process group (a terminal's ^C to <c>smtpd -d</c>) or to every process named
+    /// smtpd would otherwise take it while the daemon finishes its work, and the daemon, root no
+    /// more, cannot start another: each later request failed with EPIPE ("send failed (errno 32)").
+    /// As OpenSMTPD's processes other than the parent, it ignores SIGHUP, SIGINT and SIGTERM; the
+    /// programs it starts get the default handling back.
+    /// </summary>
+    static IDisposable IgnoreStopSignals()
+    {
+        var registrations = new[] { PosixSignal.SIGHUP, PosixSignal.SIGINT, PosixSignal.SIGTERM }
+            .Select(signal => PosixSignalRegistration.Create(signal, context => context.Cancel = true)).ToList();
+        return new Registrations(registrations);
+    }
+
+    sealed class Registrations(List<PosixSignalRegistration> all) : IDisposable
+    {
+        public void Dispose() { foreach (var r in all) r.Dispose(); }
     }
 
     public void Run()

@@ -51,9 +51,9 @@ public sealed class QueueCodec
         {
             if (_key is null) throw new InvalidDataException("the file is encrypted but no queue key is configured");
             var sealedReader = new SealedStream.Reader(file, _key);
-            return sealedReader.Compressed ? new GZipStream(sealedReader, CompressionMode.Decompress) : sealedReader;
+            return sealedReader.Compressed ? new CheckedGzipStream(sealedReader) : sealedReader;
         }
-        if (IsGzip(prefix)) return new GZipStream(file, CompressionMode.Decompress);
+        if (IsGzip(prefix)) return new CheckedGzipStream(file);
         return file;
     }
 

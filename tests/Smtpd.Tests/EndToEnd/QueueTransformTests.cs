@@ -151,6 +151,98 @@ public sealed class QueueTransformTests
         Assert.Empty(await Smtpctl.QueueAsync(smtpd));
     }
 
+    // client -> smtpd (queue compression, mda paused) -> message file cut short on disk -> mda
+    // resumed -> the delivery reads it: a temporary failure that names the damage, the message set
+    // aside in corrupt/ as an undecryptable one is, nothing of it in the mailbox; the other
+    // message is delivered whole. Cut in the body, the damage shows only at the end of the
+    // stream a delivery process is fed; cut at the header, already where the headers are read.
+    [Theory]
+    [InlineData("in the body")]
+    [InlineData("in the trailer")]
+    [InlineData("after the gzip header")]
+    public async Task A_truncated_compressed_message_is_never_delivered_short(string cut)
+    {
+        var smtpd = new SmtpdInstance(Config("queue compression"));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mda")).Code);
+        await SendLongAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        await SendLongAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost");
+        var messages = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Order().ToArray();
+        Assert.Equal(2, messages.Length);
+        byte[] bytes = File.ReadAllBytes(messages[0]);
+        int keep = cut switch { "in the body" => bytes.Length / 2, "in the trailer" => bytes.Length - 3, _ => 10 };
+        File.WriteAllBytes(messages[0], bytes[..keep]);
+
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mda")).Code);
+        string maildir = Path.Combine(smtpd.Maildirs, TestUsers.Recipient);
+        await Mailboxes.WaitForMaildirAsync(maildir, 1, Timeout);
+        await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
+        string hex = Path.GetFileName(Path.GetDirectoryName(messages[0]))!;
+        string failed = smtpd.Log.Split('\n').Single(l => l.Contains("mda delivery") && l.Contains(hex) && l.Contains("result=TempFail"));
+        Assert.Contains("compressed file is truncated", failed);
+        Assert.True(File.Exists(Path.Combine(smtpd.Spool, "corrupt", hex, "message")));
+        await Task.Delay(500);
+        var delivered = Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
+        Assert.Contains(LongBodyEnd, await File.ReadAllTextAsync(delivered));
+        Assert.Empty(Directory.GetFiles(Path.Combine(maildir, "tmp"))); // no part of it left behind either
+        Assert.Empty(await Smtpctl.QueueAsync(smtpd));
+    }
+
+    // client -> smtpd (queue compression, mta paused) -> message file cut in the body -> mta
+    // resumed -> relayed to a receiving smtpd: the DATA is never ended with its dot, so the peer
+    // keeps nothing of it; the sender logs the cause and sets the message aside; the other one
+    // arrives whole.
+    [Fact]
+    public async Task A_truncated_compressed_message_is_never_relayed_short()
+    {
+        await using var peer = await Mta.ReceivingPeer.StartAsync();
+        var smtpd = new SmtpdInstance($$"""
+            queue compression
+            listen on 127.0.0.1 port {port}
+            action "out" relay host smtp://127.0.0.1:{{peer.Port}}
+            match from local for any action "out"
+            """);
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "pause", "mta")).Code);
+        await SendLongAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example");
+        await SendLongAsync(smtpd.Port, $"{TestUsers.Recipient}@far.example");
+        var messages = Directory.GetFiles(Path.Combine(smtpd.Spool, "queue"), "message", SearchOption.AllDirectories).Order().ToArray();
+        Assert.Equal(2, messages.Length);
+        byte[] bytes = File.ReadAllBytes(messages[0]);
+        File.WriteAllBytes(messages[0], bytes[..(bytes.Length / 2)]);
+
+        Assert.Equal(0, (await Smtpctl.RunAsync(smtpd, "resume", "mta")).Code);
+        string maildir = Path.Combine(peer.Maildirs, TestUsers.Recipient);
+        await Mailboxes.WaitForMaildirAsync(maildir, 1, Timeout);
+        await smtpd.WaitForLogAsync("moved to corrupt/", Timeout);
+        string hex = Path.GetFileName(Path.GetDirectoryName(messages[0]))!;
+        string failed = smtpd.Log.Split('\n').First(l => l.Contains("mta delivery") && l.Contains(hex) && l.Contains("result=\"TempFail\""));
+        Assert.Contains("compressed file is truncated", failed);
+        await Task.Delay(500);
+        var relayed = Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
+        Assert.Contains(LongBodyEnd, await File.ReadAllTextAsync(relayed));
+        Assert.Empty(await Smtpctl.QueueAsync(smtpd));
+        Assert.Empty(await Smtpctl.QueueAsync(peer));
+    }
+
+    const string LongBodyEnd = "END-OF-LONG-BODY";
+
+    /// <summary>A message of about 200 KB, whose headers end long before the middle of its compressed file.</summary>
+    static async Task SendLongAsync(int port, string rcpt)
+    {
+        var body = new System.Text.StringBuilder();
+        for (int i = 0; i < 3000; i++) body.Append($"line {i} {Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24))}\r\n");
+        await using var d = await SmtpDialogue.ConnectAsync(port);
+        await d.ReadReplyAsync();
+        await d.CommandAsync("EHLO client.example");
+        await d.CommandAsync($"MAIL FROM:<{Marker}@example.org>");
+        Assert.StartsWith("250", await d.CommandAsync($"RCPT TO:<{rcpt}>"));
+        await d.CommandAsync("DATA");
+        Assert.StartsWith("250", await d.CommandAsync($"Subject: long\r\n\r\n{body}{LongBodyEnd}\r\n."));
+    }
+
     /// <summary>The files in corrupt/, which is made only when something is first moved there.</summary>
     static string[] Quarantined(SmtpdInstance smtpd)
     {

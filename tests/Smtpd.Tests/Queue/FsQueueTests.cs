@@ -133,7 +133,7 @@ public sealed class FsQueueTests : IDisposable
 
     // What a delivery reads when the message file on disk is short: a file shorter than the
     // codec's 4-byte magic (read with pread, apart from the stream) is plain text, read whole.
-    // (A gzip file cut short is NOT reported: .NET's GZipStream ends quietly; see issue 19's note.)
+    // (A gzip file cut short is refused: CompressedTruncationTests.)
     [Theory]
     [InlineData(new byte[0], "")]
     [InlineData(new byte[] { (byte)'h', (byte)'i' }, "hi")]
