@@ -46,6 +46,11 @@ public sealed partial class ControlCommands
                 var (routes, now) = await _views.RoutesAsync();
                 await output.WriteLineAsync(ControlJson.Serialize(new RouteList(routes.Select(r => RouteEntry.From(r, now)).ToList())));
                 return 0;
+            case ["show", "queue" or "envelope" or "stats" or "routes", ..]:
+                // A JSON verb with the wrong words: what the parser says of them, as without -j.
+                foreach (string line in ControlGrammar.Possibilities(words))
+                    await output.WriteLineAsync(ControlProtocol.ErrorPrefix + line);
+                return 255;
             default:
                 await output.WriteLineAsync($"smtpctl: -j: \"{string.Join(' ', words)}\" has no JSON form (only {JsonVerbs})");
                 return 1;
