@@ -15,8 +15,10 @@ namespace Smtpd.Control;
 /// prints and returns its exit status. Verbs that change anything are for root or the user the
 /// daemon runs as; the others may show the queue and statistics.
 /// </summary>
-public sealed class ControlCommands(ControlContext ctx)
+public sealed partial class ControlCommands(ControlContext ctx)
 {
+    readonly ControlViews _views = new(ctx);
+
     public async Task<int> RunAsync(string[] words, bool privileged, uint? uid, TextWriter output, CancellationToken ct)
     {
         try { return await RunVerbAsync(words, privileged, uid, output, ct); }
@@ -33,6 +35,7 @@ public sealed class ControlCommands(ControlContext ctx)
     {
         // Others see only their own mail in the queue (by the sender's user name).
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
+        if (TakeJsonFlag(ref words)) return await RunJsonAsync(words, privileged, owner, output);
         string verb = string.Join(' ', words.Take(2));
         bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
             or "log" or "update" or "profile" or "unprofile" or "discover" or "reload";
@@ -66,7 +69,9 @@ public sealed class ControlCommands(ControlContext ctx)
                 await output.WriteLineAsync($"MTA {(ctx.MtaPaused ? "paused" : "running")}");
                 await output.WriteLineAsync($"SMTP {(ctx.SmtpPaused ? "paused" : "running")}");
                 return 0;
-            case ["show", "routes"]: return await ShowMtaAsync(MtaView.Routes, output);
+            case ["show", "routes"]:
+                foreach (var route in (await _views.RoutesAsync()).Routes) await output.WriteLineAsync(route.Line());
+                return 0;
             case ["show", "hosts"]: return await ShowMtaAsync(MtaView.Hosts, output);
             case ["show", "relays"]: return await ShowMtaAsync(MtaView.Relays, output);
             case ["show", "hoststats"]: return await ShowMtaAsync(MtaView.HostStats, output);
@@ -143,14 +148,8 @@ public sealed class ControlCommands(ControlContext ctx)
 
     async Task<int> ShowQueueAsync(ulong id, string? owner, TextWriter output)
     {
-        // An envelope removed while in flight is gone for the admin, whatever its attempt still does.
-        var scheduled = (await ctx.Bus.RequestAsync<IReadOnlyList<ScheduledEnvelope>>(r => new SchedulerList(id, r))).Where(s => !s.Removed).ToList();
-        var envelopes = await ctx.Bus.RequestAsync<IReadOnlyList<Envelope>>(r => new QueueLoad(scheduled.Select(s => s.Info.Evpid).ToList(), r));
-        var byId = scheduled.ToDictionary(s => s.Info.Evpid);
-        var now = ctx.Time.GetUtcNow();
-        foreach (var e in envelopes)
-            if (owner is null || string.Equals(e.Sender.Split('@')[0], owner, StringComparison.OrdinalIgnoreCase))
-                await output.WriteLineAsync(QueueListing.Line(e, byId[e.Id], now));
+        foreach (var entry in await _views.QueueAsync(id, owner))
+            await output.WriteLineAsync(QueueListing.Line(entry));
         return 0;
     }
 

@@ -31,3 +31,8 @@ public sealed record MtaShow(MtaView View, BusReply<IReadOnlyList<string>> Reply
 {
     IBusReply? IBusRequest.Reply => Reply;
 }
+/// <summary>Admin (<c>smtpctl show routes</c>, as text or JSON): the routes as records, read on the MTA's own loop.</summary>
+public sealed record MtaRoutes(BusReply<IReadOnlyList<RouteState>> Reply) : MtaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}

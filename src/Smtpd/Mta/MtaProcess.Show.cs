@@ -8,7 +8,7 @@ public sealed partial class MtaProcess
 {
     IReadOnlyList<string> Show(MtaView view, DateTimeOffset now) => view switch
     {
-        MtaView.Routes => ShowRoutes(now),
+        MtaView.Routes => Routes(now).Select(r => r.Line()).ToList(),
         MtaView.Hosts => ShowHosts(now),
         MtaView.Relays => ShowRelays(now),
         MtaView.HostStats => ShowHostStats(now),
@@ -39,34 +39,31 @@ public sealed partial class MtaProcess
     }
 
     /// <summary>
-    /// <c>smtpctl show routes</c> in OpenSMTPD's format: one line per next-hop address ("[]" for
-    /// no chosen source address &lt;-&gt; address (reverse name)); flags N never connected,
-    /// D disabled (a next hop there failed to connect or greet), Q sessions waiting, K none open
-    /// now; connections, errors, disabled next hops there and the time until usable. Then each
-    /// route (action and domain) penalized after failures in a row, by its domain and action.
+    /// <c>smtpctl show routes</c>: one entry per next-hop address (flags, connections, errors,
+    /// disabled next hops there and the time until usable), then each route (action and domain)
+    /// penalized after failures in a row; by id, which is what resume route takes.
     /// </summary>
-    IReadOnlyList<string> ShowRoutes(DateTimeOffset now)
+    IReadOnlyList<RouteState> Routes(DateTimeOffset now)
     {
-        var lines = new List<(ulong Id, string Line)>();
+        var routes = new List<RouteState>();
         foreach (var group in _hosts.Values.GroupBy(h => h.Endpoint.Address))
         {
             var broken = group.Select(h => _brokenUntil.TryGetValue($"{h.HostName}:{h.Endpoint.Port}", out var u) ? u : DateTimeOffset.MinValue)
                 .Where(u => u > now).ToList();
             bool connected = _lastConnected.ContainsKey(group.Key);
             int open = group.Sum(h => h.Open);
-            string flags = $"{(connected ? '-' : 'N')}{(broken.Count > 0 ? 'D' : '-')}{(group.Any(h => h.Waiting > 0) ? 'Q' : '-')}{(connected && open == 0 ? 'K' : '-')}";
-            string timeout = broken.Count > 0 ? Durations.Format(broken.Max() - now) : "-";
-            ulong id = RouteId($"hop {group.Key}");
-            lines.Add((id, $"{id}. [] <-> {HostText(group.Key)} {flags} nconn={open} nerror={group.Sum(h => h.Errors)} penalty={broken.Count} timeout={timeout}"));
+            routes.Add(new RouteState(RouteId($"hop {group.Key}"), group.Key, _ptrNames.GetValueOrDefault(group.Key), null, null,
+                NeverConnected: !connected, Disabled: broken.Count > 0, Waiting: group.Any(h => h.Waiting > 0), Idle: connected && open == 0,
+                Connections: open, Errors: group.Sum(h => h.Errors), Penalty: broken.Count, Timeout: broken.Count > 0 ? broken.Max() - now : null));
         }
-        // A route (action and domain) the MTA penalized after failures in a row: its id is the one resume route takes.
         foreach (var (key, p) in _penalties.Snapshot().Where(p => p.Value.Until > now))
         {
             var parts = key.Split('|');
-            ulong id = RouteId($"route {key}");
-            lines.Add((id, $"{id}. [] <-> {parts[1]} (action {parts[0]}) -D-- nconn=0 nerror={p.Count} penalty={p.Count} timeout={Durations.Format(p.Until - now)}"));
+            routes.Add(new RouteState(RouteId($"route {key}"), null, null, parts[1], parts[0],
+                NeverConnected: false, Disabled: true, Waiting: false, Idle: false,
+                Connections: 0, Errors: p.Count, Penalty: p.Count, Timeout: p.Until - now));
         }
-        return lines.OrderBy(l => l.Id).Select(l => l.Line).ToList();
+        return routes.OrderBy(r => r.Id).ToList();
     }
 
     /// <summary>
@@ -121,6 +118,4 @@ public sealed partial class MtaProcess
             ? $"[relay:{via.Host}{(via.Port is { } port ? $",port={port}" : "")},{tls},mx]"
             : $"[relay:{hop.Host},{tls}]";
     }
-
-    string HostText(IPAddress address) => _ptrNames.TryGetValue(address, out var name) && name.Length > 0 ? $"{address} ({name})" : $"{address}";
 }

@@ -132,6 +132,14 @@ public sealed partial class MtaProcess
                             _log.Warn($"mta: unexpected error handling {nameof(MtaShow)}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
                         }
                         break;
+                    case MtaRoutes r:
+                        try { r.Reply.Answer(Routes(_time.GetUtcNow())); }
+                        catch (Exception ex)
+                        {
+                            r.Reply.Fail(ex);
+                            _log.Warn($"mta: unexpected error handling {nameof(MtaRoutes)}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                        }
+                        break;
                     case MtaTransfer transfer:
                         foreach (var e in transfer.Envelopes) _outstanding[e.Id] = true;
                         try
