@@ -112,7 +112,13 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             if (Occurrences(Log, text) >= count) return;
-            if (_process is { HasExited: true }) throw new InvalidOperationException($"smtpd exited ({_process.ExitCode}):\n{Log}");
+            if (_process is { HasExited: true })
+            {
+                // The no-argument wait also waits until stderr is read to its end: the last lines
+                // (the reason it exited) may still be on their way to the log.
+                _process.WaitForExit();
+                throw new InvalidOperationException($"smtpd exited ({_process.ExitCode}):\n{Log}");
+            }
             await Task.Delay(50);
         }
         throw new TimeoutException($"'{text}' x{count} not seen in the log within {timeout}:\n{Log}");
