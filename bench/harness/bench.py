@@ -49,10 +49,13 @@ def parse_args():
     a.add_argument("--big-messages", type=int, default=200, help="messages of 1 MiB per run")
     a.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="comma-separated, from: " + ",".join(SCENARIOS))
     a.add_argument("--servers", default="smtpd,opensmtpd,postfix",
-                   help="from smtpd, opensmtpd, postfix and smtpd-user (ours started by the mail's owner, unprivileged)")
+                   help="from smtpd, opensmtpd, postfix, smtpd-user (ours started by the mail's owner, unprivileged) "
+                        "and smtpd-base (--baseline-smtpd)")
     a.add_argument("--smtpd", required=True, help="our smtpd executable")
     a.add_argument("--smtpctl", required=True, help="our smtpctl executable (for sendmail)")
     a.add_argument("--smtpload", required=True, help="smtpload.dll")
+    a.add_argument("--baseline-smtpd", help="another build of our smtpd, the server smtpd-base (e.g. before a change)")
+    a.add_argument("--baseline-smtpctl", help="its smtpctl")
     a.add_argument("--opensmtpd", default="/opt/opensmtpd/usr/sbin/smtpd")
     a.add_argument("--user", default="smtpdbench", help="the ordinary user every server delivers to")
     a.add_argument("--warmup", type=int, default=0,
@@ -216,8 +219,11 @@ def main():
         "opensmtpd": lambda d: servers.OpenSmtpd(d, opts.user, opts.opensmtpd),
         "postfix": lambda d: servers.Postfix(d, opts.user),
         "smtpd-user": lambda d: servers.OursAsUser(d, opts.user, opts.smtpd, opts.smtpctl),
+        "smtpd-base": lambda d: servers.OursBaseline(d, opts.user, opts.baseline_smtpd, opts.baseline_smtpctl or opts.smtpctl),
     }
     names = [n for n in opts.servers.split(",") if n]
+    if "smtpd-base" in names and not opts.baseline_smtpd:
+        sys.exit("smtpd-base needs --baseline-smtpd")
     scenarios = [s for s in opts.scenarios.split(",") if s]
     for s in scenarios:
         if s not in SCENARIOS:

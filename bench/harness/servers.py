@@ -155,6 +155,12 @@ class OursAsUser(Ours):
         self.run_as = user
 
 
+class OursBaseline(Ours):
+    """Another build of ours (--baseline-smtpd), e.g. an older commit, measured in the same run
+    and the same way, so that a change is compared with what it changed in one run."""
+    name = "smtpd-base"
+
+
 class OpenSmtpd(Server):
     name = "opensmtpd"
     pipelining = False        # 6.8 has no PIPELINING: a pipelined client gets 500 and a close
