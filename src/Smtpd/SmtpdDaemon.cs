@@ -70,7 +70,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _runAs = runAs;
         if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
         Paths = paths;
-        _bus.Stats = StatBackend(s.Backends, paths);
+        _bus.Stats = WithMetrics(StatBackend(s.Backends, paths), ruleset, s.Backends.Queue is "ram" or "null" ? null : paths.Spool);
         if (chaos is not null)
         {
             if (Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new InvalidOperationException(refusal);
@@ -88,7 +88,12 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
             _ => new FsQueue(paths.Spool, Codec(ruleset, paths), time),
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
-        _queueProcess = new QueueProcess(_queue, _bus, time, log) { WarnIntervals = () => _live.Current.Ruleset.BounceWarnIntervals };
+        _queueProcess = new QueueProcess(_queue, _bus, time, log)
+        {
+            WarnIntervals = () => _live.Current.Ruleset.BounceWarnIntervals,
+            TransportOf = e => e.Type == Queue.EnvelopeType.Mta ? "mta"
+                : _live.Current.Ruleset.Actions.TryGetValue(e.Dispatcher, out var a) && a.Method == DeliveryMethod.Lmtp ? "lmtp" : "mda",
+        };
         ISchedulerBackend schedulerBackend = s.Backends.Scheduler is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(_live, paths, _users, _queue, _bus, time, log, _workers);
@@ -193,6 +198,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
         _smtp.Bind(DefaultPort);
         _control.Bind();
+        BindMetrics();
         string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
         Directory.CreateDirectory(offline);
         File.SetUnixFileMode(offline, Queue.SpoolModes.OfflineDirectory);
@@ -209,6 +215,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(RunParentAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
+        StartMetrics();
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
         // file appears, through the helper when we gave up root (the files belong to their senders).
         Func<bool, Task> flushOffline = _helper is { } helper
@@ -269,6 +276,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     {
         await StopAsync();
         _control.Dispose();
+        _metricsServer?.Dispose();
         _workers?.Dispose();
         _helper?.Dispose();
         _bus.Stats.Dispose();

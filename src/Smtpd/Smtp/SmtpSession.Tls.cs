@@ -71,6 +71,7 @@ public sealed partial class SmtpSession
         _tls = ssl;
         (_input, _output) = Pipes(ssl);
         _ctx.Log.Info($"{Id:x16} smtp tls ciphers={TlsDescription}");
+        _ctx.Bus.Stats.TlsSession("in", TlsVersion(ssl.SslProtocol));
         _filters?.Report("link-tls", TlsDescription);
         return true;
     }

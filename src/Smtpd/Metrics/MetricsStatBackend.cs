@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using Prometheus;
+using Smtpd.Stats;
+
+namespace Smtpd.Metrics;
+
+/// <summary>
+/// The statistics backend when metrics are served: every call goes to the backend chosen with
+/// <c>-B stat=</c>, which stays the one store of <c>smtpctl show stats</c>; the labelled events
+/// are also counted in <see cref="SmtpdMetrics"/>. Label children are looked up once and kept,
+/// so an event costs the library's atomic add and no allocation.
+/// </summary>
+public sealed class MetricsStatBackend(IStatBackend inner, SmtpdMetrics metrics) : IStatBackend
+{
+    public IStatBackend Inner => inner;
+
+    public void Increment(string key, long by = 1) => inner.Increment(key, by);
+    public void Decrement(string key, long by = 1) => inner.Decrement(key, by);
+    public void SetTimestamp(string key, DateTimeOffset when) => inner.SetTimestamp(key, when);
+    public void SetDuration(string key, TimeSpan duration) => inner.SetDuration(key, duration);
+    public void Gauge(string key, Func<long> read) => inner.Gauge(key, read);
+    public IReadOnlyDictionary<string, StatValue> Snapshot() => inner.Snapshot();
+    public void Dispose() => inner.Dispose();
+
+    // Listeners come from the configuration: a handful of values, kept for the process's life.
+    readonly ConcurrentDictionary<string, (Counter.Child Total, Gauge.Child Active, Counter.Child Messages)> _listeners = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<(string, int), Counter.Child> _commands = new();
+    readonly ConcurrentDictionary<(string, OutcomeKind), Counter.Child> _deliveries = new();
+    readonly ConcurrentDictionary<string, Histogram.Child> _delays = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<(string, string), Counter.Child> _tls = new();
+
+    (Counter.Child Total, Gauge.Child Active, Counter.Child Messages) Listener(string name) =>
+        _listeners.GetOrAdd(name, n => (metrics.Sessions.WithLabels(n), metrics.SessionsActive.WithLabels(n), metrics.MessagesReceived.WithLabels(n)));
+
+    public void Session(string listener, int delta)
+    {
+        var l = Listener(listener);
+        if (delta > 0) { l.Total.Inc(delta); l.Active.Inc(delta); }
+        else l.Active.Dec(-delta);
+    }
+
+    public void Command(string verb, int code) =>
+        _commands.GetOrAdd((verb, code / 100), k => metrics.Commands.WithLabels(k.Item1, $"{k.Item2}xx")).Inc();
+
+    public void MessageReceived(string listener, long size)
+    {
+        Listener(listener).Messages.Inc();
+        metrics.MessageSize.Observe(size);
+    }
+
+    public void Delivery(string transport, OutcomeKind result, TimeSpan sinceReceipt)
+    {
+        _deliveries.GetOrAdd((transport, result), k => metrics.Deliveries.WithLabels(k.Item1, ResultLabel(k.Item2))).Inc();
+        if (result != OutcomeKind.TempFail)
+            _delays.GetOrAdd(transport, t => metrics.DeliveryDelay.WithLabels(t)).Observe(Math.Max(0, sinceReceipt.TotalSeconds));
+    }
+
+    public void TlsSession(string direction, string version) =>
+        _tls.GetOrAdd((direction, version), k => metrics.TlsSessions.WithLabels(k.Item1, k.Item2)).Inc();
+
+    public void Auth(OutcomeKind result) => metrics.AuthResults.WithLabels(ResultLabel(result)).Inc();
+
+    static string ResultLabel(OutcomeKind result) => result switch
+    {
+        OutcomeKind.Ok => "ok",
+        OutcomeKind.TempFail => "tempfail",
+        _ => "permfail",
+    };
+}
