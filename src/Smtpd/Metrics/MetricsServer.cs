@@ -58,7 +58,11 @@ public sealed class MetricsServer : IDisposable
             await _slots.WaitAsync(ct).ConfigureAwait(false);
             _ = Task.Run(async () =>
             {
-                try { await ServeAsync(client, ct); }
+                try
+                {
+                    await ServeAsync(client, ct);
+                    await LingerAsync(client, ct);
+                }
                 catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
                 catch (Exception ex) { _log.Warn($"metrics: request failed: {ex.Message}"); }
                 finally
@@ -99,6 +103,21 @@ public sealed class MetricsServer : IDisposable
             : "text/plain; version=0.0.4; charset=utf-8";
         await WriteHeadAsync(stream, "200 OK", type, body.Length, timeout.Token);
         if (head.Method == "GET") await stream.WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length), timeout.Token);
+    }
+
+    /// <summary>
+    /// Closing with unread input makes the kernel send a reset, which can destroy the response
+    /// before the client reads it (a refused oversized request): say we are done, then read
+    /// and drop what is left, bounded in bytes and time.
+    /// </summary>
+    static async Task LingerAsync(Socket client, CancellationToken ct)
+    {
+        client.Shutdown(SocketShutdown.Send);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+        var buffer = new byte[4096];
+        for (int total = 0, n; total < 64 * 1024; total += n)
+            if ((n = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) == 0) return;
     }
 
     static async Task RespondAsync(Stream stream, string status, string type, string text, CancellationToken ct)
