@@ -19,6 +19,9 @@ public sealed partial class SmtpdDaemon
         return new MetricsStatBackend(stats, _metrics);
     }
 
+    Lookup.Dns.IDnsResolver WithMetrics(Lookup.Dns.IDnsResolver dns, TimeProvider time) =>
+        _metrics is null ? dns : new TimedDnsResolver(dns, _bus.Stats, time);
+
     /// <summary>Binds the metrics socket (before privileges are dropped, as the SMTP listeners).</summary>
     void BindMetrics()
     {

@@ -100,11 +100,13 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         // One resolver for MX lookups and for clients' names (sessions, filters, rules).
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
+        dns = WithMetrics(dns, time);
         _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         _bounce = new Smtpd.Bounce.BounceProcess(_live, _queueProcess.Enqueue, _bus, time, log);
         var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
+        _metrics?.CountHeldAccepts(() => descriptors.Refusals);
         _sessionContext = new SmtpContext
         {
             Ruleset = ruleset,
@@ -142,7 +144,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         var recipients = new RecipientResolver(ruleset, matcher, _users.AcceptsMailFor, tables, _users.Get,
             helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
         var authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync);
-        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time, config.Files) : null;
+        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time, config.Files) { Stats = _bus.Stats } : null;
         return new Reload.ConfigGeneration(number, config, tables, recipients, authenticator, filters);
     }
 

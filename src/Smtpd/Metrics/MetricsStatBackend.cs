@@ -28,6 +28,9 @@ public sealed class MetricsStatBackend(IStatBackend inner, SmtpdMetrics metrics)
     readonly ConcurrentDictionary<(string, OutcomeKind), Counter.Child> _deliveries = new();
     readonly ConcurrentDictionary<string, Histogram.Child> _delays = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<(string, string), Counter.Child> _tls = new();
+    readonly ConcurrentDictionary<(string, string), Counter.Child> _filters = new();
+    readonly ConcurrentDictionary<string, Histogram.Child> _dns = new(StringComparer.Ordinal);
+    readonly Counter.Child[] _auth = [metrics.AuthResults.WithLabels("ok"), metrics.AuthResults.WithLabels("tempfail"), metrics.AuthResults.WithLabels("permfail")];
 
     (Counter.Child Total, Gauge.Child Active, Counter.Child Messages) Listener(string name) =>
         _listeners.GetOrAdd(name, n => (metrics.Sessions.WithLabels(n), metrics.SessionsActive.WithLabels(n), metrics.MessagesReceived.WithLabels(n)));
@@ -58,7 +61,13 @@ public sealed class MetricsStatBackend(IStatBackend inner, SmtpdMetrics metrics)
     public void TlsSession(string direction, string version) =>
         _tls.GetOrAdd((direction, version), k => metrics.TlsSessions.WithLabels(k.Item1, k.Item2)).Inc();
 
-    public void Auth(OutcomeKind result) => metrics.AuthResults.WithLabels(ResultLabel(result)).Inc();
+    public void Auth(OutcomeKind result) => _auth[(int)result].Inc();
+
+    public void FilterVerdict(string filter, string verdict) =>
+        _filters.GetOrAdd((filter, verdict), k => metrics.FilterVerdicts.WithLabels(k.Item1, k.Item2)).Inc();
+
+    public void DnsLookup(string type, TimeSpan took) =>
+        _dns.GetOrAdd(type, t => metrics.DnsLookups.WithLabels(t)).Observe(took.TotalSeconds);
 
     static string ResultLabel(OutcomeKind result) => result switch
     {

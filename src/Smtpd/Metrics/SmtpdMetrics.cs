@@ -23,6 +23,10 @@ public sealed class SmtpdMetrics
     internal readonly Histogram DeliveryDelay;
     internal readonly Counter TlsSessions;
     internal readonly Counter AuthResults;
+    internal readonly Counter FilterVerdicts;
+    internal readonly Histogram DnsLookups;
+    readonly Counter _heldAccepts;
+    Func<long>? _readHeldAccepts;
     readonly Counter _bounces, _expired;
     readonly Gauge _queue, _spoolFree;
 
@@ -45,6 +49,10 @@ public sealed class SmtpdMetrics
         _queue = f.CreateGauge("smtpd_queue_envelopes", "Envelopes in the queue, by state (pending, inflight).", "state");
         TlsSessions = f.CreateCounter("smtpd_tls_sessions_total", "TLS sessions established, by direction (in) and protocol version.", "direction", "version");
         AuthResults = f.CreateCounter("smtpd_auth_total", "AUTH exchanges, by result (ok, tempfail, permfail).", "result");
+        FilterVerdicts = f.CreateCounter("smtpd_filter_verdicts_total", "Decisions of the configured filters, by filter name and verdict.", "filter", "verdict");
+        DnsLookups = f.CreateHistogram("smtpd_dns_lookup_seconds", "DNS lookups of the daemon (mx, a: addresses of a host, ptr: a client's name), answered or not.",
+            new HistogramConfiguration { LabelNames = ["type"], Buckets = Histogram.ExponentialBuckets(0.001, 4, 8) });
+        _heldAccepts = f.CreateCounter("smtpd_fd_reserve_holds_total", "Times the listeners held back an accept to keep the file descriptor reserve.");
         if (spool is not null) _spoolFree = f.CreateGauge("smtpd_spool_free_bytes", "Free space for the spool's file system.");
         else _spoolFree = null!;
         DotNetStats.Register(Registry);
@@ -54,6 +62,7 @@ public sealed class SmtpdMetrics
             var now = stats.Snapshot();
             long Value(string key) => now.TryGetValue(key, out var v) ? v.Value : 0;
             _bounces.IncTo(Value(StatKeys.Bounce));
+            if (_readHeldAccepts is { } held) _heldAccepts.IncTo(held());
             _expired.IncTo(Value(StatKeys.EnvelopeExpired));
             long inflight = Value(StatKeys.EnvelopeInflight);
             _queue.WithLabels("pending").Set(Math.Max(0, Value(StatKeys.Envelope) - inflight));
@@ -65,4 +74,7 @@ public sealed class SmtpdMetrics
             }
         });
     }
+
+    /// <summary>Where the count of accepts held back for the descriptor reserve is read at each scrape.</summary>
+    public void CountHeldAccepts(Func<long> read) => _readHeldAccepts = read;
 }

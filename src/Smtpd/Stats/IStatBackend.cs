@@ -42,4 +42,8 @@ public interface IStatBackend : IDisposable
     void TlsSession(string direction, string version) { }
     /// <summary>An AUTH exchange ended (ok/tempfail/permfail).</summary>
     void Auth(OutcomeKind result) { }
+    /// <summary>A filter of the configuration decided (proceed, junk, reject, disconnect, rewrite, failed...).</summary>
+    void FilterVerdict(string filter, string verdict) { }
+    /// <summary>A DNS lookup (mx, a, ptr) ended, answered or not.</summary>
+    void DnsLookup(string type, TimeSpan took) { }
 }
