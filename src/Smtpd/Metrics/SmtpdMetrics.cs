@@ -28,7 +28,7 @@ public sealed class SmtpdMetrics
     readonly Counter _heldAccepts;
     Func<long>? _readHeldAccepts;
     readonly Counter _bounces, _expired;
-    readonly Gauge _queue, _spoolFree;
+    readonly Gauge _queue, _queueOldest, _spoolFree;
 
     /// <param name="stats">The flat statistics, read at each scrape.</param>
     /// <param name="spool">The spool directory, for the free space; null: not reported (ram queue).</param>
@@ -37,7 +37,7 @@ public sealed class SmtpdMetrics
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         Sessions = f.CreateCounter("smtpd_sessions_total", "SMTP sessions accepted, by listener (tag, or address:port; local for the enqueue socket).", "listener");
         SessionsActive = f.CreateGauge("smtpd_sessions_active", "SMTP sessions open now, by listener.", "listener");
-        Commands = f.CreateCounter("smtpd_commands_total", "SMTP commands answered, by verb and reply class (DATA's final reply is not counted).", "verb", "class");
+        Commands = f.CreateCounter("smtpd_commands_total", "SMTP commands answered, by verb and reply class (DATA by its final reply, after the message).", "verb", "class");
         MessagesReceived = f.CreateCounter("smtpd_messages_received_total", "Messages accepted into the queue, by listener.", "listener");
         MessageSize = f.CreateHistogram("smtpd_message_size_bytes", "Size of the messages accepted.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1024, 4, 10) });
@@ -46,8 +46,9 @@ public sealed class SmtpdMetrics
             new HistogramConfiguration { LabelNames = ["transport"], Buckets = Histogram.ExponentialBuckets(0.01, 4, 12) });
         _bounces = f.CreateCounter("smtpd_bounces_total", "Bounce and delay reports queued.");
         _expired = f.CreateCounter("smtpd_expired_total", "Envelopes that expired in the queue.");
-        _queue = f.CreateGauge("smtpd_queue_envelopes", "Envelopes in the queue, by state (pending, inflight).", "state");
-        TlsSessions = f.CreateCounter("smtpd_tls_sessions_total", "TLS sessions established, by direction (in) and protocol version.", "direction", "version");
+        _queue = f.CreateGauge("smtpd_queue_envelopes", "Envelopes in the queue, by state (pending, inflight, held, suspended).", "state");
+        _queueOldest = f.CreateGauge("smtpd_queue_oldest_seconds", "Age of the oldest envelope in the queue; 0 when it is empty.");
+        TlsSessions = f.CreateCounter("smtpd_tls_sessions_total", "TLS sessions established, by direction (in: with clients, out: with relays) and protocol version.", "direction", "version");
         AuthResults = f.CreateCounter("smtpd_auth_total", "AUTH exchanges, by result (ok, tempfail, permfail).", "result");
         FilterVerdicts = f.CreateCounter("smtpd_filter_verdicts_total", "Decisions of the configured filters, by filter name and verdict.", "filter", "verdict");
         DnsLookups = f.CreateHistogram("smtpd_dns_lookup_seconds", "DNS lookups of the daemon (mx, a: addresses of a host, ptr: a client's name), answered or not.",
@@ -64,14 +65,41 @@ public sealed class SmtpdMetrics
             _bounces.IncTo(Value(StatKeys.Bounce));
             if (_readHeldAccepts is { } held) _heldAccepts.IncTo(held());
             _expired.IncTo(Value(StatKeys.EnvelopeExpired));
-            long inflight = Value(StatKeys.EnvelopeInflight);
-            _queue.WithLabels("pending").Set(Math.Max(0, Value(StatKeys.Envelope) - inflight));
-            _queue.WithLabels("inflight").Set(inflight);
             if (spool is not null)
             {
                 try { _spoolFree.Set(new DriveInfo(spool).AvailableFreeSpace); }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException) { }
             }
+        });
+    }
+
+    /// <summary>
+    /// The queue's states and its oldest envelope, asked of the scheduler (which owns them) at each
+    /// scrape, as <c>smtpctl show queue</c> asks. A scheduler that does not answer leaves the last values.
+    /// </summary>
+    public void ReadQueueFrom(Func<CancellationToken, Task<IReadOnlyList<Scheduler.ScheduledEnvelope>>> list, TimeProvider time)
+    {
+        Registry.AddBeforeCollectCallback(async ct =>
+        {
+            IReadOnlyList<Scheduler.ScheduledEnvelope> envelopes;
+            try { envelopes = await list(ct); }
+            catch (BusRequestException) { return; }
+            int pending = 0, inflight = 0, suspended = 0;
+            var oldest = DateTimeOffset.MaxValue;
+            foreach (var e in envelopes)
+            {
+                if (e.Removed) continue; // gone for the admin, whatever its attempt still does
+                if (e.State == "inflight") inflight++;
+                else if (e.Suspended) suspended++;
+                else pending++;
+                if (e.Info.Creation < oldest) oldest = e.Info.Creation;
+            }
+            _queue.WithLabels("pending").Set(pending);
+            _queue.WithLabels("inflight").Set(inflight);
+            // This scheduler holds nothing back for route limits (OpenSMTPD's "held"): always 0.
+            _queue.WithLabels("held").Set(0);
+            _queue.WithLabels("suspended").Set(suspended);
+            _queueOldest.Set(oldest == DateTimeOffset.MaxValue ? 0 : Math.Max(0, (time.GetUtcNow() - oldest).TotalSeconds));
         });
     }
 

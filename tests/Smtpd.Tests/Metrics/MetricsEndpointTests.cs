@@ -70,7 +70,7 @@ public sealed class MetricsEndpointTests
         // Sessions and commands.
         Assert.Equal(10, samples.Value("smtpd_sessions_total{listener=\"in\"}"));
         Assert.Equal(0, samples.Value("smtpd_sessions_active{listener=\"in\"}"));
-        foreach (var verb in new[] { "EHLO", "MAIL", "RCPT", "QUIT" })
+        foreach (var verb in new[] { "EHLO", "MAIL", "RCPT", "DATA", "QUIT" })
             Assert.Equal(10, samples.Value($"smtpd_commands_total{{verb=\"{verb}\",class=\"2xx\"}}"));
         Assert.Equal(1, samples.Value("smtpd_commands_total{verb=\"unknown\",class=\"5xx\"}"));
 
@@ -96,6 +96,8 @@ public sealed class MetricsEndpointTests
         Assert.Equal(0, samples.Value("smtpd_expired_total"));
         Assert.Equal(0, samples.Value("smtpd_queue_envelopes{state=\"pending\"}"));
         Assert.Equal(0, samples.Value("smtpd_queue_envelopes{state=\"inflight\"}"));
+        Assert.Equal(0, samples.Value("smtpd_queue_envelopes{state=\"suspended\"}"));
+        Assert.Equal(0, samples.Value("smtpd_queue_oldest_seconds"));
         Assert.True(samples.Value("smtpd_spool_free_bytes") > 0);
 
         // The runtime's process metrics.

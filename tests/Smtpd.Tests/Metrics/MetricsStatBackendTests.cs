@@ -27,8 +27,6 @@ public class MetricsStatBackendTests
         IStatBackend stats = new MetricsStatBackend(ram, metrics);
         stats.Increment(StatKeys.Bounce, 2);
         stats.Increment(StatKeys.EnvelopeExpired);
-        stats.Increment(StatKeys.Envelope, 5);
-        stats.Increment(StatKeys.EnvelopeInflight, 2);
         stats.Gauge(StatKeys.MtaSession, () => 3);
 
         Assert.Equal(2, ram.Snapshot()[StatKeys.Bounce].Value);
@@ -36,9 +34,33 @@ public class MetricsStatBackendTests
         var s = await ScrapeAsync(metrics);
         Assert.Equal(2, s.Value("smtpd_bounces_total"));
         Assert.Equal(1, s.Value("smtpd_expired_total"));
-        Assert.Equal(3, s.Value("smtpd_queue_envelopes{state=\"pending\"}"));
-        Assert.Equal(2, s.Value("smtpd_queue_envelopes{state=\"inflight\"}"));
         Assert.False(s.ContainsKey("smtpd_spool_free_bytes")); // no spool on disk: not reported
+    }
+
+    [Fact]
+    public async Task The_queue_families_come_from_the_scheduler_at_each_scrape()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T12:00:00Z"));
+        var metrics = new SmtpdMetrics(new RamStatBackend(), spool: null);
+        var queue = new List<Smtpd.Scheduler.ScheduledEnvelope>();
+        metrics.ReadQueueFrom(_ => Task.FromResult<IReadOnlyList<Smtpd.Scheduler.ScheduledEnvelope>>(queue.ToList()), time);
+        var s = await ScrapeAsync(metrics);
+        Assert.Equal(0, s.Value("smtpd_queue_envelopes{state=\"pending\"}"));
+        Assert.Equal(0, s.Value("smtpd_queue_oldest_seconds"));
+
+        Smtpd.Scheduler.ScheduledEnvelope Envelope(ulong id, TimeSpan age, string state, bool suspended = false, bool removed = false) =>
+            new(new Smtpd.Scheduler.SchedulerInfo(id, Smtpd.Queue.EnvelopeType.Mta, time.GetUtcNow() - age, 86400, 0, null), state, time.GetUtcNow(), suspended, removed);
+        queue.Add(Envelope(1, TimeSpan.FromMinutes(5), "pending"));
+        queue.Add(Envelope(2, TimeSpan.FromMinutes(1), "pending"));
+        queue.Add(Envelope(3, TimeSpan.FromSeconds(30), "inflight"));
+        queue.Add(Envelope(4, TimeSpan.FromHours(2), "pending", suspended: true));
+        queue.Add(Envelope(5, TimeSpan.FromDays(1), "inflight", removed: true)); // removed by the admin: not counted
+        s = await ScrapeAsync(metrics);
+        Assert.Equal(2, s.Value("smtpd_queue_envelopes{state=\"pending\"}"));
+        Assert.Equal(1, s.Value("smtpd_queue_envelopes{state=\"inflight\"}"));
+        Assert.Equal(1, s.Value("smtpd_queue_envelopes{state=\"suspended\"}"));
+        Assert.Equal(0, s.Value("smtpd_queue_envelopes{state=\"held\"}"));
+        Assert.Equal(7200, s.Value("smtpd_queue_oldest_seconds"));
     }
 
     [Fact]
