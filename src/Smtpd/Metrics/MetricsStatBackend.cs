@@ -21,6 +21,7 @@ public sealed class MetricsStatBackend(IStatBackend inner, SmtpdMetrics metrics)
     public void Gauge(string key, Func<long> read) => inner.Gauge(key, read);
     public IReadOnlyDictionary<string, StatValue> Snapshot() => inner.Snapshot();
     public void Dispose() => inner.Dispose();
+    public bool KeepsLabelledEvents => true;
 
     // Listeners come from the configuration: a handful of values, kept for the process's life.
     readonly ConcurrentDictionary<string, (Counter.Child Total, Gauge.Child Active, Counter.Child Messages)> _listeners = new(StringComparer.Ordinal);

@@ -293,8 +293,10 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
     /// <summary>The metrics' transport of an envelope (mda, mta or lmtp); set by the daemon, which knows the actions.</summary>
     public Func<Envelope, string> TransportOf { get; init; } = e => e.Type == EnvelopeType.Mta ? "mta" : "mda";
 
-    void CountDelivery(Envelope e, OutcomeKind result) =>
-        bus.Stats.Delivery(TransportOf(e), result, time.GetUtcNow() - e.CreationTime);
+    void CountDelivery(Envelope e, OutcomeKind result)
+    {
+        if (bus.Stats.KeepsLabelledEvents) bus.Stats.Delivery(TransportOf(e), result, time.GetUtcNow() - e.CreationTime);
+    }
 
     /// <summary>An envelope left the queue for <paramref name="reason"/>.</summary>
     void Count(string reason)

@@ -153,8 +153,8 @@ public sealed partial class SmtpServer : IAsyncDisposable
         var stats = _ctx.Bus.Stats;
         stats.Increment(Stats.StatKeys.SmtpConnect);
         stats.Increment(Stats.StatKeys.SmtpSession);
-        string listener = SmtpSession.ListenerLabel(config.Config, bound);
-        stats.Session(listener, +1);
+        string? listener = stats.KeepsLabelledEvents ? SmtpSession.ListenerLabel(config.Config, bound) : null;
+        if (listener is not null) stats.Session(listener, +1);
         try
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
@@ -171,7 +171,7 @@ public sealed partial class SmtpServer : IAsyncDisposable
         {
             stats.Decrement(Stats.StatKeys.SmtpSession);
             stats.Increment(Stats.StatKeys.SmtpDisconnect);
-            stats.Session(listener, -1);
+            if (listener is not null) stats.Session(listener, -1);
             await serving.Generation.Leave();
         }
     }

@@ -79,6 +79,7 @@ public sealed partial class SmtpSession
                 await Task.Delay(delay, _ctx.Time, _shutdown);
                 if (_authFailures < MaxAuthFailures) return Replies.AuthFailed;
                 Send(Replies.AuthFailed);
+                _ctx.Bus.Stats.Command("AUTH", Replies.AuthFailed.Code);
                 Send(Replies.TooManyAuthFailures);
                 await FlushAsync();
                 _quit = true;

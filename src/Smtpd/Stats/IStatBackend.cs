@@ -30,6 +30,9 @@ public interface IStatBackend : IDisposable
     // ignore them and cost one empty call when no metrics are served. Label values come from the
     // configuration or fixed sets (verbs, transports), never from what a client sends.
 
+    /// <summary>Whether the events below are kept: a caller whose label costs something to build
+    /// (a listener's address:port) asks first.</summary>
+    bool KeepsLabelledEvents => false;
     /// <summary>A session began (+1) or ended (-1) on a listener (its tag, or address:port).</summary>
     void Session(string listener, int delta) { }
     /// <summary>A command got its reply; <paramref name="verb"/> is one of a fixed set.</summary>
