@@ -55,7 +55,12 @@ public sealed class MetricsServer : IDisposable
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException) { return; }
             catch (SocketException) { continue; }
             // A scraper that opens more connections than this waits its turn in the backlog.
-            await _slots.WaitAsync(ct).ConfigureAwait(false);
+            try { await _slots.WaitAsync(ct).ConfigureAwait(false); }
+            catch (OperationCanceledException)
+            {
+                client.Dispose();
+                return;
+            }
             _ = Task.Run(async () =>
             {
                 try
