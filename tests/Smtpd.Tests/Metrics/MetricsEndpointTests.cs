@@ -6,10 +6,10 @@ namespace Smtpd.Tests.Metrics;
 // GET /metrics on `metrics listen on`, checked against a traffic run with known counts:
 //
 //   client --SMTP--> smtpd (listener tag "in", metrics on loopback)
-//                      |-- 6 x local user  --> maildir                          (mda ok)
-//                      |-- 3 x accepted.example --> peer smtpd --> its maildir  (mta ok)
-//                      '-- 1 x refused.example --> peer says 550                (mta permfail)
-//                             '-> 1 bounce to the local sender --> maildir      (mda ok)
+//                      |-- 60 x local user  --> maildir                          (mda ok)
+//                      |-- 30 x accepted.example --> peer smtpd --> its maildir  (mta ok)
+//                      '-- 10 x refused.example --> peer says 550                (mta permfail)
+//                              '-> 10 bounces to the local sender --> maildir    (mda ok)
 public sealed class MetricsEndpointTests
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
@@ -56,43 +56,44 @@ public sealed class MetricsEndpointTests
         await using var _ = peer;
         await using var __ = smtpd;
 
+        const int Local = 60, Relayed = 30, Refused = 10, Received = Local + Relayed + Refused;
         int n = 0;
-        for (int i = 0; i < 6; i++) await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", ++n, junk: i == 0);
-        for (int i = 0; i < 3; i++) await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@accepted.example", ++n);
-        await SendAsync(smtpd.Port, "nobody@refused.example", ++n);
+        for (int i = 0; i < Local; i++) await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@localhost", ++n, junk: i == 0);
+        for (int i = 0; i < Relayed; i++) await SendAsync(smtpd.Port, $"{TestUsers.Recipient}@accepted.example", ++n);
+        for (int i = 0; i < Refused; i++) await SendAsync(smtpd.Port, $"nobody{i}@refused.example", ++n);
 
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 7, Timeout);
-        await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), 3, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), Local + Refused, Timeout);
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, TestUsers.Recipient), Relayed, Timeout);
         // The outcome reaches the queue (and its counters) just after the mail reaches the maildir.
-        var samples = await ScrapeUntilAsync(metricsPort, s => s.GetValueOrDefault("smtpd_deliveries_total{transport=\"mda\",result=\"ok\"}") >= 7
+        var samples = await ScrapeUntilAsync(metricsPort, s => s.GetValueOrDefault("smtpd_deliveries_total{transport=\"mda\",result=\"ok\"}") >= Local + Refused
             && s.GetValueOrDefault("smtpd_queue_envelopes{state=\"pending\"}", -1) == 0 && s.GetValueOrDefault("smtpd_sessions_active{listener=\"in\"}", -1) == 0);
 
         // Sessions and commands.
-        Assert.Equal(10, samples.Value("smtpd_sessions_total{listener=\"in\"}"));
+        Assert.Equal(Received, samples.Value("smtpd_sessions_total{listener=\"in\"}"));
         Assert.Equal(0, samples.Value("smtpd_sessions_active{listener=\"in\"}"));
         foreach (var verb in new[] { "EHLO", "MAIL", "RCPT", "DATA", "QUIT" })
-            Assert.Equal(10, samples.Value($"smtpd_commands_total{{verb=\"{verb}\",class=\"2xx\"}}"));
+            Assert.Equal(Received, samples.Value($"smtpd_commands_total{{verb=\"{verb}\",class=\"2xx\"}}"));
         Assert.Equal(1, samples.Value("smtpd_commands_total{verb=\"unknown\",class=\"5xx\"}"));
 
         // Messages received, and their sizes as the log gives them.
-        Assert.Equal(10, samples.Value("smtpd_messages_received_total{listener=\"in\"}"));
+        Assert.Equal(Received, samples.Value("smtpd_messages_received_total{listener=\"in\"}"));
         var sizes = Regex.Matches(smtpd.Log, @"smtp message msgid=\w+ size=(\d+)").Select(m => long.Parse(m.Groups[1].Value)).ToList();
-        Assert.Equal(10, sizes.Count);
-        Assert.Equal(10, samples.Value("smtpd_message_size_bytes_count"));
+        Assert.Equal(Received, sizes.Count);
+        Assert.Equal(Received, samples.Value("smtpd_message_size_bytes_count"));
         Assert.Equal(sizes.Sum(), samples.Value("smtpd_message_size_bytes_sum"));
         Assert.Equal(sizes.Count(s => s <= 1024), samples.Value("smtpd_message_size_bytes_bucket{le=\"1024\"}"));
-        Assert.Equal(10, samples.Value("smtpd_message_size_bytes_bucket{le=\"+Inf\"}"));
+        Assert.Equal(Received, samples.Value("smtpd_message_size_bytes_bucket{le=\"+Inf\"}"));
 
-        // Deliveries: 6 local and the bounce by the MDA, 3 relayed and 1 refused by the MTA.
-        Assert.Equal(7, samples.Value("smtpd_deliveries_total{transport=\"mda\",result=\"ok\"}"));
-        Assert.Equal(3, samples.Value("smtpd_deliveries_total{transport=\"mta\",result=\"ok\"}"));
-        Assert.Equal(1, samples.Value("smtpd_deliveries_total{transport=\"mta\",result=\"permfail\"}"));
+        // Deliveries: the local ones and the bounces by the MDA, the relayed and refused ones by the MTA.
+        Assert.Equal(Local + Refused, samples.Value("smtpd_deliveries_total{transport=\"mda\",result=\"ok\"}"));
+        Assert.Equal(Relayed, samples.Value("smtpd_deliveries_total{transport=\"mta\",result=\"ok\"}"));
+        Assert.Equal(Refused, samples.Value("smtpd_deliveries_total{transport=\"mta\",result=\"permfail\"}"));
         Assert.False(samples.ContainsKey("smtpd_deliveries_total{transport=\"mta\",result=\"tempfail\"}"));
-        Assert.Equal(7, samples.Value("smtpd_delivery_delay_seconds_count{transport=\"mda\"}"));
-        Assert.Equal(4, samples.Value("smtpd_delivery_delay_seconds_count{transport=\"mta\"}"));
-        Assert.InRange(samples.Value("smtpd_delivery_delay_seconds_sum{transport=\"mta\"}"), 0, 4 * Timeout.TotalSeconds);
+        Assert.Equal(Local + Refused, samples.Value("smtpd_delivery_delay_seconds_count{transport=\"mda\"}"));
+        Assert.Equal(Relayed + Refused, samples.Value("smtpd_delivery_delay_seconds_count{transport=\"mta\"}"));
+        Assert.InRange(samples.Value("smtpd_delivery_delay_seconds_sum{transport=\"mta\"}"), 0, (Relayed + Refused) * Timeout.TotalSeconds);
 
-        Assert.Equal(1, samples.Value("smtpd_bounces_total"));
+        Assert.Equal(Refused, samples.Value("smtpd_bounces_total"));
         Assert.Equal(0, samples.Value("smtpd_expired_total"));
         Assert.Equal(0, samples.Value("smtpd_queue_envelopes{state=\"pending\"}"));
         Assert.Equal(0, samples.Value("smtpd_queue_envelopes{state=\"inflight\"}"));
@@ -108,9 +109,9 @@ public sealed class MetricsEndpointTests
         // smtpctl show stats counts from the same source: its figures agree.
         var (code, stats) = await Smtpd.Tests.Control.Smtpctl.RunAsync(smtpd, "show", "stats");
         Assert.Equal(0, code);
-        Assert.Contains("queue.bounce=1", stats);
-        Assert.Contains("scheduler.delivery.ok=10", stats);
-        Assert.Contains("scheduler.delivery.permfail=1", stats);
+        Assert.Contains($"queue.bounce={Refused}", stats);
+        Assert.Contains($"scheduler.delivery.ok={Local + Refused + Relayed}", stats);
+        Assert.Contains($"scheduler.delivery.permfail={Refused}", stats);
     }
 
     static async Task<Dictionary<string, double>> ScrapeUntilAsync(int port, Func<Dictionary<string, double>, bool> done)
