@@ -194,4 +194,28 @@ public sealed class MetricsEndpointTests
         Assert.Contains("metrics listen on cannot change while smtpd runs: restart smtpd", output);
         Assert.Contains("configuration not reloaded", output);
     }
+
+    [Fact]
+    public async Task A_reload_keeping_the_line_goes_through_and_one_moving_it_is_refused()
+    {
+        int metricsPort = SmtpdInstance.FreePort(), otherPort = SmtpdInstance.FreePort();
+        string Config(int port, string domain) => $$"""
+            metrics listen on 127.0.0.1 port {{port}}
+            listen on 127.0.0.1 port {port}
+            action "local" maildir
+            match from any for domain "{{domain}}" action "local"
+            """;
+        var smtpd = new SmtpdInstance(Config(metricsPort, "example.org"));
+        await using var _ = smtpd;
+        await smtpd.StartAsync();
+
+        var (code, output) = await ReloadTests.ReloadAsync(smtpd, Config(metricsPort, "example.net"));
+        Assert.True(code == 0, output);
+        Assert.Equal("HTTP/1.1 200 OK", (await MetricsScrape.GetAsync(metricsPort)).Status);
+
+        (code, output) = await ReloadTests.ReloadAsync(smtpd, Config(otherPort, "example.net"));
+        Assert.Equal(1, code);
+        Assert.Contains("metrics listen on cannot change while smtpd runs: restart smtpd", output);
+        Assert.Equal("HTTP/1.1 200 OK", (await MetricsScrape.GetAsync(metricsPort)).Status);
+    }
 }
