@@ -131,6 +131,8 @@ public sealed partial class SmtpdDaemon
             yield return new ConfigError(at, "queue compression cannot change while smtpd runs: restart it");
         if (running.QueueEncryption != next.QueueEncryption || running.QueueEncryptionKey != next.QueueEncryptionKey)
             yield return new ConfigError(at, "queue encryption cannot change while smtpd runs: restart it");
+        if (running.Metrics?.EndPoint.ToString() != next.Metrics?.EndPoint.ToString() || running.Metrics?.Public != next.Metrics?.Public)
+            yield return new ConfigError(at, "metrics listen on cannot change while smtpd runs: restart smtpd");
     }
 
     static async Task Abandon(ConfigGeneration generation)

@@ -70,7 +70,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _runAs = runAs;
         if (helper is not null) _workers = new DeliveryWorkerPool(helper, time);
         Paths = paths;
-        _bus.Stats = StatBackend(s.Backends, paths);
+        _bus.Stats = WithMetrics(StatBackend(s.Backends, paths), ruleset, s.Backends.Queue is "ram" or "null" ? null : paths.Spool);
         if (chaos is not null)
         {
             if (Chaos.ChaosMonkey.Refusal(paths.Spool) is { } refusal) throw new InvalidOperationException(refusal);
@@ -88,18 +88,25 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
             _ => new FsQueue(paths.Spool, Codec(ruleset, paths), time),
         };
         if (chaos is not null) _queue = new Chaos.ChaosQueue(_queue, chaos);
-        _queueProcess = new QueueProcess(_queue, _bus, time, log) { WarnIntervals = () => _live.Current.Ruleset.BounceWarnIntervals };
+        _queueProcess = new QueueProcess(_queue, _bus, time, log)
+        {
+            WarnIntervals = () => _live.Current.Ruleset.BounceWarnIntervals,
+            TransportOf = e => e.Type == Queue.EnvelopeType.Mta ? "mta"
+                : _live.Current.Ruleset.Actions.TryGetValue(e.Dispatcher, out var a) && a.Method == DeliveryMethod.Lmtp ? "lmtp" : "mda",
+        };
         ISchedulerBackend schedulerBackend = s.Backends.Scheduler is "null" ? new NullScheduler() : new RamScheduler();
         _scheduler = new SchedulerProcess(schedulerBackend, _bus, time, log);
         _mda = new MdaProcess(_live, paths, _users, _queue, _bus, time, log, _workers);
         // One resolver for MX lookups and for clients' names (sessions, filters, rules).
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
+        dns = WithMetrics(dns, time);
         _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         _bounce = new Smtpd.Bounce.BounceProcess(_live, _queueProcess.Enqueue, _bus, time, log);
         var descriptors = _descriptors = DescriptorReserve.ForThisProcess(s.DescriptorReserve);
+        _metrics?.CountHeldAccepts(() => descriptors.Refusals);
         _sessionContext = new SmtpContext
         {
             Ruleset = ruleset,
@@ -137,7 +144,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         var recipients = new RecipientResolver(ruleset, matcher, _users.AcceptsMailFor, tables, _users.Get,
             helper is null ? null : (user, ct) => helper.ReadForwardAsync(user.Name, ct));
         var authenticator = new Smtpd.Smtp.Auth.Authenticator(tables, helper is null ? null : helper.AuthenticateAsync);
-        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time, config.Files) : null;
+        var filters = ruleset.Filters.Count > 0 ? new Smtpd.Filter.FilterHost(ruleset, tables, _log, _settings.FilterTimeout, _time, config.Files) { Stats = _bus.Stats } : null;
         return new Reload.ConfigGeneration(number, config, tables, recipients, authenticator, filters);
     }
 
@@ -193,6 +200,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         int loaded = await _queueProcess.LoadAsync(_stop.Token);
         _smtp.Bind(DefaultPort);
         _control.Bind();
+        BindMetrics();
         string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
         Directory.CreateDirectory(offline);
         File.SetUnixFileMode(offline, Queue.SpoolModes.OfflineDirectory);
@@ -209,6 +217,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(RunParentAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
+        StartMetrics();
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
         // file appears, through the helper when we gave up root (the files belong to their senders).
         Func<bool, Task> flushOffline = _helper is { } helper
@@ -269,6 +278,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     {
         await StopAsync();
         _control.Dispose();
+        _metricsServer?.Dispose();
         _workers?.Dispose();
         _helper?.Dispose();
         _bus.Stats.Dispose();

@@ -61,6 +61,9 @@ public sealed partial class ConfigParser
             case "filter" or "proc":
                 ParseFilterDeclaration(c, keyword);
                 return; // takes the rest of the statement
+            case "metrics":
+                ParseMetrics(c, keyword);
+                return;
             case "scheduler":
                 throw new ConfigSyntaxException(keyword.Location, "scheduler limit is not supported yet");
             default:

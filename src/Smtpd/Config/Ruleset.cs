@@ -51,6 +51,9 @@ public sealed record Ruleset
     /// <summary><c>smtp ciphers S</c>, or null for the default.</summary>
     public string? SmtpCiphers { get; init; }
 
+    /// <summary><c>metrics listen on ADDRESS port PORT [public]</c>; null: no metrics endpoint.</summary>
+    public MetricsListenerConfig? Metrics { get; init; }
+
     /// <summary><c>mta max-deferred N</c>.</summary>
     public int MtaMaxDeferred { get; init; } = 100;
 

@@ -69,6 +69,8 @@ public sealed class FilterHost : IAsyncDisposable
     }
 
     public SmtpdLog Log { get; }
+    /// <summary>Where decisions are counted by filter name (the metrics' smtpd_filter_verdicts_total).</summary>
+    public Stats.IStatBackend? Stats { get; init; }
 
     /// <summary>How long a filter may take to register, to answer a request, or to give back a
     /// message once it has all of it; then it is killed and restarted.</summary>

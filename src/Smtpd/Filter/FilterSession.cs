@@ -107,6 +107,7 @@ public sealed class FilterSession
                     if (!matches) continue;
                     var spec = b.Filter.Spec;
                     _host.Log.Debug($"{Id:x16} filter {b.Name} phase={phase.Name()} decision={spec.Decision}");
+                    _host.Stats?.FilterVerdict(b.Name, DecisionLabel(spec.Decision));
                     switch (spec.Decision)
                     {
                         case Config.FilterDecision.Bypass: return FilterVerdict.Proceeding;
@@ -121,12 +122,33 @@ public sealed class FilterSession
                     };
                 case FilterHost.Entry.Proc p:
                     verdict = await AskAsync(p, c.Instance!, phase, param, ct);
+                    _host.Stats?.FilterVerdict(p.Name, VerdictLabel(verdict));
                     if (verdict is FilterVerdict.Proceed) continue;
                     return verdict;
             }
         }
         return FilterVerdict.Proceeding;
     }
+
+    static string DecisionLabel(Config.FilterDecision d) => d switch
+    {
+        Config.FilterDecision.Bypass => "bypass",
+        Config.FilterDecision.Report => "report",
+        Config.FilterDecision.Junk => "junk",
+        Config.FilterDecision.Reject => "reject",
+        Config.FilterDecision.Disconnect => "disconnect",
+        _ => "rewrite",
+    };
+
+    static string VerdictLabel(FilterVerdict v) => v switch
+    {
+        FilterVerdict.Proceed => "proceed",
+        FilterVerdict.Junk => "junk",
+        FilterVerdict.Rewrite => "rewrite",
+        FilterVerdict.Reject => "reject",
+        FilterVerdict.Disconnect => "disconnect",
+        _ => "failed",
+    };
 
     async Task<FilterVerdict> AskAsync(FilterHost.Entry.Proc p, FilterProcessInstance instance, FilterPhase phase, string param, CancellationToken ct)
     {

@@ -338,6 +338,7 @@ public sealed partial class MtaProcess
                         {
                             var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct);
                             _lastConnected[address] = _time.GetUtcNow();
+                            if (opened.TlsVersion is { } version) _bus.Stats.TlsSession("out", version);
                             return opened;
                         },
                         TimeSpan.FromMinutes(5), ct);

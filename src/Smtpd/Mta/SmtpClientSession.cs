@@ -97,6 +97,9 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// Connects and greets; on failure the exception says why. When opportunistic STARTTLS fails
     /// in the handshake, connects once more in plain text, as OpenSMTPD (MTA_DOWNGRADE_PLAIN).
     /// </summary>
+    /// <summary>The TLS version in use ("TLSv1.2", "TLSv1.3"); null on a plain connection.</summary>
+    public string? TlsVersion { get; private set; }
+
     public static async Task<SmtpClientSession> OpenAsync(IPEndPoint endpoint, string hostName, string? ptrName, ClientOptions options, SmtpdLog log, CancellationToken ct)
     {
         var session = await ConnectAsync(endpoint, hostName, ptrName, options, log, plain: false, ct);
@@ -235,7 +238,8 @@ public sealed class SmtpClientSession : IAsyncDisposable
             throw new MtaException($"TLS handshake failed: {(ex is OperationCanceledException ? "timeout" : ex.InnerException?.Message ?? ex.Message)}");
         }
         Use(ssl);
-        _log.Info($"{Id:x16} mta tls ciphers={(ssl.SslProtocol == System.Security.Authentication.SslProtocols.Tls13 ? "TLSv1.3" : "TLSv1.2")}:{ssl.NegotiatedCipherSuite}");
+        TlsVersion = ssl.SslProtocol == System.Security.Authentication.SslProtocols.Tls13 ? "TLSv1.3" : "TLSv1.2";
+        _log.Info($"{Id:x16} mta tls ciphers={TlsVersion}:{ssl.NegotiatedCipherSuite}");
         // OpenSMTPD 6.8's line, with the same session id as the delivery lines; the reason is
         // ours. Opportunistic TLS goes on unverified after a failure, as OpenSMTPD's does.
         _log.Info(Verified

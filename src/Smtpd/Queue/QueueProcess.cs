@@ -69,6 +69,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 await backend.EnvelopeDeleteAsync(m.Envelope.Id);
                 bus.Post(new SchedulerDelete(m.Envelope.Id));
                 Count(StatKeys.DeliveryOk);
+                CountDelivery(m.Envelope, OutcomeKind.Ok);
                 break;
             case QueueDeliveryTempFail m when m.Error.Contains(CorruptMessageException.Marker, StringComparison.Ordinal):
                 log.Warn($"queue: message {m.Envelope.MessageId:x8} cannot be read ({m.Error}); moved to corrupt/");
@@ -99,6 +100,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 }
                 bus.Post(new SchedulerUpdate(SchedulerInfo.From(retried), m.RetryAt));
                 bus.Stats.Increment(StatKeys.DeliveryTempFail);
+                CountDelivery(m.Envelope, OutcomeKind.TempFail);
                 break;
             case QueueDeliveryCancelled m:
                 // Removed by smtpctl while in flight, and not delivered: no retry, no bounce. The
@@ -112,6 +114,7 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 // With a report to send, the envelope stays until the report is queued.
                 if (!RequestBounce(m.Envelope, m.Error)) await DeleteAsync(m.Envelope);
                 Count(StatKeys.DeliveryPermFail);
+                CountDelivery(m.Envelope, OutcomeKind.PermFail);
                 break;
             case QueueFailureReported m:
                 foreach (var e in m.Envelopes) await DeleteAsync(e);
@@ -285,6 +288,14 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
             if (now >= threshold && (e.LastBounce ?? DateTimeOffset.MinValue) < threshold) return true;
         }
         return false;
+    }
+
+    /// <summary>The metrics' transport of an envelope (mda, mta or lmtp); set by the daemon, which knows the actions.</summary>
+    public Func<Envelope, string> TransportOf { get; init; } = e => e.Type == EnvelopeType.Mta ? "mta" : "mda";
+
+    void CountDelivery(Envelope e, OutcomeKind result)
+    {
+        if (bus.Stats.KeepsLabelledEvents) bus.Stats.Delivery(TransportOf(e), result, time.GetUtcNow() - e.CreationTime);
     }
 
     /// <summary>An envelope left the queue for <paramref name="reason"/>.</summary>

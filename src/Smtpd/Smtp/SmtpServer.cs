@@ -153,6 +153,8 @@ public sealed partial class SmtpServer : IAsyncDisposable
         var stats = _ctx.Bus.Stats;
         stats.Increment(Stats.StatKeys.SmtpConnect);
         stats.Increment(Stats.StatKeys.SmtpSession);
+        string? listener = stats.KeepsLabelledEvents ? SmtpSession.ListenerLabel(config.Config, bound) : null;
+        if (listener is not null) stats.Session(listener, +1);
         try
         {
             await using var stream = new NetworkStream(client, ownsSocket: true);
@@ -169,6 +171,7 @@ public sealed partial class SmtpServer : IAsyncDisposable
         {
             stats.Decrement(Stats.StatKeys.SmtpSession);
             stats.Increment(Stats.StatKeys.SmtpDisconnect);
+            if (listener is not null) stats.Session(listener, -1);
             await serving.Generation.Leave();
         }
     }
@@ -186,12 +189,14 @@ public sealed partial class SmtpServer : IAsyncDisposable
         stats.Increment(Stats.StatKeys.SmtpConnect);
         stats.Increment(Stats.StatKeys.SmtpSession);
         stats.Increment(Stats.StatKeys.SmtpSessionLocal);
+        stats.Session(SmtpSession.LocalListenerLabel, +1);
         try { await new SmtpSession(serving.Context, listener, stream, null, ct) { BoundSender = boundSender }.RunAsync(); }
         finally
         {
             await serving.Generation.Leave();
             stats.Decrement(Stats.StatKeys.SmtpSession);
             stats.Increment(Stats.StatKeys.SmtpDisconnect);
+            stats.Session(SmtpSession.LocalListenerLabel, -1);
         }
     }
 

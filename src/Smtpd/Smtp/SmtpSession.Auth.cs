@@ -61,21 +61,25 @@ public sealed partial class SmtpSession
                 _authUser = user;
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=ok");
                 ReportAuth(user, "pass");
+                _ctx.Bus.Stats.Auth(OutcomeKind.Ok);
                 return Replies.AuthSucceeded;
             case AuthResult.TempFail:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=tempfail");
                 ReportAuth(user, "error");
+                _ctx.Bus.Stats.Auth(OutcomeKind.TempFail);
                 _ctx.Log.Warn($"smtp: cannot check credentials for {printable}{(table.Length > 0 ? $" in table {table}" : "")}");
                 return Replies.AuthTempFailure;
             default:
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=permfail");
                 ReportAuth(user, "fail");
+                _ctx.Bus.Stats.Auth(OutcomeKind.PermFail);
                 _authFailures++;
                 // 0.5 s, 1 s, 2 s... plus up to half a second of noise.
                 var delay = TimeSpan.FromMilliseconds(500 * (1 << Math.Min(_authFailures - 1, 5)) + RandomNumberGenerator.GetInt32(500));
                 await Task.Delay(delay, _ctx.Time, _shutdown);
                 if (_authFailures < MaxAuthFailures) return Replies.AuthFailed;
                 Send(Replies.AuthFailed);
+                _ctx.Bus.Stats.Command("AUTH", Replies.AuthFailed.Code);
                 Send(Replies.TooManyAuthFailures);
                 await FlushAsync();
                 _quit = true;

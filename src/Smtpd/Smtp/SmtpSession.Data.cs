@@ -96,6 +96,7 @@ public sealed partial class SmtpSession
         {
             await AbortTransactionAsync();
             Send(Replies.LineTooLong);
+            _ctx.Bus.Stats.Command("DATA", Replies.LineTooLong.Code);
             await FlushAsync();
             _quit = true;
             _closeReason = "line-too-long";
@@ -226,6 +227,7 @@ public sealed partial class SmtpSession
         }
         _mailCount++;
         _ctx.Bus.Stats.Increment(Stats.StatKeys.SmtpMessage);
+        if (_ctx.Bus.Stats.KeepsLabelledEvents) _ctx.Bus.Stats.MessageReceived(ListenerLabel(_listener, ListenEndPoint), size);
         _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
         foreach (var e in envelopes)
             _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");

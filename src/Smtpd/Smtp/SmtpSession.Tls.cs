@@ -23,6 +23,7 @@ public sealed partial class SmtpSession
         {
             _ctx.Log.Info($"{Id:x16} smtp failed-command command=\"STARTTLS\" result=\"pipelined commands after STARTTLS\"");
             Send(Replies.StartTlsPipelining);
+            _ctx.Bus.Stats.Command("STARTTLS", Replies.StartTlsPipelining.Code);
             await FlushAsync();
             _quit = true;
             _closeReason = "starttls-injection";
@@ -30,6 +31,7 @@ public sealed partial class SmtpSession
         }
 
         Send(Replies.ReadyToStartTls);
+        _ctx.Bus.Stats.Command("STARTTLS", Replies.ReadyToStartTls.Code); // answered here: the handler returns no reply
         await FlushAsync();
         if (!await HandshakeAsync())
         {
@@ -71,6 +73,7 @@ public sealed partial class SmtpSession
         _tls = ssl;
         (_input, _output) = Pipes(ssl);
         _ctx.Log.Info($"{Id:x16} smtp tls ciphers={TlsDescription}");
+        _ctx.Bus.Stats.TlsSession("in", TlsVersion(ssl.SslProtocol));
         _filters?.Report("link-tls", TlsDescription);
         return true;
     }

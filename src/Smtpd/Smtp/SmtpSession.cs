@@ -141,6 +141,7 @@ public sealed partial class SmtpSession
             if (_ctx.Bus.Profiling) _ctx.Bus.Profile("smtp", ProfiledVerb(line!), started);
             if (reply is not null) _ctx.Log.Trace("smtp", () => $"{Id:x16} >>> {reply.FirstLine}");
             if (reply is null) continue; // DATA answered for itself (and may have ended the session)
+            _ctx.Bus.Stats.Command(ProfiledVerb(line!), reply.Code);
             Send(reply);
             if (reply.IsPermanent || reply.IsTransient)
             {
@@ -231,6 +232,13 @@ public sealed partial class SmtpSession
     }
 
     sealed class ConnectionClosedException : Exception;
+
+    /// <summary>The metrics' name for a listener: its tag, or the address and port it is bound to
+    /// (both from the configuration, so the set of values is bounded).</summary>
+    internal static string ListenerLabel(ListenerConfig config, IPEndPoint? bound) =>
+        config.IsSocket ? LocalListenerLabel : config.Tag ?? bound?.ToString() ?? config.Interface;
+
+    internal const string LocalListenerLabel = "local";
 
     static readonly string[] ProfiledVerbs = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "HELP", "VRFY", "EXPN", "STARTTLS", "AUTH"];
 
