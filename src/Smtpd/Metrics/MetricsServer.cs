@@ -32,7 +32,7 @@ public sealed class MetricsServer : IDisposable
         _socket = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            Smtp.ListenerEndpoints.AllowRebind(_socket);
             _socket.Bind(at);
             _socket.Listen(16);
         }

@@ -22,12 +22,22 @@ public static class ListenerEndpoints
         }
     }
 
+    const int SolSocket = 1, SoReuseAddr = 2;
+
+    /// <summary>
+    /// SO_REUSEADDR alone, so that a restart binds at once over connections still in TIME_WAIT.
+    /// Not .NET's ReuseAddress option: on Linux it sets SO_REUSEPORT too, and a second smtpd (or
+    /// anything else) could then bind the same port and take half of its connections, where
+    /// OpenSMTPD fails with "address already in use".
+    /// </summary>
+    public static void AllowRebind(Socket socket) => socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+
     /// <summary>A listening socket on <paramref name="endpoint"/> (for <c>::</c>, IPv4 too).</summary>
     /// <exception cref="SocketException">It cannot be bound.</exception>
     public static Socket Listen(IPEndPoint endpoint)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        AllowRebind(socket);
         if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
             socket.DualMode = true;
         try
