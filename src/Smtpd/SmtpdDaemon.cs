@@ -216,6 +216,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _running.Add(_lookup.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(RunParentAsync(_stop.Token));
+        _running.Add(new IdleMemoryTrim(_time, _log).RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         StartMetrics();
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a

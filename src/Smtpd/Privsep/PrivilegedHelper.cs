@@ -41,7 +41,11 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         InheritedDescriptors.KeepFromChildren();
         using var signals = IgnoreStopSignals();
         var helper = new PrivilegedHelper(new FdChannel(fd), settings.Paths!, log, started, settings);
+        // A burst of deliveries and logins grows the helper's heap too; it gives it back when quiet.
+        using var stop = new CancellationTokenSource();
+        _ = new IdleMemoryTrim(TimeProvider.System, log).RunAsync(stop.Token);
         helper.Run();
+        stop.Cancel();
         return 0;
     }
 
