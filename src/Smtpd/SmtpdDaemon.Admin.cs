@@ -16,7 +16,9 @@ public sealed partial class SmtpdDaemon
     void BindAdmin()
     {
         if (Ruleset.Admin is not { } config || _controlContext is not { } control) return;
-        _statsHistory = new StatsHistory(_bus.Stats, _time);
+        // Kept across restarts beside the statistics when they are (-B stat=sqlite).
+        var store = _settings.Backends.Stat is "sqlite" ? new SqliteStatsHistoryStore(Path.Combine(Paths.Spool, "stats.sqlite")) : null;
+        _statsHistory = new StatsHistory(_bus.Stats, _time, store);
         try
         {
             _adminServer = new AdminServer(config.EndPoint, config.AuthTable, () => _live.Current.Authenticator,

@@ -9,14 +9,15 @@ public readonly record struct StatsSample(DateTimeOffset At, long Received, long
 /// The admin page's time series: the statistics read once per interval (a minute; the
 /// SMTPD_ADMIN_SAMPLE_INTERVAL test knob shortens it) on the daemon's clock, the last
 /// <see cref="Capacity"/> readings kept in memory. Counters are cumulative; the graphs draw the
-/// difference between two readings.
+/// difference between two readings. With a <paramref name="store"/> (the sqlite stat backend),
+/// the samples are loaded from it at start and written to it as they are taken.
 /// </summary>
-public sealed class StatsHistory(IStatBackend stats, TimeProvider time)
+public sealed class StatsHistory(IStatBackend stats, TimeProvider time, SqliteStatsHistoryStore? store = null)
 {
     /// <summary>Six hours of one-minute samples.</summary>
     public const int Capacity = 360;
 
-    readonly Queue<StatsSample> _samples = new();
+    readonly Queue<StatsSample> _samples = new(store?.Load() ?? []);
     readonly Lock _lock = new();
 
     public StatsSample Read()
@@ -35,6 +36,7 @@ public sealed class StatsHistory(IStatBackend stats, TimeProvider time)
             _samples.Enqueue(sample);
             while (_samples.Count > Capacity) _samples.Dequeue();
         }
+        store?.Append(sample);
     }
 
     /// <summary>The readings kept, oldest first.</summary>

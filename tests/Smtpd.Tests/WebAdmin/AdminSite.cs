@@ -17,7 +17,9 @@ public sealed class AdminSite : IAsyncDisposable
     public required int Port { get; init; }
     public string BaseUrl => $"http://127.0.0.1:{Port}";
 
-    public static async Task<AdminSite> StartAsync(int sampleSeconds = 60)
+    /// <param name="sampleSeconds">SMTPD_ADMIN_SAMPLE_INTERVAL: the graphs' sampling interval.</param>
+    /// <param name="sqlite">-B stat=sqlite (SMTPD_STATS): statistics and graphs kept across restarts.</param>
+    public static async Task<AdminSite> StartAsync(int sampleSeconds = 60, bool sqlite = false)
     {
         int port = SmtpdInstance.FreePort();
         var smtpd = new SmtpdInstance();
@@ -30,6 +32,7 @@ public sealed class AdminSite : IAsyncDisposable
             match from local for any action "dead"
             """);
         smtpd.Environment["SMTPD_ADMIN_SAMPLE_INTERVAL"] = sampleSeconds.ToString();
+        if (sqlite) smtpd.Environment["SMTPD_STATS"] = "sqlite";
         await smtpd.StartAsync();
         return new AdminSite { Smtpd = smtpd, Port = port };
     }
