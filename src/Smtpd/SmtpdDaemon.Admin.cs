@@ -22,7 +22,7 @@ public sealed partial class SmtpdDaemon
         try
         {
             _adminServer = new AdminServer(config.EndPoint, config.AuthTable, () => _live.Current.Authenticator,
-                new Control.ControlViews(control), _bus, _statsHistory, _log);
+                new Control.ControlViews(control), _bus, _statsHistory, _log, AdminTls(config));
         }
         catch (System.Net.Sockets.SocketException ex)
         {
@@ -30,11 +30,26 @@ public sealed partial class SmtpdDaemon
         }
     }
 
+    /// <summary><c>tls pki NAME</c>: that pki's certificate (read before the privilege drop, as the listeners' are).</summary>
+    System.Net.Security.SslServerAuthenticationOptions? AdminTls(Config.AdminListenerConfig config)
+    {
+        if (config.Pki is null) return null;
+        var pki = Ruleset.Pkis[config.Pki];
+        if (pki.CertificateFile is null || pki.KeyFile is null)
+            throw new InvalidOperationException($"admin listen on {config.EndPoint}: pki {config.Pki} needs a certificate and a key");
+        var certificate = Smtp.Tls.CertificateLoader.Load(pki.CertificateFile, pki.KeyFile, pki.Location);
+        return new System.Net.Security.SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(certificate.Leaf, certificate.Intermediates, offline: true),
+            EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+        };
+    }
+
     void StartAdmin()
     {
         if (_adminServer is null || _statsHistory is null) return;
         _running.Add(_statsHistory.RunAsync(_settings.AdminSampleInterval, _stop.Token));
         _running.Add(_adminServer.RunAsync(_stop.Token));
-        _log.Info($"info: admin page served on http://{_adminServer.EndPoint}/");
+        _log.Info($"info: admin page served on {_adminServer.Scheme}://{_adminServer.EndPoint}/");
     }
 }

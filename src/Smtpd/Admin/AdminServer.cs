@@ -29,7 +29,9 @@ public sealed class AdminServer : IDisposable
 
     /// <param name="authenticator">The configuration in force's (tables are re-read on reload).</param>
     /// <exception cref="SocketException">The address cannot be bound.</exception>
-    public AdminServer(IPEndPoint at, string authTable, Func<Authenticator> authenticator, ControlViews views, Bus bus, StatsHistory history, SmtpdLog log)
+    /// <param name="tls">HTTPS with these handshake options; null: plain HTTP.</param>
+    public AdminServer(IPEndPoint at, string authTable, Func<Authenticator> authenticator, ControlViews views, Bus bus, StatsHistory history, SmtpdLog log,
+        System.Net.Security.SslServerAuthenticationOptions? tls = null)
     {
         _authTable = authTable;
         _authenticator = authenticator;
@@ -37,10 +39,12 @@ public sealed class AdminServer : IDisposable
         _api = new AdminApi(views, bus);
         _history = history;
         _log = log;
-        _http = new SocketHttpServer("admin", at, HandleAsync, log);
+        _http = new SocketHttpServer("admin", at, HandleAsync, log) { Tls = tls };
+        Scheme = tls is null ? "http" : "https";
     }
 
     public IPEndPoint EndPoint => _http.EndPoint;
+    public string Scheme { get; }
 
     public Task RunAsync(CancellationToken ct) => _http.RunAsync(ct);
 

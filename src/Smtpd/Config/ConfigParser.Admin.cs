@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Smtpd.Config;
 
-// admin listen on ADDRESS port PORT auth <TABLE>
+// admin listen on ADDRESS port PORT auth <TABLE> [tls pki NAME]
 public sealed partial class ConfigParser
 {
     private void ParseAdmin(TokenCursor c, Token keyword)
@@ -25,7 +25,15 @@ public sealed partial class ConfigParser
             throw new ConfigSyntaxException(c.Peek().Location,
                 $"admin listen on {text}: 'auth <table>' is required (the admin page is never served without authentication)");
         string table = ParseTableRef(c, "auth");
+        string? pki = null;
+        if (c.TryKeyword("tls"))
+        {
+            c.ExpectKeyword("pki", "tls");
+            pki = c.ExpectValue("pki");
+            if (!pkis.ContainsKey(pki))
+                throw new ConfigSyntaxException(c.Previous.Location, $"undefined pki '{pki}'");
+        }
         c.ExpectEnd("admin listen on");
-        settings = settings with { Admin = new AdminListenerConfig(address, port, table, keyword.Location) };
+        settings = settings with { Admin = new AdminListenerConfig(address, port, table, pki, keyword.Location) };
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
@@ -30,6 +31,9 @@ internal sealed class SocketHttpServer : IDisposable
     readonly SmtpdLog _log;
     readonly Socket _socket;
     readonly SemaphoreSlim _slots = new(MaxConcurrent, MaxConcurrent);
+
+    /// <summary>HTTPS: the handshake's options (the admin page's <c>tls pki NAME</c>); null: plain HTTP.</summary>
+    public SslServerAuthenticationOptions? Tls { get; init; }
 
     /// <param name="name">What the log calls it ("metrics", "admin").</param>
     /// <exception cref="SocketException">The address cannot be bound.</exception>
@@ -77,7 +81,8 @@ internal sealed class SocketHttpServer : IDisposable
                     await ServeAsync(client, ct);
                     await LingerAsync(client, ct);
                 }
-                catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+                catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException
+                or System.Security.Authentication.AuthenticationException) { }
                 catch (Exception ex) { _log.Warn($"{_name}: request failed: {ex.Message}"); }
                 finally
                 {
@@ -90,9 +95,11 @@ internal sealed class SocketHttpServer : IDisposable
 
     async Task ServeAsync(Socket client, CancellationToken ct)
     {
-        await using var stream = new NetworkStream(client, ownsSocket: false);
+        await using var network = new NetworkStream(client, ownsSocket: false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(RequestTimeout);
+        await using var stream = Tls is null ? (Stream)network : new SslStream(network, leaveInnerStreamOpen: true);
+        if (stream is SslStream ssl) await ssl.AuthenticateAsServerAsync(Tls!, timeout.Token);
         var head = await HttpRequestHead.ReadAsync(stream, MaxRequest, timeout.Token);
         var response = head is null ? HttpResponse.Text("400 Bad Request", "bad request\n") : await _handle(head, timeout.Token);
         var lines = new StringBuilder($"HTTP/1.1 {response.Status}\r\nContent-Type: {response.ContentType}\r\nContent-Length: {response.Body.Length}\r\n");
@@ -100,6 +107,7 @@ internal sealed class SocketHttpServer : IDisposable
         lines.Append("Connection: close\r\n\r\n");
         await stream.WriteAsync(Encoding.ASCII.GetBytes(lines.ToString()), timeout.Token);
         if (head?.Method != "HEAD") await stream.WriteAsync(response.Body, timeout.Token);
+        if (stream is SslStream tls) await tls.ShutdownAsync();
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ namespace Smtpd.Tests.Config;
 /// <summary><c>admin listen on ADDRESS port PORT auth &lt;TABLE&gt;</c>: the forms accepted and the errors, at their lines.</summary>
 public class AdminConfigTests
 {
-    const string Table = "table admins file:/etc/mail/admins\n";
+    const string Table = "table admins file:/etc/mail/admins\npki web cert \"/etc/ssl/web.crt\"\npki web key \"/etc/ssl/web.key\"\n";
     const string Rule = "match from local for any reject\n";
 
     [Fact]
@@ -22,7 +22,12 @@ public class AdminConfigTests
         Assert.Equal(IPAddress.Parse(address), admin.Address);
         Assert.Equal(port, admin.Port);
         Assert.Equal("admins", admin.AuthTable);
+        Assert.Null(admin.Pki);
     }
+
+    [Fact]
+    public void Tls_pki_names_a_declared_pki() =>
+        Assert.Equal("web", ConfigAssert.Parse(Table + "admin listen on 127.0.0.1 port 8025 auth <admins> tls pki web\n" + Rule).Admin!.Pki);
 
     [Theory]
     [InlineData("admin listen on 127.0.0.1 port 8025", "'auth <table>' is required")]
@@ -33,10 +38,13 @@ public class AdminConfigTests
     [InlineData("admin listen on 127.0.0.1 port 0 auth <admins>", "invalid port '0'")]
     [InlineData("admin listen on mail.example port 8025 auth <admins>", "not an IP address")]
     [InlineData("admin on 127.0.0.1 port 8025 auth <admins>", "expected 'listen'")]
+    [InlineData("admin listen on 127.0.0.1 port 8025 auth <admins> tls pki nowhere", "undefined pki 'nowhere'")]
+    [InlineData("admin listen on 127.0.0.1 port 8025 auth <admins> tls", "expected 'pki'")]
+    [InlineData("admin listen on 127.0.0.1 port 8025 tls pki web auth <admins>", "'auth <table>' is required")]
     public void Refused_forms_at_their_line(string line, string fragment) =>
-        ConfigAssert.SingleError(Table + Rule + line + "\n", 3, fragment);
+        ConfigAssert.SingleError(Table + Rule + line + "\n", 5, fragment);
 
     [Fact]
     public void Given_twice_is_refused_at_the_second() =>
-        ConfigAssert.SingleError(Table + "admin listen on 127.0.0.1 port 8025 auth <admins>\nadmin listen on 127.0.0.1 port 8026 auth <admins>\n" + Rule, 3, "given twice");
+        ConfigAssert.SingleError(Table + "admin listen on 127.0.0.1 port 8025 auth <admins>\nadmin listen on 127.0.0.1 port 8026 auth <admins>\n" + Rule, 5, "given twice");
 }
