@@ -2,9 +2,6 @@ using Smtpd.Stats;
 
 namespace Smtpd.Admin;
 
-/// <summary>One reading of the counters the admin page draws.</summary>
-public readonly record struct StatsSample(DateTimeOffset At, long Received, long Ok, long TempFail, long PermFail, long Queue);
-
 /// <summary>
 /// The admin page's time series: the statistics read once per interval (a minute; the
 /// SMTPD_ADMIN_SAMPLE_INTERVAL test knob shortens it) on the daemon's clock, the last

@@ -5,13 +5,6 @@ using System.Text;
 
 namespace Smtpd.Metrics;
 
-/// <summary>A response of the small HTTP listener; <see cref="Headers"/> are extra lines ("Name: value").</summary>
-internal sealed record HttpResponse(string Status, string ContentType, byte[] Body, IReadOnlyList<string>? Headers = null)
-{
-    public static HttpResponse Text(string status, string text, params string[] headers) =>
-        new(status, "text/plain", Encoding.UTF8.GetBytes(text), headers);
-}
-
 /// <summary>
 /// The small HTTP/1.1 listener the metrics endpoint and the admin page share: one request per
 /// connection (no request bodies), a head of at most <see cref="MaxRequest"/> bytes read within

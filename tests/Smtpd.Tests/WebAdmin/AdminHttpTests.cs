@@ -108,6 +108,20 @@ public sealed class AdminHttpTests
         Assert.Equal(1, JsonDocument.Parse(await removed.Content.ReadAsStringAsync()).RootElement.GetProperty("envelopes").GetInt32());
         var left = await Smtpctl.QueueAsync(site.Smtpd);
         Assert.DoesNotContain(left, l => l[0] == bob);
-        Assert.Single(left);
+        string erin = Assert.Single(left)[0];
+        Assert.Contains("suspend", Assert.Single(left)[3].Split(','));
+
+        // By message id (the envelope id's first 8 digits), as smtpctl takes it: erin's envelope resumes.
+        using var resume = new HttpRequestMessage(HttpMethod.Post, $"/api/envelope/{erin[..8]}/resume");
+        resume.Headers.Add("X-Smtpd-Admin", "1");
+        var resumed = await client.SendAsync(resume);
+        Assert.Equal(HttpStatusCode.OK, resumed.StatusCode);
+        Assert.Equal(1, JsonDocument.Parse(await resumed.Content.ReadAsStringAsync()).RootElement.GetProperty("envelopes").GetInt32());
+        Assert.DoesNotContain("suspend", Assert.Single(await Smtpctl.QueueAsync(site.Smtpd))[3].Split(','));
+
+        using var bad = new HttpRequestMessage(HttpMethod.Post, $"/api/envelope/all/remove");
+        bad.Headers.Add("X-Smtpd-Admin", "1");
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.SendAsync(bad)).StatusCode);
+        Assert.Single(await Smtpctl.QueueAsync(site.Smtpd));
     }
 }
