@@ -48,7 +48,25 @@ public sealed class AdminServer : IDisposable
 
     public Task RunAsync(CancellationToken ct) => _http.RunAsync(ct);
 
+    /// <summary>
+    /// On every answer: no framing by another site (its page could trick a click on "remove"),
+    /// nothing but our own files run or load, no type sniffing, nothing cached (queue contents).
+    /// </summary>
+    static readonly string[] Guards =
+    [
+        "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        "X-Frame-Options: DENY",
+        "X-Content-Type-Options: nosniff",
+        "Cache-Control: no-store",
+    ];
+
     async Task<HttpResponse> HandleAsync(HttpRequestHead head, CancellationToken ct)
+    {
+        var response = await AnswerAsync(head, ct);
+        return response with { Headers = [.. response.Headers ?? [], .. Guards] };
+    }
+
+    async Task<HttpResponse> AnswerAsync(HttpRequestHead head, CancellationToken ct)
     {
         if (BasicCredentials.Parse(head.Authorization) is not var (user, password))
             return HttpResponse.Text("401 Unauthorized", "credentials required\n", $"WWW-Authenticate: {Realm}");
