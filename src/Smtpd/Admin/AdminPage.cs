@@ -16,7 +16,7 @@ internal static class AdminPage
     public static string Index(StatsSample now, IReadOnlyList<StatsSample> history, IReadOnlyList<QueueEntry> queue, string? search, IReadOnlyList<RouteEntry> routes)
     {
         var page = new StringBuilder(Head("smtpd"));
-        page.Append("<h1>smtpd</h1><section id=\"totals\"><h2>Since start</h2><dl>");
+        page.Append("<h1>smtpd</h1><section id=\"totals\"><h2>Totals</h2><dl>");
         page.Append($"<dt>messages received</dt><dd id=\"received\">{now.Received}</dd>");
         page.Append($"<dt>delivered</dt><dd id=\"delivered\">{now.Ok}</dd>");
         page.Append($"<dt>temporary failures</dt><dd id=\"tempfail\">{now.TempFail}</dd>");

@@ -24,7 +24,7 @@ public sealed class AdminBrowserTests
         service.HideCommandPromptWindow = true;
         var options = new ChromeOptions { BinaryLocation = Chromium };
         // --no-sandbox: the tests run as root, where chromium's sandbox refuses to start.
-        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1100");
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1500");
         return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
     }
 
