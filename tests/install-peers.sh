@@ -10,12 +10,13 @@ export DEBIAN_FRONTEND=noninteractive
 # server (only the binary); postfix: smtp-sink and smtp-source ("No configuration": no daemon);
 # slapd + ldap-utils + libldap: a real LDAP server; dovecot-core + dovecot-lmtpd: a real LMTP
 # server; postgresql: a real database; rspamd: a real spam filter; python3-dkim: a DKIM verifier;
-# prometheus: promtool, which checks the /metrics exposition.
+# prometheus: promtool, which checks the /metrics exposition; chromium + chromium-driver: a real
+# browser (headless) that the admin page's test drives with Selenium.
 # clang and zlib1g-dev: what `dotnet publish` needs to link the Native AOT smtpd and smtpctl the
 # tests run (./publish.sh; clang brings binutils' objcopy, which strips the symbols).
 packages=(swaks util-linux iproute2 passwd openssl python3 ca-certificates dnsmasq-base postfix
     dovecot-core dovecot-lmtpd postgresql slapd ldap-utils libldap-2.5-0 rspamd python3-dkim
-    clang zlib1g-dev prometheus)
+    clang zlib1g-dev prometheus chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -133,6 +133,8 @@ public sealed partial class SmtpdDaemon
             yield return new ConfigError(at, "queue encryption cannot change while smtpd runs: restart it");
         if (running.Metrics?.EndPoint.ToString() != next.Metrics?.EndPoint.ToString() || running.Metrics?.Public != next.Metrics?.Public)
             yield return new ConfigError(at, "metrics listen on cannot change while smtpd runs: restart smtpd");
+        if (running.Admin?.EndPoint.ToString() != next.Admin?.EndPoint.ToString() || running.Admin?.AuthTable != next.Admin?.AuthTable || running.Admin?.Pki != next.Admin?.Pki)
+            yield return new ConfigError(at, "admin listen on cannot change while smtpd runs: restart smtpd");
     }
 
     static async Task Abandon(ConfigGeneration generation)

@@ -128,6 +128,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _smtp = new SmtpServer(_sessionContext, first, config.Listeners);
         var controlContext = new Smtpd.Control.ControlContext(_bus, log, time.GetUtcNow()) { Descriptors = descriptors, Time = time };
         _control = new Smtpd.Control.ControlServer(paths.ControlSocket, controlContext, _smtp.RunLocalSessionAsync);
+        _controlContext = controlContext;
     }
 
     /// <summary>
@@ -201,6 +202,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _smtp.Bind(DefaultPort);
         _control.Bind();
         BindMetrics();
+        BindAdmin();
         string offline = Smtpd.Control.OfflineQueue.Directory(Paths.Spool);
         Directory.CreateDirectory(offline);
         File.SetUnixFileMode(offline, Queue.SpoolModes.OfflineDirectory);
@@ -219,6 +221,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _running.Add(new IdleMemoryTrim(_time, _log).RunAsync(_stop.Token));
         _running.Add(_smtp.RunAsync(_stop.Token));
         StartMetrics();
+        StartAdmin();
         // Anyone may leave mail in offline/ (sticky, like /tmp); we pick it up now and whenever a
         // file appears, through the helper when we gave up root (the files belong to their senders).
         Func<bool, Task> flushOffline = _helper is { } helper
@@ -280,6 +283,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         await StopAsync();
         _control.Dispose();
         _metricsServer?.Dispose();
+        _adminServer?.Dispose();
         _workers?.Dispose();
         _helper?.Dispose();
         _bus.Stats.Dispose();

@@ -42,6 +42,7 @@ public sealed partial record SmtpdSettings
             TlsHandshakeTimeout = Take("SMTPD_TLS_HANDSHAKE_TIMEOUT", Seconds("SMTPD_TLS_HANDSHAKE_TIMEOUT"), d.TlsHandshakeTimeout),
             SessionTimeout = Take("SMTPD_SESSION_TIMEOUT", Seconds("SMTPD_SESSION_TIMEOUT"), d.SessionTimeout),
             FilterTimeout = Take("SMTPD_FILTER_TIMEOUT", Seconds("SMTPD_FILTER_TIMEOUT"), d.FilterTimeout),
+            AdminSampleInterval = Take("SMTPD_ADMIN_SAMPLE_INTERVAL", Seconds("SMTPD_ADMIN_SAMPLE_INTERVAL"), d.AdminSampleInterval),
             SpoolMinFree = Take("SMTPD_SPOOL_MINFREE", long.TryParse(variable("SMTPD_SPOOL_MINFREE"), out long b) && b >= 0 ? b : null, d.SpoolMinFree),
             DescriptorReserve = int.TryParse(variable("SMTPD_FD_RESERVE"), out int r) && r >= 0 ? r : null,
             CertificateDirectory = TakeText("SMTPD_CERTDIR", d.CertificateDirectory),

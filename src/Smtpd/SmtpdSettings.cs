@@ -29,6 +29,9 @@ public sealed partial record SmtpdSettings
     /// <summary>SMTPD_SESSION_TIMEOUT: how long a client may stay silent between commands (OpenSMTPD's 5 min).</summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>SMTPD_ADMIN_SAMPLE_INTERVAL (test knob): how often the admin page's graphs sample the statistics (a minute).</summary>
+    public TimeSpan AdminSampleInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>SMTPD_FILTER_TIMEOUT: how long a filter may take to register, answer or give a message back (OpenSMTPD waits forever).</summary>
     public TimeSpan FilterTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

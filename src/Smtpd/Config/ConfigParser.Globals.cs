@@ -64,6 +64,9 @@ public sealed partial class ConfigParser
             case "metrics":
                 ParseMetrics(c, keyword);
                 return;
+            case "admin":
+                ParseAdmin(c, keyword);
+                return;
             case "scheduler":
                 throw new ConfigSyntaxException(keyword.Location, "scheduler limit is not supported yet");
             default:

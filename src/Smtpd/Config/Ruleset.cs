@@ -53,6 +53,8 @@ public sealed record Ruleset
 
     /// <summary><c>metrics listen on ADDRESS port PORT [public]</c>; null: no metrics endpoint.</summary>
     public MetricsListenerConfig? Metrics { get; init; }
+    /// <summary><c>admin listen on ADDRESS port PORT auth &lt;TABLE&gt;</c>; null: no admin page.</summary>
+    public AdminListenerConfig? Admin { get; init; }
 
     /// <summary><c>mta max-deferred N</c>.</summary>
     public int MtaMaxDeferred { get; init; } = 100;

@@ -129,7 +129,7 @@ public sealed partial class ControlCommands(ControlContext ctx)
     }
 
     /// <summary>"all", an 8-digit message id or a 16-digit envelope id, hexadecimal. 0 means all.</summary>
-    static bool TryId(string text, out ulong id)
+    internal static bool TryId(string text, out ulong id)
     {
         id = 0;
         if (text == "all") return true;

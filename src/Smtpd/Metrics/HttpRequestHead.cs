@@ -2,9 +2,19 @@ using System.Text;
 
 namespace Smtpd.Metrics;
 
-/// <summary>The request line and the one header the metrics endpoint reads (Accept).</summary>
+/// <summary>
+/// The request line and the headers the metrics and admin endpoints read: Accept for the
+/// metrics format, Authorization and the admin page's CSRF header. <see cref="Query"/> is what
+/// follows '?' in the target, undecoded.
+/// </summary>
 internal sealed record HttpRequestHead(string Method, string Path, string? Accept)
 {
+    public string? Query { get; init; }
+    public string? Authorization { get; init; }
+    /// <summary>The <c>X-Smtpd-Admin</c> header: a page of another site cannot send it without
+    /// a CORS preflight, which we never grant (the admin page's CSRF guard).</summary>
+    public string? AdminHeader { get; init; }
+
     /// <summary>Reads up to the blank line ending the head; null when it is malformed, larger than
     /// <paramref name="max"/> bytes or the peer closes first.</summary>
     public static async Task<HttpRequestHead?> ReadAsync(Stream stream, int max, CancellationToken ct)
@@ -29,15 +39,24 @@ internal sealed record HttpRequestHead(string Method, string Path, string? Accep
         var request = lines[0].Split(' ');
         if (request.Length != 3 || !request[2].StartsWith("HTTP/1.", StringComparison.Ordinal)) return null;
         string path = request[1];
+        string? queryText = null;
         int query = path.IndexOf('?');
-        if (query >= 0) path = path[..query];
-        string? accept = null;
+        if (query >= 0)
+        {
+            queryText = path[(query + 1)..];
+            path = path[..query];
+        }
+        string? accept = null, authorization = null, admin = null;
         foreach (var line in lines.AsSpan(1))
         {
             int colon = line.IndexOf(':');
-            if (colon > 0 && line.AsSpan(0, colon).Trim().Equals("Accept", StringComparison.OrdinalIgnoreCase))
-                accept = line[(colon + 1)..].Trim();
+            if (colon <= 0) continue;
+            var name = line.AsSpan(0, colon).Trim();
+            string value = line[(colon + 1)..].Trim();
+            if (name.Equals("Accept", StringComparison.OrdinalIgnoreCase)) accept = value;
+            else if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)) authorization = value;
+            else if (name.Equals("X-Smtpd-Admin", StringComparison.OrdinalIgnoreCase)) admin = value;
         }
-        return new HttpRequestHead(request[0], path, accept);
+        return new HttpRequestHead(request[0], path, accept) { Query = queryText, Authorization = authorization, AdminHeader = admin };
     }
 }
