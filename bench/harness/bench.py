@@ -50,7 +50,7 @@ def parse_args():
     a.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help="comma-separated, from: " + ",".join(SCENARIOS))
     a.add_argument("--servers", default="smtpd,opensmtpd,postfix",
                    help="from smtpd, opensmtpd, postfix, smtpd-user (ours started by the mail's owner, unprivileged) "
-                        "and smtpd-base (--baseline-smtpd)")
+                        "smtpd-base (--baseline-smtpd) and smtpd-metrics (ours with metrics listen on, scraped every second)")
     a.add_argument("--smtpd", required=True, help="our smtpd executable")
     a.add_argument("--smtpctl", required=True, help="our smtpctl executable (for sendmail)")
     a.add_argument("--smtpload", required=True, help="smtpload.dll")
@@ -219,6 +219,7 @@ def main():
         "opensmtpd": lambda d: servers.OpenSmtpd(d, opts.user, opts.opensmtpd),
         "postfix": lambda d: servers.Postfix(d, opts.user),
         "smtpd-user": lambda d: servers.OursAsUser(d, opts.user, opts.smtpd, opts.smtpctl),
+        "smtpd-metrics": lambda d: servers.OursWithMetrics(d, opts.user, opts.smtpd, opts.smtpctl),
         "smtpd-base": lambda d: servers.OursBaseline(d, opts.user, opts.baseline_smtpd, opts.baseline_smtpctl or opts.smtpctl),
     }
     names = [n for n in opts.servers.split(",") if n]

@@ -161,6 +161,41 @@ class OursBaseline(Ours):
     name = "smtpd-base"
 
 
+class OursWithMetrics(Ours):
+    """Ours with `metrics listen on` (issue 21): the same load, the metrics counted as it runs and
+    scraped once a second, to show what the endpoint costs on the mail path."""
+    name = "smtpd-metrics"
+
+    def __init__(self, workdir, user, binary, smtpctl):
+        super().__init__(workdir, user, binary, smtpctl)
+        self.metrics_port = free_port()
+        self._scraping = None
+
+    def smtpd_conf(self):
+        return super().smtpd_conf() + f"metrics listen on {HOST} port {self.metrics_port}\n"
+
+    def start(self):
+        super().start()
+        import threading
+        import urllib.request
+        stop = threading.Event()
+
+        def scrape():
+            while not stop.wait(1.0):
+                try:
+                    urllib.request.urlopen(f"http://{HOST}:{self.metrics_port}/metrics", timeout=5).read()
+                except OSError:
+                    pass
+        self._scraping = (stop, threading.Thread(target=scrape, daemon=True))
+        self._scraping[1].start()
+
+    def stop(self):
+        if self._scraping:
+            self._scraping[0].set()
+            self._scraping[1].join(10)
+        super().stop()
+
+
 class OpenSmtpd(Server):
     name = "opensmtpd"
     pipelining = False        # 6.8 has no PIPELINING: a pipelined client gets 500 and a close
