@@ -153,11 +153,23 @@ public sealed partial class SmtpdInstance : IAsyncDisposable
         await _process.WaitForExitAsync(cts.Token);
     }
 
+    static readonly HashSet<int> GivenPorts = [];
+
+    /// <summary>
+    /// A port free now, never one given before in this test run: the kernel may hand the same
+    /// ephemeral port to two binds in a row once the first is closed (rspamd got one port for two
+    /// of its sockets and failed to start).
+    /// </summary>
     public static int FreePort()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        for (int attempt = 0; ; attempt++)
+        {
+            using var l = new TcpListener(IPAddress.Loopback, 0);
+            l.Start();
+            int port = ((IPEndPoint)l.LocalEndpoint).Port;
+            lock (GivenPorts)
+                if (GivenPorts.Add(port) || attempt >= 100) return port;
+        }
     }
 
     public async ValueTask DisposeAsync()
