@@ -38,8 +38,6 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     readonly SmtpContext _sessionContext;
     readonly LocalUsers _users = new();
     readonly Chaos.ChaosMonkey? _chaos;
-    /// <summary>One reload at a time (smtpctl reload and SIGHUP may come together).</summary>
-    readonly SemaphoreSlim _reloading = new(1, 1);
     readonly DescriptorReserve _descriptors;
 
     readonly Privsep.PrivilegedClient? _helper;

@@ -9,17 +9,7 @@ public sealed partial class ConfigParser
     {
         if (settings.Admin is not null)
             throw new ConfigSyntaxException(keyword.Location, "admin listen on given twice");
-        c.ExpectKeyword("listen", "admin");
-        c.ExpectKeyword("on", "admin listen");
-        string text = c.ExpectValue("admin listen on");
-        var addressAt = c.Previous.Location;
-        IPAddress address = text == "localhost" ? IPAddress.Loopback
-            : IPAddress.TryParse(text, out var parsed) ? parsed
-            : throw new ConfigSyntaxException(addressAt, $"admin listen on: '{text}' is not an IP address");
-        c.ExpectKeyword("port", $"admin listen on {text}");
-        string portText = c.ExpectValue("port");
-        if (!ConfigValues.TryParsePort(portText, out int port))
-            throw new ConfigSyntaxException(c.Previous.Location, $"invalid port '{portText}'");
+        var (text, address, _, port) = ParseHttpListenHead(c, "admin");
         // The page can remove mail: it is never served without credentials.
         if (!c.TryKeyword("auth"))
             throw new ConfigSyntaxException(c.Peek().Location,
