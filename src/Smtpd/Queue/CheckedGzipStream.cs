@@ -12,7 +12,7 @@ namespace Smtpd.Queue;
 /// shorter or empty message; here it is an <see cref="InvalidDataException"/>, as a damaged
 /// encrypted file is.
 /// </summary>
-sealed class CheckedGzipStream : Stream
+sealed class CheckedGzipStream : ReadOnlyStream
 {
     /// <summary>The smallest gzip member: a 10-byte header, an empty deflate block (2 bytes), the 8-byte trailer.</summary>
     const int SmallestMember = 20;
@@ -88,18 +88,9 @@ sealed class CheckedGzipStream : Stream
         base.Dispose(disposing);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <summary>Passes reads through, counting the bytes and keeping the last <see cref="TrailerSize"/> of them.</summary>
-    sealed class TailKeepingStream(Stream inner) : Stream
+    sealed class TailKeepingStream(Stream inner) : ReadOnlyStream
     {
         /// <summary>Bounds <see cref="Drain"/>: more than this after the deflate data is not a trailer.</summary>
         const int MaxDrain = 64 * 1024;
@@ -169,14 +160,5 @@ sealed class CheckedGzipStream : Stream
             base.Dispose(disposing);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -106,7 +106,7 @@ public static class SealedStream
         public override void SetLength(long value) => throw new NotSupportedException();
     }
 
-    public sealed class Reader : Stream
+    public sealed class Reader : ReadOnlyStream
     {
         readonly Stream _inner;
         readonly AesGcm _aes;
@@ -171,14 +171,5 @@ public static class SealedStream
             base.Dispose(disposing);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
