@@ -114,6 +114,12 @@ public sealed class ReloadTests
         Assert.Equal(1, code);
         Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(smtpd.ConfigPath)}:\d+: .*missing\.(crt|key)", output);
 
+        // The file gone altogether (a bad deploy): refused, naming the file.
+        File.Delete(smtpd.ConfigPath);
+        (code, output) = await Smtpctl.RunAsync(smtpd, "reload");
+        Assert.Equal(1, code);
+        Assert.Contains($"{smtpd.ConfigPath}:0: cannot open configuration file", output);
+
         Assert.False(smtpd.Process.HasExited);
         Assert.StartsWith("250", await SmtpDialogue.TryDeliverAsync(smtpd.Port, "alice@example.org", Rcpt, "still gen 1", "body"));
         await Mailboxes.WaitForMaildirAsync(Maildir(smtpd, 1), 1, Timeout);
