@@ -16,7 +16,7 @@ public sealed partial class SmtpdDaemon
     {
         if (ruleset.Metrics is null) return stats;
         _metrics = new SmtpdMetrics(stats, spool);
-        _metrics.ReadQueueFrom(ct => _bus.RequestAsync<IReadOnlyList<Scheduler.ScheduledEnvelope>>(r => new Scheduler.SchedulerList(0, r), ct: ct), _time);
+        _metrics.ReadQueueFrom(ct => _bus.RequestAsync<Scheduler.QueueSummary>(r => new Scheduler.SchedulerSummary(r), ct: ct), _time);
         return new MetricsStatBackend(stats, _metrics);
     }
 

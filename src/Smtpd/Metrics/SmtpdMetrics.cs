@@ -75,31 +75,22 @@ public sealed class SmtpdMetrics
 
     /// <summary>
     /// The queue's states and its oldest envelope, asked of the scheduler (which owns them) at each
-    /// scrape, as <c>smtpctl show queue</c> asks. A scheduler that does not answer leaves the last values.
+    /// scrape: a summary it counts in place, not the envelope list <c>smtpctl show queue</c> gets.
+    /// A scheduler that does not answer leaves the last values.
     /// </summary>
-    public void ReadQueueFrom(Func<CancellationToken, Task<IReadOnlyList<Scheduler.ScheduledEnvelope>>> list, TimeProvider time)
+    public void ReadQueueFrom(Func<CancellationToken, Task<Scheduler.QueueSummary>> summary, TimeProvider time)
     {
         Registry.AddBeforeCollectCallback(async ct =>
         {
-            IReadOnlyList<Scheduler.ScheduledEnvelope> envelopes;
-            try { envelopes = await list(ct); }
+            Scheduler.QueueSummary queue;
+            try { queue = await summary(ct); }
             catch (BusRequestException) { return; }
-            int pending = 0, inflight = 0, suspended = 0;
-            var oldest = DateTimeOffset.MaxValue;
-            foreach (var e in envelopes)
-            {
-                if (e.Removed) continue; // gone for the admin, whatever its attempt still does
-                if (e.State == "inflight") inflight++;
-                else if (e.Suspended) suspended++;
-                else pending++;
-                if (e.Info.Creation < oldest) oldest = e.Info.Creation;
-            }
-            _queue.WithLabels("pending").Set(pending);
-            _queue.WithLabels("inflight").Set(inflight);
+            _queue.WithLabels("pending").Set(queue.Pending);
+            _queue.WithLabels("inflight").Set(queue.InFlight);
             // This scheduler holds nothing back for route limits (OpenSMTPD's "held"): always 0.
             _queue.WithLabels("held").Set(0);
-            _queue.WithLabels("suspended").Set(suspended);
-            _queueOldest.Set(oldest == DateTimeOffset.MaxValue ? 0 : Math.Max(0, (time.GetUtcNow() - oldest).TotalSeconds));
+            _queue.WithLabels("suspended").Set(queue.Suspended);
+            _queueOldest.Set(queue.Oldest is { } oldest ? Math.Max(0, (time.GetUtcNow() - oldest).TotalSeconds) : 0);
         });
     }
 

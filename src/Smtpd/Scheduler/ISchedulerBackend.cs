@@ -50,9 +50,18 @@ public interface ISchedulerBackend
     /// <summary>Admin: what is known of the envelopes an id names, for <c>smtpctl show queue</c>.</summary>
     IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id);
 
+    /// <summary>
+    /// The counts by state and the oldest envelope's creation, for the metrics scraped every few
+    /// seconds: computed in place, without the per-envelope records of <see cref="Envelopes"/>.
+    /// </summary>
+    QueueSummary Summary();
+
     /// <summary>Number of committed envelopes known, in flight or waiting.</summary>
     int Count { get; }
 }
+
+/// <summary>The queue at a glance: envelopes by state (removed ones not counted) and the oldest creation (null: empty).</summary>
+public readonly record struct QueueSummary(int Pending, int InFlight, int Suspended, DateTimeOffset? Oldest);
 
 /// <summary>
 /// An envelope as the scheduler sees it: "pending" (Due: when it is next tried) or "inflight"

@@ -51,5 +51,10 @@ public sealed record SchedulerList(ulong Id, BusReply<IReadOnlyList<ScheduledEnv
 {
     IBusReply? IBusRequest.Reply => Reply;
 }
+/// <summary>The counts by state and the oldest envelope, for the metrics.</summary>
+public sealed record SchedulerSummary(BusReply<QueueSummary> Reply) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
 /// <summary>From the queue (<c>smtpctl discover</c>): envelopes read back from disk; those not known yet are committed.</summary>
 public sealed record SchedulerDiscover(IReadOnlyList<SchedulerInfo> Envelopes) : SchedulerMessage;

@@ -19,5 +19,6 @@ public sealed class NullScheduler : ISchedulerBackend
     public int Resume(ulong id, DateTimeOffset now) => 0;
     public IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id) => [];
     public IReadOnlyList<uint> Messages() => [];
+    public QueueSummary Summary() => default;
     public int Count => 0;
 }

@@ -208,6 +208,21 @@ public sealed class RamScheduler : ISchedulerBackend
             return new ScheduledEnvelope(e.Info, e.State == State.InFlight ? "inflight" : "pending", e.Due, e.Suspended, e.Removed);
         }).OrderBy(e => e.Info.Evpid).ToList();
 
+    public QueueSummary Summary()
+    {
+        int pending = 0, inFlight = 0, suspended = 0;
+        DateTimeOffset? oldest = null;
+        foreach (var e in _envelopes.Values)
+        {
+            if (e.Removed) continue; // gone for the admin, whatever its attempt still does
+            if (e.State == State.InFlight) inFlight++;
+            else if (e.Suspended) suspended++;
+            else pending++;
+            if (oldest is null || e.Info.Creation < oldest) oldest = e.Info.Creation;
+        }
+        return new QueueSummary(pending, inFlight, suspended, oldest);
+    }
+
     /// <summary>The next try, but never later than expiry: an envelope expires on time.</summary>
     static DateTimeOffset NextTry(SchedulerInfo info)
     {

@@ -99,6 +99,7 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                 m.Reply.Answer(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
                 break;
             case SchedulerList m: m.Reply.Answer(backend.Envelopes(m.Id)); break;
+            case SchedulerSummary m: m.Reply.Answer(backend.Summary()); break;
         }
     }
 

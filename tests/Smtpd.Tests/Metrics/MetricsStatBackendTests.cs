@@ -42,19 +42,26 @@ public class MetricsStatBackendTests
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T12:00:00Z"));
         var metrics = new SmtpdMetrics(new RamStatBackend(), spool: null);
-        var queue = new List<Smtpd.Scheduler.ScheduledEnvelope>();
-        metrics.ReadQueueFrom(_ => Task.FromResult<IReadOnlyList<Smtpd.Scheduler.ScheduledEnvelope>>(queue.ToList()), time);
+        var scheduler = new Smtpd.Scheduler.RamScheduler();
+        metrics.ReadQueueFrom(_ => Task.FromResult(scheduler.Summary()), time);
         var s = await ScrapeAsync(metrics);
         Assert.Equal(0, s.Value("smtpd_queue_envelopes{state=\"pending\"}"));
         Assert.Equal(0, s.Value("smtpd_queue_oldest_seconds"));
 
-        Smtpd.Scheduler.ScheduledEnvelope Envelope(ulong id, TimeSpan age, string state, bool suspended = false, bool removed = false) =>
-            new(new Smtpd.Scheduler.SchedulerInfo(id, Smtpd.Queue.EnvelopeType.Mta, time.GetUtcNow() - age, 86400, 0, null), state, time.GetUtcNow(), suspended, removed);
-        queue.Add(Envelope(1, TimeSpan.FromMinutes(5), "pending"));
-        queue.Add(Envelope(2, TimeSpan.FromMinutes(1), "pending"));
-        queue.Add(Envelope(3, TimeSpan.FromSeconds(30), "inflight"));
-        queue.Add(Envelope(4, TimeSpan.FromHours(2), "pending", suspended: true));
-        queue.Add(Envelope(5, TimeSpan.FromDays(1), "inflight", removed: true)); // removed by the admin: not counted
+        void Add(uint msgid, TimeSpan age)
+        {
+            scheduler.Insert(new Smtpd.Scheduler.SchedulerInfo((ulong)msgid << 32 | 1, Smtpd.Queue.EnvelopeType.Mta, time.GetUtcNow() - age, 4 * 86400, 0, null));
+            scheduler.Commit(msgid);
+        }
+        Add(5, TimeSpan.FromDays(1));
+        scheduler.Batch(time.GetUtcNow(), 10);
+        scheduler.Remove((ulong)5 << 32); // removed by the admin while in flight: not counted
+        Add(3, TimeSpan.FromSeconds(30));
+        scheduler.Batch(time.GetUtcNow(), 10);
+        Add(1, TimeSpan.FromMinutes(5));
+        Add(2, TimeSpan.FromMinutes(1));
+        Add(4, TimeSpan.FromHours(2));
+        scheduler.Suspend((ulong)4 << 32);
         s = await ScrapeAsync(metrics);
         Assert.Equal(2, s.Value("smtpd_queue_envelopes{state=\"pending\"}"));
         Assert.Equal(1, s.Value("smtpd_queue_envelopes{state=\"inflight\"}"));

@@ -98,6 +98,27 @@ public class RamSchedulerTests
     }
 
     [Fact]
+    public void Summary_counts_each_state_as_the_envelope_list_does()
+    {
+        var s = new RamScheduler();
+        Assert.Equal(new QueueSummary(0, 0, 0, null), s.Summary());
+        s.Insert(Info(20, 1, EnvelopeType.Mta)); s.Commit(20);
+        s.Batch(T0, 10); // 20.1 in flight
+        var later = new SchedulerInfo(((ulong)21 << 32) | 1, EnvelopeType.Mda, T0.AddMinutes(5), 86400, 0, null);
+        s.Insert(later); s.Insert(Info(22, 1)); s.Insert(Info(23, 1)); s.Insert(Info(24, 1)); s.Commit(21); s.Commit(22); s.Commit(23); s.Commit(24);
+        s.Suspend((ulong)22 << 32);
+        s.Remove((ulong)23 << 32); // waiting: forgotten at once
+        s.Insert(Info(25, 1)); // not committed: not in the queue yet
+        var summary = s.Summary();
+        Assert.Equal(new QueueSummary(Pending: 2, InFlight: 1, Suspended: 1, Oldest: T0), summary);
+        var list = s.Envelopes(0).Where(e => !e.Removed).ToList();
+        Assert.Equal(list.Count, summary.Pending + summary.InFlight + summary.Suspended);
+        // Removed while in flight: no longer counted, as smtpctl no longer lists it.
+        s.Remove((ulong)20 << 32);
+        Assert.Equal(new QueueSummary(2, 0, 1, T0), s.Summary());
+    }
+
+    [Fact]
     public void Pause_reaches_an_envelope_in_flight_and_holds_it_once_back()
     {
         var s = new RamScheduler();
