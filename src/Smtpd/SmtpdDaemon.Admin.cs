@@ -6,6 +6,7 @@ namespace Smtpd;
 public sealed partial class SmtpdDaemon
 {
     AdminServer? _adminServer;
+    Smtp.Tls.SslCertificate? _adminCertificate;
     StatsHistory? _statsHistory;
     /// <summary>The control component's context: the admin page reads and acts as smtpctl does.</summary>
     Control.ControlContext? _controlContext;
@@ -22,7 +23,7 @@ public sealed partial class SmtpdDaemon
         try
         {
             _adminServer = new AdminServer(config.EndPoint, config.AuthTable, () => _live.Current.Authenticator,
-                new Control.ControlViews(control), _bus, _statsHistory, _log, AdminTls(config));
+                new Control.ControlViews(control), _bus, _statsHistory, _log, AdminTls(_adminCertificate));
         }
         catch (System.Net.Sockets.SocketException ex)
         {
@@ -30,20 +31,13 @@ public sealed partial class SmtpdDaemon
         }
     }
 
-    /// <summary><c>tls pki NAME</c>: that pki's certificate (read before the privilege drop, as the listeners' are).</summary>
-    System.Net.Security.SslServerAuthenticationOptions? AdminTls(Config.AdminListenerConfig config)
-    {
-        if (config.Pki is null) return null;
-        var pki = Ruleset.Pkis[config.Pki];
-        if (pki.CertificateFile is null || pki.KeyFile is null)
-            throw new InvalidOperationException($"admin listen on {config.EndPoint}: pki {config.Pki} needs a certificate and a key");
-        var certificate = Smtp.Tls.CertificateLoader.Load(pki.CertificateFile, pki.KeyFile, pki.Location);
-        return new System.Net.Security.SslServerAuthenticationOptions
+    /// <summary><c>tls pki NAME</c>: the certificate the checked configuration loaded (before the privilege drop, as the listeners').</summary>
+    System.Net.Security.SslServerAuthenticationOptions? AdminTls(Smtp.Tls.SslCertificate? certificate) =>
+        certificate is null ? null : new System.Net.Security.SslServerAuthenticationOptions
         {
             ServerCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(certificate.Leaf, certificate.Intermediates, offline: true),
             EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
         };
-    }
 
     void StartAdmin()
     {

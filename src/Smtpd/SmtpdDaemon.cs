@@ -76,6 +76,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
             chaos.OnFailure = point => log.Info($"chaos: injected failure at {point}");
             log.Warn($"chaos mode is ON ({chaos}): faults are injected on purpose; never run this in production");
         }
+        _adminCertificate = config.AdminCertificate;
         var first = BuildGeneration(1, config);
         _live = new Reload.LiveConfig(first);
         _lookup = new Smtpd.Lookup.LookupProcess(_live, _bus, log);

@@ -16,6 +16,9 @@ namespace Smtpd.Reload;
 public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup> Listeners, Mta.RelayCas RelayCas,
     IReadOnlyList<ConfigError> Unsupported)
 {
+    /// <summary><c>admin listen on ... tls pki NAME</c>: that pki's certificate, loaded with the listeners'; else null.</summary>
+    public SslCertificate? AdminCertificate { get; init; }
+
     /// <summary>Where it was read from: the filters built for it read their DKIM keys there too.</summary>
     public ConfigFiles Files { get; init; } = ConfigFiles.Disk;
 
@@ -37,12 +40,22 @@ public sealed record CheckedConfig(Ruleset Ruleset, IReadOnlyList<ListenerSetup>
             var listeners = ListenerSetup.LoadAll(ruleset, files); // reads certificates and keys: a bad one is named now
             var cas = Mta.RelayCas.Load(ruleset, files);           // and the CAs relay actions verify their peers with
             CheckFilters(ruleset, files);                    // and DKIM keys
-            return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset)) { Files = files };
+            var admin = LoadAdminCertificate(ruleset, files);      // and the admin page's certificate
+            return new CheckedConfig(ruleset, listeners, cas, RulesetSupport.Unsupported(ruleset)) { Files = files, AdminCertificate = admin };
         }
         catch (TlsSetupException ex)
         {
             throw new ConfigException([new ConfigError(ex.Location, ex.Message)]);
         }
+    }
+
+    static SslCertificate? LoadAdminCertificate(Ruleset ruleset, ConfigFiles files)
+    {
+        if (ruleset.Admin is not { Pki: { } name } admin) return null;
+        var pki = ruleset.Pkis[name];
+        if (pki.CertificateFile is null || pki.KeyFile is null)
+            throw new TlsSetupException(admin.Location, $"admin listen on: pki {name} needs a certificate and a key");
+        return CertificateLoader.Load(pki.CertificateFile, pki.KeyFile, pki.Location, files);
     }
 
     static Ruleset Parse(string? file, IReadOnlyDictionary<string, string> macros, bool privileged, SmtpdSettings settings, ConfigFiles files)

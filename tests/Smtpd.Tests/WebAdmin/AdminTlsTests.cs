@@ -45,4 +45,37 @@ public sealed class AdminTlsTests
         using var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => plain.GetAsync($"http://127.0.0.1:{port}/"));
     }
+
+    [Fact]
+    public async Task Smtpd_n_checks_the_admin_pki_key_and_names_the_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("smtpd-admin-pki-").FullName;
+        try
+        {
+            TestCertificates.Write(dir, "admin", "localhost");
+            await CredentialsTable.WriteAsync(Path.Combine(dir, "admins"), (AdminSite.User, AdminSite.Password));
+            string path = Path.Combine(dir, "smtpd.conf");
+            string Config(string key) => $$"""
+                pki admin cert "{{dir}}/admin.crt"
+                pki admin key "{{dir}}/{{key}}"
+                table admins file:{{dir}}/admins
+                admin listen on 127.0.0.1 port 9155 auth <admins> tls pki admin
+                listen on 127.0.0.1 port 2525
+                action "local" maildir
+                match from local for local action "local"
+                """;
+            File.WriteAllText(path, Config("admin.key"));
+            var (code, stdout, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+            Assert.True(code == 0, stderr);
+            Assert.Equal("configuration OK", stdout.Trim());
+
+            // The admin page's key is missing: -n names it and the pki's line, as for a listener's.
+            File.WriteAllText(path, Config("missing.key"));
+            (code, _, stderr) = await SmtpdInstance.RunAsync("-n", "-f", path);
+            Assert.Equal(1, code);
+            Assert.Contains($"{path}:1:", stderr); // where pki admin is declared, as for a listener's pki
+            Assert.Contains($"{dir}/missing.key", stderr);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
