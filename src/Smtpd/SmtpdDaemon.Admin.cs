@@ -23,7 +23,7 @@ public sealed partial class SmtpdDaemon
         try
         {
             _adminServer = new AdminServer(config.EndPoint, config.AuthTable, () => _live.Current.Authenticator,
-                new Control.ControlViews(control), _bus, _statsHistory, _log, AdminTls(_adminCertificate));
+                new Control.ControlViews(control), _bus, _statsHistory, _log, AdminTls(_adminCertificate), _time);
         }
         catch (System.Net.Sockets.SocketException ex)
         {

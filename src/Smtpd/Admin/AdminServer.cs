@@ -13,7 +13,7 @@ namespace Smtpd.Admin;
 /// listener the metrics share. Every request needs HTTP Basic credentials the <c>auth</c> table
 /// accepts (401 otherwise). The CSRF guard: a POST must carry the <c>X-Smtpd-Admin</c> header,
 /// which a form or page of another site cannot send (it would need a CORS preflight, never
-/// granted); the page's own script sends it.
+/// granted); the page's own script sends it. Password guessing is slowed by <see cref="LoginThrottle"/>.
 /// </summary>
 public sealed class AdminServer : IDisposable
 {
@@ -26,13 +26,15 @@ public sealed class AdminServer : IDisposable
     readonly AdminApi _api;
     readonly StatsHistory _history;
     readonly SmtpdLog _log;
+    readonly LoginThrottle _throttle;
 
     /// <param name="authenticator">The configuration in force's (tables are re-read on reload).</param>
     /// <exception cref="SocketException">The address cannot be bound.</exception>
     /// <param name="tls">HTTPS with these handshake options; null: plain HTTP.</param>
     public AdminServer(IPEndPoint at, string authTable, Func<Authenticator> authenticator, ControlViews views, Bus bus, StatsHistory history, SmtpdLog log,
-        System.Net.Security.SslServerAuthenticationOptions? tls = null)
+        System.Net.Security.SslServerAuthenticationOptions? tls = null, TimeProvider? time = null)
     {
+        _throttle = new LoginThrottle(time ?? TimeProvider.System);
         _authTable = authTable;
         _authenticator = authenticator;
         _views = views;
@@ -70,6 +72,9 @@ public sealed class AdminServer : IDisposable
     {
         if (BasicCredentials.Parse(head.Authorization) is not var (user, password))
             return HttpResponse.Text("401 Unauthorized", "credentials required\n", $"WWW-Authenticate: {Realm}");
+        var client = head.Client ?? IPAddress.None;
+        if (_throttle.Refused(client) is { } wait)
+            return HttpResponse.Text("429 Too Many Requests", "too many failed logins, try again later\n", $"Retry-After: {Math.Ceiling(wait.TotalSeconds)}");
         var (result, problem) = await _authenticator().CheckAsync(_authTable, user, password, ct);
         if (result == AuthResult.TempFail)
         {
@@ -78,9 +83,11 @@ public sealed class AdminServer : IDisposable
         }
         if (result != AuthResult.Ok)
         {
-            _log.Info($"admin: authentication failed for user {user}");
+            _throttle.Failed(client);
+            _log.Info($"admin: authentication failed for user {user} from {client}");
             return HttpResponse.Text("401 Unauthorized", "bad credentials\n", $"WWW-Authenticate: {Realm}");
         }
+        _throttle.Succeeded(client);
         switch (head.Method)
         {
             case "GET" or "HEAD":

@@ -14,6 +14,8 @@ internal sealed record HttpRequestHead(string Method, string Path, string? Accep
     /// <summary>The <c>X-Smtpd-Admin</c> header: a page of another site cannot send it without
     /// a CORS preflight, which we never grant (the admin page's CSRF guard).</summary>
     public string? AdminHeader { get; init; }
+    /// <summary>The client's address (the admin page's login throttle counts failures by it).</summary>
+    public System.Net.IPAddress? Client { get; init; }
 
     /// <summary>Reads up to the blank line ending the head; null when it is malformed, larger than
     /// <paramref name="max"/> bytes or the peer closes first.</summary>

@@ -94,6 +94,7 @@ internal sealed class SocketHttpServer : IDisposable
         await using var stream = Tls is null ? (Stream)network : new SslStream(network, leaveInnerStreamOpen: true);
         if (stream is SslStream ssl) await ssl.AuthenticateAsServerAsync(Tls!, timeout.Token);
         var head = await HttpRequestHead.ReadAsync(stream, MaxRequest, timeout.Token);
+        if (head is not null && client.RemoteEndPoint is System.Net.IPEndPoint remote) head = head with { Client = remote.Address };
         var response = head is null ? HttpResponse.Text("400 Bad Request", "bad request\n") : await _handle(head, timeout.Token);
         var lines = new StringBuilder($"HTTP/1.1 {response.Status}\r\nContent-Type: {response.ContentType}\r\nContent-Length: {response.Body.Length}\r\n");
         foreach (string header in response.Headers ?? []) lines.Append(header).Append("\r\n");

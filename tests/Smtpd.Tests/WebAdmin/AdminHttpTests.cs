@@ -46,6 +46,24 @@ public sealed class AdminHttpTests
     }
 
     [Fact]
+    public async Task After_five_failed_logins_the_address_is_refused_even_with_the_right_password()
+    {
+        await using var site = await AdminSite.StartAsync();
+        for (int i = 0; i < 5; i++)
+        {
+            using var wrong = site.Client(AdminSite.User, "guess" + i);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.GetAsync("/api/stats")).StatusCode);
+        }
+        using var right = site.Client();
+        var reply = await right.GetAsync("/api/stats");
+        Assert.Equal((HttpStatusCode)429, reply.StatusCode);
+        var wait = reply.Headers.RetryAfter?.Delta;
+        Assert.True(wait is { } w && w > TimeSpan.Zero && w <= TimeSpan.FromMinutes(5), $"Retry-After: {reply.Headers.RetryAfter}");
+        Assert.DoesNotContain("queue", await reply.Content.ReadAsStringAsync());
+        Assert.Contains("admin: authentication failed for user admin from 127.0.0.1", site.Smtpd.Log);
+    }
+
+    [Fact]
     public async Task Without_credentials_or_with_wrong_ones_the_answer_is_401_with_a_challenge()
     {
         await using var site = await AdminSite.StartAsync();
