@@ -11,9 +11,6 @@ public sealed partial class SmtpSession
 {
     /// <summary>The message goes to disk in writes of about this size (the file itself is unbuffered).</summary>
     const int WriteChunk = 32 * 1024;
-    /// <summary>Where DATA gathers the decoded message between writes: made at the session's first
-    /// DATA and kept for its next messages (a session that never sends one never has it).</summary>
-    ArrayBufferWriter<byte>? _dataBuffer;
     /// <summary>How long DATA waits for a message-file slot; well within a client's 2 min DATA timeout (RFC 5321 4.5.3.2.5).</summary>
     static readonly TimeSpan MessageFileWait = TimeSpan.FromSeconds(60);
 
@@ -64,14 +61,15 @@ public sealed partial class SmtpSession
             pipeline is null && masquerade is not null ? _tx.Sender.ToString() : null);
         var data = new DataReader(_ctx.Ruleset.MaxMessageSize) { Headers = headers };
         DataReader.Status status;
+        // Where the decoded message gathers between writes, rented for this message only (one read of
+        // the client can add its input pipe's 16 KiB past WriteChunk). Not pooled behind filters:
+        // their consumer task can outlive a timeout here.
+        using var buffer = new PooledBufferWriter(WriteChunk + 20 * 1024, pooled: pipeline is null);
         Exception? writeError = null;
         string? filterFailure = null;
         bool inputTooBig = false;
         try
         {
-            // One read of the client can add up to the input pipe's 16 KiB past the threshold.
-            var buffer = _dataBuffer ??= new ArrayBufferWriter<byte>(WriteChunk + 20 * 1024);
-            buffer.ResetWrittenCount();
             // smtp_message_begin: X-Spam for junk, then Received, both ahead of the client's data.
             string added = (_junkSession || _junkTx ? "X-Spam: Yes\r\n" : "") + ReceivedHeader(msgid);
             if (pipeline is not null)
@@ -146,7 +144,7 @@ public sealed partial class SmtpSession
     }
 
     /// <summary>Reads until CRLF.CRLF, writing the decoded message to the file in large chunks.</summary>
-    async Task<(DataReader.Status, Exception?)> ReceiveDataAsync(DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
+    async Task<(DataReader.Status, Exception?)> ReceiveDataAsync(DataReader data, PooledBufferWriter buffer, Stream file)
     {
         Exception? writeError = null;
         while (true)
@@ -171,7 +169,7 @@ public sealed partial class SmtpSession
         }
     }
 
-    static async Task<Exception?> TryWriteAsync(Stream file, ArrayBufferWriter<byte> buffer)
+    static async Task<Exception?> TryWriteAsync(Stream file, PooledBufferWriter buffer)
     {
         try
         {

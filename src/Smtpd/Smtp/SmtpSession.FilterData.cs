@@ -34,7 +34,7 @@ public sealed partial class SmtpSession
     /// time leaves nothing stored: the caller answers 451.
     /// </summary>
     async Task<(DataReader.Status Status, Exception? WriteError, string? Failure, bool InputTooBig)> ReceiveFilteredDataAsync(
-        DataPipeline pipeline, string added, FromMasquerade? masquerade, DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
+        DataPipeline pipeline, string added, FromMasquerade? masquerade, DataReader data, PooledBufferWriter buffer, Stream file)
     {
         var consumer = ConsumeFilteredAsync(pipeline.Output, data, buffer, file);
         foreach (var header in added.Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
@@ -105,7 +105,7 @@ public sealed partial class SmtpSession
 
     /// <summary>The last filter's lines, un-stuffed and checked by the DataReader, written in large chunks.</summary>
     static async Task<(bool Done, string? Failure, Exception? WriteError)> ConsumeFilteredAsync(
-        ChannelReader<byte[]> output, DataReader data, ArrayBufferWriter<byte> buffer, Stream file)
+        ChannelReader<byte[]> output, DataReader data, PooledBufferWriter buffer, Stream file)
     {
         Exception? writeError = null;
         try
