@@ -37,8 +37,10 @@ public static class OriginalHeaders
                 length += n;
                 end = HeaderEnd(buffer.AsSpan(0, length), from);
             }
-            string text = Bytes.GetString(buffer, 0, end >= 0 ? end : length).Replace("\r\n", "\n");
-            return text.Replace("\n", "\r\n");
+            var header = buffer.AsSpan(0, end >= 0 ? end : length);
+            // What we queued has CRLF line ends already (DataReader): one string, no rewriting.
+            if (header.Count((byte)'\n') == header.Count("\r\n"u8)) return Bytes.GetString(header);
+            return Bytes.GetString(header).Replace("\r\n", "\n").Replace("\n", "\r\n");
         }
         finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
     }

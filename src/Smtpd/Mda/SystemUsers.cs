@@ -67,9 +67,11 @@ public static unsafe partial class SystemUsers
 
     static SystemUser? Query(PwQuery query)
     {
-        for (int size = 1024; size <= 1 << 20; size *= 4)
+        // Most entries fit in 1 KiB: on the stack, so a lookup per recipient allocates only its strings.
+        Span<byte> small = stackalloc byte[1024];
+        for (int size = small.Length; size <= 1 << 20; size *= 4)
         {
-            byte[] buffer = new byte[size];
+            Span<byte> buffer = size == small.Length ? small : new byte[size];
             fixed (byte* buf = buffer)
             {
                 Passwd pwd;

@@ -236,7 +236,8 @@ public sealed class FsQueue : IQueueBackend
     {
         // A file left by a crash (an envelope's .tmp) may predate the modes: start afresh at 0600.
         File.Delete(path);
-        await using var fs = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous));
+        // One write of the whole text: no FileStream buffer (a 4 KiB array per envelope file).
+        await using var fs = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 0));
         await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
     }
 }
