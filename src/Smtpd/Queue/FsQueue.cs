@@ -22,6 +22,7 @@ public sealed class FsQueue : IQueueBackend
     readonly QueueCodec _codec;
 
     readonly TimeProvider _time;
+    readonly SpoolRecycler _recycler;
 
     /// <param name="codec"><c>queue compress</c> / <c>queue encrypt</c>: applied to every file written, undone on read.</param>
     /// <param name="time">The daemon's clock (it names a second corrupt copy of the same file).</param>
@@ -33,6 +34,7 @@ public sealed class FsQueue : IQueueBackend
         _queue = Path.Combine(spool, "queue");
         _incoming = Path.Combine(spool, "incoming");
         _corrupt = Path.Combine(spool, "corrupt");
+        _recycler = new SpoolRecycler(Path.Combine(spool, "purge"));
     }
 
     /// <summary>For tests: commits through <paramref name="sync"/> instead of the filesystem's own.</summary>
@@ -66,6 +68,7 @@ public sealed class FsQueue : IQueueBackend
         if (!Directory.Exists(offline)) Directory.CreateDirectory(offline, SpoolModes.OfflineDirectory);
         foreach (var stale in Directory.EnumerateDirectories(_incoming))
             Directory.Delete(stale, recursive: true);
+        _recycler.Init();
     }
 
     string IncomingDir(uint msgid) => Path.Combine(_incoming, QueueIds.Hex(msgid));
@@ -81,15 +84,16 @@ public sealed class FsQueue : IQueueBackend
         {
             uint msgid = QueueIds.NewMessageId();
             if (Directory.Exists(QueueDir(msgid)) || Directory.Exists(IncomingDir(msgid))) continue;
-            Directory.CreateDirectory(IncomingDir(msgid), SpoolModes.Directory);
+            if (!_recycler.TryTake(IncomingDir(msgid))) Directory.CreateDirectory(IncomingDir(msgid), SpoolModes.Directory);
             return Task.FromResult(msgid);
         }
         throw new IOException("could not allocate a message id");
     }
 
+    /// <summary>The message file: new, or the empty one of a recycled directory (purge/), rewritten.</summary>
     public Stream MessageWriteStream(uint msgid) =>
         _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile),
-            SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 0)));
+            SpoolModes.NewFile(FileMode.Create, FileOptions.Asynchronous, bufferSize: 0)));
 
     public async Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
@@ -106,7 +110,7 @@ public sealed class FsQueue : IQueueBackend
     public Task MessageDeleteAsync(uint msgid)
     {
         foreach (var dir in new[] { IncomingDir(msgid), QueueDir(msgid) })
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir)) _recycler.Recycle(dir);
         return Task.CompletedTask;
     }
 
@@ -146,7 +150,10 @@ public sealed class FsQueue : IQueueBackend
     public async Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default)
     {
         string dir = EnvelopeDir(envelope.MessageId);
-        await WriteAsync(Path.Combine(dir, QueueIds.Hex(envelope.Id)), EnvelopeText.Format(envelope), ct);
+        string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
+        // A new envelope's file: the spare one of a recycled directory when there is one (no inode made).
+        if (SpoolRecycler.TakeSpare(path)) await WriteFileAsync(path, FileMode.Create, EnvelopeText.Format(envelope), ct);
+        else await WriteAsync(path, EnvelopeText.Format(envelope), ct);
         // In incoming/ the commit's flush makes it durable with the message; a committed message's is flushed now.
         if (dir != IncomingDir(envelope.MessageId)) await Sync.FlushAsync();
     }
@@ -166,10 +173,11 @@ public sealed class FsQueue : IQueueBackend
     {
         uint msgid = QueueIds.MessageOf(evpid);
         string dir = QueueDir(msgid);
-        File.Delete(Path.Combine(dir, QueueIds.Hex(evpid)));
+        string path = Path.Combine(dir, QueueIds.Hex(evpid));
+        if (File.Exists(path)) SpoolRecycler.RetireEnvelope(path);
         bool anyLeft = Directory.Exists(dir) && Directory.EnumerateFiles(dir).Any(f => QueueIds.TryParseEnvelope(Path.GetFileName(f), out _));
         if (anyLeft) return Task.FromResult(false);
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        if (Directory.Exists(dir)) _recycler.Recycle(dir);
         return Task.FromResult(true);
     }
 
@@ -232,12 +240,17 @@ public sealed class FsQueue : IQueueBackend
         File.Move(file, target);
     }
 
-    async Task WriteAsync(string path, string text, CancellationToken ct)
+    Task WriteAsync(string path, string text, CancellationToken ct)
     {
         // A file left by a crash (an envelope's .tmp) may predate the modes: start afresh at 0600.
         File.Delete(path);
+        return WriteFileAsync(path, FileMode.CreateNew, text, ct);
+    }
+
+    async Task WriteFileAsync(string path, FileMode mode, string text, CancellationToken ct)
+    {
         // One write of the whole text: no FileStream buffer (a 4 KiB array per envelope file).
-        await using var fs = new FileStream(path, SpoolModes.NewFile(FileMode.CreateNew, FileOptions.Asynchronous, bufferSize: 0));
+        await using var fs = new FileStream(path, SpoolModes.NewFile(mode, FileOptions.Asynchronous, bufferSize: 0));
         await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
     }
 }

@@ -72,6 +72,59 @@ public sealed class FsQueueTests : IDisposable
         Assert.False(Directory.Exists(Path.GetDirectoryName(q.MessagePath(msgid))));
     }
 
+    static ulong InodeOf(string path)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%i", path]) { RedirectStandardOutput = true })!;
+        string output = stat.StandardOutput.ReadToEnd();
+        Assert.True(stat.WaitForExit(10_000));
+        return ulong.Parse(output.Trim());
+    }
+
+    [Fact]
+    public async Task A_delivered_message_leaves_nothing_readable_and_its_files_receive_the_next_one()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (first, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
+        ulong messageInode = InodeOf(q.MessagePath(first));
+        await q.EnvelopeDeleteAsync(envelopes[0].Id);
+        Assert.True(await q.EnvelopeDeleteAsync(envelopes[1].Id));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(q.MessagePath(first))));
+
+        // Kept in purge/, emptied: no mail, no address left in the spool.
+        string kept = Assert.Single(Directory.GetDirectories(Path.Combine(_spool, "purge")));
+        Assert.All(Directory.GetFiles(kept), f => Assert.Equal(0, new FileInfo(f).Length));
+        Assert.Equal(["message", "spare"], Directory.GetFiles(kept).Select(Path.GetFileName).Order());
+        Assert.All(Directory.GetFiles(kept), f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+
+        // The next message is written into the same files, whole, and walked as any other.
+        uint second = await q.MessageCreateAsync();
+        const string text = "Subject: second\r\n\r\nanother body\r\n";
+        await using (var w = q.MessageWriteStream(second)) await w.WriteAsync(Encoding.ASCII.GetBytes(text));
+        var envelope = Envelope(second, "z@a.org");
+        await q.EnvelopeCreateAsync(envelope);
+        await q.MessageCommitAsync(second);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_spool, "purge")));
+        Assert.Equal(messageInode, InodeOf(q.MessagePath(second)));
+        Assert.Equal(text, File.ReadAllText(q.MessagePath(second)));
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Equal("z@a.org", Assert.Single(walked).Rcpt);
+        Assert.Equal(new[] { "message", QueueIds.Hex(envelope.Id) }.Order(), Directory.GetFiles(Path.GetDirectoryName(q.MessagePath(second))!).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public async Task Kept_directories_are_emptied_at_start()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var (msgid, _) = await CreateMessage(q, commit: true, "x@a.org");
+        await q.MessageDeleteAsync(msgid);
+        Assert.NotEmpty(Directory.GetDirectories(Path.Combine(_spool, "purge")));
+        new FsQueue(_spool).Init();
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_spool, "purge")));
+    }
+
     [Fact]
     public async Task Corrupt_envelope_is_quarantined_and_the_rest_walked()
     {
