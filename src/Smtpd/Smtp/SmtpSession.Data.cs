@@ -240,6 +240,7 @@ public sealed partial class SmtpSession
         if (_tx?.MessageId is not uint msgid) return;
         _tx.MessageId = null;
         ReportRollback(msgid);
+        if (_filters is not null) await _filters.AbortMessageAsync();
         try { await _ctx.Queue.RollbackAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
     }
