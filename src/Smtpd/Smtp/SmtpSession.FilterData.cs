@@ -29,7 +29,8 @@ public sealed partial class SmtpSession
                 await AbortTransactionAsync();
                 return Replies.Accepted(msgid);
             default:
-                return await ApplyMilterChangesAsync(_filters.MilterChanges()) ?? await CommitAsync(msgid, size);
+                var changes = _filters.MilterChanges();
+                return await ApplyMilterChangesAsync(changes) ?? await CommitAsync(msgid, size, changes.Quarantine);
         }
     }
 

@@ -269,6 +269,36 @@ public sealed class MilterTests
         finally { File.Delete(key); }
     }
 
+    [Fact]
+    public async Task AQuarantinedMessageIsHeldInTheQueueUntilResumed()
+    {
+        await using var milter = new ScriptedMilter
+        {
+            Script = (_, f) => f.Code == 'E' ? MilterAct.Reply(MilterFrame.Of('q', "looks odd"), new MilterFrame('a', [])) : null,
+        };
+        await using var smtpd = Start(milter);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost"));
+            Assert.StartsWith("221", await c.CommandAsync("QUIT"));
+        }
+        string msgid = System.Text.RegularExpressions.Regex.Match(smtpd.Log, "msgid=([0-9a-f]{8}) quarantined by a milter").Groups[1].Value;
+        Assert.Contains("reason=\"looks odd\"", smtpd.Log);
+        // Held: the scheduler's pause (suspend), as smtpctl pause envelope sets it.
+        var (code, queue) = await Control.Smtpctl.RunAsync(smtpd, "show", "queue");
+        Assert.Equal(0, code);
+        var line = Assert.Single(queue.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith(msgid, line);
+        Assert.Contains("suspend", line);
+        await Task.Delay(1000);
+        Assert.Empty(Delivered(smtpd));
+
+        var (resumed, text) = await Control.Smtpctl.RunAsync(smtpd, "resume", "envelope", msgid);
+        Assert.Equal((0, "1 envelope resumed"), (resumed, text.Trim()));
+        Assert.Single(await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 1, Wait));
+    }
+
     sealed class DkimKey(string record) : MimeKit.Cryptography.DkimPublicKeyLocatorBase
     {
         public override Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken ct = default) =>
