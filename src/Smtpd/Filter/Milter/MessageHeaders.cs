@@ -12,12 +12,12 @@ public sealed class MessageHeaders
     /// <summary>One field: its name and its lines, the first starting with "Name:".</summary>
     public sealed record Field(string Name, List<string> Lines)
     {
-        /// <summary>The value as a milter gets it: after the colon, folded lines joined by LF;
-        /// the leading blanks dropped unless <paramref name="keepLeadingSpace"/>.</summary>
+        /// <summary>The value as a milter gets it (as Sendmail and Postfix send it): after the colon, folded
+        /// lines joined by LF; one space (not a tab) after the colon dropped unless <paramref name="keepLeadingSpace"/>.</summary>
         public string Value(bool keepLeadingSpace)
         {
             string value = string.Join("\n", Lines)[(Name.Length + 1)..];
-            return keepLeadingSpace ? value : value.TrimStart(' ', '\t');
+            return keepLeadingSpace || !value.StartsWith(' ') ? value : value[1..];
         }
     }
 
@@ -64,12 +64,13 @@ public sealed class MessageHeaders
     public void Insert(uint index, string name, string value, bool leadingSpace) =>
         _fields.Insert((int)Math.Min(index, (uint)_fields.Count), Make(name, value, leadingSpace));
 
-    /// <summary>SMFIR_CHGHEADER: the <paramref name="index"/>th (from 1) field named <paramref name="name"/>;
+    /// <summary>SMFIR_CHGHEADER: the <paramref name="index"/>th (from 1) field named <paramref name="name"/>,
+    /// counted without the first <paramref name="hidden"/> fields (ours, which the milter did not see);
     /// an empty value deletes it; a field that is not there is added (when there is a value).</summary>
-    public void Change(uint index, string name, string value, bool leadingSpace)
+    public void Change(uint index, string name, string value, bool leadingSpace, int hidden = 0)
     {
         uint seen = 0;
-        for (int i = 0; i < _fields.Count; i++)
+        for (int i = hidden; i < _fields.Count; i++)
         {
             if (!_fields[i].Name.Equals(name, StringComparison.OrdinalIgnoreCase) || ++seen != Math.Max(index, 1)) continue;
             if (value.Length == 0) _fields.RemoveAt(i);

@@ -71,6 +71,12 @@ public sealed partial class MilterSession
         /// <summary>Set once decided (a refusal, a failure); null while the message is still going through.</summary>
         public FilterVerdict? Verdict { get; set; }
 
+        /// <summary>
+        /// Our own first field (the Received: the session prepends) is not shown to the milter, as
+        /// Postfix's milter8 hides its own; change requests count without it, insert positions with it.
+        /// </summary>
+        int Hidden => _headers.Fields.Count > 0 && _headers.Fields[0].Name.Equals("Received", StringComparison.OrdinalIgnoreCase) ? 1 : 0;
+
         /// <summary>The milter still gets this message.</summary>
         bool Live => Verdict is null && milter.Active && !milter._skipMessage;
 
@@ -101,7 +107,7 @@ public sealed partial class MilterSession
             {
                 bool leading = milter._options.Has(MilterSteps.HeaderLeadingSpace);
                 if (!milter._options.Has(MilterSteps.NoHeaders))
-                    foreach (var field in _headers.Fields)
+                    foreach (var field in _headers.Fields.Skip(Hidden))
                     {
                         await milter.SendAsync(MilterPacket.Strings(MilterCommand.Header, field.Name, field.Value(leading)), ct);
                         if (!milter._options.Has(MilterSteps.NoReplyHeader) && !Decided(await milter.ReceiveAsync(milter._spec.CommandTimeout, ct))) return;
@@ -205,7 +211,7 @@ public sealed partial class MilterSession
                 case MilterReply.ChangeHeader:
                     Require(MilterActions.ChangeHeaders);
                     var change = Pair(reply.ReadStrings(4));
-                    Edited().Change(reply.ReadUInt32(0), change.Name, change.Value, leading);
+                    Edited().Change(reply.ReadUInt32(0), change.Name, change.Value, leading, Hidden);
                     return true;
                 case MilterReply.ReplaceBody:
                     Require(MilterActions.ChangeBody);
