@@ -31,12 +31,12 @@ public sealed class MilterDaemon : IAsyncDisposable
         Skip.IfNot(File.Exists(path), $"{path} is missing (Debian's {package}; tests/install-peers.sh installs it)");
 
     /// <summary>Starts <paramref name="program"/> with the arguments <paramref name="args"/> makes of (directory, port) and waits until the port accepts connections.</summary>
-    public static async Task<MilterDaemon> StartAsync(string program, Func<string, int, string[]> args, TimeSpan? startTimeout = null)
+    /// <param name="ns">Run it inside this network namespace (its own resolv.conf).</param>
+    public static async Task<MilterDaemon> StartAsync(string program, Func<string, int, string[]> args, TimeSpan? startTimeout = null, Mta.NetworkNamespace? ns = null)
     {
         string dir = Directory.CreateTempSubdirectory("milter-").FullName;
         int port = SmtpdInstance.FreePort();
-        var psi = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args(dir, port)) psi.ArgumentList.Add(a);
+        var psi = ns?.StartInfo(program, args(dir, port)) ?? new ProcessStartInfo(program, args(dir, port)) { RedirectStandardError = true, RedirectStandardOutput = true };
         var daemon = new MilterDaemon(Process.Start(psi)!, dir, port);
         daemon._process.OutputDataReceived += (_, e) => { if (e.Data is { } l) lock (daemon._output) daemon._output.AppendLine(l); };
         daemon._process.ErrorDataReceived += (_, e) => { if (e.Data is { } l) lock (daemon._output) daemon._output.AppendLine(l); };
@@ -48,8 +48,8 @@ public sealed class MilterDaemon : IAsyncDisposable
             if (daemon._process.HasExited) throw new InvalidOperationException($"{program} exited with {daemon._process.ExitCode}: {daemon.Output}");
             try
             {
-                using var c = new TcpClient();
-                await c.ConnectAsync("127.0.0.1", port);
+                using var c = ns is null ? new TcpClient() : await ns.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                if (ns is null) await c.ConnectAsync("127.0.0.1", port);
                 return daemon;
             }
             catch (SocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(100); }
