@@ -303,6 +303,69 @@ public sealed class MilterTests
         Assert.Single(await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 1, Wait));
     }
 
+    [Fact]
+    public async Task ALargeBodyGoesInChunksUntilTheMilterSaysSkip()
+    {
+        // 300 lines of 1000 bytes: about 300 KB, more than four chunks.
+        string line = new('x', 998);
+        string body = string.Join("\r\n", Enumerable.Range(0, 300).Select(i => $"{i:D3}{line}"[..998]));
+        await using var milter = new ScriptedMilter
+        {
+            // SMFIR_SKIP after the first chunk of the second message: it has seen enough, it still wants end of message.
+            Script = (_, f) => f.Code == 'B' && Encoding.ASCII.GetString(f.Data).Contains("skip-me") && f.Data.Length == 65535
+                ? MilterAct.Reply(new MilterFrame('s', [])) : null,
+        };
+        await using var smtpd = Start(milter);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost", "Subject: big\r\n\r\n" + body));
+            Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost", "Subject: skip-me\r\n\r\nskip-me\r\n" + body));
+            Assert.StartsWith("221", await c.CommandAsync("QUIT"));
+        }
+        var frames = await milter.WaitForAsync(0, 'Q', Wait);
+        var first = frames.TakeWhile(f => f.Code != 'E').Where(f => f.Code == 'B').ToList();
+        Assert.All(first, b => Assert.True(b.Data.Length <= 65535));
+        Assert.True(first.Count >= 5);
+        // The chunks are the body, whole and in order.
+        Assert.Equal(body + "\r\n", string.Concat(first.Select(b => Encoding.ASCII.GetString(b.Data))));
+        // After SMFIR_SKIP no more body, but the end of message still went.
+        var second = frames.SkipWhile(f => f.Code != 'E').Skip(1).ToList();
+        Assert.Equal(1, second.Count(f => f.Code == 'B'));
+        Assert.Contains(second, f => f.Code == 'E');
+        var mails = (await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 2, Wait)).Select(File.ReadAllText).ToList();
+        Assert.All(mails, m => Assert.EndsWith(body.Replace("\r\n", "\n") + "\n", m));
+    }
+
+    [Fact]
+    public async Task MiltersOfAChainGoInOrderEachSeeingThePreviousOnesChanges()
+    {
+        await using var first = new ScriptedMilter
+        {
+            Script = (_, f) => f.Code == 'E' ? MilterAct.Reply(MilterFrame.Of('h', "X-First", "was here"), new MilterFrame('c', [])) : null,
+        };
+        await using var second = new ScriptedMilter();
+        await using var smtpd = new SmtpdInstance($"""
+            filter "one" milter "{first.Address}"
+            filter "two" milter "{second.Address}"
+            filter "both" chain {"{"} "one", "two" {"}"}
+            listen on 127.0.0.1 port {"{port}"} hostname mx.test filter "both"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost"));
+            Assert.StartsWith("221", await c.CommandAsync("QUIT"));
+        }
+        var seen = await second.WaitForAsync(0, 'Q', Wait);
+        Assert.Contains(seen, f => f.Code == 'L' && f.Strings()[0] == "X-First" && f.Strings()[1] == "was here");
+        Assert.DoesNotContain(await first.WaitForAsync(0, 'Q', Wait), f => f.Code == 'L' && f.Strings()[0] == "X-First");
+        string mail = File.ReadAllText(Assert.Single(await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 1, Wait)));
+        Assert.Equal(1, SmtpdInstance.Occurrences(mail, "X-First: was here"));
+    }
+
     sealed class DkimKey(string record) : MimeKit.Cryptography.DkimPublicKeyLocatorBase
     {
         public override Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken ct = default) =>
