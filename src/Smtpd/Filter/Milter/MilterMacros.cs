@@ -4,7 +4,9 @@ namespace Smtpd.Filter.Milter;
 /// Macros (Sendmail's names for what the MTA knows) sent before each stage in SMFIC_MACRO. By
 /// default the stages carry Postfix's milter_*_macros, plus the client's and interface's
 /// addresses at connect; a milter's SETSYMLIST replaces a stage's list. A macro we have no
-/// value for is left out, as Postfix does.
+/// value for is left out; a stage with none still gets its (empty) packet, as from Postfix 3.7.
+/// As Postfix does, each header field gets the end-of-headers macros and each body chunk the
+/// end-of-message ones.
 /// </summary>
 public static class MilterMacros
 {
@@ -31,9 +33,10 @@ public static class MilterMacros
         _ => MilterCommand.EndOfBody,
     };
 
-    /// <summary>The SMFIC_MACRO packet for a stage, or null when no macro of its list has a value.</summary>
+    /// <summary>The SMFIC_MACRO packet for a stage.</summary>
     /// <param name="value">What a macro name ("j", "{mail_addr}") stands for now, or null.</param>
-    public static MilterPacket? Packet(MacroStage stage, MilterNegotiation negotiation, Func<string, string?> value)
+    /// <param name="command">The command it precedes, when not the stage's own (a header, a body chunk).</param>
+    public static MilterPacket Packet(MacroStage stage, MilterNegotiation negotiation, Func<string, string?> value, byte? command = null)
     {
         var names = negotiation.SymbolLists.TryGetValue(stage, out var asked) ? asked : Defaults[stage];
         var strings = new List<string>();
@@ -43,9 +46,8 @@ public static class MilterMacros
             string key = name.Length > 1 && !name.StartsWith('{') ? "{" + name + "}" : name;
             if (value(key) is { } v) { strings.Add(name); strings.Add(v); }
         }
-        if (strings.Count == 0) return null;
-        // The stage byte is not NUL-terminated: it is the first byte of the data.
+        // The command byte is not NUL-terminated: it is the first byte of the data.
         var packet = MilterPacket.Strings(MilterCommand.Macro, strings.ToArray());
-        return new MilterPacket(MilterCommand.Macro, new[] { CommandOf(stage) }.Concat(packet.Data.ToArray()).ToArray());
+        return new MilterPacket(MilterCommand.Macro, new[] { command ?? CommandOf(stage) }.Concat(packet.Data.ToArray()).ToArray());
     }
 }

@@ -109,6 +109,7 @@ public sealed partial class MilterSession
                 if (!milter._options.Has(MilterSteps.NoHeaders))
                     foreach (var field in _headers.Fields.Skip(Hidden))
                     {
+                        await milter.SendAsync(MilterMacros.Packet(MacroStage.EndOfHeaders, milter._options, milter.Macro, MilterCommand.Header), ct);
                         await milter.SendAsync(MilterPacket.Strings(MilterCommand.Header, field.Name, field.Value(leading)), ct);
                         if (!milter._options.Has(MilterSteps.NoReplyHeader) && !Decided(await milter.ReceiveAsync(milter._spec.CommandTimeout, ct))) return;
                     }
@@ -141,6 +142,7 @@ public sealed partial class MilterSession
             _chunk.Write(rest);
             await Guarded(async () =>
             {
+                await milter.SendAsync(MilterMacros.Packet(MacroStage.EndOfMessage, milter._options, milter.Macro, MilterCommand.Body), ct);
                 await milter.SendAsync(new MilterPacket(MilterCommand.Body, bytes), ct);
                 if (!milter._options.Has(MilterSteps.NoReplyBody)) Decided(await milter.ReceiveAsync(milter._spec.CommandTimeout, ct));
             });
@@ -155,7 +157,7 @@ public sealed partial class MilterSession
             if (!Live) return;
             await Guarded(async () =>
             {
-                if (MilterMacros.Packet(MacroStage.EndOfMessage, milter._options, milter.Macro) is { } macros) await milter.SendAsync(macros, ct);
+                await milter.SendAsync(MilterMacros.Packet(MacroStage.EndOfMessage, milter._options, milter.Macro), ct);
                 await milter.SendAsync(new MilterPacket(MilterCommand.EndOfBody, Array.Empty<byte>()), ct);
                 milter._inMessage = false;
                 while (true)
@@ -164,8 +166,10 @@ public sealed partial class MilterSession
                     if (await ModifyAsync(reply, ct)) continue;
                     var verdict = milter.Decide(reply, true);
                     if (verdict is not FilterVerdict.Proceed) Verdict = verdict;
-                    return;
+                    break;
                 }
+                // Postfix resets the milter for the next message this way.
+                await milter.SendAsync(new MilterPacket(MilterCommand.Abort, Array.Empty<byte>()), ct);
             });
         }
 

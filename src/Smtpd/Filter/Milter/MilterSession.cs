@@ -123,7 +123,7 @@ public sealed partial class MilterSession : IAsyncDisposable
     async Task<FilterVerdict> CommandAsync(MacroStage stage, MilterSteps skip, MilterSteps noReply, MilterPacket command, bool message, CancellationToken ct)
     {
         if (_options.Has(skip)) return FilterVerdict.Proceeding;
-        if (MilterMacros.Packet(stage, _options, Macro) is { } macros) await SendAsync(macros, ct);
+        await SendAsync(MilterMacros.Packet(stage, _options, Macro), ct);
         await SendAsync(command, ct);
         if (_options.Has(noReply)) return FilterVerdict.Proceeding;
         return Decide(await ReceiveAsync(_spec.CommandTimeout, ct), message);
@@ -229,12 +229,14 @@ public sealed partial class MilterSession : IAsyncDisposable
         finally { _lock.Release(); }
     }
 
-    /// <summary>The session ended: SMFIC_QUIT, then the connection is closed.</summary>
+    /// <summary>The session ended: SMFIC_ABORT then SMFIC_QUIT (as Postfix ends one), then the connection is closed.</summary>
     public async ValueTask DisposeAsync()
     {
         await _lock.WaitAsync();
         try
         {
+            if (_connection is not null && !_done)
+                await SendAsync(new MilterPacket(MilterCommand.Abort, Array.Empty<byte>()), CancellationToken.None);
             if (_connection is not null)
                 await SendAsync(new MilterPacket(MilterCommand.Quit, Array.Empty<byte>()), CancellationToken.None);
         }
@@ -254,7 +256,7 @@ public sealed partial class MilterSession : IAsyncDisposable
         return name switch
         {
             "j" => s.ServerName,
-            "{daemon_name}" => "smtpd",
+            "{daemon_name}" => s.ServerName, // Postfix's milter_macro_daemon_name: the host name
             "{daemon_addr}" or "{if_addr}" => s.Local?.Address.ToString(),
             "{if_name}" => s.ServerName,
             "v" => "smtpd for .NET",
