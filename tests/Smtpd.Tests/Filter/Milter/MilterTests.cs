@@ -372,6 +372,34 @@ public sealed class MilterTests
         Assert.Equal(1, SmtpdInstance.Occurrences(mail, "X-First: was here"));
     }
 
+    [Fact]
+    public async Task AReloadMovesNewSessionsToTheNewMilterAndLeavesOpenOnesOnTheirs()
+    {
+        await using var old = new ScriptedMilter();
+        await using var replacement = new ScriptedMilter();
+        await using var smtpd = Start(old);
+        await smtpd.StartAsync();
+        await using var before = await ConnectAsync(smtpd);
+
+        smtpd.WriteConfig($"""
+            filter "m" milter "{replacement.Address}" on-failure accept
+            listen on 127.0.0.1 port {"{port}"} hostname mx.test filter "m"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from local for local action "local"
+            """);
+        var (code, output) = await Control.Smtpctl.RunAsync(smtpd, "reload");
+        Assert.True(code == 0, output);
+
+        Assert.StartsWith("250", await SendAsync(before, $"{Me}@localhost"));
+        await using (var after = await ConnectAsync(smtpd))
+            Assert.StartsWith("250", await SendAsync(after, $"{Me}@localhost"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, Me), 2, Wait);
+        Assert.Contains(await old.WaitForAsync(0, 'E', Wait), f => f.Code == 'M');
+        Assert.Equal(1, old.Connections);
+        await replacement.WaitForAsync(0, 'E', Wait);
+        Assert.Equal(1, replacement.Connections);
+    }
+
     sealed class DkimKey(string record) : MimeKit.Cryptography.DkimPublicKeyLocatorBase
     {
         public override Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken ct = default) =>
