@@ -11,16 +11,21 @@ public sealed partial class SmtpSession
     {
         if (changes.IsEmpty) return null;
         var tx = _tx!;
-        if (changes.Sender is var (from, _))
+        if (changes.Sender is var (from, senderParameters))
         {
+            // Only the address is taken (Postfix's cleanup ignores these parameters too, with a warning).
+            if (senderParameters.Count > 0)
+                _ctx.Log.Info($"{Id:x16} smtp milter: ignored the ESMTP parameters of a change of sender: {Printable(string.Join(" ", senderParameters))}");
             if (from.Length == 0) tx.Sender = MailAddress.Null;
             else if (MailAddress.TryParse(from, allowNoDomain: false, out var sender)) tx.Sender = sender;
             else _ctx.Log.Warn($"{Id:x16} smtp milter: ignored change of sender to <{Printable(from)}>: not an address");
         }
         foreach (var deleted in changes.DeletedRecipients)
             tx.Recipients.RemoveAll(r => r.Rcpt.ToString().Equals(deleted, StringComparison.OrdinalIgnoreCase));
-        foreach (var (address, _) in changes.AddedRecipients)
+        foreach (var (address, parameters) in changes.AddedRecipients)
         {
+            if (parameters.Count > 0)
+                _ctx.Log.Info($"{Id:x16} smtp milter: ignored the ESMTP parameters of an added recipient: {Printable(string.Join(" ", parameters))}");
             // An added recipient goes through the rules as one given in RCPT would.
             if (!MailAddress.TryParse(address, allowNoDomain: false, out var rcpt))
             {
