@@ -400,6 +400,45 @@ public sealed class MilterTests
         Assert.Equal(1, replacement.Connections);
     }
 
+    [Fact]
+    public async Task TlsAndAuthenticationReachTheMilterAsMacros()
+    {
+        await using var milter = new ScriptedMilter();
+        await using var smtpd = new SmtpdInstance();
+        Tls.TestCertificates.Write(smtpd.Dir, "mx", "localhost");
+        await Tls.CredentialsTable.WriteAsync(Path.Combine(smtpd.Dir, "creds"), ("alice", "wonderland"));
+        smtpd.WriteConfig($"""
+            pki tlscert cert "{"{dir}"}/mx.crt"
+            pki tlscert key "{"{dir}"}/mx.key"
+            table creds file:{"{dir}"}/creds
+            filter "m" milter "{milter.Address}"
+            listen on 127.0.0.1 port {"{port}"} hostname mx.test tls pki tlscert auth <creds> filter "m"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from any for local action "local"
+            """);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("220", await c.CommandAsync("STARTTLS"));
+            await c.StartTlsAsync();
+            Assert.StartsWith("250", await c.CommandAsync("EHLO client.example"));
+            Assert.StartsWith("235", await c.CommandAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0wonderland"))));
+            Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost"));
+            Assert.StartsWith("221", await c.CommandAsync("QUIT"));
+        }
+        var frames = await milter.WaitForAsync(0, 'Q', Wait);
+        // Each EHLO goes to the milter; the one after STARTTLS with TLS's macros.
+        var helos = frames.Zip(frames.Skip(1)).Where(p => p.Second.Code == 'H').Select(p => p.First.Macros()).ToList();
+        Assert.Equal(2, helos.Count);
+        Assert.Empty(helos[0]);
+        Assert.Matches("^TLSv1\\.[23]$", helos[1]["{tls_version}"]);
+        Assert.NotEmpty(helos[1]["{cipher}"]);
+        Assert.Matches("^[0-9]+$", helos[1]["{cipher_bits}"]);
+        var mail = frames.First(f => f.Code == 'D' && f.Data[0] == 'M').Macros();
+        Assert.Equal("alice", mail["{auth_authen}"]);
+        Assert.Equal("PLAIN", mail["{auth_type}"]);
+    }
+
     sealed class DkimKey(string record) : MimeKit.Cryptography.DkimPublicKeyLocatorBase
     {
         public override Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken ct = default) =>
