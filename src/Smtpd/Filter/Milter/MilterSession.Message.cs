@@ -32,7 +32,14 @@ public sealed partial class MilterSession
                 }
                 await run.EndAsync(ct);
             }
-            catch (ChannelClosedException) { run.Verdict ??= new FilterVerdict.Failed("the message did not reach the milter whole"); }
+            catch (Exception ex) when (ex is ChannelClosedException or FilterException)
+            {
+                // A filter before this one failed: so does the message, at once, for what comes after.
+                string reason = ex is FilterException ? ex.Message : "the message did not reach the milter whole";
+                decision.TrySetResult(new FilterVerdict.Failed(reason));
+                output.TryComplete(new FilterException(reason));
+                return;
+            }
             var verdict = run.Verdict ?? FilterVerdict.Proceeding;
             if (verdict is FilterVerdict.Proceed && !_discarded)
                 await run.WriteAsync(output);
@@ -51,11 +58,8 @@ public sealed partial class MilterSession
             decision.TrySetResult(new FilterVerdict.Failed($"milter {_name}: spool: {ex.Message}"));
             output.TryComplete(new FilterException($"milter {_name}: spool: {ex.Message}"));
         }
-        finally
-        {
-            _inMessage = false;
-            _lock.Release();
-        }
+        // A message whose end the milter did not get stays open (_inMessage): the transaction's end aborts it.
+        finally { _lock.Release(); }
     }
 
     /// <summary>One message on its way: where it is (headers or body), what is pending for the milter, what it decided.</summary>
