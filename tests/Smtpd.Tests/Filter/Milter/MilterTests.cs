@@ -440,6 +440,26 @@ public sealed class MilterTests
         Assert.Equal("PLAIN", mail["{auth_type}"]);
     }
 
+    [Fact]
+    public async Task ARefusalAtConnectIsTheGreetingAndEndsTheSession()
+    {
+        await using var milter = new ScriptedMilter
+        {
+            Script = (n, f) => n == 0 && f.Code == 'C' ? MilterAct.Reply(MilterFrame.Of('y', "554 5.7.1 Not from you")) : null,
+        };
+        await using var smtpd = Start(milter);
+        await smtpd.StartAsync();
+        await using (var c = await SmtpDialogue.ConnectAsync(smtpd.Port))
+        {
+            Assert.Equal("554 5.7.1 Not from you", await c.ReadReplyAsync());
+            Assert.Null(await c.ReadReplyAsync());
+        }
+        // The milter's connection was closed with an abort and quit; the next session is served.
+        await milter.WaitForAsync(0, 'Q', Wait);
+        await using var next = await ConnectAsync(smtpd);
+        Assert.StartsWith("250", await SendAsync(next, $"{Me}@localhost"));
+    }
+
     sealed class DkimKey(string record) : MimeKit.Cryptography.DkimPublicKeyLocatorBase
     {
         public override Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken ct = default) =>
