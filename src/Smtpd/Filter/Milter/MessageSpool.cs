@@ -11,10 +11,18 @@ public sealed class MessageSpool : IDisposable
 
     public MessageSpool()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"smtpd-milter-{Guid.NewGuid():N}");
-        _file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 64 * 1024,
-            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        string path = FilePath = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"smtpd-milter-{Guid.NewGuid():N}");
+        // Mail is private: readable by smtpd's user only, whatever the umask.
+        _file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.None, BufferSize = 64 * 1024,
+            Options = FileOptions.DeleteOnClose | FileOptions.Asynchronous,
+            UnixCreateMode = OperatingSystem.IsWindows() ? null : UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
     }
+
+    /// <summary>Where it is (gone once disposed).</summary>
+    public string FilePath { get; }
 
     public long Length => _file.Length;
 

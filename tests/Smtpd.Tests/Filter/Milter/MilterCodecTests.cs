@@ -114,4 +114,20 @@ public sealed class MilterCodecTests
         // Lines that disagree on the code are not a reply.
         Assert.Equal(421, Smtpd.Smtp.Replies.FromFilter("550-first\r\n450 second").Code);
     }
+
+    [Fact]
+    public async Task TheSpoolIsPrivateGivesBackItsLinesAndGoesAway()
+    {
+        string path;
+        using (var spool = new MessageSpool())
+        {
+            path = spool.FilePath;
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            await spool.WriteAsync(Encoding.ASCII.GetBytes("one\r\ntwo\nthree"));
+            var lines = new List<string>();
+            await foreach (var line in spool.ReadLinesAsync()) lines.Add(Encoding.ASCII.GetString(line));
+            Assert.Equal(["one", "two", "three"], lines);
+        }
+        Assert.False(File.Exists(path));
+    }
 }
