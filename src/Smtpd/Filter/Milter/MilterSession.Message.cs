@@ -65,6 +65,7 @@ public sealed partial class MilterSession
     /// <summary>One message on its way: where it is (headers or body), what is pending for the milter, what it decided.</summary>
     sealed class MessageRun(MilterSession milter, MessageSpool body)
     {
+        static readonly byte[] Crlf = "\r\n"u8.ToArray();
         readonly MessageHeaders _headers = new();
         readonly MemoryStream _chunk = new();
         bool _inHeaders = true;
@@ -95,7 +96,7 @@ public sealed partial class MilterSession
                 await EndHeadersAsync(ct);
             }
             await body.WriteAsync(line, ct);
-            await body.WriteAsync("\r\n"u8.ToArray(), ct);
+            await body.WriteAsync(Crlf, ct);
             if (!Live || _skipBody || milter._options.Has(MilterSteps.NoBody)) return;
             _chunk.Write(line);
             _chunk.Write("\r\n"u8);
