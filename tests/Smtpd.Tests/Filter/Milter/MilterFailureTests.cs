@@ -175,4 +175,34 @@ public sealed class MilterFailureTests
         // The milter after the one that is down still saw the message.
         await milter.WaitForAsync(0, 'E', Wait);
     }
+
+    [Fact]
+    public async Task AFilterDyingBeforeTheMilterFailsTheMessageAtOnce()
+    {
+        // Path: ... → test-filter.py (data-line, exits on the line CRASH-IN-DATA) → the milter → ...
+        FilterPeers.Require("python3", "runs the test filter");
+        await using var milter = new ScriptedMilter();
+        await using var smtpd = new SmtpdInstance($"""
+            filter "py" proc-exec "python3 {FilterPeers.TestFilter} {"{dir}"}/maildirs/reports.log"
+            filter "m" milter "{milter.Address}"
+            filter "both" chain {"{"} "py", "m" {"}"}
+            listen on 127.0.0.1 port {"{port}"} hostname mx.test filter "both"
+            action "local" maildir "{"{dir}"}/maildirs/%{"{user.username}"}"
+            match from local for local action "local"
+            """);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            var started = DateTime.UtcNow;
+            Assert.StartsWith("451", await SendAsync(c, $"{Me}@localhost", "Subject: x\r\n\r\nCRASH-IN-DATA"));
+            // Not after the filters' data timeout (the milter's command and end-of-message timeouts, 5.5 min here).
+            Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
+        }
+        // The milter never got the end of that message; the aborted transaction closed it.
+        var frames = await milter.WaitForAsync(0, 'Q', Wait);
+        Assert.DoesNotContain(frames, f => f.Code == 'E');
+        Assert.Contains(frames.SkipWhile(f => f.Code != 'T'), f => f.Code == 'A');
+        await Task.Delay(500);
+        Assert.Empty(Delivered(smtpd));
+    }
 }
