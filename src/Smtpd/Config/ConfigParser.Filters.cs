@@ -32,7 +32,7 @@ public sealed partial class ConfigParser
     {
         var word = c.Take();
         if (!word.IsWord || word.Quoted)
-            throw new ConfigSyntaxException(word.Location, $"expected chain, phase, proc, proc-exec or dkim-sign after filter {name}");
+            throw new ConfigSyntaxException(word.Location, $"expected chain, phase, proc, proc-exec, dkim-sign or milter after filter {name}");
         switch (word.Text)
         {
             case "proc-exec":
@@ -48,8 +48,10 @@ public sealed partial class ConfigParser
                 return ParseBuiltin(c, name);
             case "dkim-sign":
                 return ParseDkimSign(c, name);
+            case "milter":
+                return ParseMilter(c, name);
             default:
-                throw new ConfigSyntaxException(word.Location, $"unknown filter type '{word.Text}' (chain, phase, proc, proc-exec or dkim-sign)");
+                throw new ConfigSyntaxException(word.Location, $"unknown filter type '{word.Text}' (chain, phase, proc, proc-exec, dkim-sign or milter)");
         }
     }
 
@@ -90,6 +92,9 @@ public sealed partial class ConfigParser
                 throw new ConfigSyntaxException(c.Previous.Location, $"undefined filter '{member}' in chain {name}");
             if (f.Spec is FilterSpec.Chain)
                 throw new ConfigSyntaxException(c.Previous.Location, $"filter chain {name} cannot contain the chain '{member}'");
+            // A milter's changes after our signature would break it: milters come first (issue 23).
+            if (f.Spec is FilterSpec.Milter && members.FirstOrDefault(m => filters[m].Spec is FilterSpec.DkimSign) is { } signer)
+                throw new ConfigSyntaxException(c.Previous.Location, $"milter '{member}' must come before dkim-sign '{signer}' in chain {name}");
             members.Add(member);
         }
         if (members.Count == 0)

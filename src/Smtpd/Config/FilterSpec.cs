@@ -23,7 +23,22 @@ public abstract record FilterSpec
     /// <summary><c>filter NAME dkim-sign domain D selector S key "path" [algorithm A] [headers "a:b"]</c>
     /// (our grammar): a DKIM-Signature added at data-line.</summary>
     public sealed record DkimSign(string Domain, string Selector, string KeyFile, string Algorithm, IReadOnlyList<string> Headers) : FilterSpec;
+
+    /// <summary><c>filter NAME milter "inet:HOST:PORT" [connect-timeout D] [command-timeout D] [eom-timeout D]
+    /// [on-failure tempfail|accept|reject]</c> (ours): a Sendmail/Postfix milter, one connection per session.</summary>
+    /// <param name="Address">Where it listens, as written (<c>inet:</c>, <c>inet6:</c> or <c>unix:</c>).</param>
+    public sealed record Milter(string Address, TimeSpan ConnectTimeout, TimeSpan CommandTimeout, TimeSpan EomTimeout, MilterFailureAction OnFailure) : FilterSpec
+    {
+        // Postfix's milter_connect_timeout, milter_command_timeout and milter_content_timeout.
+        public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(30);
+        public static readonly TimeSpan DefaultCommandTimeout = TimeSpan.FromSeconds(30);
+        public static readonly TimeSpan DefaultEomTimeout = TimeSpan.FromSeconds(300);
+    }
 }
+
+/// <summary>What a session gets when its milter cannot be reached, hangs or breaks the protocol
+/// (Postfix's milter_default_action).</summary>
+public enum MilterFailureAction { TempFail, Accept, Reject }
 
 public enum FilterConditionKind { Fcrdns, Rdns, Src, Helo, Auth, MailFrom, RcptTo }
 

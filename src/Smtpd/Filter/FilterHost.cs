@@ -18,6 +18,7 @@ public sealed class FilterHost : IAsyncDisposable
         internal sealed record Proc(string Name, ulong Token, FilterProcess Process) : Entry(Name, Token);
         internal sealed record Builtin(string Name, ulong Token, BuiltinFilter Filter) : Entry(Name, Token);
         internal sealed record Dkim(string Name, ulong Token, DkimSignFilter Filter) : Entry(Name, Token);
+        internal sealed record Milter(string Name, ulong Token, FilterSpec.Milter Spec) : Entry(Name, Token);
     }
 
     readonly Dictionary<string, FilterProcess> _processes = new(StringComparer.Ordinal);
@@ -48,6 +49,7 @@ public sealed class FilterHost : IAsyncDisposable
                 FilterSpec.UsesProc u => new Entry.Proc(name, token, _processes["proc:" + u.Proc]),
                 FilterSpec.Builtin b => new Entry.Builtin(name, token, new BuiltinFilter(name, b, tables)),
                 FilterSpec.DkimSign d => new Entry.Dkim(name, token, new DkimSignFilter(name, d, files)),
+                FilterSpec.Milter m => new Entry.Milter(name, token, m),
                 _ => null,
             };
             if (entry is not null) single[name] = entry;
@@ -57,6 +59,9 @@ public sealed class FilterHost : IAsyncDisposable
                 // Each member of a chain is an entry of its own (lka_filter_ready gives each a new id).
                 ? chain.Filters.Select(f => single[f] with { Token = NewId() }).ToList()
                 : [single[name]];
+        // A milter has its command timeout per body chunk, then its end-of-message timeout.
+        DataTimeout = ruleset.Filters.Values.Select(f => f.Spec).OfType<FilterSpec.Milter>()
+            .Select(m => m.CommandTimeout + m.EomTimeout).Append(timeout).Max();
     }
 
     /// <summary>What <c>smtpd -n</c> can check without starting anything: every DKIM key can be used.</summary>
@@ -75,6 +80,8 @@ public sealed class FilterHost : IAsyncDisposable
     /// <summary>How long a filter may take to register, to answer a request, or to give back a
     /// message once it has all of it; then it is killed and restarted.</summary>
     public TimeSpan Timeout { get; }
+    /// <summary>How long, once the client's message is all in, the filters may take to give it back.</summary>
+    public TimeSpan DataTimeout { get; }
     public TimeProvider Time { get; }
 
     internal static ulong NewId() => SecureRandom.NextUInt64();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Threading.Channels;
+using Smtpd.Filter.Milter;
 using Smtpd.Table;
 
 namespace Smtpd.Filter;
@@ -18,6 +19,8 @@ public sealed class FilterSession
     readonly FilterHost _host;
     readonly IReadOnlyList<(FilterHost.Entry Entry, FilterProcessInstance? Instance)> _chain;
     readonly IReadOnlyList<FilterProcessInstance> _instances;
+    /// <summary>Each milter of the chain, by its entry's token: one connection for this session.</summary>
+    readonly Dictionary<ulong, MilterSession> _milters = [];
 
     internal FilterSession(FilterHost host, ulong id, IReadOnlyList<(FilterHost.Entry, FilterProcessInstance?)> chain,
         IPEndPoint? remote, IPEndPoint? local, string? rdns, bool fcrdns)
@@ -30,6 +33,9 @@ public sealed class FilterSession
         Local = local;
         Rdns = rdns;
         Fcrdns = fcrdns;
+        foreach (var (entry, _) in chain)
+            if (entry is FilterHost.Entry.Milter m)
+                _milters[m.Token] = new MilterSession(m.Name, m.Spec, this, host.Log, host.Time);
     }
 
     public ulong Id { get; }
@@ -42,6 +48,17 @@ public sealed class FilterSession
     public string? Helo { get; set; }
     public string? User { get; set; }
     public string? MailFrom { get; set; }
+    // What milters get as macros (MilterMacros): the session knows them, the filters are told.
+    /// <summary>The name the listener answers with (macro j).</summary>
+    public string? ServerName { get; set; }
+    /// <summary>The current message's queue id (macro i), once it has one.</summary>
+    public string? QueueId { get; set; }
+    public string? TlsVersion { get; set; }
+    public string? TlsCipher { get; set; }
+    public string? TlsCipherBits { get; set; }
+    public string? AuthMechanism { get; set; }
+    /// <summary>The ESMTP parameters of the MAIL or RCPT being filtered ("SIZE=12"), for milters.</summary>
+    public IReadOnlyList<string> EsmtpParameters { get; set; } = [];
 
     /// <summary>Set once a filter died or hung under this session: nothing more can be filtered.</summary>
     public string? Broken { get; private set; }
@@ -54,6 +71,8 @@ public sealed class FilterSession
         FilterHost.Entry.Proc => c.Instance!.Phases.Contains(phase),
         FilterHost.Entry.Builtin b => b.Filter.Phase == phase,
         FilterHost.Entry.Dkim => phase == FilterPhase.DataLine,
+        FilterHost.Entry.Milter => phase is FilterPhase.Connect or FilterPhase.Helo or FilterPhase.Ehlo or FilterPhase.MailFrom
+            or FilterPhase.RcptTo or FilterPhase.Data or FilterPhase.DataLine or FilterPhase.Commit,
         _ => false,
     };
 
@@ -125,6 +144,12 @@ public sealed class FilterSession
                     _host.Stats?.FilterVerdict(p.Name, VerdictLabel(verdict));
                     if (verdict is FilterVerdict.Proceed) continue;
                     return verdict;
+                case FilterHost.Entry.Milter m:
+                    verdict = await _milters[m.Token].StageAsync(phase, param, EsmtpParameters, ct);
+                    _host.Stats?.FilterVerdict(m.Name, VerdictLabel(verdict));
+                    if (verdict is FilterVerdict.Failed f) return Fail(f.Reason);
+                    if (verdict is FilterVerdict.Proceed) continue;
+                    return verdict;
             }
         }
         return FilterVerdict.Proceeding;
@@ -147,6 +172,7 @@ public sealed class FilterSession
         FilterVerdict.Rewrite => "rewrite",
         FilterVerdict.Reject => "reject",
         FilterVerdict.Disconnect => "disconnect",
+        FilterVerdict.Discard => "discard",
         _ => "failed",
     };
 
@@ -198,6 +224,27 @@ public sealed class FilterSession
         finally { instance.Unsubscribe(Id, p.Token); }
     }
 
+    /// <summary>The envelope changes the milters asked for at the end of the current message, in chain order.</summary>
+    public MilterEnvelopeChanges MilterChanges()
+    {
+        var all = new MilterEnvelopeChanges();
+        foreach (var (entry, _) in _chain)
+            if (entry is FilterHost.Entry.Milter m) all.Merge(_milters[m.Token].Changes);
+        return all;
+    }
+
+    /// <summary>The transaction ended without its message being committed: milters in the middle of it get SMFIC_ABORT.</summary>
+    public async Task AbortMessageAsync()
+    {
+        foreach (var milter in _milters.Values) await milter.AbortAsync();
+    }
+
+    /// <summary>The SMTP session is over: milters get SMFIC_QUIT and their connections close.</summary>
+    public async Task EndAsync()
+    {
+        foreach (var milter in _milters.Values) await milter.DisposeAsync();
+    }
+
     FilterVerdict Fail(string reason)
     {
         Broken ??= reason;
@@ -222,6 +269,11 @@ public sealed class FilterSession
             {
                 case FilterHost.Entry.Dkim d: _ = d.Filter.RunAsync(from, next.Writer); break;
                 case FilterHost.Entry.Proc p: _ = StreamThroughAsync(p, c.Instance!, from, next.Writer, ct); break;
+                case FilterHost.Entry.Milter m:
+                    var milter = _milters[m.Token];
+                    milter.BeginMessage();
+                    _ = milter.StreamThroughAsync(from, next.Writer, ct);
+                    break;
             }
             current = next.Reader;
         }

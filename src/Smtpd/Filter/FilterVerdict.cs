@@ -12,6 +12,8 @@ public abstract record FilterVerdict
     public sealed record Reject(string Reply) : FilterVerdict;
     /// <summary>The reply is sent and the session closed.</summary>
     public sealed record Disconnect(string Reply) : FilterVerdict;
+    /// <summary>A milter discarded the message: the client is told it was accepted, nothing is queued.</summary>
+    public sealed record Discard : FilterVerdict;
     /// <summary>A filter crashed, hung or misbehaved: the session cannot go on filtered.</summary>
     public sealed record Failed(string Reason) : FilterVerdict;
 

@@ -7,8 +7,10 @@ public abstract record SchedulerMessage;
 
 /// <summary>An envelope joins its message's changeset (invisible until commit).</summary>
 public sealed record SchedulerInsert(SchedulerInfo Info) : SchedulerMessage;
-/// <summary>The message is durable in the queue: all its envelopes become schedulable at once.</summary>
-public sealed record SchedulerCommit(uint MsgId) : SchedulerMessage;
+/// <summary>The message is durable in the queue: all its envelopes become schedulable at once;
+/// with <paramref name="Hold"/> (a milter quarantined it) they are suspended in the same step, as
+/// <c>smtpctl pause envelope</c> would, before any could be handed out.</summary>
+public sealed record SchedulerCommit(uint MsgId, bool Hold = false) : SchedulerMessage;
 /// <summary>The message was not accepted: its changeset is dropped.</summary>
 public sealed record SchedulerRollback(uint MsgId) : SchedulerMessage;
 /// <summary>

@@ -70,6 +70,7 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                 break;
             case SchedulerCommit m:
                 int n = backend.Commit(m.MsgId);
+                if (m.Hold) backend.Suspend((ulong)m.MsgId << 32);
                 bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, n);
                 log.Debug($"scheduler: commit msgid={m.MsgId:x8} envelopes={n}");
                 break;

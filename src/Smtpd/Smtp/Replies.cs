@@ -51,6 +51,8 @@ public static class Replies
     /// </summary>
     public static Reply FromFilter(string text)
     {
+        // A milter's SMFIR_REPLYCODE may span lines ("550-5.7.1 a\r\n550 5.7.1 b"): one reply, one code.
+        if (text.Contains("\r\n", StringComparison.Ordinal)) return FromMultiLine(text.Split("\r\n"));
         if (!Config.ConfigParser.IsValidFilterReply(text)) return FilterInternalError;
         int code = int.Parse(text.AsSpan(0, 3), System.Globalization.CultureInfo.InvariantCulture);
         string rest = text.Length > 4 ? text[4..] : "";
@@ -60,6 +62,22 @@ public static class Replies
         string clean = new(rest.Select(ch => ch < 0x20 ? ' ' : ch).ToArray());
         return enhanced ? new Reply(code, words[0], words.Length > 1 ? clean[(words[0].Length + 1)..] : "") : new Reply(code, null, clean);
     }
+    /// <summary>The lines of a multi-line reply, each "CODE-text" but the last "CODE text"; the code and enhanced code of the first.</summary>
+    static Reply FromMultiLine(string[] lines)
+    {
+        var first = FromFilter(lines[0].Length > 3 && lines[0][3] == '-' ? lines[0][..3] + " " + lines[0][4..] : lines[0]);
+        if (first == FilterInternalError) return first;
+        var texts = new List<string>();
+        foreach (var line in lines)
+        {
+            if (line.Length < 3 || line[..3] != first.Code.ToString(System.Globalization.CultureInfo.InvariantCulture)) return FilterInternalError;
+            string rest = line.Length > 4 ? line[4..] : "";
+            if (first.Enhanced is { } e && rest.StartsWith(e + " ", StringComparison.Ordinal)) rest = rest[(e.Length + 1)..];
+            texts.Add(new string(rest.Select(ch => ch < 0x20 ? ' ' : ch).ToArray()));
+        }
+        return new Reply(first.Code, first.Enhanced, [.. texts]);
+    }
+
     public static readonly Reply QueueFailure = new(451, "4.3.0", "Temporary failure, message not accepted");
     /// <summary>Every message-file slot stayed taken (the descriptor limit is low and the server busy).</summary>
     public static readonly Reply NoDescriptor = new(451, "4.3.2", "System busy, try again later");

@@ -59,6 +59,7 @@ public sealed partial class SmtpSession
         {
             case AuthResult.Ok:
                 _authUser = user;
+                if (_filters is not null) _filters.AuthMechanism = mechanism;
                 _ctx.Log.Info($"{Id:x16} smtp authentication user={printable} result=ok");
                 ReportAuth(user, "pass");
                 _ctx.Bus.Stats.Auth(OutcomeKind.Ok);

@@ -181,7 +181,8 @@ public sealed partial class SmtpSession
     }
 
     /// <summary>Builds the envelopes and has the queue commit them with the message (durable when it returns).</summary>
-    async Task<Reply> CommitAsync(uint msgid, long size)
+    /// <param name="quarantine">Why a milter quarantined it: its envelopes are held (paused) in the scheduler.</param>
+    async Task<Reply> CommitAsync(uint msgid, long size, string? quarantine = null)
     {
         var tx = _tx!;
         var now = _ctx.Time.GetUtcNow();
@@ -210,7 +211,7 @@ public sealed partial class SmtpSession
             Ttl = (long)(r.Decision.Action.Ttl ?? _ctx.Ruleset.Expire).TotalSeconds,
         }).ToList();
 
-        try { await _ctx.Queue.CommitAsync(msgid, envelopes, _shutdown); }
+        try { await _ctx.Queue.CommitAsync(msgid, envelopes, _shutdown, hold: quarantine is not null); }
         catch (IOException ex)
         {
             _ctx.Log.Warn($"{Id:x16} smtp queue: commit failed: {ex.Message}");
@@ -229,6 +230,8 @@ public sealed partial class SmtpSession
         _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} size={size} nrcpt={envelopes.Count} proto={(_esmtp ? "ESMTP" : "SMTP")}");
         foreach (var e in envelopes)
             _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");
+        if (quarantine is not null)
+            _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} quarantined by a milter: held until 'smtpctl resume envelope {msgid:x8}' reason=\"{Printable(quarantine)}\"");
         return Replies.Accepted(msgid);
     }
 
@@ -238,6 +241,7 @@ public sealed partial class SmtpSession
         if (_tx?.MessageId is not uint msgid) return;
         _tx.MessageId = null;
         ReportRollback(msgid);
+        if (_filters is not null) await _filters.AbortMessageAsync();
         try { await _ctx.Queue.RollbackAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
     }

@@ -33,6 +33,7 @@ public sealed partial class SmtpSession
             _closeReason = "filter-failure";
             return false;
         }
+        _filters.ServerName = _smtpName;
         string src = _remote is null ? "unix:/var/run/smtpd.sock" : $"{Address(_remote.Address)}:{_remote.Port}";
         string dest = _remote is null || local is null ? "unix:/var/run/smtpd.sock" : $"{Address(local.Address)}:{local.Port}";
         _filters.Report("link-connect", $"{_filters.Rdns ?? ""}|{(_filters.Fcrdns ? "pass" : "fail")}|{src}|{dest}");
@@ -75,7 +76,11 @@ public sealed partial class SmtpSession
         }
 
         // As smtp_report_tx_mail/rcpt: the address as the client wrote it, before any rewrite.
-        if (verb is "MAIL" or "RCPT") _lastAddress = PathAddress(args, verb == "MAIL" ? 5 : 3);
+        if (verb is "MAIL" or "RCPT")
+        {
+            _lastAddress = PathAddress(args, verb == "MAIL" ? 5 : 3);
+            filters.EsmtpParameters = PathParameters(args);
+        }
         var (phase, param) = AllowedNow(verb, args) ? FilterPhaseOf(verb, args) : (null, "");
         if (phase is { } p)
         {
@@ -126,6 +131,7 @@ public sealed partial class SmtpSession
                 }
                 _junkTx = false;
                 filters.MailFrom = _tx.Sender.ToString();
+                filters.QueueId = $"{_tx.MessageId:x8}";
                 break;
         }
         return result;
@@ -166,6 +172,13 @@ public sealed partial class SmtpSession
         string rest = args[keyword..].TrimStart();
         int open = rest.IndexOf('<'), close = rest.IndexOf('>');
         return open == 0 && close > 0 ? rest[1..close] : rest.Split(' ', 2)[0];
+    }
+
+    /// <summary>The ESMTP parameters after the path of "FROM:&lt;a@b&gt; SIZE=1 BODY=8BITMIME".</summary>
+    static IReadOnlyList<string> PathParameters(string args)
+    {
+        int close = args.IndexOf('>');
+        return close < 0 ? [] : args[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
     }
 
     /// <summary>The command's arguments after a rewrite: the address is replaced, its parameters kept.</summary>
@@ -237,6 +250,7 @@ public sealed partial class SmtpSession
         if (tx.MessageId is not uint msgid) return;
         tx.MessageId = null;
         ReportRollback(msgid);
+        if (_filters is not null) await _filters.AbortMessageAsync();
         try { await _ctx.Queue.RollbackAsync(msgid); }
         catch (IOException ex) { _ctx.Log.Warn($"{Id:x16} smtp queue: cannot remove aborted message {msgid:x8}: {ex.Message}"); }
     }

@@ -23,8 +23,14 @@ public sealed partial class SmtpSession
                 return Replies.FilterFailure;
             case FilterVerdict.Reject or FilterVerdict.Disconnect:
                 return RefusalOf(verdict);
+            case FilterVerdict.Discard:
+                // The client is told it was accepted; the caller does not roll back a positive reply.
+                _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} discarded by a milter");
+                await AbortTransactionAsync();
+                return Replies.Accepted(msgid);
             default:
-                return await CommitAsync(msgid, size);
+                var changes = _filters.MilterChanges();
+                return await ApplyMilterChangesAsync(changes) ?? await CommitAsync(msgid, size, changes.Quarantine);
         }
     }
 
@@ -48,7 +54,7 @@ public sealed partial class SmtpSession
             pipeline.Input.TryComplete();
         }
         (bool done, string? failure, Exception? writeError) result;
-        try { result = await consumer.WaitAsync(_ctx.Filters!.Timeout + TimeSpan.FromSeconds(5)); }
+        try { result = await consumer.WaitAsync(_ctx.Filters!.DataTimeout + TimeSpan.FromSeconds(5)); }
         catch (TimeoutException) { result = (false, "the filters did not give the message back in time", null); }
         if (status == DataReader.Status.LineTooLong) return (status, result.writeError, null, tooBig);
         return (result.done ? DataReader.Status.Done : DataReader.Status.NeedMore, result.writeError, result.done ? null : result.failure, tooBig);

@@ -74,7 +74,13 @@ public sealed partial class SmtpSession
         (_input, _output) = Pipes(ssl);
         _ctx.Log.Info($"{Id:x16} smtp tls ciphers={TlsDescription}");
         _ctx.Bus.Stats.TlsSession("in", TlsVersion(ssl.SslProtocol));
-        _filters?.Report("link-tls", TlsDescription);
+        if (_filters is not null)
+        {
+            _filters.TlsVersion = TlsVersion(ssl.SslProtocol);
+            _filters.TlsCipher = ssl.NegotiatedCipherSuite.ToString();
+            _filters.TlsCipherBits = CipherBits(ssl).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _filters.Report("link-tls", TlsDescription);
+        }
         return true;
     }
 

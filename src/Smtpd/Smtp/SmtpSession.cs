@@ -106,6 +106,7 @@ public sealed partial class SmtpSession
             await _output.CompleteAsync();
             if (_tls is not null) await _tls.DisposeAsync();
             _filters?.Report("link-disconnect");
+            if (_filters is not null) await _filters.EndAsync();
         }
         _ctx.Log.Info($"{Id:x16} smtp disconnected reason={reason}");
     }

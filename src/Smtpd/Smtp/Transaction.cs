@@ -5,7 +5,8 @@ namespace Smtpd.Smtp;
 /// <summary>One mail transaction in a session: from MAIL FROM to the end of DATA or RSET.</summary>
 public sealed class Transaction(MailAddress sender, IReadOnlyDictionary<string, string?> parameters)
 {
-    public MailAddress Sender { get; } = sender;
+    /// <summary>Set again only by a milter's change of sender at end of message.</summary>
+    public MailAddress Sender { get; set; } = sender;
     public IReadOnlyDictionary<string, string?> Parameters { get; } = parameters;
     public List<TxRecipient> Recipients { get; } = [];
 

@@ -72,4 +72,50 @@ public sealed class FilterConfigTests
         var r = ConfigAssert.Parse("filter f proc-exec \"filter-dkimsign\" user _dkimsign group _dkimsign\nlisten on lo filter f\naction \"l\" mbox\nmatch for local action \"l\"");
         Assert.Contains(RulesetSupport.Unsupported(r), e => e.Message.Contains("user, group or chroot"));
     }
+
+    [Fact]
+    public void AMilterTakesItsAddressTimeoutsAndFailureAction()
+    {
+        var r = ConfigAssert.Parse("""
+            filter "rspamd" milter "inet:127.0.0.1:11332" connect-timeout 5s command-timeout 10s eom-timeout 2m on-failure accept
+            filter "dkim" milter "unix:/run/opendkim/opendkim.sock"
+            filter "v6" milter "inet6:[::1]:8891" on-failure reject
+            filter "sign" dkim-sign domain example.org selector s1 key "/etc/mail/dkim.key"
+            filter "all" chain { "rspamd", "dkim", "sign" }
+            listen on lo filter "all"
+            listen on lo port 587 filter "v6"
+            action "local" mbox
+            match from local for local action "local"
+            """);
+        Assert.Equal(new FilterSpec.Milter("inet:127.0.0.1:11332", TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(2), MilterFailureAction.Accept),
+            r.Filters["rspamd"].Spec);
+        // Postfix's defaults: 30 s to connect, 30 s per command, 5 min for the end of message; tempfail when it fails.
+        Assert.Equal(new FilterSpec.Milter("unix:/run/opendkim/opendkim.sock", TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5), MilterFailureAction.TempFail),
+            r.Filters["dkim"].Spec);
+        Assert.Equal(MilterFailureAction.Reject, Assert.IsType<FilterSpec.Milter>(r.Filters["v6"].Spec).OnFailure);
+        Assert.True(MilterAddress.TryParse("inet6:[::1]:8891", out var v6));
+        Assert.Equal(("::1", 8891), (v6.Host, v6.Port));
+        Assert.Empty(RulesetSupport.Unsupported(r));
+    }
+
+    [Theory]
+    [InlineData("filter m milter \"inet:127.0.0.1\"", "invalid milter address")]
+    [InlineData("filter m milter \"tcp:127.0.0.1:25\"", "invalid milter address")]
+    [InlineData("filter m milter \"unix:relative.sock\"", "invalid milter address")]
+    [InlineData("filter m milter \"inet:127.0.0.1:99999\"", "invalid milter address")]
+    [InlineData("filter m milter \"inet:127.0.0.1:8891\" eom-timeout 10", "invalid delay")]
+    [InlineData("filter m milter \"inet:127.0.0.1:8891\" command-timeout 0s", "must be more than 0s")]
+    [InlineData("filter m milter \"inet:127.0.0.1:8891\" on-failure quarantine", "invalid on-failure action")]
+    [InlineData("filter m milter \"inet:127.0.0.1:8891\" read-timeout 5s", "unknown keyword 'read-timeout' in filter m milter")]
+    [InlineData("filter m milter", "missing argument after 'milter'")]
+    public void MilterMistakesAreNamedAtTheirLine(string line, string fragment) =>
+        ConfigAssert.SingleError(line, 1, fragment);
+
+    [Fact]
+    public void AMilterAfterOurDkimSignatureIsRefused() =>
+        ConfigAssert.SingleError("""
+            filter "sign" dkim-sign domain example.org selector s1 key "/etc/mail/dkim.key"
+            filter "m" milter "inet:127.0.0.1:8891"
+            filter "all" chain { "sign", "m" }
+            """, 3, "milter 'm' must come before dkim-sign 'sign'");
 }

@@ -17,6 +17,8 @@ public sealed class RspamdServer : IAsyncDisposable
 
     public int Port { get; }
     public string Url => $"http://127.0.0.1:{Port}";
+    /// <summary>Where rspamd_proxy listens in milter mode.</summary>
+    public int ProxyPort { get; private init; }
 
     RspamdServer(string dir, int port, Process process)
     {
@@ -36,7 +38,9 @@ public sealed class RspamdServer : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(dir, "run"));
         File.WriteAllText(Path.Combine(overrides, "worker-normal.inc"), $"bind_socket = \"127.0.0.1:{normal}\";\ncount = 1;\n");
         File.WriteAllText(Path.Combine(overrides, "worker-controller.inc"), $"bind_socket = \"127.0.0.1:{controller}\";\n");
-        File.WriteAllText(Path.Combine(overrides, "worker-proxy.inc"), $"bind_socket = \"127.0.0.1:{proxy}\";\n");
+        // The proxy speaks the milter protocol and scans by itself (no upstream worker to find).
+        File.WriteAllText(Path.Combine(overrides, "worker-proxy.inc"),
+            $"bind_socket = \"127.0.0.1:{proxy}\";\nmilter = yes;\ntimeout = 120s;\ncount = 1;\nupstream \"local\" {{\n  default = yes;\n  self_scan = yes;\n}}\n");
         File.WriteAllText(Path.Combine(overrides, "logging.inc"), $"type = \"file\";\nfilename = \"{dir}/rspamd.log\";\nlevel = \"error\";\n");
         File.WriteAllText(Path.Combine(overrides, "options.inc"), $"dns {{\n  nameserver = [\"{dnsServer}\"];\n  timeout = 1s;\n  retransmits = 1;\n}}\n");
         File.WriteAllText(Path.Combine(overrides, "fuzzy_check.conf"), "enabled = false;\n");
@@ -52,7 +56,7 @@ public sealed class RspamdServer : IAsyncDisposable
         var process = Process.Start(psi)!;
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
-        var server = new RspamdServer(dir, normal, process);
+        var server = new RspamdServer(dir, normal, process) { ProxyPort = proxy };
         await server.WaitUntilReadyAsync();
         return server;
     }
