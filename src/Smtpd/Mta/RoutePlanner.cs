@@ -19,6 +19,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
 {
     readonly RelayCas _cas = cas ?? RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
+    readonly TlsPolicy.TlsPolicyResolver _tlsPolicies = new(ruleset, tables, dns, (settings ?? SmtpdSettings.Default).MxPort);
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
     int MxPort => _settings.MxPort;
@@ -55,9 +56,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options) { Via = relay };
         }
 
-        var mxOptions = Options(action, helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic, null, sources);
+        var policy = await _tlsPolicies.ResolveAsync(domain, ct);
+        if (policy.Failure is { } policyFailure)
+            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy };
+        var mxOptions = MxOptions(action, helo, policy, sources);
         if (domain.StartsWith('[') && domain.EndsWith(']'))
-            return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
+            return new Route([new NextHop(domain, 0, MxPort)], mxOptions) { TlsPolicy = policy };
 
         var lookup = await dns.LookupMxAsync(domain, ct);
         switch (lookup)
@@ -76,8 +80,34 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         }
         var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
-            .Select(h => new NextHop(h.Name, h.Preference, MxPort)).ToList();
-        return new Route(ordered, mxOptions);
+            .Select(h => new NextHop(h.Name, h.Preference, MxPort)
+            {
+                Dane = policy.Dane.GetValueOrDefault(h.Name),
+                EncryptOnly = policy.EncryptOnly.Contains(h.Name),
+            }).ToList();
+        // dane-only: a host without validated TLSA records is not one to send to.
+        if (policy.DaneRequired) ordered = ordered.Where(h => h.Dane is not null || h.EncryptOnly).ToList();
+        if (policy.DaneRequired && ordered.Count == 0)
+            return Route.Fail(Outcome.TempFail($"dane-only: no MX of {domain} has DNSSEC-validated TLSA records")) with { TlsPolicy = policy };
+        return new Route(ordered, mxOptions) { TlsPolicy = policy };
+    }
+
+    /// <summary>The policy that <c>smtpctl show tls-policy DOMAIN</c> prints: the one a relay by MX would use now.</summary>
+    public Task<TlsPolicy.OutboundTlsPolicy> TlsPolicyAsync(string domain, CancellationToken ct) => _tlsPolicies.ResolveAsync(domain, ct);
+
+    /// <summary>
+    /// An MX relay's options under its destination's TLS policy. Opportunistic (no policy found)
+    /// is what the action alone says; a policy can only ask for more: the action's <c>tls</c>
+    /// still requires TLS and its check, and <c>none</c> (plain text) yields to it.
+    /// </summary>
+    ClientOptions MxOptions(ActionConfig action, string helo, TlsPolicy.OutboundTlsPolicy policy, IReadOnlyList<IPAddress>? sources)
+    {
+        var actionTls = action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic;
+        var basic = Options(action, helo, actionTls, null, sources);
+        if (policy.Mode == TlsPolicy.TlsPolicyMode.Opportunistic) return basic;
+        var tls = policy.Tls == MtaTls.Required || action.RequireTls ? MtaTls.Required
+            : policy.Tls == MtaTls.None ? MtaTls.None : MtaTls.Opportunistic;
+        return basic with { Tls = tls, VerifyCertificate = basic.VerifyCertificate || policy.VerifyCertificate, Policy = policy.Mode };
     }
 
     /// <summary>
