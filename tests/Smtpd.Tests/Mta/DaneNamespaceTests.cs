@@ -98,7 +98,7 @@ public sealed class DaneNamespaceTests
         //   good.dane.test  MX mx1 = 127.0.0.2:25, TLSA 3 1 1 = mx1's key  -> delivered, tls=dane
         //   ta.dane.test    MX mx2 = 127.0.0.3:25, TLSA 2 0 1 = its issuing intermediate -> delivered, tls=dane
         //   bad.dane.test   MX mx3 = 127.0.0.4:25, TLSA 3 1 1 = another key -> 4xx, stays queued
-        //   plain.test (unsigned) MX mx.plain.test = 127.0.0.5:25 -> opportunistic, delivered
+        //   plain.test (unsigned) MX mx.plain.test = 127.0.0.5:25, TLSA not matching -> opportunistic, delivered
         // All four MX hosts are listeners of one receiving smtpd of ours.
         SkipUnlessPeers();
         using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
@@ -116,7 +116,8 @@ public sealed class DaneNamespaceTests
                 "ta IN MX 10 mx2.dane.test.", "mx2 IN A 127.0.0.3", $"_25._tcp.mx2 IN TLSA {TaCertSha256(intermediate)}",
                 "bad IN MX 10 mx3.dane.test.", "mx3 IN A 127.0.0.4", $"_25._tcp.mx3 IN TLSA {EeSpkiSha256(other.Cert)}",
             ]),
-            new SignedDns.Zone("plain.test", ["@ IN MX 10 mx.plain.test.", "mx IN A 127.0.0.5"], Signed: false));
+            // A TLSA record nothing matches, in a zone nobody signed: not to be trusted, so ignored.
+            new SignedDns.Zone("plain.test", ["@ IN MX 10 mx.plain.test.", "mx IN A 127.0.0.5", $"_25._tcp.mx IN TLSA {EeSpkiSha256(other.Cert)}"], Signed: false));
         await using var peer = await ReceiverAsync(ns, ("127.0.0.2", "mx1", mx1), ("127.0.0.3", "mx2", mx2), ("127.0.0.4", "mx3", mx3), ("127.0.0.5", "plain", plain));
         await using var smtpd = await RelayerAsync(ns);
         string user = TestUsers.Recipient;
@@ -162,5 +163,54 @@ public sealed class DaneNamespaceTests
         Assert.Equal(0, code);
         Assert.Contains("domain=plain.test policy=opportunistic source=\"DNS\"", shown);
         Assert.Contains("not DNSSEC-validated", shown);
+    }
+
+    [SkippableFact]
+    public async Task The_local_table_overrides_what_the_dns_publishes()
+    {
+        // alice -> smtpd with "tls-policy <policies>":
+        //   good.dane.test  none       (the zone publishes a matching TLSA) -> plain text, tls=none
+        //   plain.test      dane-only  (unsigned zone)                      -> 4xx, stays queued
+        //   other.test      (not in the table; tls-policy default encrypt)  -> TLS, unverified
+        SkipUnlessPeers();
+        using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
+        var mx1 = ca.Issue("mx1", "mx1.dane.test");
+        var plain = ca.SelfSigned("plain", "mx.plain.test");
+        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var dns = await SignedDns.StartAsync(ns,
+            new SignedDns.Zone("dane.test", ["good IN MX 10 mx1.dane.test.", "mx1 IN A 127.0.0.2", $"_25._tcp.mx1 IN TLSA {EeSpkiSha256(mx1.Cert)}"]),
+            new SignedDns.Zone("plain.test", ["@ IN MX 10 mx.plain.test.", "mx IN A 127.0.0.5"], Signed: false),
+            new SignedDns.Zone("other.test", ["@ IN MX 10 mx.plain.test."], Signed: false));
+        await using var peer = await ReceiverAsync(ns, ("127.0.0.2", "mx1", mx1), ("127.0.0.5", "plain", plain));
+        await using var smtpd = await RelayerAsync(ns, """
+            table policies { good.dane.test = none, plain.test = dane-only }
+            tls-policy <policies>
+            tls-policy default encrypt
+            """);
+        string user = TestUsers.Recipient;
+
+        await SendAsync(ns, smtpd, $"{user}@good.dane.test", "forced plain");
+        await SendAsync(ns, smtpd, $"{user}@plain.test", "dane only");
+        await SendAsync(ns, smtpd, $"{user}@other.test", "encrypt");
+
+        string good = await DeliveryLineAsync(smtpd, $"{user}@good.dane.test");
+        Assert.Contains("tls=none ", good);
+        Assert.Contains("result=\"Ok\"", good);
+        string daneOnly = await DeliveryLineAsync(smtpd, $"{user}@plain.test");
+        Assert.Contains("tls=- ", daneOnly); // no session was opened
+        Assert.Contains("result=\"TempFail\" stat=\"dane-only: no DANE", daneOnly);
+        string encrypt = await DeliveryLineAsync(smtpd, $"{user}@other.test");
+        Assert.Contains("tls=unverified ", encrypt);
+        Assert.Contains("result=\"Ok\"", encrypt);
+        Assert.Equal($"{user}@plain.test", Assert.Single(await Smtpctl.PendingQueueAsync(smtpd))[5]);
+
+        var (code, shown) = await Smtpctl.RunAsync(smtpd, "show", "tls-policy", "good.dane.test");
+        Assert.Equal(0, code);
+        Assert.Contains("domain=good.dane.test policy=none source=\"local table\" detail=\"table policies: good.dane.test none\"", shown);
+        (code, shown) = await Smtpctl.RunAsync(smtpd, "show", "tls-policy", "other.test");
+        Assert.Contains("domain=other.test policy=encrypt source=\"local default\"", shown);
+        (code, shown) = await Smtpctl.RunAsync(smtpd, "show", "tls-policy", "bad!domain");
+        Assert.Equal(1, code);
+        Assert.Contains("smtpctl: invalid domain: bad!domain", shown);
     }
 }
