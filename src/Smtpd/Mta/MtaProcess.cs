@@ -63,7 +63,7 @@ public sealed partial class MtaProcess
 
     /// <summary>One fixed configuration (tests of the MTA alone).</summary>
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
-        : this(new RoutePlanner(ruleset, tables, dns, settings, time), ruleset, dns, queue, bus, time, log)
+        : this(new RoutePlanner(ruleset, tables, dns, settings, time, log: log), ruleset, dns, queue, bus, time, log)
     {
     }
 
@@ -78,7 +78,7 @@ public sealed partial class MtaProcess
     /// tables and CAs of the configuration that defines it.
     /// </summary>
     public MtaProcess(Reload.LiveConfig config, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
-        : this(Live(config, dns, settings, time, out var current), current, dns, queue, bus, time, log)
+        : this(Live(config, dns, settings, time, log, out var current), current, dns, queue, bus, time, log)
     {
     }
 
@@ -86,11 +86,11 @@ public sealed partial class MtaProcess
         name => ruleset.Actions.TryGetValue(name, out var action) ? (action, planner) : null;
 
     /// <param name="current">The planner of the configuration in force (what <c>show tls-policy</c> asks).</param>
-    static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time, out Func<RoutePlanner> current)
+    static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time, SmtpdLog log, out Func<RoutePlanner> current)
     {
         var planners = new System.Runtime.CompilerServices.ConditionalWeakTable<Reload.ConfigGeneration, RoutePlanner>();
         RoutePlanner Planner(Reload.ConfigGeneration generation) =>
-            planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas));
+            planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas, log));
         current = () => Planner(config.Current);
         return name => config.Action(name) is var (action, generation) ? (action, Planner(generation)) : null;
     }

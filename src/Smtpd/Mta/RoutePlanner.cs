@@ -15,11 +15,15 @@ namespace Smtpd.Mta;
 /// <param name="settings">For the port of MX hosts (SMTPD_MTA_PORT) and the session timeout (SMTPD_MTA_TIMEOUT).</param>
 /// <param name="time">The clock the sessions' timeouts count on.</param>
 /// <param name="cas">The relay CAs loaded with the configuration; null: loaded here from <paramref name="ruleset"/>.</param>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null)
+/// <param name="log">Where MTA-STS testing policies' mismatches are reported; null: nowhere.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null, SmtpdLog? log = null)
 {
     readonly RelayCas _cas = cas ?? RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
-    readonly TlsPolicy.TlsPolicyResolver _tlsPolicies = new(ruleset, tables, dns, (settings ?? SmtpdSettings.Default).MxPort);
+    readonly TlsPolicy.TlsPolicyResolver _tlsPolicies = new(ruleset, tables, dns, (settings ?? SmtpdSettings.Default).MxPort,
+        dns is IDnssecResolver secure
+            ? new TlsPolicy.Sts.StsLookup(secure, new TlsPolicy.Sts.StsFetcher(dns), new TlsPolicy.Sts.StsCache((settings ?? SmtpdSettings.Default).Paths?.Spool), time ?? TimeProvider.System)
+            : null);
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
     int MxPort => _settings.MxPort;
@@ -56,12 +60,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options) { Via = relay };
         }
 
-        var policy = await _tlsPolicies.ResolveAsync(domain, ct);
-        if (policy.Failure is { } policyFailure)
-            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy };
-        var mxOptions = MxOptions(action, helo, policy, sources);
         if (domain.StartsWith('[') && domain.EndsWith(']'))
-            return new Route([new NextHop(domain, 0, MxPort)], mxOptions) { TlsPolicy = policy };
+        {
+            var literalPolicy = await _tlsPolicies.ResolveAsync(domain, ct);
+            if (literalPolicy.Failure is { } literalFailure) return Route.Fail(Outcome.TempFail(literalFailure)) with { TlsPolicy = literalPolicy };
+            return new Route([new NextHop(domain, 0, MxPort)], MxOptions(action, helo, literalPolicy, sources)) { TlsPolicy = literalPolicy };
+        }
 
         var lookup = await dns.LookupMxAsync(domain, ct);
         switch (lookup)
@@ -78,6 +82,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             if (hosts.Count == 0)
                 return Route.Fail(Outcome.TempFail($"backup: no MX of {domain} is preferred to {self}"));
         }
+        // After the MX lookup, whose failures say what they always said: the policy's own
+        // lookups (DNSSEC, MTA-STS) are made only for a domain that has somewhere to go.
+        var policy = await _tlsPolicies.ResolveAsync(domain, ct);
+        if (policy.Failure is { } policyFailure)
+            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy };
+        var mxOptions = MxOptions(action, helo, policy, sources);
         var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
             .Select(h => new NextHop(h.Name, h.Preference, MxPort)
@@ -89,6 +99,19 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         if (policy.DaneRequired) ordered = ordered.Where(h => h.Dane is not null || h.EncryptOnly).ToList();
         if (policy.DaneRequired && ordered.Count == 0)
             return Route.Fail(Outcome.TempFail($"dane-only: no MX of {domain} has DNSSEC-validated TLSA records")) with { TlsPolicy = policy };
+        // MTA-STS enforce: only the MX hosts the policy names (RFC 8461 4.1); testing only says so.
+        if (policy.Sts is { } sts)
+        {
+            var unlisted = ordered.Where(h => !sts.Allows(h.Host)).Select(h => h.Host).ToList();
+            if (unlisted.Count > 0 && policy.Mode == TlsPolicy.TlsPolicyMode.StsTesting)
+                log?.Info($"smtp-out: MTA-STS testing policy of {domain}: MX {string.Join(", ", unlisted)} not in the policy (mx: {string.Join(", ", sts.Mx)}); delivering anyway");
+            if (policy.Mode == TlsPolicy.TlsPolicyMode.StsEnforce)
+            {
+                ordered = ordered.Where(h => sts.Allows(h.Host)).ToList();
+                if (ordered.Count == 0)
+                    return Route.Fail(Outcome.TempFail($"MTA-STS: no MX of {domain} matches its policy (mx: {string.Join(", ", sts.Mx)})")) with { TlsPolicy = policy };
+            }
+        }
         return new Route(ordered, mxOptions) { TlsPolicy = policy };
     }
 

@@ -14,7 +14,7 @@ public sealed class DaneNamespaceTests
 {
     static readonly TimeSpan Timeout = TimeSpan.FromSeconds(45);
 
-    static void SkipUnlessPeers()
+    internal static void SkipUnlessPeers()
     {
         Skip.If(NetworkNamespace.Unavailable is not null, NetworkNamespace.Unavailable);
         Skip.If(SignedDns.Unavailable is not null, SignedDns.Unavailable);
@@ -36,7 +36,7 @@ public sealed class DaneNamespaceTests
     }
 
     /// <summary>The receiving MX: a listener with STARTTLS per (address, certificate) on port 25.</summary>
-    static async Task<SmtpdInstance> ReceiverAsync(NetworkNamespace ns, params (string Address, string Name, (string Cert, string Key) Files)[] listeners)
+    internal static async Task<SmtpdInstance> ReceiverAsync(NetworkNamespace ns, params (string Address, string Name, (string Cert, string Key) Files)[] listeners)
     {
         var peer = new SmtpdInstance(port: 25);
         peer.Wrapper.AddRange(ns.Enter);
@@ -50,7 +50,8 @@ public sealed class DaneNamespaceTests
         return peer;
     }
 
-    static async Task<SmtpdInstance> RelayerAsync(NetworkNamespace ns, string globals = "")
+    /// <param name="caFile">The roots it trusts instead of the system's (SSL_CERT_FILE), for certificates a test CA issued.</param>
+    internal static async Task<SmtpdInstance> RelayerAsync(NetworkNamespace ns, string globals = "", string? caFile = null)
     {
         var smtpd = new SmtpdInstance($$"""
             {{globals}}
@@ -61,11 +62,19 @@ public sealed class DaneNamespaceTests
         smtpd.Wrapper.AddRange(ns.Enter);
         smtpd.Environment.Remove("SMTPD_RESOLVER");
         smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "5";
+        if (caFile is not null)
+        {
+            // In the daemon's directory: the user it becomes must read it.
+            string copy = Path.Combine(smtpd.Dir, "roots.crt");
+            File.Copy(caFile, copy);
+            File.SetUnixFileMode(copy, (UnixFileMode)0b110_100_100);
+            smtpd.Environment["SSL_CERT_FILE"] = copy;
+        }
         await smtpd.StartAsync();
         return smtpd;
     }
 
-    static async Task SendAsync(NetworkNamespace ns, SmtpdInstance smtpd, string to, string subject)
+    internal static async Task SendAsync(NetworkNamespace ns, SmtpdInstance smtpd, string to, string subject)
     {
         await using var d = SmtpDialogue.Over(await ns.ConnectAsync(new IPEndPoint(IPAddress.Loopback, smtpd.Port)));
         Assert.StartsWith("220", await d.ReadReplyAsync());
@@ -78,7 +87,7 @@ public sealed class DaneNamespaceTests
     }
 
     /// <summary>The relayer's delivery line for a recipient (waits for it).</summary>
-    static async Task<string> DeliveryLineAsync(SmtpdInstance smtpd, string to)
+    internal static async Task<string> DeliveryLineAsync(SmtpdInstance smtpd, string to)
     {
         await smtpd.WaitForLogAsync($"to=<{to}>", Timeout);
         var deadline = DateTime.UtcNow + Timeout;

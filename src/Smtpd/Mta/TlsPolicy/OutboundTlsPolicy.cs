@@ -18,6 +18,9 @@ public sealed record OutboundTlsPolicy(string Domain, TlsPolicyMode Mode, TlsPol
     /// </summary>
     public IReadOnlySet<string> EncryptOnly { get; init; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>With <see cref="TlsPolicyMode.StsEnforce"/> or <see cref="TlsPolicyMode.StsTesting"/>: the domain's MTA-STS policy (its allowed MX patterns).</summary>
+    public Sts.StsPolicy? Sts { get; init; }
+
     /// <summary>Only MX hosts with a secure TLSA set may be used (local <c>dane-only</c>).</summary>
     public bool DaneRequired { get; init; }
 

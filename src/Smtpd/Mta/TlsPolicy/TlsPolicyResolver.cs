@@ -13,7 +13,8 @@ namespace Smtpd.Mta.TlsPolicy;
 /// A smarthost (<c>relay host</c>) never comes here: its URL and options say its TLS.
 /// </summary>
 /// <param name="port">The port MX hosts are reached on: the TLSA records are those of <c>_PORT._tcp.HOST</c>.</param>
-public sealed class TlsPolicyResolver(Ruleset ruleset, TableSet tables, IDnsResolver dns, int port)
+/// <param name="sts">Finds MTA-STS policies; null: none looked for (no DNSSEC-aware resolver, tests of the MTA alone).</param>
+public sealed class TlsPolicyResolver(Ruleset ruleset, TableSet tables, IDnsResolver dns, int port, Sts.StsLookup? sts = null)
 {
     public async Task<OutboundTlsPolicy> ResolveAsync(string domain, CancellationToken ct)
     {
@@ -46,14 +47,20 @@ public sealed class TlsPolicyResolver(Ruleset ruleset, TableSet tables, IDnsReso
                 { Dane = dane.Sets, EncryptOnly = dane.EncryptOnly, DaneRequired = choice == TlsPolicyChoice.DaneOnly };
 
         string why = $"no DANE ({dane.NotSecure})";
-        return choice switch
+        if (choice == TlsPolicyChoice.DaneOnly)
+            return new OutboundTlsPolicy(domain, TlsPolicyMode.Dane, source, detail) { Failure = $"dane-only: {why}", DaneRequired = true };
+
+        // MTA-STS where there is no DANE (RFC 8461 2: DANE wins where both are published).
+        var found = literal || sts is null ? new Sts.StsLookup.Result(null, false, "not looked up") : await sts.FindAsync(domain, ct);
+        if (found.Policy is { Mode: "enforce" or "testing" } policy)
         {
-            TlsPolicyChoice.DaneOnly => new OutboundTlsPolicy(domain, TlsPolicyMode.Dane, source, detail)
-                { Failure = $"dane-only: {why}", DaneRequired = true },
-            TlsPolicyChoice.StsOnly => new OutboundTlsPolicy(domain, TlsPolicyMode.StsEnforce, source, detail)
-                { Failure = "sts-only: no MTA-STS policy (MTA-STS is not implemented yet)" },
-            _ => new OutboundTlsPolicy(domain, TlsPolicyMode.Opportunistic, TlsPolicySource.Dns, why),
-        };
+            // sts-only: the domain's policy is enforced even when it says testing.
+            var mode = policy.Mode == "enforce" || choice == TlsPolicyChoice.StsOnly ? TlsPolicyMode.StsEnforce : TlsPolicyMode.StsTesting;
+            return new OutboundTlsPolicy(domain, mode, found.FromCache ? TlsPolicySource.Cache : TlsPolicySource.Dns, $"{why}; MTA-STS {found.Detail}") { Sts = policy };
+        }
+        if (choice == TlsPolicyChoice.StsOnly)
+            return new OutboundTlsPolicy(domain, TlsPolicyMode.StsEnforce, source, detail) { Failure = $"sts-only: {found.Detail}" };
+        return new OutboundTlsPolicy(domain, TlsPolicyMode.Opportunistic, found.FromCache ? TlsPolicySource.Cache : TlsPolicySource.Dns, $"{why}; {found.Detail}");
     }
 
     /// <summary>The table's entry for the domain or its nearest wildcard parent, else the default.</summary>

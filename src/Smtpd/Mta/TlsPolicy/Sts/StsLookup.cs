@@ -1,0 +1,48 @@
+using Smtpd.Lookup.Dns;
+
+namespace Smtpd.Mta.TlsPolicy.Sts;
+
+/// <summary>
+/// Finds a domain's MTA-STS policy (RFC 8461 3 and 5.1): the <c>_mta-sts</c> TXT record says
+/// whether there is one and its id; a cached policy still fresh is used while the id is the
+/// same, or when the TXT record or the web server cannot be reached, or the record is gone;
+/// otherwise the policy is fetched and cached.
+/// </summary>
+public sealed class StsLookup(IDnssecResolver dns, StsFetcher fetcher, StsCache cache, TimeProvider time)
+{
+    /// <summary>What was found: the policy (null: none) and whether it came from the cache, or why there is none.</summary>
+    public sealed record Result(StsPolicy? Policy, bool FromCache, string Detail);
+
+    public async Task<Result> FindAsync(string domain, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var cached = cache.Get(domain) is { } entry && entry.FreshAt(now) ? entry : null;
+        StsTxtRecord? txt;
+        try
+        {
+            var answer = await dns.QueryDnssecAsync($"_mta-sts.{domain}", DnsRecordType.Txt, ct);
+            txt = StsTxtRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text));
+        }
+        catch (DnsTempFailException ex)
+        {
+            return cached is not null ? FromCache(cached, $"TXT lookup failed ({ex.Message})") : new Result(null, false, $"no MTA-STS (TXT lookup failed: {ex.Message})");
+        }
+        if (txt is null)
+            return cached is not null ? FromCache(cached, "no TXT record now") : new Result(null, false, "no MTA-STS record");
+        if (cached is not null && cached.Id == txt.Id) return FromCache(cached, "TXT id unchanged");
+
+        string text;
+        try { text = await fetcher.FetchAsync(domain, ct); }
+        catch (StsFetchException ex)
+        {
+            return cached is not null ? FromCache(cached, $"fetch failed ({ex.Message})") : new Result(null, false, $"no MTA-STS policy: {ex.Message}");
+        }
+        if (StsPolicy.Parse(text, out string? problem) is not { } policy)
+            return cached is not null ? FromCache(cached, $"fetched policy invalid: {problem}") : new Result(null, false, $"invalid MTA-STS policy: {problem}");
+        cache.Put(domain, new StsCache.Entry(txt.Id, now, text, policy));
+        return new Result(policy, false, $"id {txt.Id}, fetched: {policy}");
+    }
+
+    static Result FromCache(StsCache.Entry entry, string why) =>
+        new(entry.Policy, true, $"id {entry.Id}, cached {entry.Fetched:yyyy-MM-dd HH:mm:ss}Z ({why}): {entry.Policy}");
+}
