@@ -12,6 +12,21 @@ public sealed class StsNamespaceTests
 {
     const string WebAddress = "127.0.0.6";
 
+    const string MtaStsQuery = "/usr/bin/mta-sts-query";
+
+    /// <summary>What postfix-mta-sts-resolver's mta-sts-query prints for a domain, run in the namespace trusting the test CA.</summary>
+    static async Task<string> MtaStsQueryAsync(NetworkNamespace ns, string domain, string caFile)
+    {
+        var psi = ns.StartInfo(MtaStsQuery, domain);
+        psi.Environment["SSL_CERT_FILE"] = caFile;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(cts.Token);
+        return await stdout + await stderr;
+    }
+
     static string Policy(string mode, params string[] mx) =>
         $"version: STSv1\r\nmode: {mode}\r\n{string.Concat(mx.Select(m => $"mx: {m}\r\n"))}max_age: 86400\r\n";
 
@@ -52,6 +67,30 @@ public sealed class StsNamespaceTests
         Assert.Equal(0, code);
         Assert.Contains("domain=enforce.sts.test policy=sts-enforce source=\"DNS\"", shown);
         Assert.Contains("mode: enforce; mx: mx1.sts.test; max_age: 86400", shown);
+
+        // The anchor: postfix-mta-sts-resolver's query tool, in the same namespace with the same
+        // roots, finds the same id, mode and MX patterns for every domain, and nothing where there
+        // is none (checked where tests/install-peers.sh installed it).
+        if (File.Exists(MtaStsQuery))
+        {
+            foreach (string d in domains.Append("nothing"))
+            {
+                string theirs = await MtaStsQueryAsync(ns, $"{d}.sts.test", ca.CertificateFile);
+                (code, shown) = await Smtpctl.RunAsync(smtpd, "show", "tls-policy", $"{d}.sts.test");
+                var ours = System.Text.RegularExpressions.Regex.Match(shown, @"mode: (\w+); mx: ([^;]*);");
+                if (d == "nothing")
+                {
+                    Assert.Contains("policy=opportunistic", shown);
+                    Assert.DoesNotContain("'mode'", theirs);
+                    continue;
+                }
+                Assert.True(ours.Success, shown);
+                Assert.Contains("(<STSFetchResult.VALID: 1>, ('20261207', ", theirs);
+                Assert.Contains("MTA-STS id 20261207", shown);
+                Assert.Contains($"'mode': '{ours.Groups[1].Value}'", theirs);
+                Assert.Contains($"'mx': [{string.Join(", ", ours.Groups[2].Value.Split(", ").Select(m => $"'{m}'"))}]", theirs);
+            }
+        }
 
         foreach (string d in domains) await SendAsync(ns, smtpd, $"{user}@{d}.sts.test", $"to {d}");
 
