@@ -89,8 +89,10 @@ public sealed partial class MtaProcess
     static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time, SmtpdLog log, out Func<RoutePlanner> current)
     {
         var planners = new System.Runtime.CompilerServices.ConditionalWeakTable<Reload.ConfigGeneration, RoutePlanner>();
+        // One MTA-STS web client and cache for all generations: a reload forgets no policy.
+        var sts = TlsPolicy.Sts.StsLookup.For(dns, settings ?? SmtpdSettings.Default, time, log);
         RoutePlanner Planner(Reload.ConfigGeneration generation) =>
-            planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas, log));
+            planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas, log, sts));
         current = () => Planner(config.Current);
         return name => config.Action(name) is var (action, generation) ? (action, Planner(generation)) : null;
     }

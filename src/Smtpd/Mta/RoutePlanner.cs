@@ -16,14 +16,14 @@ namespace Smtpd.Mta;
 /// <param name="time">The clock the sessions' timeouts count on.</param>
 /// <param name="cas">The relay CAs loaded with the configuration; null: loaded here from <paramref name="ruleset"/>.</param>
 /// <param name="log">Where MTA-STS testing policies' mismatches are reported; null: nowhere.</param>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null, SmtpdLog? log = null)
+/// <param name="sts">The MTA-STS lookup shared by every configuration; null: one of its own.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null, SmtpdLog? log = null,
+    TlsPolicy.Sts.StsLookup? sts = null)
 {
     readonly RelayCas _cas = cas ?? RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
     readonly TlsPolicy.TlsPolicyResolver _tlsPolicies = new(ruleset, tables, dns, (settings ?? SmtpdSettings.Default).MxPort,
-        dns is IDnssecResolver secure
-            ? new TlsPolicy.Sts.StsLookup(secure, new TlsPolicy.Sts.StsFetcher(dns), new TlsPolicy.Sts.StsCache((settings ?? SmtpdSettings.Default).Paths?.Spool), time ?? TimeProvider.System)
-            : null);
+        sts ?? TlsPolicy.Sts.StsLookup.For(dns, settings ?? SmtpdSettings.Default, time ?? TimeProvider.System, log));
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
     int MxPort => _settings.MxPort;

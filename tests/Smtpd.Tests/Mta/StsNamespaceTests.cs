@@ -105,6 +105,7 @@ public sealed class StsNamespaceTests
         string testing = await DeliveryLineAsync(smtpd, $"{user}@testing.sts.test");
         Assert.Contains("tls=unverified ", testing);
         Assert.Contains("result=\"Ok\"", testing);
+        Assert.Contains("smtp-out: MTA-STS policy of enforce.sts.test fetched: id 20261207, mode: enforce; mx: mx1.sts.test; max_age: 86400", smtpd.Log);
         Assert.Contains("MTA-STS testing policy of testing.sts.test: MX mx3.sts.test not in the policy (mx: mx9.sts.test); delivering anyway", smtpd.Log);
 
         // The delivered ones leave the queue; the two refused wait in it (bounded wait: the queue records after the log line).

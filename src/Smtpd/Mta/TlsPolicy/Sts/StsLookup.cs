@@ -8,8 +8,17 @@ namespace Smtpd.Mta.TlsPolicy.Sts;
 /// same, or when the TXT record or the web server cannot be reached, or the record is gone;
 /// otherwise the policy is fetched and cached.
 /// </summary>
-public sealed class StsLookup(IDnssecResolver dns, StsFetcher fetcher, StsCache cache, TimeProvider time)
+/// <param name="log">Where fetched policies and failed fetches are told; null: nowhere.</param>
+public sealed class StsLookup(IDnssecResolver dns, StsFetcher fetcher, StsCache cache, TimeProvider time, SmtpdLog? log = null)
 {
+    /// <summary>
+    /// The daemon's lookup: one web client and one cache for every configuration a reload
+    /// makes; null when the resolver cannot say what DNSSEC says (no MTA-STS then either, as
+    /// the TXT record comes through the same resolver).
+    /// </summary>
+    public static StsLookup? For(IDnsResolver dns, SmtpdSettings settings, TimeProvider time, SmtpdLog? log) =>
+        dns is IDnssecResolver secure ? new StsLookup(secure, new StsFetcher(dns), new StsCache(settings.Paths?.Spool), time, log) : null;
+
     /// <summary>What was found: the policy (null: none) and whether it came from the cache, or why there is none.</summary>
     public sealed record Result(StsPolicy? Policy, bool FromCache, string Detail);
 
@@ -35,11 +44,13 @@ public sealed class StsLookup(IDnssecResolver dns, StsFetcher fetcher, StsCache 
         try { text = await fetcher.FetchAsync(domain, ct); }
         catch (StsFetchException ex)
         {
+            log?.Info($"smtp-out: MTA-STS policy of {domain} (id {txt.Id}) not fetched: {ex.Message}{(cached is not null ? "; the cached one holds" : "")}");
             return cached is not null ? FromCache(cached, $"fetch failed ({ex.Message})") : new Result(null, false, $"no MTA-STS policy: {ex.Message}");
         }
         if (StsPolicy.Parse(text, out string? problem) is not { } policy)
             return cached is not null ? FromCache(cached, $"fetched policy invalid: {problem}") : new Result(null, false, $"invalid MTA-STS policy: {problem}");
         cache.Put(domain, new StsCache.Entry(txt.Id, now, text, policy));
+        log?.Info($"smtp-out: MTA-STS policy of {domain} fetched: id {txt.Id}, {policy}");
         return new Result(policy, false, $"id {txt.Id}, fetched: {policy}");
     }
 
