@@ -58,6 +58,17 @@ public sealed partial class ConfigParser
             case "tls-policy":
                 ParseTlsPolicy(c);
                 break;
+            case "tls-rpt":
+                c.ExpectKeyword("domain", "tls-rpt");
+                string rptDomain = c.ExpectValue("tls-rpt domain");
+                if (Table.TableValues.HostnameProblem(rptDomain) is { } badDomain)
+                    throw new ConfigSyntaxException(c.Previous.Location, $"invalid tls-rpt domain '{rptDomain}': {badDomain}");
+                c.ExpectKeyword("contact", $"tls-rpt domain {rptDomain}");
+                string contact = c.ExpectValue("contact");
+                if (!Smtp.MailAddress.TryParse(contact, allowNoDomain: false, out _))
+                    throw new ConfigSyntaxException(c.Previous.Location, $"invalid tls-rpt contact '{contact}': not a mail address");
+                settings = settings with { TlsRptDomain = rptDomain, TlsRptContact = contact };
+                break;
             case "admd":
                 settings = settings with { Admd = c.ExpectValue("admd") };
                 break;

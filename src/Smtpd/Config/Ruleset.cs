@@ -65,6 +65,10 @@ public sealed record Ruleset
     /// <summary><c>tls-policy default X</c>: the choice for domains the table does not name.</summary>
     public TlsPolicyChoice TlsPolicyDefault { get; init; } = TlsPolicyChoice.Auto;
 
+    /// <summary><c>tls-rpt domain DOMAIN contact ADDRESS</c>: TLS-RPT reports are sent, as DOMAIN (organization-name), naming ADDRESS as contact; null: off.</summary>
+    public string? TlsRptDomain { get; init; }
+    public string? TlsRptContact { get; init; }
+
     /// <summary><c>admd NAME</c>: the authserv-id given to filters; null means the hostname.</summary>
     public string? Admd { get; init; }
 

@@ -251,7 +251,7 @@ public sealed partial class MtaProcess
             {
                 _bus.Chaos?.ThrowIfAsked("mta.route");
                 var route = await planner.PlanAsync(action, domain, ct);
-                if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
+                if (route.Failure is { } failure) { RecordRouteFailure(route); Report(envelopes, failure, null); return; }
                 attempt = await TransferAsync(route, action, envelopes, ct);
             }
             finally { _concurrency.Release(); }
@@ -354,6 +354,7 @@ public sealed partial class MtaProcess
                         {
                             var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), options, _log, ct);
                             _lastConnected[address] = _time.GetUtcNow();
+                            RecordSessionOpened(route, hop, opened);
                             if (opened.TlsVersion is { } version) _bus.Stats.TlsSession("out", version);
                             return opened;
                         },
@@ -362,6 +363,7 @@ public sealed partial class MtaProcess
                 catch (MtaException ex)
                 {
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
+                    RecordSessionFailure(route, hop, address, ex);
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
                     // Even a 5xx banner or HELO is the host's fault, not the mail's (OpenSMTPD's mta_error).
                     MarkBroken(hop.Host, hop.Port);

@@ -18,5 +18,8 @@ public sealed record Route(IReadOnlyList<NextHop> Hosts, ClientOptions Options, 
     /// <summary>The destination's TLS policy for MX relaying; null for a relay host (its own TLS settings) and for a failed route.</summary>
     public TlsPolicy.OutboundTlsPolicy? TlsPolicy { get; init; }
 
+    /// <summary>When the TLS policy refused the route: its RFC 8460 result type, for TLS-RPT.</summary>
+    public string? TlsRptResult { get; init; }
+
     public static Route Fail(Outcome failure) => new([], null!, failure);
 }

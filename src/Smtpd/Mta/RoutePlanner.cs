@@ -86,7 +86,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         // lookups (DNSSEC, MTA-STS) are made only for a domain that has somewhere to go.
         var policy = await _tlsPolicies.ResolveAsync(domain, ct);
         if (policy.Failure is { } policyFailure)
-            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy };
+            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy, TlsRptResult = policy.DaneRequired ? TlsPolicy.Rpt.TlsRptResult.DaneRequired : null };
         var mxOptions = MxOptions(action, helo, policy, sources);
         var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
@@ -98,7 +98,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         // dane-only: a host without validated TLSA records is not one to send to.
         if (policy.DaneRequired) ordered = ordered.Where(h => h.Dane is not null || h.EncryptOnly).ToList();
         if (policy.DaneRequired && ordered.Count == 0)
-            return Route.Fail(Outcome.TempFail($"dane-only: no MX of {domain} has DNSSEC-validated TLSA records")) with { TlsPolicy = policy };
+            return Route.Fail(Outcome.TempFail($"dane-only: no MX of {domain} has DNSSEC-validated TLSA records")) with { TlsPolicy = policy, TlsRptResult = TlsPolicy.Rpt.TlsRptResult.DaneRequired };
         // MTA-STS enforce: only the MX hosts the policy names (RFC 8461 4.1); testing only says so.
         if (policy.Sts is { } sts)
         {
@@ -109,7 +109,7 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             {
                 ordered = ordered.Where(h => sts.Allows(h.Host)).ToList();
                 if (ordered.Count == 0)
-                    return Route.Fail(Outcome.TempFail($"MTA-STS: no MX of {domain} matches its policy (mx: {string.Join(", ", sts.Mx)})")) with { TlsPolicy = policy };
+                    return Route.Fail(Outcome.TempFail($"MTA-STS: no MX of {domain} matches its policy (mx: {string.Join(", ", sts.Mx)})")) with { TlsPolicy = policy, TlsRptResult = TlsPolicy.Rpt.TlsRptResult.ValidationFailure };
             }
         }
         return new Route(ordered, mxOptions) { TlsPolicy = policy };

@@ -218,6 +218,9 @@ public sealed class SmtpClientSession : IAsyncDisposable
     /// <summary>Why the peer's certificate failed the check, once TLS was tried.</summary>
     string? _certificateProblem;
 
+    /// <summary>Why the peer's certificate failed the check (DANE or chain and name); null when it passed or TLS was not tried.</summary>
+    public string? CertificateProblem => _certificateProblem;
+
     async Task StartTlsAsync(CancellationToken ct)
     {
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);

@@ -51,7 +51,7 @@ public sealed class DaneNamespaceTests
     }
 
     /// <param name="caFile">The roots it trusts instead of the system's (SSL_CERT_FILE), for certificates a test CA issued.</param>
-    internal static async Task<SmtpdInstance> RelayerAsync(NetworkNamespace ns, string globals = "", string? caFile = null)
+    internal static async Task<SmtpdInstance> RelayerAsync(NetworkNamespace ns, string globals = "", string? caFile = null, IDictionary<string, string>? environment = null)
     {
         var smtpd = new SmtpdInstance($$"""
             {{globals}}
@@ -62,6 +62,7 @@ public sealed class DaneNamespaceTests
         smtpd.Wrapper.AddRange(ns.Enter);
         smtpd.Environment.Remove("SMTPD_RESOLVER");
         smtpd.Environment["SMTPD_MTA_TIMEOUT"] = "5";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) smtpd.Environment[key] = value;
         if (caFile is not null)
         {
             // In the daemon's directory: the user it becomes must read it.

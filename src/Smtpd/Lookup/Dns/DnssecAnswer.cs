@@ -14,3 +14,12 @@ public interface IDnssecResolver
     /// <exception cref="DnsTempFailException">No answer, or an error other than "no such name".</exception>
     Task<DnssecAnswer> QueryDnssecAsync(string name, DnsRecordType type, CancellationToken ct);
 }
+
+/// <summary>For resolvers that wrap another (metrics, fault injection): its DNSSEC answers, or "not validated" when it has none.</summary>
+public static class DnssecPassThrough
+{
+    public static Task<DnssecAnswer> QueryAsync(IDnsResolver inner, string name, DnsRecordType type, CancellationToken ct) =>
+        inner is IDnssecResolver secure
+            ? secure.QueryDnssecAsync(name, type, ct)
+            : Task.FromResult(new DnssecAnswer([], Secure: false, Exists: true, "the resolver cannot tell DNSSEC status"));
+}

@@ -107,6 +107,30 @@ public sealed class LocalTlsPolicyTests : IDisposable
         Assert.Contains("/etc/smtpd.conf:2: unknown TLS policy 'maybe' (auto, none, encrypt, verify, dane-only or sts-only)", ex.Message);
     }
 
+    [Theory]
+    [InlineData("tls-rpt domain reporter.example contact postmaster@reporter.example", null)]
+    [InlineData("tls-rpt domain reporter.example contact nobody", "/etc/smtpd.conf:2: invalid tls-rpt contact 'nobody': not a mail address")]
+    [InlineData("tls-rpt domain a@reporter.example contact a@b.example", "/etc/smtpd.conf:2: invalid tls-rpt domain 'a@reporter.example'")]
+    [InlineData("tls-rpt contact a@b.example", "/etc/smtpd.conf:2: ")]
+    public void Tls_rpt_is_off_unless_configured_with_a_domain_and_a_contact(string line, string? error)
+    {
+        string text = $"""
+            listen on 127.0.0.1
+            {line}
+            action "out" relay
+            match from local for any action "out"
+            """;
+        Assert.Null(ConfigParser.Parse(text.Replace(line, ""), "/etc/smtpd.conf").TlsRptDomain);
+        if (error is null)
+        {
+            var r = ConfigParser.Parse(text, "/etc/smtpd.conf");
+            Assert.Equal("reporter.example", r.TlsRptDomain);
+            Assert.Equal("postmaster@reporter.example", r.TlsRptContact);
+            return;
+        }
+        Assert.Contains(error, Assert.Throws<ConfigException>(() => ConfigParser.Parse(text, "/etc/smtpd.conf")).Message);
+    }
+
     [Fact]
     public async Task Smtpd_n_names_a_bad_table_value_at_file_and_line()
     {

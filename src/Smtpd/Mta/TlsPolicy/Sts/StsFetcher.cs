@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Smtpd.Lookup.Dns;
 
@@ -19,30 +18,7 @@ public sealed class StsFetcher : IDisposable
 
     readonly HttpClient _http;
 
-    public StsFetcher(IDnsResolver dns)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            AllowAutoRedirect = false,
-            UseProxy = false,
-            UseCookies = false,
-            ConnectTimeout = TimeSpan.FromSeconds(15),
-            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
-            ConnectCallback = async (context, ct) =>
-            {
-                var addresses = await dns.ResolveHostAsync(context.DnsEndPoint.Host, ct);
-                if (addresses.Count == 0) throw new HttpRequestException($"no address for {context.DnsEndPoint.Host}");
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(addresses.Select(a => new IPEndPoint(a, context.DnsEndPoint.Port)).First(), ct);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch { socket.Dispose(); throw; }
-            },
-        };
-        _http = new HttpClient(handler) { Timeout = FetchTimeout };
-    }
+    public StsFetcher(IDnsResolver dns) => _http = ResolvingHttpClient.Create(dns, FetchTimeout);
 
     /// <summary>The policy text; throws <see cref="StsFetchException"/> saying why there is none.</summary>
     public async Task<string> FetchAsync(string domain, CancellationToken ct)
