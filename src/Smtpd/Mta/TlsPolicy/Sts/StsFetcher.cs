@@ -10,7 +10,7 @@ namespace Smtpd.Mta.TlsPolicy.Sts;
 /// followed, only a 200 answer of type text/plain, at most 64 KiB, within a time limit. The
 /// host is resolved by our resolver, as the MX hosts are.
 /// </summary>
-public sealed class StsFetcher : IDisposable
+public sealed class StsFetcher : IStsPolicySource, IDisposable
 {
     /// <summary>RFC 8461 3.3 suggests a limit of 64 KiB for a policy.</summary>
     public const int MaxPolicySize = 64 * 1024;
@@ -48,3 +48,11 @@ public sealed class StsFetcher : IDisposable
 }
 
 public sealed class StsFetchException(string message) : Exception(message);
+
+/// <summary>Where MTA-STS policy files come from: the web (<see cref="StsFetcher"/>), or a test's fake.</summary>
+public interface IStsPolicySource
+{
+    /// <summary>The policy text of a domain.</summary>
+    /// <exception cref="StsFetchException">There is none to be had now, and why.</exception>
+    Task<string> FetchAsync(string domain, CancellationToken ct);
+}

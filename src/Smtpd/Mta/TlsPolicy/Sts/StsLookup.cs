@@ -9,7 +9,7 @@ namespace Smtpd.Mta.TlsPolicy.Sts;
 /// otherwise the policy is fetched and cached.
 /// </summary>
 /// <param name="log">Where fetched policies and failed fetches are told; null: nowhere.</param>
-public sealed class StsLookup(IDnssecResolver dns, StsFetcher fetcher, StsCache cache, TimeProvider time, SmtpdLog? log = null)
+public sealed class StsLookup(IDnssecResolver dns, IStsPolicySource fetcher, StsCache cache, TimeProvider time, SmtpdLog? log = null)
 {
     /// <summary>
     /// The daemon's lookup: one web client and one cache for every configuration a reload
