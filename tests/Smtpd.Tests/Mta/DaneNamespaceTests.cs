@@ -109,6 +109,7 @@ public sealed class DaneNamespaceTests
         //   ta.dane.test    MX mx2 = 127.0.0.3:25, TLSA 2 0 1 = its issuing intermediate -> delivered, tls=dane
         //   bad.dane.test   MX mx3 = 127.0.0.4:25, TLSA 3 1 1 = another key -> 4xx, stays queued
         //   plain.test (unsigned) MX mx.plain.test = 127.0.0.5:25, TLSA not matching -> opportunistic, delivered
+        //   cross.dane.test: a validated MX naming mx.plain.test, whose records are not validated -> no DANE, delivered
         // All four MX hosts are listeners of one receiving smtpd of ours.
         SkipUnlessPeers();
         using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
@@ -125,6 +126,7 @@ public sealed class DaneNamespaceTests
                 "good IN MX 10 mx1.dane.test.", "mx1 IN A 127.0.0.2", $"_25._tcp.mx1 IN TLSA {EeSpkiSha256(mx1.Cert)}",
                 "ta IN MX 10 mx2.dane.test.", "mx2 IN A 127.0.0.3", $"_25._tcp.mx2 IN TLSA {TaCertSha256(intermediate)}",
                 "bad IN MX 10 mx3.dane.test.", "mx3 IN A 127.0.0.4", $"_25._tcp.mx3 IN TLSA {EeSpkiSha256(other.Cert)}",
+                "cross IN MX 10 mx.plain.test.",
             ]),
             // A TLSA record nothing matches, in a zone nobody signed: not to be trusted, so ignored.
             new SignedDns.Zone("plain.test", ["@ IN MX 10 mx.plain.test.", "mx IN A 127.0.0.5", $"_25._tcp.mx IN TLSA {EeSpkiSha256(other.Cert)}"], Signed: false));
@@ -136,6 +138,7 @@ public sealed class DaneNamespaceTests
         await SendAsync(ns, smtpd, $"{user}@ta.dane.test", "dane ta");
         await SendAsync(ns, smtpd, $"{user}@bad.dane.test", "dane mismatch");
         await SendAsync(ns, smtpd, $"{user}@plain.test", "unsigned");
+        await SendAsync(ns, smtpd, $"{user}@cross.dane.test", "insecure address");
 
         string good = await DeliveryLineAsync(smtpd, $"{user}@good.dane.test");
         Assert.Contains("relay=\"mx1.dane.test [127.0.0.2]\" tls=dane ", good);
@@ -150,8 +153,14 @@ public sealed class DaneNamespaceTests
         Assert.Contains("tls=unverified ", unsigned); // STARTTLS taken, a self-signed certificate: opportunistic
         Assert.Contains("result=\"Ok\"", unsigned);
 
-        // Delivered: three messages in the peer's maildir, none from the mismatched MX.
-        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, user), 3, Timeout);
+        // A validated MX record is not enough: the MX host's own records (address, TLSA) are in
+        // an unsigned zone, so its non-matching TLSA record is not trusted.
+        string cross = await DeliveryLineAsync(smtpd, $"{user}@cross.dane.test");
+        Assert.Contains("tls=unverified ", cross);
+        Assert.Contains("result=\"Ok\"", cross);
+
+        // Delivered: four messages in the peer's maildir, none from the mismatched MX.
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, user), 4, Timeout);
         var bodies = await Task.WhenAll(files.Select(f => File.ReadAllTextAsync(f)));
         Assert.DoesNotContain(bodies, b => b.Contains("body of dane mismatch"));
         Assert.Contains(bodies, b => b.Contains("body of dane ee"));
