@@ -14,11 +14,15 @@ export DEBIAN_FRONTEND=noninteractive
 # browser (headless) that the admin page's test drives with Selenium.
 # opendkim, opendmarc, clamav-milter + clamav-daemon: real milters the milter tests talk to
 # (started by each test in the foreground, never as system services).
+# nsd, unbound and ldnsutils: a DNSSEC-signed zone (ldns-signzone), served by NSD, validated by
+# Unbound, for the DANE tests; nginx-light: the web server of MTA-STS policies;
+# postfix-mta-sts-resolver: its mta-sts-query is the anchor our MTA-STS answers are compared with.
 # clang and zlib1g-dev: what `dotnet publish` needs to link the Native AOT smtpd and smtpctl the
 # tests run (./publish.sh; clang brings binutils' objcopy, which strips the symbols).
 packages=(swaks util-linux iproute2 passwd openssl python3 ca-certificates dnsmasq-base postfix
     dovecot-core dovecot-lmtpd postgresql slapd ldap-utils libldap-2.5-0 rspamd python3-dkim
-    clang zlib1g-dev prometheus chromium chromium-driver opendkim opendmarc clamav-milter clamav-daemon)
+    clang zlib1g-dev prometheus chromium chromium-driver opendkim opendmarc clamav-milter clamav-daemon
+    nsd unbound ldnsutils nginx-light postfix-mta-sts-resolver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Packages may start system services; the tests start their own instances.
-    for s in dovecot postfix postgresql slapd rspamd prometheus opendkim opendmarc clamav-milter clamav-daemon clamav-freshclam; do service "$s" stop >/dev/null 2>&1 || true; done
+    for s in dovecot postfix postgresql slapd rspamd prometheus opendkim opendmarc clamav-milter clamav-daemon clamav-freshclam \
+        nsd unbound nginx postfix-mta-sts-resolver; do service "$s" stop >/dev/null 2>&1 || true; done
 fi
 
 # Debian's OpenSMTPD 6.8 and its filters, extracted (not installed: it conflicts with postfix).

@@ -30,6 +30,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     readonly SchedulerProcess _scheduler;
     readonly MdaProcess _mda;
     readonly MtaProcess _mta;
+    readonly Smtpd.Mta.TlsPolicy.Rpt.TlsRptReporter _tlsRpt;
     readonly Smtpd.Bounce.BounceProcess _bounce;
     readonly Smtpd.Lookup.LookupProcess _lookup;
     readonly Smtpd.Control.ControlServer _control;
@@ -100,7 +101,10 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         Smtpd.Lookup.Dns.IDnsResolver dns = Smtpd.Lookup.Dns.DnsResolver.FromSetting(s.Resolver, log);
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         dns = WithMetrics(dns, time);
-        _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s);
+        // TLS-RPT: the MTA records what each TLS policy met; the reporter sends when tls-rpt is on.
+        var tlsReports = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptRecorder(time);
+        _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s) { TlsReports = tlsReports };
+        _tlsRpt = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptReporter(_live, _queueProcess.Enqueue, dns, tlsReports, time, log, s.TlsRptPeriod);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         _bounce = new Smtpd.Bounce.BounceProcess(_live, _queueProcess.Enqueue, _bus, time, log);
@@ -214,6 +218,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         _running.Add(_mdaRunning = _mda.RunAsync(_stop.Token));
         _running.Add(_mtaRunning = _mta.RunAsync(_stop.Token));
         _running.Add(_bounce.RunAsync(_stop.Token));
+        _running.Add(_tlsRpt.RunAsync(_stop.Token));
         _running.Add(_lookup.RunAsync(_stop.Token));
         _running.Add(_control.RunAsync(_stop.Token));
         _running.Add(RunParentAsync(_stop.Token));

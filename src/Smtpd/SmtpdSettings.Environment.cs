@@ -39,6 +39,7 @@ public sealed partial record SmtpdSettings
             Port = port,
             MxPort = Take("SMTPD_MTA_PORT", Port("SMTPD_MTA_PORT"), d.MxPort),
             MtaTimeout = Take("SMTPD_MTA_TIMEOUT", Seconds("SMTPD_MTA_TIMEOUT"), d.MtaTimeout),
+            TlsRptPeriod = Take("SMTPD_TLSRPT_PERIOD", Seconds("SMTPD_TLSRPT_PERIOD"), d.TlsRptPeriod),
             TlsHandshakeTimeout = Take("SMTPD_TLS_HANDSHAKE_TIMEOUT", Seconds("SMTPD_TLS_HANDSHAKE_TIMEOUT"), d.TlsHandshakeTimeout),
             SessionTimeout = Take("SMTPD_SESSION_TIMEOUT", Seconds("SMTPD_SESSION_TIMEOUT"), d.SessionTimeout),
             FilterTimeout = Take("SMTPD_FILTER_TIMEOUT", Seconds("SMTPD_FILTER_TIMEOUT"), d.FilterTimeout),

@@ -4,8 +4,12 @@ using Smtpd.Lookup.Dns;
 namespace Smtpd.Chaos;
 
 /// <summary>DNS answers that may come late or not at all (as a SERVFAIL would): the MTA retries.</summary>
-public sealed class ChaosDns(IDnsResolver inner, ChaosMonkey monkey) : IDnsResolver
+public sealed class ChaosDns(IDnsResolver inner, ChaosMonkey monkey) : IDnsResolver, IDnssecResolver
 {
+    /// <summary>DANE and MTA-STS lookups: no fault of their own (the MX and host lookups around them fail).</summary>
+    public Task<DnssecAnswer> QueryDnssecAsync(string name, DnsRecordType type, CancellationToken ct) =>
+        DnssecPassThrough.QueryAsync(inner, name, type, ct);
+
     public async Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct)
     {
         await monkey.PauseAsync("dns.mx", ct);

@@ -55,6 +55,20 @@ public sealed partial class ConfigParser
                 string wrapper = c.ExpectValue("mda wrapper");
                 mdaWrappers[wrapper] = c.ExpectValue($"mda wrapper {wrapper}");
                 break;
+            case "tls-policy":
+                ParseTlsPolicy(c);
+                break;
+            case "tls-rpt":
+                c.ExpectKeyword("domain", "tls-rpt");
+                string rptDomain = c.ExpectValue("tls-rpt domain");
+                if (Table.TableValues.HostnameProblem(rptDomain) is { } badDomain)
+                    throw new ConfigSyntaxException(c.Previous.Location, $"invalid tls-rpt domain '{rptDomain}': {badDomain}");
+                c.ExpectKeyword("contact", $"tls-rpt domain {rptDomain}");
+                string contact = c.ExpectValue("contact");
+                if (!Smtp.MailAddress.TryParse(contact, allowNoDomain: false, out _))
+                    throw new ConfigSyntaxException(c.Previous.Location, $"invalid tls-rpt contact '{contact}': not a mail address");
+                settings = settings with { TlsRptDomain = rptDomain, TlsRptContact = contact };
+                break;
             case "admd":
                 settings = settings with { Admd = c.ExpectValue("admd") };
                 break;
@@ -73,6 +87,25 @@ public sealed partial class ConfigParser
                 throw new ConfigSyntaxException(keyword.Location, $"unknown keyword '{keyword.Text}'");
         }
         c.ExpectEnd(keyword.Text);
+    }
+
+    /// <summary><c>tls-policy &lt;TABLE&gt;</c> or <c>tls-policy default CHOICE</c> (outbound TLS for MX relaying).</summary>
+    private void ParseTlsPolicy(TokenCursor c)
+    {
+        if (PeekTableRef(c))
+        {
+            settings = settings with { TlsPolicyTable = ParseTableRef(c, "tls-policy") };
+            return;
+        }
+        if (!c.TryKeyword("default"))
+            throw c.Unexpected("tls-policy", "<table> or default");
+        // "verify" and "encrypt" are reserved words: the word is read as it stands.
+        var value = c.Take();
+        if (!value.IsWord)
+            throw new ConfigSyntaxException(value.Location, $"missing policy after 'tls-policy default' ({TlsPolicyChoices.Words})");
+        if (!TlsPolicyChoices.TryParse(value.Text, out var choice))
+            throw new ConfigSyntaxException(value.Location, $"unknown TLS policy '{value.Text}' ({TlsPolicyChoices.Words})");
+        settings = settings with { TlsPolicyDefault = choice };
     }
 
     private void ParseQueue(TokenCursor c)

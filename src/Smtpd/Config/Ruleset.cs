@@ -59,6 +59,16 @@ public sealed record Ruleset
     /// <summary><c>mta max-deferred N</c>.</summary>
     public int MtaMaxDeferred { get; init; } = 100;
 
+    /// <summary><c>tls-policy &lt;TABLE&gt;</c>: domain → <see cref="TlsPolicyChoice"/> for MX relaying; null: none.</summary>
+    public string? TlsPolicyTable { get; init; }
+
+    /// <summary><c>tls-policy default X</c>: the choice for domains the table does not name.</summary>
+    public TlsPolicyChoice TlsPolicyDefault { get; init; } = TlsPolicyChoice.Auto;
+
+    /// <summary><c>tls-rpt domain DOMAIN contact ADDRESS</c>: TLS-RPT reports are sent, as DOMAIN (organization-name), naming ADDRESS as contact; null: off.</summary>
+    public string? TlsRptDomain { get; init; }
+    public string? TlsRptContact { get; init; }
+
     /// <summary><c>admd NAME</c>: the authserv-id given to filters; null means the hostname.</summary>
     public string? Admd { get; init; }
 

@@ -75,6 +75,7 @@ public sealed partial class ControlCommands(ControlContext ctx)
             case ["show", "hosts"]: return await ShowMtaAsync(MtaView.Hosts, output);
             case ["show", "relays"]: return await ShowMtaAsync(MtaView.Relays, output);
             case ["show", "hoststats"]: return await ShowMtaAsync(MtaView.HostStats, output);
+            case ["show", "tls-policy", var domain]: return await ShowTlsPolicyAsync(domain, output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).
             case ["show", "mta", "paused"]: return 0;
@@ -248,6 +249,19 @@ public sealed partial class ControlCommands(ControlContext ctx)
     async Task<int> ShowMtaAsync(MtaView view, TextWriter output)
     {
         foreach (string line in await ctx.Bus.RequestAsync<IReadOnlyList<string>>(r => new MtaShow(view, r)))
+            await output.WriteLineAsync(line);
+        return 0;
+    }
+
+    /// <summary><c>smtpctl show tls-policy DOMAIN</c>: the policy relaying by MX would apply there now, and where it came from.</summary>
+    async Task<int> ShowTlsPolicyAsync(string domain, TextWriter output)
+    {
+        if (TableValues.DomainProblem(domain) is { } why)
+        {
+            await output.WriteLineAsync($"smtpctl: invalid domain: {domain}: {why}");
+            return 1;
+        }
+        foreach (string line in await ctx.Bus.RequestAsync<IReadOnlyList<string>>(r => new MtaShowTlsPolicy(domain, r)))
             await output.WriteLineAsync(line);
         return 0;
     }

@@ -23,7 +23,7 @@ public static class ControlGrammar
         "trace <str>", "unprofile <str>", "untrace <str>", "update table <str>",
         "encrypt", "encrypt <str>", "spf walk",
         // Ours: OpenSMTPD cannot reload.
-        "reload",
+        "reload", "show tls-policy <domain>",
     ];
 
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>

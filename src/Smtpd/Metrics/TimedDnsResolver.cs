@@ -9,8 +9,12 @@ namespace Smtpd.Metrics;
 /// included (a timeout is the lookup an administrator most needs to see). Put in place only
 /// when metrics are served.
 /// </summary>
-public sealed class TimedDnsResolver(IDnsResolver inner, IStatBackend stats, TimeProvider time) : IDnsResolver
+public sealed class TimedDnsResolver(IDnsResolver inner, IStatBackend stats, TimeProvider time) : IDnsResolver, IDnssecResolver
 {
+    /// <summary>DANE and MTA-STS lookups pass through (timed as well); a resolver that cannot tell DNSSEC says nothing is validated.</summary>
+    public Task<DnssecAnswer> QueryDnssecAsync(string name, DnsRecordType type, CancellationToken ct) =>
+        Timed(type.ToString().ToLowerInvariant(), () => DnssecPassThrough.QueryAsync(inner, name, type, ct));
+
     public Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct) => Timed("mx", () => inner.LookupMxAsync(domain, ct));
     public Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct) => Timed("a", () => inner.ResolveHostAsync(host, ct));
     public Task<ReverseName> ReverseAsync(IPAddress address, CancellationToken ct) => Timed("ptr", () => inner.ReverseAsync(address, ct));

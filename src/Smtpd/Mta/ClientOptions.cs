@@ -30,6 +30,18 @@ public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertifica
     public string? CaName { get; init; }
     public X509Certificate2Collection? TrustedCas { get; init; }
 
+    /// <summary>The destination's TLS policy (MX relaying), for the log's <c>tls=</c>; a smarthost's is opportunistic.</summary>
+    public TlsPolicy.TlsPolicyMode Policy { get; init; } = TlsPolicy.TlsPolicyMode.Opportunistic;
+
+    /// <summary>The next hop's usable TLSA records: its certificate must match one (RFC 7672), whatever <see cref="VerifyCertificate"/> says.</summary>
+    public TlsPolicy.Dane.TlsaSet? Dane { get; init; }
+
+    /// <summary>The options for one next hop of a route: DANE for a host with TLSA records, TLS for one whose records are all unusable.</summary>
+    public ClientOptions For(NextHop hop) =>
+        hop.Dane is { } dane ? this with { Tls = MtaTls.Required, Dane = dane }
+        : hop.EncryptOnly && Tls == MtaTls.Opportunistic ? this with { Tls = MtaTls.Required }
+        : this;
+
     /// <summary>How long a remote may stay silent before we give up (RFC 5321 4.5.3.2: minutes).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -44,7 +56,7 @@ public sealed record ClientOptions(string Helo, MtaTls Tls, bool VerifyCertifica
     /// opens its own session (a verifying action never rides one a <c>no-verify</c> action opened).
     /// </summary>
     public string Key(IPEndPoint endpoint, string hostName) =>
-        $"{endpoint}|{Helo}|{Tls}|verify={(VerifyCertificate ? $"{hostName.ToLowerInvariant()}/{CaName}" : "no")}|{CredentialsKey}|{(Sources is null ? "" : string.Join(',', Sources))}|{HeloSourceTable}";
+        $"{endpoint}|{Helo}|{Tls}|verify={(VerifyCertificate ? $"{hostName.ToLowerInvariant()}/{CaName}" : "no")}|{CredentialsKey}|{(Sources is null ? "" : string.Join(',', Sources))}|{HeloSourceTable}|{Policy}{(Dane is null ? "" : "/dane=" + Dane.Key)}";
 
     /// <summary>The login and a digest of the password: another password is another session, and no secret sits in the key.</summary>
     string CredentialsKey => Credentials is null ? ""

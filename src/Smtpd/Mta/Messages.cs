@@ -36,3 +36,11 @@ public sealed record MtaRoutes(BusReply<IReadOnlyList<RouteState>> Reply) : MtaM
 {
     IBusReply? IBusRequest.Reply => Reply;
 }
+/// <summary>
+/// Admin (<c>smtpctl show tls-policy DOMAIN</c>): the TLS policy relaying by MX would apply to
+/// the domain now, and where it comes from, as lines to print.
+/// </summary>
+public sealed record MtaShowTlsPolicy(string Domain, BusReply<IReadOnlyList<string>> Reply) : MtaMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}

@@ -15,6 +15,18 @@ public sealed partial class MtaProcess
         _ => throw new ArgumentOutOfRangeException(nameof(view)),
     };
 
+    /// <summary><c>smtpctl show tls-policy DOMAIN</c>: found as a relay by MX would find it now.</summary>
+    async Task ShowTlsPolicyAsync(MtaShowTlsPolicy request, CancellationToken ct)
+    {
+        try { request.Reply.Answer((await _currentPlanner().TlsPolicyAsync(request.Domain, ct)).Lines()); }
+        catch (Exception ex)
+        {
+            request.Reply.Fail(ex);
+            if (ex is not OperationCanceledException)
+                _log.Warn($"mta: unexpected error handling {nameof(MtaShowTlsPolicy)}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+        }
+    }
+
     /// <summary><c>smtpctl show hoststats</c>: domain|time|last result, by domain.</summary>
     IReadOnlyList<string> ShowHostStats(DateTimeOffset now) => _hostStats.Lines(now);
 

@@ -34,6 +34,7 @@ public sealed partial class MtaProcess
 
     /// <summary>An envelope's action by the name it carries, with the route planner of the configuration defining it.</summary>
     readonly Func<string, (ActionConfig Action, RoutePlanner Planner)?> _actions;
+    readonly Func<RoutePlanner> _currentPlanner;
     readonly IDnsResolver _dns;
     readonly IQueueBackend _queue;
     readonly Bus _bus;
@@ -62,7 +63,12 @@ public sealed partial class MtaProcess
 
     /// <summary>One fixed configuration (tests of the MTA alone).</summary>
     public MtaProcess(Ruleset ruleset, Table.TableSet tables, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
-        : this(Fixed(ruleset, new RoutePlanner(ruleset, tables, dns, settings, time)), dns, queue, bus, time, log)
+        : this(new RoutePlanner(ruleset, tables, dns, settings, time, log: log), ruleset, dns, queue, bus, time, log)
+    {
+    }
+
+    MtaProcess(RoutePlanner planner, Ruleset ruleset, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+        : this(Fixed(ruleset, planner), () => planner, dns, queue, bus, time, log)
     {
     }
 
@@ -72,24 +78,29 @@ public sealed partial class MtaProcess
     /// tables and CAs of the configuration that defines it.
     /// </summary>
     public MtaProcess(Reload.LiveConfig config, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log, SmtpdSettings? settings = null)
-        : this(Live(config, dns, settings, time), dns, queue, bus, time, log)
+        : this(Live(config, dns, settings, time, log, out var current), current, dns, queue, bus, time, log)
     {
     }
 
     static Func<string, (ActionConfig, RoutePlanner)?> Fixed(Ruleset ruleset, RoutePlanner planner) =>
         name => ruleset.Actions.TryGetValue(name, out var action) ? (action, planner) : null;
 
-    static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time)
+    /// <param name="current">The planner of the configuration in force (what <c>show tls-policy</c> asks).</param>
+    static Func<string, (ActionConfig, RoutePlanner)?> Live(Reload.LiveConfig config, IDnsResolver dns, SmtpdSettings? settings, TimeProvider time, SmtpdLog log, out Func<RoutePlanner> current)
     {
         var planners = new System.Runtime.CompilerServices.ConditionalWeakTable<Reload.ConfigGeneration, RoutePlanner>();
-        return name => config.Action(name) is var (action, generation)
-            ? (action, planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas)))
-            : null;
+        // One MTA-STS web client and cache for all generations: a reload forgets no policy.
+        var sts = TlsPolicy.Sts.StsLookup.For(dns, settings ?? SmtpdSettings.Default, time, log);
+        RoutePlanner Planner(Reload.ConfigGeneration generation) =>
+            planners.GetValue(generation, g => new RoutePlanner(g.Ruleset, g.Tables, dns, settings, time, g.Config.RelayCas, log, sts));
+        current = () => Planner(config.Current);
+        return name => config.Action(name) is var (action, generation) ? (action, Planner(generation)) : null;
     }
 
-    MtaProcess(Func<string, (ActionConfig, RoutePlanner)?> actions, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
+    MtaProcess(Func<string, (ActionConfig, RoutePlanner)?> actions, Func<RoutePlanner> currentPlanner, IDnsResolver dns, IQueueBackend queue, Bus bus, TimeProvider time, SmtpdLog log)
     {
         _actions = actions;
+        _currentPlanner = currentPlanner;
         _dns = dns;
         _queue = queue;
         _bus = bus;
@@ -131,6 +142,10 @@ public sealed partial class MtaProcess
                             s.Reply.Fail(ex);
                             _log.Warn($"mta: unexpected error handling {nameof(MtaShow)}: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
                         }
+                        break;
+                    case MtaShowTlsPolicy p:
+                        // DNS lookups: answered off the loop, which goes on relaying meanwhile.
+                        _ = ShowTlsPolicyAsync(p, ct);
                         break;
                     case MtaRoutes r:
                         try { r.Reply.Answer(Routes(_time.GetUtcNow())); }
@@ -236,7 +251,7 @@ public sealed partial class MtaProcess
             {
                 _bus.Chaos?.ThrowIfAsked("mta.route");
                 var route = await planner.PlanAsync(action, domain, ct);
-                if (route.Failure is { } failure) { Report(envelopes, failure, null); return; }
+                if (route.Failure is { } failure) { RecordRouteFailure(route); Report(envelopes, failure, null); return; }
                 attempt = await TransferAsync(route, action, envelopes, ct);
             }
             finally { _concurrency.Release(); }
@@ -329,15 +344,17 @@ public sealed partial class MtaProcess
             foreach (var address in addresses)
             {
                 var endpoint = new IPEndPoint(address, hop.Port);
-                var connections = _hosts.GetOrAdd(route.Options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop), Time = _time });
+                var options = route.Options.For(hop);
+                var connections = _hosts.GetOrAdd(options.Key(endpoint, hop.Host), _ => new HostConnections(hop.Host, endpoint) { Relay = RelayText(route, hop), Time = _time });
                 SmtpClientSession session;
                 try
                 {
                     session = await connections.AcquireAsync(
                         async () =>
                         {
-                            var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), route.Options, _log, ct);
+                            var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), options, _log, ct);
                             _lastConnected[address] = _time.GetUtcNow();
+                            RecordSessionOpened(route, hop, opened);
                             if (opened.TlsVersion is { } version) _bus.Stats.TlsSession("out", version);
                             return opened;
                         },
@@ -346,6 +363,7 @@ public sealed partial class MtaProcess
                 catch (MtaException ex)
                 {
                     _log.Info($"smtp-out: Error on session with {hop.Host} [{address}]: {ex.Message}");
+                    RecordSessionFailure(route, hop, address, ex);
                     lastError = $"{hop.Host} [{address}]: {ex.Message}";
                     // Even a 5xx banner or HELO is the host's fault, not the mail's (OpenSMTPD's mta_error).
                     MarkBroken(hop.Host, hop.Port);
@@ -437,7 +455,7 @@ public sealed partial class MtaProcess
             // OpenSMTPD's mta_log: rcpt only when it differs from the destination, "-" for no source.
             string rcpt = e.Rcpt.Length > 0 && e.Rcpt != e.Dest ? e.Rcpt : "-";
             string source = session?.Source is { Length: > 0 } s ? s : "-";
-            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{rcpt}> source=\"{source}\" relay=\"{session?.Relay ?? "-"}\" delay={Durations.Format(delay)} result=\"{outcome.ResultWord}\" stat=\"{outcome.Text}\"");
+            _log.Info($"{id} mta delivery evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Dest}> rcpt=<{rcpt}> source=\"{source}\" relay=\"{session?.Relay ?? "-"}\" tls={session?.TlsLabel ?? "-"} delay={Durations.Format(delay)} result=\"{outcome.ResultWord}\" stat=\"{outcome.Text}\"");
             _bus.Post(outcome.Kind switch
             {
                 OutcomeKind.Ok => new QueueDeliveryOk(e, outcome.Text),

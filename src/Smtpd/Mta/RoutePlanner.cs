@@ -15,10 +15,15 @@ namespace Smtpd.Mta;
 /// <param name="settings">For the port of MX hosts (SMTPD_MTA_PORT) and the session timeout (SMTPD_MTA_TIMEOUT).</param>
 /// <param name="time">The clock the sessions' timeouts count on.</param>
 /// <param name="cas">The relay CAs loaded with the configuration; null: loaded here from <paramref name="ruleset"/>.</param>
-public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null)
+/// <param name="log">Where MTA-STS testing policies' mismatches are reported; null: nowhere.</param>
+/// <param name="sts">The MTA-STS lookup shared by every configuration; null: one of its own.</param>
+public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver dns, SmtpdSettings? settings = null, TimeProvider? time = null, RelayCas? cas = null, SmtpdLog? log = null,
+    TlsPolicy.Sts.StsLookup? sts = null)
 {
     readonly RelayCas _cas = cas ?? RelayCas.Load(ruleset);
     readonly SmtpdSettings _settings = settings ?? SmtpdSettings.Default;
+    readonly TlsPolicy.TlsPolicyResolver _tlsPolicies = new(ruleset, tables, dns, (settings ?? SmtpdSettings.Default).MxPort,
+        sts ?? TlsPolicy.Sts.StsLookup.For(dns, settings ?? SmtpdSettings.Default, time ?? TimeProvider.System, log));
 
     /// <summary>Port for MX delivery: 25, or <c>SMTPD_MTA_PORT</c> (tests run peers on free ports).</summary>
     int MxPort => _settings.MxPort;
@@ -55,9 +60,12 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             return new Route([new NextHop(relay.Host, 0, relay.EffectivePort)], options) { Via = relay };
         }
 
-        var mxOptions = Options(action, helo, action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic, null, sources);
         if (domain.StartsWith('[') && domain.EndsWith(']'))
-            return new Route([new NextHop(domain, 0, MxPort)], mxOptions);
+        {
+            var literalPolicy = await _tlsPolicies.ResolveAsync(domain, ct);
+            if (literalPolicy.Failure is { } literalFailure) return Route.Fail(Outcome.TempFail(literalFailure)) with { TlsPolicy = literalPolicy };
+            return new Route([new NextHop(domain, 0, MxPort)], MxOptions(action, helo, literalPolicy, sources)) { TlsPolicy = literalPolicy };
+        }
 
         var lookup = await dns.LookupMxAsync(domain, ct);
         switch (lookup)
@@ -74,10 +82,55 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
             if (hosts.Count == 0)
                 return Route.Fail(Outcome.TempFail($"backup: no MX of {domain} is preferred to {self}"));
         }
+        // After the MX lookup, whose failures say what they always said: the policy's own
+        // lookups (DNSSEC, MTA-STS) are made only for a domain that has somewhere to go.
+        var policy = await _tlsPolicies.ResolveAsync(domain, ct);
+        if (policy.Failure is { } policyFailure)
+            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy, TlsRptResult = policy.DaneRequired ? TlsPolicy.Rpt.TlsRptResult.DaneRequired : null };
+        var mxOptions = MxOptions(action, helo, policy, sources);
         var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
-            .Select(h => new NextHop(h.Name, h.Preference, MxPort)).ToList();
-        return new Route(ordered, mxOptions);
+            .Select(h => new NextHop(h.Name, h.Preference, MxPort)
+            {
+                Dane = policy.Dane.GetValueOrDefault(h.Name),
+                EncryptOnly = policy.EncryptOnly.Contains(h.Name),
+            }).ToList();
+        // dane-only: a host without validated TLSA records is not one to send to.
+        if (policy.DaneRequired) ordered = ordered.Where(h => h.Dane is not null || h.EncryptOnly).ToList();
+        if (policy.DaneRequired && ordered.Count == 0)
+            return Route.Fail(Outcome.TempFail($"dane-only: no MX of {domain} has DNSSEC-validated TLSA records")) with { TlsPolicy = policy, TlsRptResult = TlsPolicy.Rpt.TlsRptResult.DaneRequired };
+        // MTA-STS enforce: only the MX hosts the policy names (RFC 8461 4.1); testing only says so.
+        if (policy.Sts is { } sts)
+        {
+            var unlisted = ordered.Where(h => !sts.Allows(h.Host)).Select(h => h.Host).ToList();
+            if (unlisted.Count > 0 && policy.Mode == TlsPolicy.TlsPolicyMode.StsTesting)
+                log?.Info($"smtp-out: MTA-STS testing policy of {domain}: MX {string.Join(", ", unlisted)} not in the policy (mx: {string.Join(", ", sts.Mx)}); delivering anyway");
+            if (policy.Mode == TlsPolicy.TlsPolicyMode.StsEnforce)
+            {
+                ordered = ordered.Where(h => sts.Allows(h.Host)).ToList();
+                if (ordered.Count == 0)
+                    return Route.Fail(Outcome.TempFail($"MTA-STS: no MX of {domain} matches its policy (mx: {string.Join(", ", sts.Mx)})")) with { TlsPolicy = policy, TlsRptResult = TlsPolicy.Rpt.TlsRptResult.ValidationFailure };
+            }
+        }
+        return new Route(ordered, mxOptions) { TlsPolicy = policy };
+    }
+
+    /// <summary>The policy that <c>smtpctl show tls-policy DOMAIN</c> prints: the one a relay by MX would use now.</summary>
+    public Task<TlsPolicy.OutboundTlsPolicy> TlsPolicyAsync(string domain, CancellationToken ct) => _tlsPolicies.ResolveAsync(domain, ct);
+
+    /// <summary>
+    /// An MX relay's options under its destination's TLS policy. Opportunistic (no policy found)
+    /// is what the action alone says; a policy can only ask for more: the action's <c>tls</c>
+    /// still requires TLS and its check, and <c>none</c> (plain text) yields to it.
+    /// </summary>
+    ClientOptions MxOptions(ActionConfig action, string helo, TlsPolicy.OutboundTlsPolicy policy, IReadOnlyList<IPAddress>? sources)
+    {
+        var actionTls = action.RequireTls ? MtaTls.Required : MtaTls.Opportunistic;
+        var basic = Options(action, helo, actionTls, null, sources);
+        if (policy.Mode == TlsPolicy.TlsPolicyMode.Opportunistic) return basic;
+        var tls = policy.Tls == MtaTls.Required || action.RequireTls ? MtaTls.Required
+            : policy.Tls == MtaTls.None ? MtaTls.None : MtaTls.Opportunistic;
+        return basic with { Tls = tls, VerifyCertificate = basic.VerifyCertificate || policy.VerifyCertificate, Policy = policy.Mode };
     }
 
     /// <summary>

@@ -204,8 +204,22 @@ public sealed class SmtpClientSession : IAsyncDisposable
 
     /// <summary>The peer's certificate passed the check (chain and host name); false in plain text or when it failed.</summary>
     public bool Verified { get; private set; }
+    /// <summary>
+    /// What the delivery log's <c>tls=</c> says: <c>dane</c> (matched the TLSA records),
+    /// <c>sts</c> (verified under an enforced MTA-STS policy), <c>verified</c>, <c>unverified</c>
+    /// (encrypted, certificate not proven) or <c>none</c> (plain text).
+    /// </summary>
+    public string TlsLabel => !Secure ? "none"
+        : !Verified ? "unverified"
+        : _options.Dane is not null ? "dane"
+        : _options.Policy == TlsPolicy.TlsPolicyMode.StsEnforce ? "sts"
+        : "verified";
+
     /// <summary>Why the peer's certificate failed the check, once TLS was tried.</summary>
     string? _certificateProblem;
+
+    /// <summary>Why the peer's certificate failed the check (DANE or chain and name); null when it passed or TLS was not tried.</summary>
+    public string? CertificateProblem => _certificateProblem;
 
     async Task StartTlsAsync(CancellationToken ct)
     {
@@ -220,17 +234,23 @@ public sealed class SmtpClientSession : IAsyncDisposable
             // when the action asks for TLS (smtp+tls, smtps, tls) without no-verify.
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
-                try { _certificateProblem = PeerCertificateCheck.Problem(HostName.Trim('[', ']'), certificate, chain, errors, _options.TrustedCas); }
+                try
+                {
+                    _certificateProblem = _options.Dane is { } dane
+                        ? TlsPolicy.Dane.DaneCheck.Problem(HostName.Trim('[', ']'), certificate, chain, dane)
+                        : PeerCertificateCheck.Problem(HostName.Trim('[', ']'), certificate, chain, errors, _options.TrustedCas);
+                }
                 catch (Exception ex) { _certificateProblem = $"cannot check the certificate: {ex.Message}"; }
                 Verified = _certificateProblem is null;
-                return Verified || !_options.VerifyCertificate;
+                // DANE records are the domain's own demand: a mismatch never goes on (RFC 7672 2.2).
+                return Verified || !(_options.VerifyCertificate || _options.Dane is not null);
             },
         };
         using var timeout = Timeout(_options, ct, _options.Timeout);
         try { await ssl.AuthenticateAsClientAsync(options, timeout.Token); }
         catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException && !ct.IsCancellationRequested)
         {
-            if (_options.VerifyCertificate && _certificateProblem is { } problem)
+            if ((_options.VerifyCertificate || _options.Dane is not null) && _certificateProblem is { } problem)
             {
                 _log.Info($"{Id:x16} mta server-cert-check result=\"failure\" reason=\"{problem}\"");
                 throw new PeerCertificateException(problem);

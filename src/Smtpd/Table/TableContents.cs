@@ -47,7 +47,7 @@ public sealed record TableContents(IReadOnlyList<TableEntry> Entries, bool IsLis
 
     static Func<string, string?>? KeyRule(TableUse use) => use switch
     {
-        TableUse.Domains => TableValues.DomainProblem,
+        TableUse.Domains or TableUse.TlsPolicies => TableValues.DomainProblem,
         TableUse.Networks => TableValues.NetworkProblem,
         TableUse.MailAddrs => TableValues.MailAddrProblem,
         TableUse.Patterns => TableValues.RegexProblem,
@@ -64,6 +64,7 @@ public sealed record TableContents(IReadOnlyList<TableEntry> Entries, bool IsLis
         TableUse.RelaySecrets => TableValues.RelaySecretProblem,
         TableUse.AddrNames => TableValues.HostnameProblem,
         TableUse.SenderLists => TableValues.MailAddrListProblem,
+        TableUse.TlsPolicies => Config.TlsPolicyChoices.Problem,
         _ => null,
     };
 
@@ -82,6 +83,7 @@ public sealed record TableContents(IReadOnlyList<TableEntry> Entries, bool IsLis
         TableUse.Sources => "source",
         TableUse.AddrNames => "addrname",
         TableUse.SenderLists => "mailaddrmap",
+        TableUse.TlsPolicies => "tls-policy",
         _ => use.ToString(),
     };
 }

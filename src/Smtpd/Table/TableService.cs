@@ -14,4 +14,6 @@ public enum TableService
     MailAddrMap,
     AddrName,
     RelayHost,
+    /// <summary>Ours: <c>tls-policy &lt;t&gt;</c>, domain → TLS policy.</summary>
+    TlsPolicy,
 }

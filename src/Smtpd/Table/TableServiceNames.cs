@@ -15,6 +15,7 @@ public static class TableServiceNames
         TableService.AddrName => "addrname",
         TableService.MailAddrMap => "mailaddrmap",
         TableService.RelayHost => "relayhost",
+        TableService.TlsPolicy => "tlspolicy",
         TableService.Virtual => "alias", // virtual mappings are alias lookups in OpenSMTPD
         _ => s.ToString().ToLowerInvariant(),
     };

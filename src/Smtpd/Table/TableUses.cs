@@ -29,6 +29,8 @@ public enum TableUse
     AddrNames,
     /// <summary><c>listen … senders &lt;t&gt;</c>: values are lists of mail addresses.</summary>
     SenderLists,
+    /// <summary><c>tls-policy &lt;t&gt;</c>: keys are domains, values TLS policies.</summary>
+    TlsPolicies,
 }
 
 /// <summary>
@@ -72,6 +74,7 @@ public static class TableUses
             Add(action.SourceTable, TableUse.Sources);
             Add(action.HeloSourceTable, TableUse.AddrNames);
         }
+        Add(ruleset.TlsPolicyTable, TableUse.TlsPolicies);
         foreach (var listener in ruleset.Listeners)
         {
             var security = Smtp.Tls.ListenerSecurity.From(listener);

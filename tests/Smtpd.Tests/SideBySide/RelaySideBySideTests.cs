@@ -77,8 +77,13 @@ public sealed class RelaySideBySideTests(ITestOutputHelper output) : IAsyncLifet
         ["peer: TO:<carol@far.example>"] = ("RCPT TO:<carol@far.example>", "RFC 3461 4: NOTIFY and ORCPT are per recipient"),
         ["log: mta delivery <bob@far.example>: relay"] = ("\"127.0.0.1 [127.0.0.1]\"", RelayWhy),
         ["log: mta delivery <carol@far.example>: relay"] = ("\"127.0.0.1 [127.0.0.1]\"", RelayWhy),
+        ["log: mta delivery <bob@far.example>: keys"] = ("evpid from to rcpt source relay tls delay result stat", TlsWhy),
+        ["log: mta delivery <carol@far.example>: keys"] = ("evpid from to rcpt source relay tls delay result stat", TlsWhy),
+        ["log: mta delivery <bob@far.example>: tls"] = ("none", TlsWhy),
+        ["log: mta delivery <carol@far.example>: tls"] = ("none", TlsWhy),
     };
 
+    const string TlsWhy = "tls= says what protected the delivery (dane, sts, verified, unverified, none): OpenSMTPD says nothing of it (issue 22)";
     const string RelayWhy = "relay= names the host the route chose (and TLS verified), then its address; OpenSMTPD's PTR name is often missing or generic";
 
     static readonly Dictionary<string, string> Pending = new();

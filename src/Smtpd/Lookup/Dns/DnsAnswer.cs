@@ -3,7 +3,7 @@ using System.Net;
 namespace Smtpd.Lookup.Dns;
 
 /// <summary>The record types a raw query may ask for (<see cref="DnsResolver.QueryAsync(string, DnsRecordType, CancellationToken)"/>).</summary>
-public enum DnsRecordType { A, Aaaa, Mx, Txt }
+public enum DnsRecordType { A, Aaaa, Mx, Txt, Tlsa }
 
 /// <summary>One record of a DNS answer section, by its owner name (without the final dot).</summary>
 public abstract record DnsAnswer(string Owner)
@@ -13,4 +13,6 @@ public abstract record DnsAnswer(string Owner)
     public sealed record Mx(string Owner, string Exchange, int Preference) : DnsAnswer(Owner);
     /// <summary>An A or AAAA record.</summary>
     public sealed record Address(string Owner, IPAddress Value) : DnsAnswer(Owner);
+    /// <summary>A TLSA record (RFC 6698): certificate usage, selector, matching type and the data to match.</summary>
+    public sealed record Tlsa(string Owner, byte Usage, byte Selector, byte MatchingType, byte[] Data) : DnsAnswer(Owner);
 }

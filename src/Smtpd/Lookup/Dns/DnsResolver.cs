@@ -14,7 +14,7 @@ namespace Smtpd.Lookup.Dns;
 /// trouble ever throws anything but <see cref="DnsTempFailException"/> from here: a query that
 /// gets no answer is a temporary failure that names the servers asked.
 /// </summary>
-public sealed class DnsResolver : IDnsResolver
+public sealed partial class DnsResolver : IDnsResolver
 {
     /// <summary>How often, at most, the files are checked for changes.</summary>
     static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(2);
@@ -27,7 +27,7 @@ public sealed class DnsResolver : IDnsResolver
     readonly object _lock = new();
     State? _state;
 
-    sealed record State(ResolvConf Conf, LookupClient Client, FileStamp ConfStamp, HostsFile Hosts, FileStamp HostsStamp, DateTimeOffset Checked);
+    sealed record State(ResolvConf Conf, LookupClient Client, LookupClient DnssecClient, FileStamp ConfStamp, HostsFile Hosts, FileStamp HostsStamp, DateTimeOffset Checked);
     readonly record struct FileStamp(DateTime Written, long Length)
     {
         public static FileStamp Of(string path)
@@ -84,15 +84,17 @@ public sealed class DnsResolver : IDnsResolver
                     _log?.Warn($"resolver: {_resolvConfPath} names no nameserver: asking 127.0.0.1, as the C library does");
                 else
                     _log?.Info($"resolver: nameservers from {source}: {conf}");
-                state = new State(conf, Client(conf), confStamp, hosts, hostsStamp, now);
+                state = new State(conf, Client(conf), Client(conf, dnssec: true), confStamp, hosts, hostsStamp, now);
             }
             Volatile.Write(ref _state, state);
             return state;
         }
     }
 
-    static LookupClient Client(ResolvConf conf) => new(new LookupClientOptions(conf.Servers.Select(s => new NameServer(s)).ToArray())
+    /// <param name="dnssec">Sets the DO bit (RFC 3225), so that a validating resolver says whether it validated the answer (AD).</param>
+    static LookupClient Client(ResolvConf conf, bool dnssec = false) => new(new LookupClientOptions(conf.Servers.Select(s => new NameServer(s)).ToArray())
     {
+        RequestDnsSecRecords = dnssec,
         Timeout = conf.Timeout,
         // resolv.conf's attempts are tries of each server; DnsClient counts retries after the first.
         Retries = conf.Attempts - 1,
@@ -105,9 +107,9 @@ public sealed class DnsResolver : IDnsResolver
     });
 
     /// <summary>One DNS query; anything but an answer (timeout, refused, unreachable network) is a <see cref="DnsTempFailException"/>.</summary>
-    async Task<IDnsQueryResponse> QueryAsync(State state, string name, QueryType type, CancellationToken ct)
+    async Task<IDnsQueryResponse> QueryAsync(State state, string name, QueryType type, CancellationToken ct, bool dnssec = false)
     {
-        try { return await state.Client.QueryAsync(name, type, QueryClass.IN, ct); }
+        try { return await (dnssec ? state.DnssecClient : state.Client).QueryAsync(name, type, QueryClass.IN, ct); }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             throw new DnsTempFailException($"DNS error for {name} {type}: {Reason(ex)} (asked {string.Join(' ', state.Conf.Servers)}, " +
@@ -158,10 +160,22 @@ public sealed class DnsResolver : IDnsResolver
     public async Task<IReadOnlyList<DnsAnswer>> QueryAsync(string name, DnsRecordType type, CancellationToken ct)
     {
         var state = Current();
-        var query = type switch { DnsRecordType.A => QueryType.A, DnsRecordType.Aaaa => QueryType.AAAA, DnsRecordType.Mx => QueryType.MX, _ => QueryType.TXT };
+        var query = QueryTypeOf(type);
         var response = await QueryAsync(state, name, query, ct);
         if (response.Header.ResponseCode is not (DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain))
             throw new DnsTempFailException($"DNS error for {name} {query}: {response.Header.ResponseCode}");
+        return Records(response, type);
+    }
+
+    static QueryType QueryTypeOf(DnsRecordType type) => type switch
+    {
+        DnsRecordType.A => QueryType.A, DnsRecordType.Aaaa => QueryType.AAAA, DnsRecordType.Mx => QueryType.MX,
+        DnsRecordType.Tlsa => QueryType.TLSA, _ => QueryType.TXT,
+    };
+
+    /// <summary>The records of the type asked in an answer section.</summary>
+    static List<DnsAnswer> Records(IDnsQueryResponse response, DnsRecordType type)
+    {
         static string Owner(DnsResourceRecord r) => r.DomainName.Value.TrimEnd('.');
         // A CNAME in the answer is followed by the server: only the records of the type asked count.
         return type switch
@@ -169,6 +183,8 @@ public sealed class DnsResolver : IDnsResolver
             DnsRecordType.A => response.Answers.ARecords().Select(r => (DnsAnswer)new DnsAnswer.Address(Owner(r), r.Address)).ToList(),
             DnsRecordType.Aaaa => response.Answers.AaaaRecords().Select(r => (DnsAnswer)new DnsAnswer.Address(Owner(r), r.Address)).ToList(),
             DnsRecordType.Mx => response.Answers.MxRecords().Select(r => (DnsAnswer)new DnsAnswer.Mx(Owner(r), r.Exchange.Value, r.Preference)).ToList(),
+            DnsRecordType.Tlsa => response.Answers.TlsaRecords().Select(r => (DnsAnswer)new DnsAnswer.Tlsa(Owner(r),
+                (byte)r.CertificateUsage, (byte)r.Selector, (byte)r.MatchingType, r.CertificateAssociationData.ToArray())).ToList(),
             _ => response.Answers.TxtRecords().Select(r => (DnsAnswer)new DnsAnswer.Txt(Owner(r), string.Concat(r.Text))).ToList(),
         };
     }

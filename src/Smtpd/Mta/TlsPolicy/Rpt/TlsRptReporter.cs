@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using MimeKit;
+using Smtpd.Lookup;
+using Smtpd.Lookup.Dns;
+using Smtpd.Queue;
+using Smtpd.Smtp;
+
+namespace Smtpd.Mta.TlsPolicy.Rpt;
+
+/// <summary>
+/// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: once a period (a day;
+/// SMTPD_TLSRPT_PERIOD for tests) it takes the MTA's records and, for each destination domain
+/// with a <c>_smtp._tls</c> record, sends one gzip-compressed JSON report to each of its
+/// <c>rua</c> URIs: mailto: as a message put into our own queue (routed by the rules like
+/// local mail, with an empty sender as a bounce has), https: by POST. Reports never go
+/// anywhere else: a domain without the record gets none.
+/// </summary>
+public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
+    TimeProvider time, SmtpdLog log, TimeSpan period)
+{
+    readonly HttpClient _http = ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30));
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var taken = recorder.Take();
+                var ruleset = config.Current.Ruleset;
+                if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
+                foreach (var domain in taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase))
+                {
+                    try { await ReportAsync(domain.Key, [.. domain], organization, contact, taken, ct); }
+                    catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                    {
+                        log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, string organization, string contact, TlsRptRecorder.Period taken, CancellationToken ct)
+    {
+        if (dns is not IDnssecResolver txt) return;
+        var answer = await txt.QueryDnssecAsync($"_smtp._tls.{domain}", DnsRecordType.Txt, ct);
+        if (TlsRptRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text)) is not { } record) return;
+        string reportId = $"{taken.Start.ToUnixTimeSeconds()}.{domain}@{organization}";
+        byte[] gzip = TlsRptReport.Gzip(TlsRptReport.Json(organization, contact, reportId, taken.Start, taken.End, records));
+        string file = $"{organization}!{domain}!{taken.Start.ToUnixTimeSeconds()}!{taken.End.ToUnixTimeSeconds()}.json.gz";
+        foreach (var uri in record.Rua)
+        {
+            if (uri.Scheme == "mailto") await MailAsync(uri, domain, organization, reportId, file, gzip, ct);
+            else await PostAsync(uri, domain, gzip, ct);
+        }
+    }
+
+    /// <summary>RFC 8460 5.3: a multipart/report of type tlsrpt, the report attached as application/tlsrpt+gzip.</summary>
+    async Task MailAsync(Uri uri, string domain, string organization, string reportId, string file, byte[] gzip, CancellationToken ct)
+    {
+        // "mailto:addr[?headers]" (RFC 6068): the address only.
+        string to = Uri.UnescapeDataString(uri.OriginalString["mailto:".Length..].Split('?')[0]);
+        if (!MailAddress.TryParse(to, allowNoDomain: false, out var rcpt)) { log.Warn($"tls-rpt: {domain}: bad rua {uri}"); return; }
+        var generation = config.Current;
+        var decision = await generation.Recipients.ResolveAsync(new SessionInfo(null, true, null, null), rcpt, ct);
+        IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
+        {
+            RecipientDecision.Accept a => [a],
+            RecipientDecision.Expanded x => x.Deliveries,
+            _ => [],
+        };
+        if (deliveries.Count == 0) { log.Warn($"tls-rpt: no rule routes a report to <{rcpt}>; dropped"); return; }
+
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress(organization, $"noreply-smtp-tls-reporting@{organization}"));
+        message.To.Add(new MailboxAddress("", rcpt.ToString()));
+        message.Subject = $"Report Domain: {domain} Submitter: {organization} Report-ID: <{reportId}>";
+        message.Date = time.GetUtcNow();
+        message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId(organization);
+        message.Headers.Add("TLS-Report-Domain", domain);
+        message.Headers.Add("TLS-Report-Submitter", organization);
+        var report = new MultipartReport("tlsrpt")
+        {
+            new TextPart("plain") { Text = $"This is an aggregate TLS report from {organization} for {domain}.\r\n" },
+            new MimePart("application", "tlsrpt+gzip")
+            {
+                Content = new MimeContent(new MemoryStream(gzip)),
+                ContentTransferEncoding = ContentEncoding.Base64,
+                ContentDisposition = new ContentDisposition(ContentDisposition.Attachment),
+                FileName = file,
+            },
+        };
+        message.Body = report;
+
+        var ruleset = generation.Ruleset;
+        uint msgid = await queue.CreateAsync(ct);
+        try
+        {
+            await using (var stream = queue.WriteStream(msgid))
+            {
+                var format = FormatOptions.Default.Clone();
+                format.NewLineFormat = NewLineFormat.Dos;
+                await message.WriteToAsync(format, stream, ct);
+            }
+            var now = time.GetUtcNow();
+            var envelopes = deliveries.Select(accept => new Envelope
+            {
+                Id = QueueIds.NewEnvelopeId(msgid),
+                Dispatcher = accept.Action.Name,
+                Type = accept.Action.IsLocal ? EnvelopeType.Mda : EnvelopeType.Mta,
+                SmtpName = ruleset.Hostname,
+                Helo = ruleset.Hostname,
+                Hostname = "localhost",
+                SockAddr = "local",
+                Sender = "",
+                Rcpt = rcpt.ToString(),
+                Dest = accept.Dest,
+                MdaUser = accept.MdaUser,
+                MdaSubaddress = accept.Subaddress,
+                MdaMethod = accept.MdaMethod,
+                MdaTarget = accept.MdaTarget,
+                CreationTime = now,
+                Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
+            }).ToList();
+            await queue.CommitAsync(msgid, envelopes, ct);
+            log.Info($"{envelopes[0].Id:x16} tls-rpt report msgid={msgid:x8} domain={domain} to=<{rcpt}> report-id=\"{reportId}\"");
+        }
+        catch
+        {
+            try { await queue.RollbackAsync(msgid); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>RFC 8460 3: POST of the gzip report as application/tlsrpt+gzip.</summary>
+    async Task PostAsync(Uri uri, string domain, byte[] gzip, CancellationToken ct)
+    {
+        using var content = new ByteArrayContent(gzip);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/tlsrpt+gzip");
+        using var response = await _http.PostAsync(uri, content, ct);
+        log.Info($"tls-rpt report domain={domain} to={uri} status={(int)response.StatusCode}");
+    }
+}
