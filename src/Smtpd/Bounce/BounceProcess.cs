@@ -73,7 +73,7 @@ public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus 
         var original = failures[0].Envelope;
         if (!MailAddress.TryParse(original.Sender, allowNoDomain: false, out var sender))
         {
-            log.Warn($"warn: bounce: cannot report to invalid sender <{original.Sender}>; dropped");
+            log.Warn($"bounce: cannot report to invalid sender <{original.Sender}>; dropped");
             Reported(failures);
             return;
         }
@@ -88,7 +88,7 @@ public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus 
         };
         if (deliveries.Count == 0)
         {
-            log.Warn($"warn: bounce: no rule routes a report to <{sender}> ({(decision as RecipientDecision.Refuse)?.Reason}); dropped");
+            log.Warn($"bounce: no rule routes a report to <{sender}> ({(decision as RecipientDecision.Refuse)?.Reason}); dropped");
             Reported(failures);
             return;
         }
@@ -131,7 +131,7 @@ public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus 
         }
         catch (IOException ex)
         {
-            log.Warn($"warn: bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {SystemErrors.Describe(ex)}");
+            log.Warn($"bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {SystemErrors.Describe(ex)}");
             _ = Task.Delay(RetryDelay, time, ct).ContinueWith(t => { if (!t.IsCanceled) bus.Post(new Retry(failures)); }, TaskScheduler.Default);
             if (msgid != 0)
             {
