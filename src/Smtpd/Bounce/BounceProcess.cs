@@ -79,52 +79,19 @@ public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus 
         }
         var generation = config.Current;
         var ruleset = generation.Ruleset;
-        var decision = await generation.Recipients.ResolveAsync(new SessionInfo(null, true, null, null), sender, ct);
-        IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
-        {
-            RecipientDecision.Accept a => [a],
-            RecipientDecision.Expanded x => x.Deliveries,
-            _ => [],
-        };
+        string? refused = null;
+        var deliveries = await Enqueuer.LocalDeliveriesAsync(generation, sender, ct, reason => refused = reason);
         if (deliveries.Count == 0)
         {
-            log.Warn($"bounce: no rule routes a report to <{sender}> ({(decision as RecipientDecision.Refuse)?.Reason}); dropped");
+            log.Warn($"bounce: no rule routes a report to <{sender}> ({refused}); dropped");
             Reported(failures);
             return;
         }
 
         var report = DeliveryReport.Build(ruleset.Hostname, failures, time.GetUtcNow());
-        uint msgid = 0;
         try
         {
-            msgid = await queue.CreateAsync(ct);
-            await using (var stream = queue.WriteStream(msgid))
-            {
-                var format = FormatOptions.Default.Clone();
-                format.NewLineFormat = NewLineFormat.Dos;
-                await report.WriteToAsync(format, stream, ct);
-            }
-            var now = time.GetUtcNow();
-            var envelopes = deliveries.Select(accept => new Envelope
-            {
-                Id = QueueIds.NewEnvelopeId(msgid),
-                Dispatcher = accept.Action.Name,
-                Type = accept.Action.IsLocal ? EnvelopeType.Mda : EnvelopeType.Mta,
-                SmtpName = ruleset.Hostname,
-                Helo = ruleset.Hostname,
-                Hostname = "localhost",
-                SockAddr = "local",
-                Sender = "",
-                Rcpt = sender.ToString(),
-                Dest = accept.Dest,
-                MdaUser = accept.MdaUser,
-                MdaSubaddress = accept.Subaddress,
-                MdaMethod = accept.MdaMethod,
-                MdaTarget = accept.MdaTarget,
-                CreationTime = now,
-                Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
-            }).ToList();
-            await queue.CommitAsync(msgid, envelopes, ct);
+            var (msgid, envelopes) = await queue.EnqueueGeneratedAsync(report, sender.ToString(), deliveries, ruleset, time.GetUtcNow(), ct);
             foreach (var envelope in envelopes)
                 log.Info($"{envelope.Id:x16} bounce msgid={msgid:x8} to=<{sender}> for msgid={original.MessageId:x8} nrcpt={failures.Count}");
             Reported(failures);
@@ -133,10 +100,6 @@ public sealed class BounceProcess(Reload.LiveConfig config, Enqueuer queue, Bus 
         {
             log.Warn($"bounce: cannot queue the report for <{sender}>, trying again in {RetryDelay.TotalSeconds:F0} s: {SystemErrors.Describe(ex)}");
             _ = Task.Delay(RetryDelay, time, ct).ContinueWith(t => { if (!t.IsCanceled) bus.Post(new Retry(failures)); }, TaskScheduler.Default);
-            if (msgid != 0)
-            {
-                try { await queue.RollbackAsync(msgid); } catch (IOException) { }
-            }
         }
     }
 }

@@ -10,7 +10,7 @@ namespace Smtpd.Queue;
 /// fsyncs of different messages run side by side (and the backend's group commit joins them);
 /// the queue's loop never waits on it.
 /// </summary>
-public sealed class Enqueuer(IQueueBackend backend, Bus bus)
+public sealed partial class Enqueuer(IQueueBackend backend, Bus bus)
 {
     /// <summary>A new incoming message, invisible until <see cref="CommitAsync"/>.</summary>
     public Task<uint> CreateAsync(CancellationToken ct = default) => backend.MessageCreateAsync(ct);

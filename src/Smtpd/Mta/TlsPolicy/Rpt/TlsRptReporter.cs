@@ -66,13 +66,7 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         string to = Uri.UnescapeDataString(uri.OriginalString["mailto:".Length..].Split('?')[0]);
         if (!MailAddress.TryParse(to, allowNoDomain: false, out var rcpt)) { log.Warn($"tls-rpt: {domain}: bad rua {uri}"); return; }
         var generation = config.Current;
-        var decision = await generation.Recipients.ResolveAsync(new SessionInfo(null, true, null, null), rcpt, ct);
-        IReadOnlyList<RecipientDecision.Accept> deliveries = decision switch
-        {
-            RecipientDecision.Accept a => [a],
-            RecipientDecision.Expanded x => x.Deliveries,
-            _ => [],
-        };
+        var deliveries = await Enqueuer.LocalDeliveriesAsync(generation, rcpt, ct);
         if (deliveries.Count == 0) { log.Warn($"tls-rpt: no rule routes a report to <{rcpt}>; dropped"); return; }
 
         var message = new MimeMessage();
@@ -96,44 +90,8 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         };
         message.Body = report;
 
-        var ruleset = generation.Ruleset;
-        uint msgid = await queue.CreateAsync(ct);
-        try
-        {
-            await using (var stream = queue.WriteStream(msgid))
-            {
-                var format = FormatOptions.Default.Clone();
-                format.NewLineFormat = NewLineFormat.Dos;
-                await message.WriteToAsync(format, stream, ct);
-            }
-            var now = time.GetUtcNow();
-            var envelopes = deliveries.Select(accept => new Envelope
-            {
-                Id = QueueIds.NewEnvelopeId(msgid),
-                Dispatcher = accept.Action.Name,
-                Type = accept.Action.IsLocal ? EnvelopeType.Mda : EnvelopeType.Mta,
-                SmtpName = ruleset.Hostname,
-                Helo = ruleset.Hostname,
-                Hostname = "localhost",
-                SockAddr = "local",
-                Sender = "",
-                Rcpt = rcpt.ToString(),
-                Dest = accept.Dest,
-                MdaUser = accept.MdaUser,
-                MdaSubaddress = accept.Subaddress,
-                MdaMethod = accept.MdaMethod,
-                MdaTarget = accept.MdaTarget,
-                CreationTime = now,
-                Ttl = (long)(accept.Action.Ttl ?? ruleset.Expire).TotalSeconds,
-            }).ToList();
-            await queue.CommitAsync(msgid, envelopes, ct);
-            log.Info($"{envelopes[0].Id:x16} tls-rpt report msgid={msgid:x8} domain={domain} to=<{rcpt}> report-id=\"{reportId}\"");
-        }
-        catch
-        {
-            try { await queue.RollbackAsync(msgid); } catch (IOException) { }
-            throw;
-        }
+        var (msgid, envelopes) = await queue.EnqueueGeneratedAsync(message, rcpt.ToString(), deliveries, generation.Ruleset, time.GetUtcNow(), ct);
+        log.Info($"{envelopes[0].Id:x16} tls-rpt report msgid={msgid:x8} domain={domain} to=<{rcpt}> report-id=\"{reportId}\"");
     }
 
     /// <summary>RFC 8460 3: POST of the gzip report as application/tlsrpt+gzip.</summary>
