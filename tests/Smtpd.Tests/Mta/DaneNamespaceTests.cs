@@ -232,4 +232,55 @@ public sealed class DaneNamespaceTests
         Assert.Equal(1, code);
         Assert.Contains("smtpctl: invalid domain: bad!domain", shown);
     }
+
+    [SkippableFact]
+    public async Task A_secure_tlsa_set_with_no_usable_record_still_requires_tls()
+    {
+        // RFC 7672 2.2: a validated TLSA set whose records are all unusable for SMTP (here
+        // PKIX-EE(1) and PKIX-TA(0), which SMTP clients do not use) authenticates nothing, but
+        // the domain has still asked for TLS: no plain-text fallback (Postfix: "encrypt").
+        //   pkix.dane.test    MX mx4 = 127.0.0.6:25, TLSA 1 1 1, STARTTLS (self-signed) -> delivered, tls=unverified
+        //   notls.dane.test   MX mx5 = 127.0.0.7:25, TLSA 0 0 1, no STARTTLS            -> 4xx, stays queued
+        SkipUnlessPeers();
+        using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
+        var mx4 = ca.SelfSigned("mx4", "mx4.dane.test");
+        string pkixEe = "1" + EeSpkiSha256(mx4.Cert)[1..];
+        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var dns = await SignedDns.StartAsync(ns,
+            new SignedDns.Zone("dane.test", [
+                "pkix IN MX 10 mx4.dane.test.", "mx4 IN A 127.0.0.6", $"_25._tcp.mx4 IN TLSA {pkixEe}",
+                "notls IN MX 10 mx5.dane.test.", "mx5 IN A 127.0.0.7", $"_25._tcp.mx5 IN TLSA 0 0 1 {new string('a', 64)}",
+            ]));
+        var peer = new SmtpdInstance(port: 25);
+        peer.Wrapper.AddRange(ns.Enter);
+        peer.WriteConfig($$"""
+            pki mx4 cert "{{mx4.Cert}}"
+            pki mx4 key "{{mx4.Key}}"
+            listen on 127.0.0.6 port 25 tls pki mx4
+            listen on 127.0.0.7 port 25
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from any for any action "local"
+            """);
+        await peer.StartAsync();
+        await using var _ = peer;
+        await using var smtpd = await RelayerAsync(ns);
+        string user = TestUsers.Recipient;
+
+        await SendAsync(ns, smtpd, $"{user}@pkix.dane.test", "unusable tlsa");
+        await SendAsync(ns, smtpd, $"{user}@notls.dane.test", "no starttls");
+
+        string pkix = await DeliveryLineAsync(smtpd, $"{user}@pkix.dane.test");
+        Assert.Contains("tls=unverified ", pkix);
+        Assert.Contains("result=\"Ok\"", pkix);
+        string notls = await DeliveryLineAsync(smtpd, $"{user}@notls.dane.test");
+        Assert.Contains("result=\"TempFail\"", notls);
+        Assert.Contains("TLS required but not offered by the server", notls);
+        Assert.Equal($"{user}@notls.dane.test", Assert.Single(await Smtpctl.PendingQueueAsync(smtpd))[5]);
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(peer.Maildirs, user), 1, Timeout);
+        Assert.Contains("body of unusable tlsa", await File.ReadAllTextAsync(Assert.Single(files)));
+
+        var (code, shown) = await Smtpctl.RunAsync(smtpd, "show", "tls-policy", "notls.dane.test");
+        Assert.Equal(0, code);
+        Assert.Contains("mx=mx5.dane.test tlsa=\"no usable record: encrypt\"", shown);
+    }
 }
