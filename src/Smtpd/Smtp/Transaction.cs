@@ -7,7 +7,8 @@ public sealed class Transaction(MailAddress sender, IReadOnlyDictionary<string, 
 {
     /// <summary>Set again only by a milter's change of sender at end of message.</summary>
     public MailAddress Sender { get; set; } = sender;
-    public IReadOnlyDictionary<string, string?> Parameters { get; } = parameters;
+    /// <summary>MAIL FROM's parameters; a milter's change of sender may set RET and ENVID.</summary>
+    public IReadOnlyDictionary<string, string?> Parameters { get; set; } = parameters;
     public List<TxRecipient> Recipients { get; } = [];
 
     /// <summary>Set once DATA created the message in the queue; cleared when committed.</summary>

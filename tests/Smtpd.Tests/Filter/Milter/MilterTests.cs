@@ -281,6 +281,54 @@ public sealed class MilterTests
     }
 
     [Fact]
+    public async Task TheEsmtpArgumentsOfAChangedSenderAndAnAddedRecipientReachTheEnvelopes()
+    {
+        // SMFIR_CHGFROM with RET and ENVID, SMFIR_ADDRCPT_PAR with NOTIFY and ORCPT: kept in the
+        // queued envelopes as MAIL FROM's and RCPT TO's would be; an unknown one is logged and
+        // left out. The milter also quarantines, so that the envelopes wait to be looked at.
+        await using var milter = new ScriptedMilter
+        {
+            Script = (_, f) => f.Code == 'E'
+                ? MilterAct.Reply(
+                    MilterFrame.Of('e', "<changed@example.net>", "RET=HDRS ENVID=milter+2Benvid", "FOO=bar"),
+                    MilterFrame.Of('2', $"<{Me}+dsn@localhost>", "NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;orig@example.org"),
+                    MilterFrame.Of('q', "look at the envelopes"),
+                    new MilterFrame('c', []))
+                : null,
+        };
+        await using var smtpd = Start(milter);
+        await smtpd.StartAsync();
+        await using (var c = await ConnectAsync(smtpd))
+        {
+            Assert.StartsWith("250", await c.CommandAsync("MAIL FROM:<alice@example.org> RET=FULL"));
+            Assert.StartsWith("250", await c.CommandAsync($"RCPT TO:<{Me}@localhost>"));
+            Assert.StartsWith("354", await c.CommandAsync("DATA"));
+            Assert.StartsWith("250", await c.CommandAsync(Message + "\r\n."));
+            Assert.StartsWith("221", await c.CommandAsync("QUIT"));
+        }
+        Assert.Contains("smtp milter: ignored an ESMTP parameter of a change of sender: FOO=bar", smtpd.Log);
+        var queue = await Control.Smtpctl.QueueAsync(smtpd);
+        Assert.Equal(2, queue.Length);
+        var envelopes = new Dictionary<string, string>();
+        foreach (var line in queue)
+        {
+            var (code, text) = await Control.Smtpctl.RunAsync(smtpd, "show", "envelope", line[0]);
+            Assert.Equal(0, code);
+            envelopes[line[5]] = text;
+        }
+        string original = envelopes[$"{Me}@localhost"], added = envelopes[$"{Me}+dsn@localhost"];
+        foreach (var envelope in new[] { original, added })
+        {
+            Assert.Contains("sender: changed@example.net", envelope);
+            Assert.Contains("dsn-ret: HDRS", envelope);
+            Assert.Contains("dsn-envid: milter+2Benvid", envelope);
+        }
+        Assert.Contains("dsn-notify: 5", added); // SUCCESS (1) | DELAY (4)
+        Assert.Contains("dsn-orcpt: rfc822;orig@example.org", added);
+        Assert.DoesNotContain("dsn-orcpt", original);
+    }
+
+    [Fact]
     public async Task AQuarantinedMessageIsHeldInTheQueueUntilResumed()
     {
         await using var milter = new ScriptedMilter
