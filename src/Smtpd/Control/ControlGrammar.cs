@@ -24,6 +24,8 @@ public static class ControlGrammar
         "encrypt", "encrypt <str>", "spf walk",
         // Ours: OpenSMTPD cannot reload.
         "reload", "show tls-policy <domain>",
+        // Ours: a milter's quarantine (issue 23) is let go by release.
+        "release <evpid>", "release <msgid>", "release all",
     ];
 
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>
