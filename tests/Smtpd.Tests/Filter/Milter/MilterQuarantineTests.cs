@@ -58,6 +58,9 @@ public sealed class MilterQuarantineTests
         var line = Assert.Single((await RunAsync(smtpd, "show", "queue")).Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"{evpid}|", line);
         Assert.Equal(["suspend", "quarantine"], line.Split('|')[3].Split(','));
+        // A reload swaps the configuration, not the queue: still held.
+        await RunAsync(smtpd, "reload");
+        Assert.Equal(["suspend", "quarantine"], (await RunAsync(smtpd, "show", "queue")).Split('|')[3].Split(','));
         var json = JsonDocument.Parse(await RunAsync(smtpd, "show", "queue", "-j")).RootElement;
         Assert.Equal("looks odd", json.GetProperty("quarantine").GetString());
 
