@@ -99,7 +99,8 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                 m.Reply.Answer(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
                 break;
             case SchedulerRelease m:
-                // Written first, released after: a crash between leaves the mail held, never lost.
+                // The queue writes the release first, the scheduler lets go after: nothing is handed
+                // out while its file still says quarantined, and what smtpctl counts is on disk.
                 IReadOnlyList<ulong> quarantined = m.Id == 0 && m.Resume ? [] : backend.Quarantined(m.Id);
                 if (quarantined.Count > 0) bus.Post(new QueueRelease(quarantined, m));
                 else m.Reply.Answer(m.Resume ? backend.Resume(m.Id, time.GetUtcNow()) : 0);
