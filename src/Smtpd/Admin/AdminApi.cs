@@ -55,11 +55,13 @@ internal sealed class AdminApi(ControlViews views, Bus bus)
         {
             "schedule" => (i, r) => new SchedulerSchedule(i, r),
             "pause" => (i, r) => new SchedulerSuspend(i, true, r),
-            "resume" => (i, r) => new SchedulerSuspend(i, false, r),
+            // As smtpctl resume envelope: the id is named, so a quarantine is lifted too.
+            "resume" => (i, r) => new SchedulerRelease(i, true, r),
+            "release" => (i, r) => new SchedulerRelease(i, false, r),
             "remove" => (i, r) => new SchedulerRemove(i, r),
             _ => null,
         };
-        if (message is null) return HttpResponse.Text("404 Not Found", "actions: schedule, pause, resume, remove\n");
+        if (message is null) return HttpResponse.Text("404 Not Found", "actions: schedule, pause, resume, release, remove\n");
         if (id == "all" || !ControlCommands.TryId(id, out ulong evpid)) return HttpResponse.Text("400 Bad Request", "invalid envelope or message id\n");
         int n = await bus.RequestAsync<int>(r => message(evpid, r));
         return Ok($"{{\"action\":\"{action}\",\"envelopes\":{n}}}");

@@ -37,7 +37,7 @@ public sealed partial class ControlCommands(ControlContext ctx)
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
         if (TakeJsonFlag(ref words)) return await RunJsonAsync(words, privileged, owner, output);
         string verb = string.Join(' ', words.Take(2));
-        bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "schedule" or "remove" or "trace" or "untrace"
+        bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "release" or "schedule" or "remove" or "trace" or "untrace"
             or "log" or "update" or "profile" or "unprofile" or "discover" or "reload";
         if (changes && !privileged)
         {
@@ -91,7 +91,11 @@ public sealed partial class ControlCommands(ControlContext ctx)
             case ["pause", "mda"]: ctx.MdaPaused = true; ctx.Bus.Post(new MdaPause(true)); return await OkAsync(output);
             case ["resume", "mda"]: ctx.MdaPaused = false; ctx.Bus.Post(new MdaPause(false)); return await OkAsync(output);
             case ["pause", "envelope", var id]: return await ForEachAsync(id, output, "paused", (i, r) => new SchedulerSuspend(i, true, r));
-            case ["resume", "envelope", var id]: return await ForEachAsync(id, output, "resumed", (i, r) => new SchedulerSuspend(i, false, r));
+            // Naming a quarantined message (or envelope) lets it go as release would, as shown
+            // `suspend` it is; "all" lifts only the admin's pauses: quarantined mail is let go
+            // one by one, or all at once by `release all`, never as a side effect.
+            case ["resume", "envelope", var id]: return await ForEachAsync(id, output, "resumed", (i, r) => new SchedulerRelease(i, true, r));
+            case ["release", var id]: return await ForEachAsync(id, output, "released", (i, r) => new SchedulerRelease(i, false, r));
             case ["schedule", var id]: return await ForEachAsync(id, output, "scheduled", (i, r) => new SchedulerSchedule(i, r));
             case ["remove", var id]: return await ForEachAsync(id, output, "removed", (i, r) => new SchedulerRemove(i, r));
             case ["log", "verbose"]: ctx.Log.Verbose = true; return await OkAsync(output);

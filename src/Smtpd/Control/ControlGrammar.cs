@@ -26,10 +26,17 @@ public static class ControlGrammar
         "reload", "show tls-policy <domain>",
     ];
 
+    /// <summary>
+    /// Ours too, but kept out of the list an unknown verb gets, which stays OpenSMTPD's (plus
+    /// reload): named only once the verb is typed. release: a milter's quarantine (issue 23).
+    /// </summary>
+    static readonly string[] Unlisted = ["release <evpid>", "release <msgid>", "release all"];
+
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>
     public static IReadOnlyList<string> Possibilities(IReadOnlyList<string> words)
     {
-        var patterns = Commands.Select(c => c.Split(' ')).ToList();
+        var known = words.Count > 0 && Unlisted.Any(c => c.StartsWith(words[0] + " ", StringComparison.Ordinal)) ? Unlisted : Commands;
+        var patterns = known.Select(c => c.Split(' ')).ToList();
         int matched = 0;
         // Walk down the words while some command has the word (or a placeholder) there.
         while (matched < words.Count)

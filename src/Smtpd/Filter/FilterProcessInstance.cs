@@ -123,7 +123,17 @@ public sealed class FilterProcessInstance
         return channel.Reader;
     }
 
-    public void Unsubscribe(ulong session, ulong token) => _waiters.TryRemove((session, token), out _);
+    /// <summary>
+    /// Stops the answers going to <paramref name="reader"/>, and only to it: the data-line stage
+    /// ends after the session, which has seen its "." already, may have subscribed the same
+    /// session and token for the commit; removing by key alone dropped the commit's answer and
+    /// the session waited out the filter timeout (seen under load in bench/milter.sh).
+    /// </summary>
+    public void Unsubscribe(ulong session, ulong token, ChannelReader<byte[]> reader)
+    {
+        if (_waiters.TryGetValue((session, token), out var channel) && channel.Reader == reader)
+            _waiters.TryRemove(KeyValuePair.Create((session, token), channel));
+    }
 
     /// <summary>Ends the instance (it hung or broke the protocol); waiters fail with the reason.</summary>
     public void Kill(string reason)

@@ -221,7 +221,7 @@ public sealed class FilterSession
                 return Fail($"filter {p.Name}: invalid filter-result");
             }
         }
-        finally { instance.Unsubscribe(Id, p.Token); }
+        finally { instance.Unsubscribe(Id, p.Token, answers); }
     }
 
     /// <summary>The envelope changes the milters asked for at the end of the current message, in chain order.</summary>
@@ -336,7 +336,7 @@ public sealed class FilterSession
         catch (OperationCanceledException) { output.TryComplete(); }
         finally
         {
-            instance.Unsubscribe(Id, p.Token);
+            instance.Unsubscribe(Id, p.Token, answers);
             await forward;
         }
     }

@@ -23,8 +23,8 @@ public sealed partial class Enqueuer(IQueueBackend backend, Bus bus)
     /// at once. When this returns, the message and its envelopes are on disk: the caller may say
     /// 250. On an exception nothing was committed and the caller rolls back.
     /// </summary>
-    /// <param name="hold">Suspended in the scheduler from the start (a milter's quarantine).</param>
-    public async Task CommitAsync(uint msgid, IReadOnlyList<Envelope> envelopes, CancellationToken ct = default, bool hold = false)
+    /// <remarks>Envelopes with a <see cref="Envelope.Quarantine"/> are held by the scheduler from the start.</remarks>
+    public async Task CommitAsync(uint msgid, IReadOnlyList<Envelope> envelopes, CancellationToken ct = default)
     {
         foreach (var e in envelopes)
         {
@@ -32,7 +32,7 @@ public sealed partial class Enqueuer(IQueueBackend backend, Bus bus)
             bus.Post(new SchedulerInsert(SchedulerInfo.From(e)));
         }
         await backend.MessageCommitAsync(msgid, ct);
-        bus.Post(new SchedulerCommit(msgid, hold));
+        bus.Post(new SchedulerCommit(msgid));
         bus.Stats.Increment(StatKeys.EnvelopeEnqueued, envelopes.Count);
         bus.Stats.Increment(StatKeys.Envelope, envelopes.Count);
     }

@@ -71,4 +71,10 @@ public sealed record Envelope
     public bool WantsFailureReport => Sender.Length > 0 && (DsnNotify == DsnNotify.None || DsnNotify.HasFlag(DsnNotify.Failure));
 
     public DateTimeOffset ExpiresAt => CreationTime.AddSeconds(Ttl);
+
+    /// <summary>
+    /// Why a milter quarantined the message (SMFIR_QUARANTINE); while set, the envelope is held
+    /// until <c>smtpctl release</c>, across restarts. Null: not quarantined.
+    /// </summary>
+    public string? Quarantine { get; init; }
 }

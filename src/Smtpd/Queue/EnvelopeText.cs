@@ -59,6 +59,8 @@ public static class EnvelopeText
             Put("mda-method", e.MdaMethod);
             Put("mda-target", e.MdaTarget);
         }
+        // Ours (OpenSMTPD has no quarantine), only while held; older readers skip the key.
+        Put("quarantine", e.Quarantine);
         return sb.ToString();
     }
 
@@ -131,6 +133,8 @@ public static class EnvelopeText
             DsnRet = Opt("dsn-ret"),
             DsnEnvid = Opt("dsn-envid"),
             DsnOrcpt = Opt("dsn-orcpt"),
+            // Present, even empty, means held: a reason lost to an editor must not release the mail.
+            Quarantine = fields.GetValueOrDefault("quarantine"),
         };
     }
 

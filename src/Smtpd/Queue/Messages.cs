@@ -28,6 +28,14 @@ public sealed record QueueDeliveryPermFail(Envelope Envelope, string Error) : Qu
 public sealed record QueueFailureReported(IReadOnlyList<Envelope> Envelopes) : QueueMessage;
 /// <summary>Admin: delete these envelopes (the scheduler has forgotten them).</summary>
 public sealed record QueueRemove(IReadOnlyList<ulong> Evpids) : QueueMessage;
+/// <summary>
+/// From the scheduler (<c>smtpctl release</c>): write these quarantined envelopes without their
+/// quarantine, then hand <paramref name="Request"/> back to the scheduler with those written.
+/// </summary>
+public sealed record QueueRelease(IReadOnlyList<ulong> Evpids, Scheduler.SchedulerRelease Request) : QueueMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Request.Reply;
+}
 /// <summary>Admin: load these envelopes (missing ones are left out), for <c>smtpctl show queue</c>.</summary>
 public sealed record QueueLoad(IReadOnlyList<ulong> Evpids, BusReply<IReadOnlyList<Envelope>> Reply) : QueueMessage, IBusRequest
 {

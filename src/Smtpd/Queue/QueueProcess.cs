@@ -127,6 +127,9 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                     Count(StatKeys.EnvelopeRemoved);
                 }
                 break;
+            case QueueRelease m:
+                bus.Post(new SchedulerReleased(await ReleaseAsync(m.Evpids), m.Request));
+                break;
             case QueueLoad m:
                 var envelopes = new List<Envelope>();
                 foreach (var evpid in m.Evpids)
@@ -148,6 +151,34 @@ public sealed class QueueProcess(IQueueBackend backend, Bus bus, TimeProvider ti
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { m.Reply.Answer(null); }
                 break;
         }
+    }
+
+    /// <summary>
+    /// <c>smtpctl release</c>: writes each envelope without its quarantine, so that the release
+    /// survives a restart; returns those written (one that cannot be stays held, and the log says why).
+    /// </summary>
+    async Task<IReadOnlyList<ulong>> ReleaseAsync(IReadOnlyList<ulong> evpids)
+    {
+        var written = new List<ulong>();
+        foreach (var evpid in evpids)
+        {
+            try
+            {
+                if (await backend.EnvelopeLoadAsync(evpid) is not { } e) continue;
+                // Already written released (a release whose answer was lost): the scheduler catches up.
+                if (e.Quarantine is { } reason)
+                {
+                    await backend.EnvelopeUpdateAsync(e with { Quarantine = null });
+                    log.Info($"{evpid:x16} queue release evpid={evpid:x16} (by smtpctl) quarantine=\"{string.Concat(reason.Select(c => c < ' ' ? ' ' : c))}\"");
+                }
+                written.Add(evpid);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
+            {
+                log.Warn($"queue: envelope {evpid:x16} stays quarantined: cannot be written released: {SystemErrors.Describe(ex)}");
+            }
+        }
+        return written;
     }
 
     /// <summary><c>smtpctl discover</c>: what is on disk for the id goes to the scheduler; returns how many envelopes were read.</summary>

@@ -43,7 +43,15 @@ public interface ISchedulerBackend
     SchedulerRemoval Remove(ulong id);
     /// <summary>Admin: envelopes are held until resumed (one in flight once it comes back).</summary>
     int Suspend(ulong id);
+    /// <summary>Lifts an admin's pause; a quarantined envelope stays held (only <see cref="Release"/> lifts that).</summary>
     int Resume(ulong id, DateTimeOffset now);
+    /// <summary>The quarantined envelopes an id names (0 = all), those removed in flight left out.</summary>
+    IReadOnlyList<ulong> Quarantined(ulong id);
+    /// <summary>
+    /// Lifts the quarantine of these envelopes, once the queue has written them without it; one
+    /// also paused by an admin stays paused. Returns how many were quarantined.
+    /// </summary>
+    int Release(IReadOnlyList<ulong> evpids);
     /// <summary>The message ids that have committed envelopes.</summary>
     IReadOnlyList<uint> Messages();
 
@@ -65,7 +73,8 @@ public readonly record struct QueueSummary(int Pending, int InFlight, int Suspen
 
 /// <summary>
 /// An envelope as the scheduler sees it: "pending" (Due: when it is next tried) or "inflight"
-/// (Due: when it was handed out), paused or not, and whether a remove waits for it to come back.
+/// (Due: when it was handed out), held or not (<paramref name="Suspended"/>: paused by an admin or
+/// quarantined, which <c>Info.Quarantined</c> tells apart), and whether a remove waits for it to come back.
 /// </summary>
 public sealed record ScheduledEnvelope(SchedulerInfo Info, string State, DateTimeOffset Due, bool Suspended = false, bool Removed = false);
 

@@ -7,10 +7,9 @@ public abstract record SchedulerMessage;
 
 /// <summary>An envelope joins its message's changeset (invisible until commit).</summary>
 public sealed record SchedulerInsert(SchedulerInfo Info) : SchedulerMessage;
-/// <summary>The message is durable in the queue: all its envelopes become schedulable at once;
-/// with <paramref name="Hold"/> (a milter quarantined it) they are suspended in the same step, as
-/// <c>smtpctl pause envelope</c> would, before any could be handed out.</summary>
-public sealed record SchedulerCommit(uint MsgId, bool Hold = false) : SchedulerMessage;
+/// <summary>The message is durable in the queue: all its envelopes become schedulable at once
+/// (those a milter quarantined, <see cref="SchedulerInfo.Quarantined"/>, are held from the start).</summary>
+public sealed record SchedulerCommit(uint MsgId) : SchedulerMessage;
 /// <summary>The message was not accepted: its changeset is dropped.</summary>
 public sealed record SchedulerRollback(uint MsgId) : SchedulerMessage;
 /// <summary>
@@ -48,6 +47,18 @@ public sealed record SchedulerSuspend(ulong Id, bool Suspend, BusReply<int> Repl
 {
     IBusReply? IBusRequest.Reply => Reply;
 }
+/// <summary>
+/// Admin (<c>smtpctl release</c>, and <c>resume envelope</c> with <paramref name="Resume"/>): the
+/// quarantined envelopes the id names are released once the queue has written them without their
+/// quarantine; with <paramref name="Resume"/>, an admin's pause is lifted too. Replies how many
+/// envelopes were let go (released, or resumed, or both).
+/// </summary>
+public sealed record SchedulerRelease(ulong Id, bool Resume, BusReply<int> Reply) : SchedulerMessage, IBusRequest
+{
+    IBusReply? IBusRequest.Reply => Reply;
+}
+/// <summary>From the queue: these envelopes are written without their quarantine; the release goes on.</summary>
+public sealed record SchedulerReleased(IReadOnlyList<ulong> Evpids, SchedulerRelease Request) : SchedulerMessage;
 /// <summary>Admin: the envelopes an id names, with their state.</summary>
 public sealed record SchedulerList(ulong Id, BusReply<IReadOnlyList<ScheduledEnvelope>> Reply) : SchedulerMessage, IBusRequest
 {

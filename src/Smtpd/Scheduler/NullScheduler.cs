@@ -17,6 +17,8 @@ public sealed class NullScheduler : ISchedulerBackend
     public SchedulerRemoval Remove(ulong id) => SchedulerRemoval.None;
     public int Suspend(ulong id) => 0;
     public int Resume(ulong id, DateTimeOffset now) => 0;
+    public IReadOnlyList<ulong> Quarantined(ulong id) => [];
+    public int Release(IReadOnlyList<ulong> evpids) => 0;
     public IReadOnlyList<ScheduledEnvelope> Envelopes(ulong id) => [];
     public IReadOnlyList<uint> Messages() => [];
     public QueueSummary Summary() => default;

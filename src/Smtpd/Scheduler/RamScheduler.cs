@@ -24,6 +24,8 @@ public sealed class RamScheduler : ISchedulerBackend
         public bool Removed;
         /// <summary>In flight to be expired: a remove has nothing left to do (OpenSMTPD's RQ_ENVELOPE_EXPIRED).</summary>
         public bool Expiring;
+        /// <summary>Not handed out: paused by an admin or quarantined by a milter (two holds, lifted apart).</summary>
+        public bool Held => Suspended || Info.Quarantined;
     }
 
     readonly Dictionary<uint, List<SchedulerInfo>> _changesets = new();
@@ -81,7 +83,7 @@ public sealed class RamScheduler : ISchedulerBackend
         entry.State = State.Pending;
         entry.Expiring = false;
         entry.Due = due;
-        if (!entry.Suspended) _due.Enqueue(entry.Info.Evpid, due);
+        if (!entry.Held) _due.Enqueue(entry.Info.Evpid, due);
     }
 
     public void Delete(ulong evpid)
@@ -96,7 +98,7 @@ public sealed class RamScheduler : ISchedulerBackend
     {
         while (_due.TryPeek(out ulong evpid, out DateTimeOffset due))
         {
-            if (!_envelopes.TryGetValue(evpid, out var entry) || entry.State != State.Pending || entry.Suspended || entry.Due != due)
+            if (!_envelopes.TryGetValue(evpid, out var entry) || entry.State != State.Pending || entry.Held || entry.Due != due)
             {
                 _due.Dequeue();
                 continue;
@@ -124,7 +126,7 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             var e = _envelopes[id];
             if (taken.Count >= max) break;
-            if (e.State != State.Pending || e.Suspended || e.Due > now || e.Info.Type != first.Info.Type || e.Info.ExpiresAt <= now) continue;
+            if (e.State != State.Pending || e.Held || e.Due > now || e.Info.Type != first.Info.Type || e.Info.ExpiresAt <= now) continue;
             e.State = State.InFlight;
             e.Due = now;
             taken.Add(id);
@@ -152,8 +154,8 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             if (!_envelopes.TryGetValue(evpid, out var e) || e.State != State.Pending) continue;
             e.Due = now;
-            // A paused envelope is made due now too, and goes when resumed.
-            if (!e.Suspended) _due.Enqueue(evpid, now);
+            // A held envelope is made due now too, and goes when resumed (or released).
+            if (!e.Held) _due.Enqueue(evpid, now);
             n++;
         }
         return n;
@@ -193,7 +195,23 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             if (!_envelopes.TryGetValue(evpid, out var e) || !e.Suspended) continue;
             e.Suspended = false;
-            if (e.State == State.Pending) _due.Enqueue(evpid, e.Due);
+            if (e.State == State.Pending && !e.Held) _due.Enqueue(evpid, e.Due);
+            n++;
+        }
+        return n;
+    }
+
+    public IReadOnlyList<ulong> Quarantined(ulong id) =>
+        [.. Select(id).Where(evpid => _envelopes.TryGetValue(evpid, out var e) && e.Info.Quarantined && !e.Removed).Order()];
+
+    public int Release(IReadOnlyList<ulong> evpids)
+    {
+        int n = 0;
+        foreach (var evpid in evpids)
+        {
+            if (!_envelopes.TryGetValue(evpid, out var e) || !e.Info.Quarantined) continue;
+            e.Info = e.Info with { Quarantined = false };
+            if (e.State == State.Pending && !e.Held) _due.Enqueue(evpid, e.Due);
             n++;
         }
         return n;
@@ -205,7 +223,7 @@ public sealed class RamScheduler : ISchedulerBackend
         Select(id).Where(_envelopes.ContainsKey).Select(evpid =>
         {
             var e = _envelopes[evpid];
-            return new ScheduledEnvelope(e.Info, e.State == State.InFlight ? "inflight" : "pending", e.Due, e.Suspended, e.Removed);
+            return new ScheduledEnvelope(e.Info, e.State == State.InFlight ? "inflight" : "pending", e.Due, e.Held, e.Removed);
         }).OrderBy(e => e.Info.Evpid).ToList();
 
     public QueueSummary Summary()
@@ -216,7 +234,7 @@ public sealed class RamScheduler : ISchedulerBackend
         {
             if (e.Removed) continue; // gone for the admin, whatever its attempt still does
             if (e.State == State.InFlight) inFlight++;
-            else if (e.Suspended) suspended++;
+            else if (e.Held) suspended++;
             else pending++;
             if (oldest is null || e.Info.Creation < oldest) oldest = e.Info.Creation;
         }

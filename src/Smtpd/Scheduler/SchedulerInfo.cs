@@ -3,19 +3,21 @@ using Smtpd.Queue;
 namespace Smtpd.Scheduler;
 
 /// <summary>What the scheduler knows of an envelope: enough to decide when, nothing of its content.</summary>
+/// <param name="Quarantined">A milter quarantined it: held until released (the envelope file says so too).</param>
 public sealed record SchedulerInfo(
     ulong Evpid,
     EnvelopeType Type,
     DateTimeOffset Creation,
     long Ttl,
     int Retry,
-    DateTimeOffset? LastTry)
+    DateTimeOffset? LastTry,
+    bool Quarantined = false)
 {
     public uint MessageId => QueueIds.MessageOf(Evpid);
     public DateTimeOffset ExpiresAt => Creation.AddSeconds(Ttl);
 
     public static SchedulerInfo From(Envelope e) =>
-        new(e.Id, e.Type, e.CreationTime, e.Ttl, e.Retry, e.LastTry);
+        new(e.Id, e.Type, e.CreationTime, e.Ttl, e.Retry, e.LastTry, e.Quarantine is not null);
 }
 
 /// <summary>What <see cref="ISchedulerBackend.Batch"/> hands out.</summary>

@@ -70,7 +70,6 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
                 break;
             case SchedulerCommit m:
                 int n = backend.Commit(m.MsgId);
-                if (m.Hold) backend.Suspend((ulong)m.MsgId << 32);
                 bus.Stats.Decrement(Stats.StatKeys.EnvelopeIncoming, n);
                 log.Debug($"scheduler: commit msgid={m.MsgId:x8} envelopes={n}");
                 break;
@@ -99,9 +98,30 @@ public sealed class SchedulerProcess(ISchedulerBackend backend, Bus bus, TimePro
             case SchedulerSuspend m:
                 m.Reply.Answer(m.Suspend ? backend.Suspend(m.Id) : backend.Resume(m.Id, time.GetUtcNow()));
                 break;
+            case SchedulerRelease m:
+                // The queue writes the release first, the scheduler lets go after: nothing is handed
+                // out while its file still says quarantined, and what smtpctl counts is on disk.
+                IReadOnlyList<ulong> quarantined = m.Id == 0 && m.Resume ? [] : backend.Quarantined(m.Id);
+                if (quarantined.Count > 0) bus.Post(new QueueRelease(quarantined, m));
+                else m.Reply.Answer(m.Resume ? backend.Resume(m.Id, time.GetUtcNow()) : 0);
+                break;
+            case SchedulerReleased m: m.Request.Reply.Answer(Released(m.Evpids, m.Request)); break;
             case SchedulerList m: m.Reply.Answer(backend.Envelopes(m.Id)); break;
             case SchedulerSummary m: m.Reply.Answer(backend.Summary()); break;
         }
+    }
+
+    /// <summary>
+    /// The queue has written <paramref name="evpids"/> without their quarantine: they are released
+    /// (and, for a resume, the id's paused envelopes resumed). Counts the envelopes let go, once each.
+    /// </summary>
+    int Released(IReadOnlyList<ulong> evpids, SchedulerRelease request)
+    {
+        var heldBefore = backend.Envelopes(request.Id).Where(e => e.Suspended).Select(e => e.Info.Evpid).ToHashSet();
+        int released = backend.Release(evpids);
+        if (!request.Resume) return released;
+        backend.Resume(request.Id, time.GetUtcNow());
+        return backend.Envelopes(request.Id).Count(e => heldBefore.Contains(e.Info.Evpid) && !e.Suspended);
     }
 
     /// <summary>How long a remove waits for the MTA and MDA to note envelopes in flight as cancelled.</summary>

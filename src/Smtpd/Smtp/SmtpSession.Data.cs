@@ -181,7 +181,7 @@ public sealed partial class SmtpSession
     }
 
     /// <summary>Builds the envelopes and has the queue commit them with the message (durable when it returns).</summary>
-    /// <param name="quarantine">Why a milter quarantined it: its envelopes are held (paused) in the scheduler.</param>
+    /// <param name="quarantine">Why a milter quarantined it: its envelopes are written and held quarantined, until released.</param>
     async Task<Reply> CommitAsync(uint msgid, long size, string? quarantine = null)
     {
         var tx = _tx!;
@@ -209,9 +209,10 @@ public sealed partial class SmtpSession
             DsnEnvid = tx.Parameters.GetValueOrDefault("ENVID"),
             CreationTime = now,
             Ttl = (long)(r.Decision.Action.Ttl ?? _ctx.Ruleset.Expire).TotalSeconds,
+            Quarantine = quarantine,
         }).ToList();
 
-        try { await _ctx.Queue.CommitAsync(msgid, envelopes, _shutdown, hold: quarantine is not null); }
+        try { await _ctx.Queue.CommitAsync(msgid, envelopes, _shutdown); }
         catch (IOException ex)
         {
             _ctx.Log.Warn($"{Id:x16} smtp queue: commit failed: {ex.Message}");
@@ -231,7 +232,7 @@ public sealed partial class SmtpSession
         foreach (var e in envelopes)
             _ctx.Log.Info($"{Id:x16} smtp envelope evpid={e.Id:x16} from=<{e.Sender}> to=<{e.Rcpt}>");
         if (quarantine is not null)
-            _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} quarantined by a milter: held until 'smtpctl resume envelope {msgid:x8}' reason=\"{Printable(quarantine)}\"");
+            _ctx.Log.Info($"{Id:x16} smtp message msgid={msgid:x8} quarantined by a milter: held until 'smtpctl release {msgid:x8}' reason=\"{Printable(quarantine)}\"");
         return Replies.Accepted(msgid);
     }
 

@@ -28,6 +28,21 @@ public class EnvelopeTextTests
     };
 
     [Fact]
+    public void A_quarantine_is_written_only_while_held_and_read_back()
+    {
+        var plain = Sample();
+        Assert.DoesNotContain("quarantine", EnvelopeText.Format(plain));
+        Assert.Null(EnvelopeText.Parse(plain.Id, EnvelopeText.Format(plain)).Quarantine);
+
+        var held = plain with { Quarantine = "looks\nodd" };
+        string text = EnvelopeText.Format(held);
+        Assert.EndsWith("\nquarantine: looks odd\n", text);
+        Assert.Equal("looks odd", EnvelopeText.Parse(held.Id, text).Quarantine);
+        // A reason an editor emptied still holds the mail.
+        Assert.Equal("", EnvelopeText.Parse(held.Id, text.Replace("quarantine: looks odd", "quarantine:")).Quarantine);
+    }
+
+    [Fact]
     public void Round_trips_and_is_readable()
     {
         var e = Sample();

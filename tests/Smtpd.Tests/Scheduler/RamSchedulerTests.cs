@@ -137,6 +137,39 @@ public class RamSchedulerTests
     }
 
     [Fact]
+    public void A_quarantined_envelope_is_held_from_commit_and_only_a_release_lets_it_go()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(13, 1) with { Quarantined = true }); s.Insert(Info(13, 2) with { Quarantined = true }); s.Commit(13);
+        Assert.Equal(BatchKind.None, s.Batch(T0, 10).Kind);
+        Assert.All(s.Envelopes(0), e => Assert.True(e.Suspended));
+        Assert.Equal(new QueueSummary(0, 0, 2, T0), s.Summary());
+        // Resume lifts an admin's pause, not a quarantine; a paused quarantined envelope needs both.
+        Assert.Equal(1, s.Suspend((13UL << 32) | 2));
+        Assert.Equal(1, s.Resume(0, T0));
+        Assert.Equal(2, s.Schedule(0, T0)); // both made due now, still held
+        Assert.Equal(BatchKind.None, s.Batch(T0, 10).Kind);
+        Assert.Equal([(13UL << 32) | 1, (13UL << 32) | 2], s.Quarantined(13UL << 32));
+        Assert.Equal(2, s.Release(s.Quarantined(0)));
+        Assert.Empty(s.Quarantined(0));
+        var batch = s.Batch(T0, 10);
+        Assert.Equal((BatchKind.Mda, 2), (batch.Kind, batch.Envelopes.Count));
+    }
+
+    [Fact]
+    public void A_release_leaves_an_admins_pause_in_place()
+    {
+        var s = new RamScheduler();
+        s.Insert(Info(14, 1) with { Quarantined = true }); s.Commit(14);
+        Assert.Equal(1, s.Suspend(0));
+        Assert.Equal(1, s.Release([(14UL << 32) | 1]));
+        Assert.Equal(BatchKind.None, s.Batch(T0, 10).Kind);
+        Assert.True(Assert.Single(s.Envelopes(0)).Suspended);
+        Assert.Equal(1, s.Resume(0, T0));
+        Assert.Equal(BatchKind.Mda, s.Batch(T0, 10).Kind);
+    }
+
+    [Fact]
     public void Retry_delay_grows_quadratically_and_is_capped()
     {
         Assert.Equal(TimeSpan.FromSeconds(10), RetryDelay.After(EnvelopeType.Mda, 1));

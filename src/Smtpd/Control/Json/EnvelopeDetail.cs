@@ -52,6 +52,8 @@ public sealed record EnvelopeDetail
     public required string? MdaSubaddress { get; init; }
     public required string? MdaMethod { get; init; }
     public required string? MdaTarget { get; init; }
+    /// <summary>Why a milter quarantined it (held until released); null when it is not quarantined.</summary>
+    public required string? Quarantine { get; init; }
 
     public static EnvelopeDetail From(Envelope e)
     {
@@ -97,6 +99,7 @@ public sealed record EnvelopeDetail
             MdaSubaddress = mda ? e.MdaSubaddress : null,
             MdaMethod = mda ? e.MdaMethod : null,
             MdaTarget = mda ? e.MdaTarget : null,
+            Quarantine = e.Quarantine,
         };
     }
 }

@@ -18,7 +18,7 @@ public sealed record QueueEntry
     public required string Src { get; init; }
     /// <summary>What delivers it: mda, mta or bounce (a report yet to be sent).</summary>
     public required string Agent { get; init; }
-    /// <summary>bounce (null sender), auth (authenticated sender), suspend (paused by the admin).</summary>
+    /// <summary>bounce (null sender), auth (authenticated sender), suspend (held: paused by the admin or quarantined), quarantine (by a milter).</summary>
     public required IReadOnlyList<string> Flags { get; init; }
     /// <summary>MAIL FROM, "" for the null sender.</summary>
     public required string Sender { get; init; }
@@ -44,6 +44,8 @@ public sealed record QueueEntry
     public required string? InflightSinceIso { get; init; }
     /// <summary>The last failure's reply or reason; null when none.</summary>
     public required string? LastError { get; init; }
+    /// <summary>Why a milter quarantined it (held until released); null when it is not quarantined.</summary>
+    public required string? Quarantine { get; init; }
 
     public static QueueEntry From(Envelope e, ScheduledEnvelope s, DateTimeOffset now)
     {
@@ -51,6 +53,7 @@ public sealed record QueueEntry
         if (e.Sender.Length == 0) flags.Add("bounce");
         if (e.Username is not null) flags.Add("auth");
         if (s.Suspended) flags.Add("suspend");
+        if (s.Info.Quarantined) flags.Add("quarantine");
         bool inflight = s.State == "inflight";
         return new QueueEntry
         {
@@ -76,6 +79,7 @@ public sealed record QueueEntry
             InflightSince = inflight ? JsonTime.Unix(s.Due) : null,
             InflightSinceIso = inflight ? JsonTime.Iso(s.Due) : null,
             LastError = e.ErrorLine,
+            Quarantine = s.Info.Quarantined ? e.Quarantine ?? "" : null,
         };
     }
 
