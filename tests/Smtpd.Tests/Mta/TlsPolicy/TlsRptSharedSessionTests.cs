@@ -20,7 +20,7 @@ public sealed class TlsRptSharedSessionTests : IAsyncDisposable
     static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
     readonly Bus _bus = new();
     readonly RamQueue _queue = new();
-    readonly TlsRptRecorder _recorder = new(TimeProvider.System);
+    readonly TlsRptRecorder _recorder = new();
     readonly CancellationTokenSource _stop = new(TimeSpan.FromSeconds(60));
     readonly ScriptedPeer _peer = new ScriptedPeer
     {
@@ -96,7 +96,7 @@ public sealed class TlsRptSharedSessionTests : IAsyncDisposable
         Assert.Equal(1, _peer.Connections); // one session carried all three
         Assert.Equal(1, _peer.TlsSessions);
 
-        var period = _recorder.Take();
+        var period = _recorder.Take(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow);
         var successes = period.Records.ToDictionary(r => r.Policy.Domain, r => r.Successes);
         Assert.Equal(new Dictionary<string, long> { ["first.example"] = 1, ["second.example"] = 1 }, successes);
         Assert.All(period.Records, r => Assert.Empty(r.Failures));

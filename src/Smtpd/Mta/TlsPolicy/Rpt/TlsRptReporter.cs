@@ -9,26 +9,30 @@ using Smtpd.Smtp;
 namespace Smtpd.Mta.TlsPolicy.Rpt;
 
 /// <summary>
-/// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: once a period (a day;
-/// SMTPD_TLSRPT_PERIOD for tests) it takes the MTA's records and, for each destination domain
+/// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: at the end of each
+/// period (a UTC day; SMTPD_TLSRPT_PERIOD for tests, see <see cref="TlsRptSchedule"/>) it takes the MTA's records and, for each destination domain
 /// with a <c>_smtp._tls</c> record, sends one gzip-compressed JSON report to each of its
 /// <c>rua</c> URIs: mailto: as a message put into our own queue (routed by the rules like
 /// local mail, with an empty sender as a bounce has), https: by POST. Reports never go
 /// anywhere else: a domain without the record gets none.
 /// </summary>
 public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
-    TimeProvider time, SmtpdLog log, TimeSpan period)
+    TimeProvider time, SmtpdLog log, TimeSpan? period)
 {
     readonly HttpClient _http = ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30));
 
     public async Task RunAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(period, time);
+        var schedule = new TlsRptSchedule(period);
+        var (start, end) = schedule.First(time.GetUtcNow());
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
+            for (; ; (start, end) = schedule.After(end))
             {
-                var taken = recorder.Take();
+                // Waits on the clock's own reading: a wait that ends early (or a clock set back) waits again.
+                for (var left = end - time.GetUtcNow(); left > TimeSpan.Zero; left = end - time.GetUtcNow())
+                    await Task.Delay(left, time, ct);
+                var taken = recorder.Take(start, end);
                 var ruleset = config.Current.Ruleset;
                 if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
                 foreach (var domain in taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase))
