@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using MimeKit;
 using Smtpd.Lookup;
 using Smtpd.Lookup.Dns;
@@ -13,13 +12,14 @@ namespace Smtpd.Mta.TlsPolicy.Rpt;
 /// period (a UTC day; SMTPD_TLSRPT_PERIOD for tests, see <see cref="TlsRptSchedule"/>) it takes the MTA's records and, for each destination domain
 /// with a <c>_smtp._tls</c> record, sends one gzip-compressed JSON report to each of its
 /// <c>rua</c> URIs: mailto: as a message put into our own queue (routed by the rules like
-/// local mail, with an empty sender as a bounce has), https: by POST. Reports never go
+/// local mail, with an empty sender as a bounce has, retried by the queue as any mail),
+/// https: by POST (tried again on failure, see <see cref="TlsRptPoster"/>). Reports never go
 /// anywhere else: a domain without the record gets none.
 /// </summary>
 public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
     TimeProvider time, SmtpdLog log, TimeSpan? period)
 {
-    readonly HttpClient _http = ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30));
+    readonly TlsRptPoster _poster = new(ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30)), time, log);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -35,20 +35,24 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
                 var taken = recorder.Take(start, end);
                 var ruleset = config.Current.Ruleset;
                 if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
+                // The POSTs and their retries run side by side, each domain's report queued meanwhile.
+                var posts = new List<Task>();
                 foreach (var domain in taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase))
                 {
-                    try { await ReportAsync(domain.Key, [.. domain], organization, contact, taken, ct); }
+                    try { await ReportAsync(domain.Key, [.. domain], organization, contact, taken, posts, ct); }
                     catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
                     {
                         log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
                     }
                 }
+                await Task.WhenAll(posts);
             }
         }
         catch (OperationCanceledException) { }
     }
 
-    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, string organization, string contact, TlsRptRecorder.Period taken, CancellationToken ct)
+    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, string organization, string contact, TlsRptRecorder.Period taken,
+        List<Task> posts, CancellationToken ct)
     {
         if (dns is not IDnssecResolver txt) return;
         var answer = await txt.QueryDnssecAsync($"_smtp._tls.{domain}", DnsRecordType.Txt, ct);
@@ -59,7 +63,7 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         foreach (var uri in record.Rua)
         {
             if (uri.Scheme == "mailto") await MailAsync(uri, domain, organization, reportId, file, gzip, ct);
-            else await PostAsync(uri, domain, gzip, ct);
+            else posts.Add(_poster.PostAsync(uri, domain, gzip, Backoff(taken), ct));
         }
     }
 
@@ -98,12 +102,7 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         log.Info($"{envelopes[0].Id:x16} tls-rpt report msgid={msgid:x8} domain={domain} to=<{rcpt}> report-id=\"{reportId}\"");
     }
 
-    /// <summary>RFC 8460 3: POST of the gzip report as application/tlsrpt+gzip.</summary>
-    async Task PostAsync(Uri uri, string domain, byte[] gzip, CancellationToken ct)
-    {
-        using var content = new ByteArrayContent(gzip);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/tlsrpt+gzip");
-        using var response = await _http.PostAsync(uri, content, ct);
-        log.Info($"tls-rpt report domain={domain} to={uri} status={(int)response.StatusCode}");
-    }
+    /// <summary>The first wait before a failed POST is tried again: a minute, less for a short test period (all tries end well within it).</summary>
+    static TimeSpan Backoff(TlsRptRecorder.Period period) =>
+        TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, (period.End - period.Start).Ticks / 20));
 }
