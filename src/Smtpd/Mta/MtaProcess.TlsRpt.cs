@@ -29,9 +29,16 @@ public sealed partial class MtaProcess
     /// <summary>A session (new or reused) about to carry the route's mail: counted once per session and policy domain.</summary>
     void RecordSessionUsed(Route route, NextHop hop, SmtpClientSession session)
     {
-        if (TlsReports is not { } reports || route.TlsPolicy is not { } policy || !session.Secure) return;
+        if (TlsReports is not { } reports || route.TlsPolicy is not { } policy) return;
+        // A policy that could not be had fails the session whatever its TLS (RFC 8460 4.3.2.1).
+        if (!session.Secure && policy.Discovery is null) return;
         var counted = _sessionReportedFor.GetValue(session, _ => new HashSet<string>(StringComparer.OrdinalIgnoreCase));
         lock (counted) if (!counted.Add(policy.Domain)) return;
+        if (policy.Discovery is { } discovery)
+        {
+            reports.Failure(policy, new TlsRptRecorder.FailureKey(discovery.ResultType, session.Source, hop.Host, session.Remote.Address.ToString(), discovery.Reason));
+            return;
+        }
         if (policy.Mode == TlsPolicyMode.StsTesting && policy.Sts is { } sts && !(session.Verified && sts.Allows(hop.Host)))
         {
             string result = !session.Verified ? TlsRptResult.OfCertificateProblem(session.CertificateProblem ?? "") : TlsRptResult.ValidationFailure;
