@@ -17,9 +17,10 @@ namespace Smtpd.Mta.TlsPolicy.Rpt;
 /// anywhere else: a domain without the record gets none.
 /// </summary>
 public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
-    TimeProvider time, SmtpdLog log, TimeSpan? period)
+    TimeProvider time, SmtpdLog log, TimeSpan? period, HttpClient? web = null)
 {
-    readonly TlsRptPoster _poster = new(ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30)), time, log);
+    // The POSTs go through the given client (a test's endpoint), else over our resolver.
+    readonly TlsRptPoster _poster = new(web ?? ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30)), time, log);
 
     public async Task RunAsync(CancellationToken ct)
     {
