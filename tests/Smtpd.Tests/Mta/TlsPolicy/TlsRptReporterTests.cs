@@ -26,14 +26,22 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
     readonly TlsRptRecorder _recorder = new();
     readonly CancellationTokenSource _stop = new(TimeSpan.FromSeconds(60));
     readonly Endpoint _endpoint = new();
+    readonly Rua _dns = new();
     Task? _running;
 
+    /// <summary>ok.example's _smtp._tls record; the first <see cref="Failures"/> queries get no answer (SERVFAIL, a timeout).</summary>
     sealed class Rua : IDnsResolver, IDnssecResolver
     {
-        public Task<DnssecAnswer> QueryDnssecAsync(string name, DnsRecordType type, CancellationToken ct) =>
-            Task.FromResult(name == "_smtp._tls.ok.example" && type == DnsRecordType.Txt
+        int _queries;
+        public int Failures { get; set; }
+
+        public Task<DnssecAnswer> QueryDnssecAsync(string name, DnsRecordType type, CancellationToken ct)
+        {
+            if (Interlocked.Increment(ref _queries) <= Failures) throw new DnsTempFailException($"DNS error for {name}: ServerFailure");
+            return Task.FromResult(name == "_smtp._tls.ok.example" && type == DnsRecordType.Txt
                 ? new DnssecAnswer([new DnsAnswer.Txt(name, "v=TLSRPTv1; rua=https://rpt.example/tlsrpt")], false, true)
                 : new DnssecAnswer([], false, false));
+        }
         public Task<MxLookup> LookupMxAsync(string domain, CancellationToken ct) => throw new InvalidOperationException("no MX lookup expected");
         public Task<IReadOnlyList<IPAddress>> ResolveHostAsync(string host, CancellationToken ct) => throw new InvalidOperationException("no address lookup expected");
         public Task<ReverseName> ReverseAsync(IPAddress address, CancellationToken ct) => Task.FromResult(ReverseName.None);
@@ -69,7 +77,7 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
             new Smtpd.Smtp.Auth.Authenticator(tables), null);
         var log = new SmtpdLog(foreground: true, verbose: false, TextWriter.Null);
         _endpoint.Clock = _clock;
-        var reporter = new TlsRptReporter(new LiveConfig(generation), new Enqueuer(new RamQueue(), new Bus()), new Rua(), _recorder,
+        var reporter = new TlsRptReporter(new LiveConfig(generation), new Enqueuer(new RamQueue(), new Bus()), _dns, _recorder,
             _clock, log, period: null, new HttpClient(_endpoint));
         _recorder.Success(new OutboundTlsPolicy("ok.example", TlsPolicyMode.Opportunistic, TlsPolicySource.Dns, "no policy"));
         _running = reporter.RunAsync(_stop.Token);
@@ -147,5 +155,20 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
         Assert.Equal(2, posts.Count);
         Assert.InRange(posts[1].At - posts[0].At, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2));
         Assert.Equal(posts[0].Body, posts[1].Body);
+    }
+
+    [Fact]
+    public async Task A_rua_lookup_without_answer_is_asked_again_a_minute_later_and_the_report_still_goes()
+    {
+        _dns.Failures = 1;
+        Start();
+        _clock.SetUtcNow(Midnight);
+        await Task.Delay(200);
+        Assert.Empty(_endpoint.Posts);
+        await AdvanceAsync(Midnight.AddMinutes(2), 1, TimeSpan.FromSeconds(5));
+
+        var (body, at) = Assert.Single(_endpoint.Posts);
+        Assert.InRange(at - Midnight, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2));
+        Assert.Equal("2026-12-07T00:00:00Z", Parse(body).GetProperty("date-range").GetProperty("start-datetime").GetString());
     }
 }

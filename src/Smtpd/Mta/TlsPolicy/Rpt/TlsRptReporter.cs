@@ -9,8 +9,9 @@ namespace Smtpd.Mta.TlsPolicy.Rpt;
 
 /// <summary>
 /// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: at the end of each
-/// period (a UTC day; SMTPD_TLSRPT_PERIOD for tests, see <see cref="TlsRptSchedule"/>) it takes the MTA's records and, for each destination domain
-/// with a <c>_smtp._tls</c> record, sends one gzip-compressed JSON report to each of its
+/// period (a UTC day; SMTPD_TLSRPT_PERIOD for tests, see <see cref="TlsRptSchedule"/>) it
+/// takes the MTA's records and, for each destination domain with a <c>_smtp._tls</c> record
+/// (asked again, a few times, while the resolver cannot answer), sends one gzip-compressed JSON report to each of its
 /// <c>rua</c> URIs: mailto: as a message put into our own queue (routed by the rules like
 /// local mail, with an empty sender as a bounce has, retried by the queue as any mail),
 /// https: by POST (tried again on failure, see <see cref="TlsRptPoster"/>). Reports never go
@@ -36,28 +37,56 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
                 var taken = recorder.Take(start, end);
                 var ruleset = config.Current.Ruleset;
                 if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
-                // The POSTs and their retries run side by side, each domain's report queued meanwhile.
-                var posts = new List<Task>();
-                foreach (var domain in taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase))
-                {
-                    try { await ReportAsync(domain.Key, [.. domain], organization, contact, taken, posts, ct); }
-                    catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-                    {
-                        log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
-                    }
-                }
-                await Task.WhenAll(posts);
+                await ReportPeriodAsync(taken, organization, contact, ct);
             }
         }
         catch (OperationCanceledException) { }
     }
 
-    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, string organization, string contact, TlsRptRecorder.Period taken,
-        List<Task> posts, CancellationToken ct)
+    async Task ReportPeriodAsync(TlsRptRecorder.Period taken, string organization, string contact, CancellationToken ct)
     {
         if (dns is not IDnssecResolver txt) return;
+        // The POSTs and their retries run side by side, each domain's report queued meanwhile.
+        var posts = new List<Task>();
+        var pending = taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase).ToList();
+        var wait = Backoff(taken);
+        for (int attempt = 1; pending.Count > 0; attempt++)
+        {
+            // Domains whose _smtp._tls the resolver could not answer are asked again together, after a back-off.
+            var unanswered = new List<IGrouping<string, TlsRptRecorder.PolicyRecord>>();
+            foreach (var domain in pending)
+            {
+                try
+                {
+                    TlsRptRecord? record;
+                    try { record = await RuaAsync(txt, domain.Key, ct); }
+                    catch (DnsTempFailException) when (attempt < TlsRptPoster.Tries) { unanswered.Add(domain); continue; }
+                    if (record is not null) await ReportAsync(domain.Key, [.. domain], record, organization, contact, taken, posts, ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                }
+            }
+            if (unanswered.Count == 0) break;
+            log.Info($"tls-rpt: no answer for _smtp._tls of {string.Join(", ", unanswered.Select(d => d.Key))} (try {attempt} of {TlsRptPoster.Tries}); next try in {Durations.Format(wait)}");
+            await Task.Delay(wait, time, ct);
+            wait *= 4;
+            pending = unanswered;
+        }
+        await Task.WhenAll(posts);
+    }
+
+    /// <summary>The domain's published report destinations; null when it publishes none.</summary>
+    static async Task<TlsRptRecord?> RuaAsync(IDnssecResolver txt, string domain, CancellationToken ct)
+    {
         var answer = await txt.QueryDnssecAsync($"_smtp._tls.{domain}", DnsRecordType.Txt, ct);
-        if (TlsRptRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text)) is not { } record) return;
+        return TlsRptRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text));
+    }
+
+    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, TlsRptRecord record, string organization, string contact,
+        TlsRptRecorder.Period taken, List<Task> posts, CancellationToken ct)
+    {
         string reportId = $"{taken.Start.ToUnixTimeSeconds()}.{domain}@{organization}";
         byte[] gzip = TlsRptReport.Gzip(TlsRptReport.Json(organization, contact, reportId, taken.Start, taken.End, records));
         string file = $"{organization}!{domain}!{taken.Start.ToUnixTimeSeconds()}!{taken.End.ToUnixTimeSeconds()}.json.gz";
