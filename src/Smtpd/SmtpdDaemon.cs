@@ -102,7 +102,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         if (chaos is not null) dns = new Chaos.ChaosDns(dns, chaos);
         dns = WithMetrics(dns, time);
         // TLS-RPT: the MTA records what each TLS policy met; the reporter sends when tls-rpt is on.
-        var tlsReports = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptRecorder(time);
+        var tlsReports = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptRecorder();
         _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s) { TlsReports = tlsReports };
         _tlsRpt = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptReporter(_live, _queueProcess.Enqueue, dns, tlsReports, time, log, s.TlsRptPeriod);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);

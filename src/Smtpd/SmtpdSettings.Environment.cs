@@ -39,7 +39,7 @@ public sealed partial record SmtpdSettings
             Port = port,
             MxPort = Take("SMTPD_MTA_PORT", Port("SMTPD_MTA_PORT"), d.MxPort),
             MtaTimeout = Take("SMTPD_MTA_TIMEOUT", Seconds("SMTPD_MTA_TIMEOUT"), d.MtaTimeout),
-            TlsRptPeriod = Take("SMTPD_TLSRPT_PERIOD", Seconds("SMTPD_TLSRPT_PERIOD"), d.TlsRptPeriod),
+            TlsRptPeriod = Seconds("SMTPD_TLSRPT_PERIOD"),
             TlsHandshakeTimeout = Take("SMTPD_TLS_HANDSHAKE_TIMEOUT", Seconds("SMTPD_TLS_HANDSHAKE_TIMEOUT"), d.TlsHandshakeTimeout),
             SessionTimeout = Take("SMTPD_SESSION_TIMEOUT", Seconds("SMTPD_SESSION_TIMEOUT"), d.SessionTimeout),
             FilterTimeout = Take("SMTPD_FILTER_TIMEOUT", Seconds("SMTPD_FILTER_TIMEOUT"), d.FilterTimeout),
@@ -57,6 +57,7 @@ public sealed partial record SmtpdSettings
                 Scheduler: variable("SMTPD_SCHEDULER_BACKEND") is "null" ? "null" : d.Backends.Scheduler,
                 Stat: variable("SMTPD_STATS") is "sqlite" ? "sqlite" : d.Backends.Stat),
         };
+        if (settings.TlsRptPeriod is not null) nonDefault.Add($"SMTPD_TLSRPT_PERIOD={variable("SMTPD_TLSRPT_PERIOD")}");
         if (settings.DescriptorReserve is not null) nonDefault.Add($"SMTPD_FD_RESERVE={variable("SMTPD_FD_RESERVE")}");
         if (settings.Resolver is not null) nonDefault.Add($"SMTPD_RESOLVER={settings.Resolver}");
         if (settings.Chaos is not null) nonDefault.Add($"SMTPD_CHAOS={settings.Chaos}");

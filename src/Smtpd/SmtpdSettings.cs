@@ -32,8 +32,8 @@ public sealed partial record SmtpdSettings
     /// <summary>SMTPD_ADMIN_SAMPLE_INTERVAL (test knob): how often the admin page's graphs sample the statistics (a minute).</summary>
     public TimeSpan AdminSampleInterval { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>SMTPD_TLSRPT_PERIOD (test knob): how often TLS-RPT aggregate reports are sent (RFC 8460: daily).</summary>
-    public TimeSpan TlsRptPeriod { get; init; } = TimeSpan.FromDays(1);
+    /// <summary>SMTPD_TLSRPT_PERIOD (test knob): how often TLS-RPT aggregate reports are sent; null: for each UTC day (RFC 8460 4.1).</summary>
+    public TimeSpan? TlsRptPeriod { get; init; }
 
     /// <summary>SMTPD_FILTER_TIMEOUT: how long a filter may take to register, answer or give a message back (OpenSMTPD waits forever).</summary>
     public TimeSpan FilterTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -354,7 +354,6 @@ public sealed partial class MtaProcess
                         {
                             var opened = await SmtpClientSession.OpenAsync(endpoint, hop.Host, await PtrNameAsync(address, ct), options, _log, ct);
                             _lastConnected[address] = _time.GetUtcNow();
-                            RecordSessionOpened(route, hop, opened);
                             if (opened.TlsVersion is { } version) _bus.Stats.TlsSession("out", version);
                             return opened;
                         },
@@ -370,6 +369,7 @@ public sealed partial class MtaProcess
                     certificatesOnly &= ex is PeerCertificateException;
                     continue;
                 }
+                RecordSessionUsed(route, hop, session);
                 return await SendAsync(session, connections, action, envelopes, ct);
             }
         }

@@ -86,7 +86,11 @@ public sealed class RoutePlanner(Ruleset ruleset, TableSet tables, IDnsResolver 
         // lookups (DNSSEC, MTA-STS) are made only for a domain that has somewhere to go.
         var policy = await _tlsPolicies.ResolveAsync(domain, ct);
         if (policy.Failure is { } policyFailure)
-            return Route.Fail(Outcome.TempFail(policyFailure)) with { TlsPolicy = policy, TlsRptResult = policy.DaneRequired ? TlsPolicy.Rpt.TlsRptResult.DaneRequired : null };
+            return Route.Fail(Outcome.TempFail(policyFailure)) with
+            {
+                TlsPolicy = policy,
+                TlsRptResult = policy.Discovery?.ResultType ?? (policy.DaneRequired ? TlsPolicy.Rpt.TlsRptResult.DaneRequired : null),
+            };
         var mxOptions = MxOptions(action, helo, policy, sources);
         var ordered = hosts.GroupBy(h => h.Preference).OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))

@@ -27,6 +27,16 @@ public sealed record OutboundTlsPolicy(string Domain, TlsPolicyMode Mode, TlsPol
     /// <summary>Set when nothing may be delivered now (the policy could not be found, or demands what is missing): a temporary failure.</summary>
     public string? Failure { get; init; }
 
+    /// <summary>
+    /// A policy the domain publishes that could not be had (an MTA-STS policy not fetched or
+    /// invalid, a TLSA lookup the resolver could not answer): what TLS-RPT reports for each
+    /// session made meanwhile, or for the route refused; null when discovery went well.
+    /// </summary>
+    public DiscoveryProblem? Discovery { get; init; }
+
+    /// <summary>A failed policy discovery: its RFC 8460 4.3.2.1 result type and, for the report's failure-reason-code, why.</summary>
+    public sealed record DiscoveryProblem(string ResultType, string Reason);
+
     /// <summary>The STARTTLS requirement for hosts the policy does not single out.</summary>
     public MtaTls Tls => Mode switch
     {

@@ -40,7 +40,8 @@ public sealed class TlsPolicyResolver(Ruleset ruleset, TableSet tables, IDnsReso
             ? new DaneLookup.Result([], [], "no DNSSEC-aware resolver", null)
             : await new DaneLookup(secure).FindAsync(domain, port, ct);
         if (dane.Failure is { } failure)
-            return new OutboundTlsPolicy(domain, TlsPolicyMode.Dane, TlsPolicySource.Dns, "DANE lookup failed") { Failure = failure };
+            return new OutboundTlsPolicy(domain, TlsPolicyMode.Dane, TlsPolicySource.Dns, "DANE lookup failed")
+                { Failure = failure, Discovery = new(Rpt.TlsRptResult.DnssecInvalid, failure) };
         if (dane.HasDane || dane.EncryptOnly.Count > 0)
             return new OutboundTlsPolicy(domain, TlsPolicyMode.Dane, TlsPolicySource.Dns,
                     $"DNSSEC-validated TLSA records for {dane.Sets.Count + dane.EncryptOnly.Count} MX host(s)")
@@ -58,9 +59,11 @@ public sealed class TlsPolicyResolver(Ruleset ruleset, TableSet tables, IDnsReso
             var mode = policy.Mode == "enforce" || choice == TlsPolicyChoice.StsOnly ? TlsPolicyMode.StsEnforce : TlsPolicyMode.StsTesting;
             return new OutboundTlsPolicy(domain, mode, found.FromCache ? TlsPolicySource.Cache : TlsPolicySource.Dns, $"{why}; MTA-STS {found.Detail}") { Sts = policy };
         }
+        var discovery = found.RptResult is { } result ? new OutboundTlsPolicy.DiscoveryProblem(result, found.Detail) : null;
         if (choice == TlsPolicyChoice.StsOnly)
-            return new OutboundTlsPolicy(domain, TlsPolicyMode.StsEnforce, source, detail) { Failure = $"sts-only: {found.Detail}" };
-        return new OutboundTlsPolicy(domain, TlsPolicyMode.Opportunistic, found.FromCache ? TlsPolicySource.Cache : TlsPolicySource.Dns, $"{why}; {found.Detail}");
+            return new OutboundTlsPolicy(domain, TlsPolicyMode.StsEnforce, source, detail) { Failure = $"sts-only: {found.Detail}", Discovery = discovery };
+        return new OutboundTlsPolicy(domain, TlsPolicyMode.Opportunistic, found.FromCache ? TlsPolicySource.Cache : TlsPolicySource.Dns, $"{why}; {found.Detail}")
+            { Discovery = discovery };
     }
 
     /// <summary>The table's entry for the domain or its nearest wildcard parent, else the default.</summary>

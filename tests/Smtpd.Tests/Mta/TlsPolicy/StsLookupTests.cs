@@ -72,6 +72,33 @@ public sealed class StsLookupTests : IDisposable
         Assert.Null(expired.Policy);
     }
 
+    [Fact]
+    public async Task A_published_policy_that_cannot_be_had_says_what_tls_rpt_reports_unless_a_cached_one_stands_in()
+    {
+        // RFC 8460 4.3.2.1's result types.
+        _dns.Txt = "v=STSv1; id=1";
+        _web.Policy = null;
+        var unfetched = await Lookup().FindAsync("example.net", default);
+        Assert.Null(unfetched.Policy);
+        Assert.Equal("sts-policy-fetch-error", unfetched.RptResult);
+
+        _web.Policy = "version: STSv1\nmode: sometimes\n";
+        var invalid = await Lookup().FindAsync("example.net", default);
+        Assert.Null(invalid.Policy);
+        Assert.Equal("sts-policy-invalid", invalid.RptResult);
+
+        _web.Policy = Enforce;
+        Assert.Null((await Lookup().FindAsync("example.net", default)).RptResult);
+        _dns.Txt = "v=STSv1; id=2"; // a new id, the web server down: the cached policy applies, nothing failed
+        _web.Policy = null;
+        var cached = await Lookup().FindAsync("example.net", default);
+        Assert.True(cached.FromCache);
+        Assert.Null(cached.RptResult);
+
+        _dns.Txt = null; // no TXT record: no policy published, nothing to report
+        Assert.Null((await new StsLookup(_dns, _web, new StsCache(null), _clock).FindAsync("example.net", default)).RptResult);
+    }
+
     sealed class FakeDns : IDnssecResolver
     {
         public string? Txt { get; set; }

@@ -3,9 +3,9 @@ namespace Smtpd.Mta.TlsPolicy.Rpt;
 /// <summary>
 /// What TLS-RPT (RFC 8460) reports: per destination domain and the policy applied there,
 /// sessions that succeeded and those that failed, by result type, MX and address. The MTA
-/// records each outcome; the reporter takes the period's records and starts a new period.
+/// records each outcome; the reporter takes a period's records when the period ends.
 /// </summary>
-public sealed class TlsRptRecorder(TimeProvider time)
+public sealed class TlsRptRecorder
 {
     /// <summary>One failure kind: its result type and where (RFC 8460 4.4's failure-details).</summary>
     public sealed record FailureKey(string ResultType, string? SendingIp, string? MxHost, string? ReceivingIp, string? Reason);
@@ -23,7 +23,6 @@ public sealed class TlsRptRecorder(TimeProvider time)
 
     readonly object _lock = new();
     Dictionary<(string Domain, string Type), PolicyRecord> _records = [];
-    DateTimeOffset _start = time.GetUtcNow();
 
     /// <summary>RFC 8460 4.4 policy-type of a policy.</summary>
     public static string PolicyType(OutboundTlsPolicy policy) => policy.Mode switch
@@ -54,15 +53,13 @@ public sealed class TlsRptRecorder(TimeProvider time)
         return record;
     }
 
-    /// <summary>The records since the last call, and a new period from now.</summary>
-    public Period Take()
+    /// <summary>The records since the last call, as those of the period from <paramref name="start"/> to <paramref name="end"/>.</summary>
+    public Period Take(DateTimeOffset start, DateTimeOffset end)
     {
         lock (_lock)
         {
-            var now = time.GetUtcNow();
-            var period = new Period(_start, now, _records.Values.ToList());
+            var period = new Period(start, end, _records.Values.ToList());
             _records = [];
-            _start = now;
             return period;
         }
     }

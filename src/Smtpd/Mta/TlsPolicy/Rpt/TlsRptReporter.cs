@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using MimeKit;
 using Smtpd.Lookup;
 using Smtpd.Lookup.Dns;
@@ -9,53 +8,92 @@ using Smtpd.Smtp;
 namespace Smtpd.Mta.TlsPolicy.Rpt;
 
 /// <summary>
-/// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: once a period (a day;
-/// SMTPD_TLSRPT_PERIOD for tests) it takes the MTA's records and, for each destination domain
-/// with a <c>_smtp._tls</c> record, sends one gzip-compressed JSON report to each of its
+/// Sends TLS-RPT aggregate reports (RFC 8460) when <c>tls-rpt</c> is on: at the end of each
+/// period (a UTC day; SMTPD_TLSRPT_PERIOD for tests, see <see cref="TlsRptSchedule"/>) it
+/// takes the MTA's records and, for each destination domain with a <c>_smtp._tls</c> record
+/// (asked again, a few times, while the resolver cannot answer), sends one gzip-compressed JSON report to each of its
 /// <c>rua</c> URIs: mailto: as a message put into our own queue (routed by the rules like
-/// local mail, with an empty sender as a bounce has), https: by POST. Reports never go
+/// local mail, with an empty sender as a bounce has, retried by the queue as any mail),
+/// https: by POST (tried again on failure, see <see cref="TlsRptPoster"/>). Reports never go
 /// anywhere else: a domain without the record gets none.
 /// </summary>
 public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
-    TimeProvider time, SmtpdLog log, TimeSpan period)
+    TimeProvider time, SmtpdLog log, TimeSpan? period, HttpClient? web = null)
 {
-    readonly HttpClient _http = ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30));
+    // The POSTs go through the given client (a test's endpoint), else over our resolver.
+    readonly TlsRptPoster _poster = new(web ?? ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30)), time, log);
 
     public async Task RunAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(period, time);
+        var schedule = new TlsRptSchedule(period);
+        var (start, end) = schedule.First(time.GetUtcNow());
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
+            for (; ; (start, end) = schedule.After(end))
             {
-                var taken = recorder.Take();
+                // Waits on the clock's own reading: a wait that ends early (or a clock set back) waits again.
+                for (var left = end - time.GetUtcNow(); left > TimeSpan.Zero; left = end - time.GetUtcNow())
+                    await Task.Delay(left, time, ct);
+                var taken = recorder.Take(start, end);
                 var ruleset = config.Current.Ruleset;
                 if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
-                foreach (var domain in taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase))
-                {
-                    try { await ReportAsync(domain.Key, [.. domain], organization, contact, taken, ct); }
-                    catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-                    {
-                        log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
-                    }
-                }
+                await ReportPeriodAsync(taken, organization, contact, ct);
             }
         }
         catch (OperationCanceledException) { }
     }
 
-    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, string organization, string contact, TlsRptRecorder.Period taken, CancellationToken ct)
+    async Task ReportPeriodAsync(TlsRptRecorder.Period taken, string organization, string contact, CancellationToken ct)
     {
         if (dns is not IDnssecResolver txt) return;
+        // The POSTs and their retries run side by side, each domain's report queued meanwhile.
+        var posts = new List<Task>();
+        var pending = taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase).ToList();
+        var wait = Backoff(taken);
+        for (int attempt = 1; pending.Count > 0; attempt++)
+        {
+            // Domains whose _smtp._tls the resolver could not answer are asked again together, after a back-off.
+            var unanswered = new List<IGrouping<string, TlsRptRecorder.PolicyRecord>>();
+            foreach (var domain in pending)
+            {
+                try
+                {
+                    TlsRptRecord? record;
+                    try { record = await RuaAsync(txt, domain.Key, ct); }
+                    catch (DnsTempFailException) when (attempt < TlsRptPoster.Tries) { unanswered.Add(domain); continue; }
+                    if (record is not null) await ReportAsync(domain.Key, [.. domain], record, organization, contact, taken, posts, ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    log.Warn($"tls-rpt: report for {domain.Key} not sent: {ex.GetType().Name}: {SystemErrors.Describe(ex)}");
+                }
+            }
+            if (unanswered.Count == 0) break;
+            log.Info($"tls-rpt: no answer for _smtp._tls of {string.Join(", ", unanswered.Select(d => d.Key))} (try {attempt} of {TlsRptPoster.Tries}); next try in {Durations.Format(wait)}");
+            await Task.Delay(wait, time, ct);
+            wait *= 4;
+            pending = unanswered;
+        }
+        await Task.WhenAll(posts);
+    }
+
+    /// <summary>The domain's published report destinations; null when it publishes none.</summary>
+    static async Task<TlsRptRecord?> RuaAsync(IDnssecResolver txt, string domain, CancellationToken ct)
+    {
         var answer = await txt.QueryDnssecAsync($"_smtp._tls.{domain}", DnsRecordType.Txt, ct);
-        if (TlsRptRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text)) is not { } record) return;
+        return TlsRptRecord.Find(answer.Records.OfType<DnsAnswer.Txt>().Select(r => r.Text));
+    }
+
+    async Task ReportAsync(string domain, List<TlsRptRecorder.PolicyRecord> records, TlsRptRecord record, string organization, string contact,
+        TlsRptRecorder.Period taken, List<Task> posts, CancellationToken ct)
+    {
         string reportId = $"{taken.Start.ToUnixTimeSeconds()}.{domain}@{organization}";
         byte[] gzip = TlsRptReport.Gzip(TlsRptReport.Json(organization, contact, reportId, taken.Start, taken.End, records));
         string file = $"{organization}!{domain}!{taken.Start.ToUnixTimeSeconds()}!{taken.End.ToUnixTimeSeconds()}.json.gz";
         foreach (var uri in record.Rua)
         {
             if (uri.Scheme == "mailto") await MailAsync(uri, domain, organization, reportId, file, gzip, ct);
-            else await PostAsync(uri, domain, gzip, ct);
+            else posts.Add(_poster.PostAsync(uri, domain, gzip, Backoff(taken), ct));
         }
     }
 
@@ -94,12 +132,7 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         log.Info($"{envelopes[0].Id:x16} tls-rpt report msgid={msgid:x8} domain={domain} to=<{rcpt}> report-id=\"{reportId}\"");
     }
 
-    /// <summary>RFC 8460 3: POST of the gzip report as application/tlsrpt+gzip.</summary>
-    async Task PostAsync(Uri uri, string domain, byte[] gzip, CancellationToken ct)
-    {
-        using var content = new ByteArrayContent(gzip);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/tlsrpt+gzip");
-        using var response = await _http.PostAsync(uri, content, ct);
-        log.Info($"tls-rpt report domain={domain} to={uri} status={(int)response.StatusCode}");
-    }
+    /// <summary>The first wait before a failed POST is tried again: a minute, less for a short test period (all tries end well within it).</summary>
+    static TimeSpan Backoff(TlsRptRecorder.Period period) =>
+        TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, (period.End - period.Start).Ticks / 20));
 }

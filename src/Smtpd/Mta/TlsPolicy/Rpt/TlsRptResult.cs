@@ -10,6 +10,8 @@ public static class TlsRptResult
     public const string ValidationFailure = "validation-failure";
     public const string DaneRequired = "dane-required";
     public const string StsPolicyFetchError = "sts-policy-fetch-error";
+    public const string StsPolicyInvalid = "sts-policy-invalid";
+    public const string DnssecInvalid = "dnssec-invalid";
 
     /// <summary>A certificate problem as <see cref="PeerCertificateCheck"/> or DANE words it, as a result type.</summary>
     public static string OfCertificateProblem(string problem) =>

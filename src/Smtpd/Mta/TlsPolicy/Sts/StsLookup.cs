@@ -20,7 +20,14 @@ public sealed class StsLookup(IDnssecResolver dns, IStsPolicySource fetcher, Sts
         dns is IDnssecResolver secure ? new StsLookup(secure, new StsFetcher(dns), new StsCache(settings.Paths?.Spool), time, log) : null;
 
     /// <summary>What was found: the policy (null: none) and whether it came from the cache, or why there is none.</summary>
-    public sealed record Result(StsPolicy? Policy, bool FromCache, string Detail);
+    public sealed record Result(StsPolicy? Policy, bool FromCache, string Detail)
+    {
+        /// <summary>
+        /// The domain published a policy (its TXT record) that could not be had, and no cached one
+        /// stands in: what TLS-RPT reports of it (RFC 8460 4.3.2.1: sts-policy-fetch-error or sts-policy-invalid).
+        /// </summary>
+        public string? RptResult { get; init; }
+    }
 
     public async Task<Result> FindAsync(string domain, CancellationToken ct)
     {
@@ -45,10 +52,12 @@ public sealed class StsLookup(IDnssecResolver dns, IStsPolicySource fetcher, Sts
         catch (StsFetchException ex)
         {
             log?.Info($"smtp-out: MTA-STS policy of {domain} (id {txt.Id}) not fetched: {ex.Message}{(cached is not null ? "; the cached one holds" : "")}");
-            return cached is not null ? FromCache(cached, $"fetch failed ({ex.Message})") : new Result(null, false, $"no MTA-STS policy: {ex.Message}");
+            return cached is not null ? FromCache(cached, $"fetch failed ({ex.Message})")
+                : new Result(null, false, $"no MTA-STS policy: {ex.Message}") { RptResult = Rpt.TlsRptResult.StsPolicyFetchError };
         }
         if (StsPolicy.Parse(text, out string? problem) is not { } policy)
-            return cached is not null ? FromCache(cached, $"fetched policy invalid: {problem}") : new Result(null, false, $"invalid MTA-STS policy: {problem}");
+            return cached is not null ? FromCache(cached, $"fetched policy invalid: {problem}")
+                : new Result(null, false, $"invalid MTA-STS policy: {problem}") { RptResult = Rpt.TlsRptResult.StsPolicyInvalid };
         cache.Put(domain, new StsCache.Entry(txt.Id, now, text, policy));
         log?.Info($"smtp-out: MTA-STS policy of {domain} fetched: id {txt.Id}, {policy}");
         return new Result(policy, false, $"id {txt.Id}, fetched: {policy}");
