@@ -342,6 +342,8 @@ public sealed class MilterTests
             Assert.StartsWith("250", await SendAsync(c, $"{Me}@localhost"));
             Assert.StartsWith("221", await c.CommandAsync("QUIT"));
         }
+        // The log line may come after the client's reply: wait for it.
+        await smtpd.WaitForLogAsync("quarantined by a milter", Wait);
         string msgid = System.Text.RegularExpressions.Regex.Match(smtpd.Log, "msgid=([0-9a-f]{8}) quarantined by a milter").Groups[1].Value;
         Assert.Contains("reason=\"looks odd\"", smtpd.Log);
         // Held: the scheduler's pause (suspend), as smtpctl pause envelope sets it.
