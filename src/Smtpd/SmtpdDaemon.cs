@@ -104,7 +104,8 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
         // TLS-RPT: the MTA records what each TLS policy met; the reporter sends when tls-rpt is on.
         var tlsReports = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptRecorder();
         _mta = new MtaProcess(_live, dns, _queue, _bus, time, log, s) { TlsReports = tlsReports };
-        _tlsRpt = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptReporter(_live, _queueProcess.Enqueue, dns, tlsReports, time, log, s.TlsRptPeriod);
+        _tlsRpt = new Smtpd.Mta.TlsPolicy.Rpt.TlsRptReporter(_live, _queueProcess.Enqueue, dns, tlsReports, time, log, s.TlsRptPeriod,
+            state: s.Backends.Queue is "ram" or "null" ? null : Path.Combine(paths.Spool, "tls-rpt.json"));
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaSession, () => _mta.OpenSessions);
         _bus.Stats.Gauge(Smtpd.Stats.StatKeys.MtaEnvelope, () => _mta.Envelopes);
         _bounce = new Smtpd.Bounce.BounceProcess(_live, _queueProcess.Enqueue, _bus, time, log);

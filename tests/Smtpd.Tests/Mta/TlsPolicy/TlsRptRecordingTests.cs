@@ -103,7 +103,7 @@ public sealed class TlsRptRecordingTests : IAsyncDisposable
     JsonElement ReportOf(TlsRptRecorder.Period period, string domain)
     {
         byte[] json = TlsRptReport.Json("reporter.test", "postmaster@reporter.test", "1", period.Start, period.End,
-            period.Records.Where(r => r.Policy.Domain == domain));
+            period.Records.Where(r => r.Domain == domain));
         return Assert.Single(JsonDocument.Parse(json).RootElement.GetProperty("policies").EnumerateArray()).Clone();
     }
 
@@ -119,7 +119,7 @@ public sealed class TlsRptRecordingTests : IAsyncDisposable
         Assert.Equal(1, _peer.TlsSessions);
 
         var period = _recorder.Take(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow);
-        var successes = period.Records.ToDictionary(r => r.Policy.Domain, r => r.Successes);
+        var successes = period.Records.ToDictionary(r => r.Domain, r => r.Successes);
         Assert.Equal(new Dictionary<string, long> { ["first.example"] = 1, ["second.example"] = 1 }, successes);
         Assert.All(period.Records, r => Assert.Empty(r.Failures));
     }

@@ -64,7 +64,7 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
         }
     }
 
-    void Start()
+    TlsRptReporter Reporter(TlsRptRecorder recorder, string? state = null)
     {
         var ruleset = ConfigParser.Parse("""
             tls-rpt domain reporter.test contact postmaster@reporter.test
@@ -77,10 +77,31 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
             new Smtpd.Smtp.Auth.Authenticator(tables), null);
         var log = new SmtpdLog(foreground: true, verbose: false, TextWriter.Null);
         _endpoint.Clock = _clock;
-        var reporter = new TlsRptReporter(new LiveConfig(generation), new Enqueuer(new RamQueue(), new Bus()), _dns, _recorder,
-            _clock, log, period: null, new HttpClient(_endpoint));
-        _recorder.Success(new OutboundTlsPolicy("ok.example", TlsPolicyMode.Opportunistic, TlsPolicySource.Dns, "no policy"));
+        return new TlsRptReporter(new LiveConfig(generation), new Enqueuer(new RamQueue(), new Bus()), _dns, recorder,
+            _clock, log, period: null, new HttpClient(_endpoint), state);
+    }
+
+    static OutboundTlsPolicy NoPolicy => new("ok.example", TlsPolicyMode.Opportunistic, TlsPolicySource.Dns, "no policy");
+
+    void Start()
+    {
+        var reporter = Reporter(_recorder);
+        _recorder.Success(NoPolicy);
         _running = reporter.RunAsync(_stop.Token);
+    }
+
+    /// <summary>smtpd stopped at <paramref name="at"/> with one session counted: its counts are in the state file.</summary>
+    async Task RunAndStopAsync(string state, DateTimeOffset at)
+    {
+        var recorder = new TlsRptRecorder();
+        using var stop = new CancellationTokenSource();
+        var running = Reporter(recorder, state).RunAsync(stop.Token);
+        recorder.Success(NoPolicy);
+        _clock.SetUtcNow(at);
+        await Task.Delay(50);
+        stop.Cancel();
+        await running.WaitAsync(Bound);
+        Assert.True(File.Exists(state));
     }
 
     public async ValueTask DisposeAsync()
@@ -170,5 +191,47 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
         var (body, at) = Assert.Single(_endpoint.Posts);
         Assert.InRange(at - Midnight, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(2));
         Assert.Equal("2026-12-07T00:00:00Z", Parse(body).GetProperty("date-range").GetProperty("start-datetime").GetString());
+    }
+
+    [Fact]
+    public async Task The_days_counts_outlive_a_restart_and_join_the_report_at_midnight()
+    {
+        string state = Path.Combine(Directory.CreateTempSubdirectory("tlsrpt-state-").FullName, "tls-rpt.json");
+        await RunAndStopAsync(state, Started.AddHours(7));
+
+        // Started again the same day: one more session; at midnight the report counts both.
+        _running = Reporter(_recorder, state).RunAsync(_stop.Token);
+        _recorder.Success(NoPolicy);
+        await AdvanceAsync(Midnight, 1, TimeSpan.FromMinutes(5));
+        var report = Parse(Assert.Single(_endpoint.Posts).Body);
+        Assert.Equal("2026-12-07T00:00:00Z", report.GetProperty("date-range").GetProperty("start-datetime").GetString());
+        var policy = Assert.Single(report.GetProperty("policies").EnumerateArray());
+        Assert.Equal(2, policy.GetProperty("summary").GetProperty("total-successful-session-count").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_day_that_ended_while_smtpd_was_down_is_reported_at_the_next_start_once()
+    {
+        string state = Path.Combine(Directory.CreateTempSubdirectory("tlsrpt-state-").FullName, "tls-rpt.json");
+        await RunAndStopAsync(state, Started.AddHours(7));
+
+        // Down over midnight; started at 02:00Z: the ended day is reported at once, with its own dates.
+        _clock.SetUtcNow(Midnight.AddHours(2));
+        _running = Reporter(_recorder, state).RunAsync(_stop.Token);
+        await AdvanceAsync(Midnight.AddHours(2), 1, TimeSpan.FromSeconds(1));
+        var report = Parse(Assert.Single(_endpoint.Posts).Body);
+        Assert.Equal("2026-12-07T00:00:00Z", report.GetProperty("date-range").GetProperty("start-datetime").GetString());
+        Assert.Equal("2026-12-08T00:00:00Z", report.GetProperty("date-range").GetProperty("end-datetime").GetString());
+        Assert.Equal(1, Assert.Single(report.GetProperty("policies").EnumerateArray()).GetProperty("summary").GetProperty("total-successful-session-count").GetInt64());
+
+        // Not again at the next start, nor in the next day's report.
+        _stop.Cancel();
+        await _running.WaitAsync(Bound);
+        using var again = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = Reporter(new TlsRptRecorder(), state).RunAsync(again.Token);
+        await Task.Delay(300);
+        Assert.Single(_endpoint.Posts);
+        again.Cancel();
+        await running.WaitAsync(Bound);
     }
 }

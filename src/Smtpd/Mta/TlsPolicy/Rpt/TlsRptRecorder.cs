@@ -10,12 +10,41 @@ public sealed class TlsRptRecorder
     /// <summary>One failure kind: its result type and where (RFC 8460 4.4's failure-details).</summary>
     public sealed record FailureKey(string ResultType, string? SendingIp, string? MxHost, string? ReceivingIp, string? Reason);
 
-    /// <summary>The records of one policy of one domain over a period.</summary>
-    public sealed class PolicyRecord(OutboundTlsPolicy policy)
+    /// <summary>
+    /// The records of one policy of one domain over a period, with what the report says of the
+    /// policy (RFC 8460 4.4: its type, its strings, the MX hosts it names), taken when it was first
+    /// met, so that records read back after a restart make the same report.
+    /// </summary>
+    public sealed class PolicyRecord(string domain, string type, IReadOnlyList<string> strings, IReadOnlyList<string> mxHosts)
     {
-        public OutboundTlsPolicy Policy { get; } = policy;
+        public string Domain { get; } = domain;
+        public string Type { get; } = type;
+        public IReadOnlyList<string> Strings { get; } = strings;
+        public IReadOnlyList<string> MxHosts { get; } = mxHosts;
         public long Successes { get; set; }
         public Dictionary<FailureKey, long> Failures { get; } = [];
+
+        public static PolicyRecord Of(OutboundTlsPolicy policy)
+        {
+            string type = PolicyType(policy);
+            return type switch
+            {
+                // The STS policy's lines, or the TLSA records in presentation format.
+                "sts" when policy.Sts is { } sts => new PolicyRecord(policy.Domain, type,
+                    ["version: STSv1", $"mode: {sts.Mode}", .. sts.Mx.Select(m => $"mx: {m}"), $"max_age: {(long)sts.MaxAge.TotalSeconds}"], [.. sts.Mx]),
+                "tlsa" => new PolicyRecord(policy.Domain, type,
+                    [.. policy.Dane.Values.SelectMany(set => set.Records).Select(r => $"{r.Usage} {r.Selector} {r.MatchingType} {Convert.ToHexString(r.Data).ToLowerInvariant()}")],
+                    [.. policy.Dane.Keys.Concat(policy.EncryptOnly)]),
+                _ => new PolicyRecord(policy.Domain, type, [], []),
+            };
+        }
+
+        public PolicyRecord Copy()
+        {
+            var copy = new PolicyRecord(Domain, Type, Strings, MxHosts) { Successes = Successes };
+            foreach (var (k, v) in Failures) copy.Failures[k] = v;
+            return copy;
+        }
     }
 
     /// <summary>A period's records: from when to when, by policy domain and policy type.</summary>
@@ -49,7 +78,7 @@ public sealed class TlsRptRecorder
     PolicyRecord RecordOf(OutboundTlsPolicy policy)
     {
         var key = (policy.Domain, PolicyType(policy));
-        if (!_records.TryGetValue(key, out var record)) _records[key] = record = new PolicyRecord(policy);
+        if (!_records.TryGetValue(key, out var record)) _records[key] = record = PolicyRecord.Of(policy);
         return record;
     }
 
@@ -62,5 +91,24 @@ public sealed class TlsRptRecorder
             _records = [];
             return period;
         }
+    }
+
+    /// <summary>A copy of the records so far (to be saved), the recorder going on.</summary>
+    public IReadOnlyList<PolicyRecord> Copy()
+    {
+        lock (_lock) return [.. _records.Values.Select(r => r.Copy())];
+    }
+
+    /// <summary>Adds records read back after a restart to those of the period under way.</summary>
+    public void Add(IEnumerable<PolicyRecord> restored)
+    {
+        lock (_lock)
+            foreach (var r in restored)
+            {
+                var key = (r.Domain, r.Type);
+                if (!_records.TryGetValue(key, out var record)) { _records[key] = r.Copy(); continue; }
+                record.Successes += r.Successes;
+                foreach (var (k, v) in r.Failures) record.Failures[k] = record.Failures.GetValueOrDefault(k) + v;
+            }
     }
 }

@@ -34,23 +34,20 @@ public static class TlsRptReport
 
     static void WritePolicy(Utf8JsonWriter json, TlsRptRecorder.PolicyRecord record)
     {
-        var policy = record.Policy;
         json.WriteStartObject();
         json.WriteStartObject("policy");
-        string type = TlsRptRecorder.PolicyType(policy);
-        json.WriteString("policy-type", type);
-        if (type != "no-policy-found")
+        json.WriteString("policy-type", record.Type);
+        if (record.Type != "no-policy-found")
         {
             json.WriteStartArray("policy-string");
-            foreach (string line in PolicyStrings(policy)) json.WriteStringValue(line);
+            foreach (string line in record.Strings) json.WriteStringValue(line);
             json.WriteEndArray();
         }
-        json.WriteString("policy-domain", policy.Domain);
-        if (type != "no-policy-found")
+        json.WriteString("policy-domain", record.Domain);
+        if (record.Type != "no-policy-found")
         {
             json.WriteStartArray("mx-host");
-            foreach (string host in type == "sts" ? policy.Sts?.Mx ?? [] : policy.Dane.Keys.Concat(policy.EncryptOnly))
-                json.WriteStringValue(host);
+            foreach (string host in record.MxHosts) json.WriteStringValue(host);
             json.WriteEndArray();
         }
         json.WriteEndObject();
@@ -73,13 +70,6 @@ public static class TlsRptReport
         json.WriteEndArray();
         json.WriteEndObject();
     }
-
-    /// <summary>RFC 8460 4.4: the STS policy's lines, or the TLSA records in presentation format.</summary>
-    static IEnumerable<string> PolicyStrings(OutboundTlsPolicy policy) =>
-        policy.Sts is { } sts
-            ? ["version: STSv1", $"mode: {sts.Mode}", .. sts.Mx.Select(m => $"mx: {m}"), $"max_age: {(long)sts.MaxAge.TotalSeconds}"]
-            : policy.Dane.Values.SelectMany(set => set.Records)
-                .Select(r => $"{r.Usage} {r.Selector} {r.MatchingType} {Convert.ToHexString(r.Data).ToLowerInvariant()}");
 
     static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 

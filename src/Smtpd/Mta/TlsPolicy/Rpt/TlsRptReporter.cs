@@ -17,8 +17,9 @@ namespace Smtpd.Mta.TlsPolicy.Rpt;
 /// https: by POST (tried again on failure, see <see cref="TlsRptPoster"/>). Reports never go
 /// anywhere else: a domain without the record gets none.
 /// </summary>
+/// <param name="state">Where the counts of the period under way are kept across a stop (<see cref="TlsRptState"/>); null: in memory only.</param>
 public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDnsResolver dns, TlsRptRecorder recorder,
-    TimeProvider time, SmtpdLog log, TimeSpan? period, HttpClient? web = null)
+    TimeProvider time, SmtpdLog log, TimeSpan? period, HttpClient? web = null, string? state = null)
 {
     // The POSTs go through the given client (a test's endpoint), else over our resolver.
     readonly TlsRptPoster _poster = new(web ?? ResolvingHttpClient.Create(dns, TimeSpan.FromSeconds(30)), time, log);
@@ -27,20 +28,54 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
     {
         var schedule = new TlsRptSchedule(period);
         var (start, end) = schedule.First(time.GetUtcNow());
+        // Written every few minutes (a crash loses no more) and when smtpd stops.
+        var saveEvery = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(5).Ticks, (end - start).Ticks / 20));
         try
         {
-            for (; ; (start, end) = schedule.After(end))
+            // The counts saved before a stop: a period that ended meanwhile is reported now (late,
+            // with its own dates; out of the file first); the one under way goes on counting.
+            if (state is not null && TlsRptState.Load(state, log) is { } saved)
+            {
+                if (saved.End > time.GetUtcNow()) recorder.Add(saved.Records);
+                else
+                {
+                    Save(start, end, []);
+                    await ReportAsync(saved, ct);
+                }
+            }
+            while (true)
             {
                 // Waits on the clock's own reading: a wait that ends early (or a clock set back) waits again.
                 for (var left = end - time.GetUtcNow(); left > TimeSpan.Zero; left = end - time.GetUtcNow())
-                    await Task.Delay(left, time, ct);
+                {
+                    await Task.Delay(left < saveEvery ? left : saveEvery, time, ct);
+                    Save(start, end, recorder.Copy());
+                }
                 var taken = recorder.Take(start, end);
-                var ruleset = config.Current.Ruleset;
-                if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) continue;
-                await ReportPeriodAsync(taken, organization, contact, ct);
+                // The taken counts leave the file before they are reported: never reported twice.
+                (start, end) = schedule.After(end);
+                Save(start, end, []);
+                await ReportAsync(taken, ct);
             }
         }
-        catch (OperationCanceledException) { }
+        catch (OperationCanceledException) { Save(start, end, recorder.Copy()); }
+    }
+
+    async Task ReportAsync(TlsRptRecorder.Period taken, CancellationToken ct)
+    {
+        var ruleset = config.Current.Ruleset;
+        if (ruleset.TlsRptDomain is not { } organization || ruleset.TlsRptContact is not { } contact) return;
+        await ReportPeriodAsync(taken, organization, contact, ct);
+    }
+
+    void Save(DateTimeOffset start, DateTimeOffset end, IReadOnlyList<TlsRptRecorder.PolicyRecord> records)
+    {
+        if (state is null || config.Current.Ruleset.TlsRptDomain is null) return;
+        try { TlsRptState.Save(state, start, end, records); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            log.Warn($"tls-rpt: cannot save the counts in {state}: {SystemErrors.Describe(ex)}");
+        }
     }
 
     async Task ReportPeriodAsync(TlsRptRecorder.Period taken, string organization, string contact, CancellationToken ct)
@@ -48,7 +83,7 @@ public sealed class TlsRptReporter(Reload.LiveConfig config, Enqueuer queue, IDn
         if (dns is not IDnssecResolver txt) return;
         // The POSTs and their retries run side by side, each domain's report queued meanwhile.
         var posts = new List<Task>();
-        var pending = taken.Records.GroupBy(r => r.Policy.Domain, StringComparer.OrdinalIgnoreCase).ToList();
+        var pending = taken.Records.GroupBy(r => r.Domain, StringComparer.OrdinalIgnoreCase).ToList();
         var wait = Backoff(taken);
         for (int attempt = 1; pending.Count > 0; attempt++)
         {
