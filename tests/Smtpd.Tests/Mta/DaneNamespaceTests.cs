@@ -36,12 +36,17 @@ public sealed class DaneNamespaceTests
     }
 
     /// <summary>The receiving MX: a listener with STARTTLS per (address, certificate) on port 25.</summary>
-    internal static async Task<SmtpdInstance> ReceiverAsync(NetworkNamespace ns, params (string Address, string Name, (string Cert, string Key) Files)[] listeners)
+    internal static Task<SmtpdInstance> ReceiverAsync(NetworkNamespace ns, params (string Address, string Name, (string Cert, string Key) Files)[] listeners) =>
+        ReceiverAsync(ns, [], listeners);
+
+    /// <summary>The same, and a listener without STARTTLS on each of <paramref name="plain"/>.</summary>
+    internal static async Task<SmtpdInstance> ReceiverAsync(NetworkNamespace ns, IReadOnlyList<string> plain, params (string Address, string Name, (string Cert, string Key) Files)[] listeners)
     {
         var peer = new SmtpdInstance(port: 25);
         peer.Wrapper.AddRange(ns.Enter);
         string pkis = string.Concat(listeners.Select(l => $"pki {l.Name} cert \"{l.Files.Cert}\"\npki {l.Name} key \"{l.Files.Key}\"\n"));
-        string listens = string.Concat(listeners.Select(l => $"listen on {l.Address} port 25 tls pki {l.Name}\n"));
+        string listens = string.Concat(listeners.Select(l => $"listen on {l.Address} port 25 tls pki {l.Name}\n"))
+            + string.Concat(plain.Select(address => $"listen on {address} port 25\n"));
         peer.WriteConfig(pkis + listens + """
             action "local" maildir "{dir}/maildirs/%{user.username}"
             match from any for any action "local"
@@ -120,7 +125,7 @@ public sealed class DaneNamespaceTests
         var other = ca.Issue("other", "mx3.dane.test");
         var plain = ca.SelfSigned("plain", "mx.plain.test");
 
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = await SignedDns.StartAsync(ns,
             new SignedDns.Zone("dane.test", [
                 "good IN MX 10 mx1.dane.test.", "mx1 IN A 127.0.0.2", $"_25._tcp.mx1 IN TLSA {EeSpkiSha256(mx1.Cert)}",
@@ -195,7 +200,7 @@ public sealed class DaneNamespaceTests
         using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
         var mx1 = ca.Issue("mx1", "mx1.dane.test");
         var plain = ca.SelfSigned("plain", "mx.plain.test");
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = await SignedDns.StartAsync(ns,
             new SignedDns.Zone("dane.test", ["good IN MX 10 mx1.dane.test.", "mx1 IN A 127.0.0.2", $"_25._tcp.mx1 IN TLSA {EeSpkiSha256(mx1.Cert)}"]),
             new SignedDns.Zone("plain.test", ["@ IN MX 10 mx.plain.test.", "mx IN A 127.0.0.5"], Signed: false),
@@ -245,24 +250,13 @@ public sealed class DaneNamespaceTests
         using var ca = TestCa.Create(Directory.CreateTempSubdirectory("dane-ca-").FullName);
         var mx4 = ca.SelfSigned("mx4", "mx4.dane.test");
         string pkixEe = "1" + EeSpkiSha256(mx4.Cert)[1..];
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = await SignedDns.StartAsync(ns,
             new SignedDns.Zone("dane.test", [
                 "pkix IN MX 10 mx4.dane.test.", "mx4 IN A 127.0.0.6", $"_25._tcp.mx4 IN TLSA {pkixEe}",
                 "notls IN MX 10 mx5.dane.test.", "mx5 IN A 127.0.0.7", $"_25._tcp.mx5 IN TLSA 0 0 1 {new string('a', 64)}",
             ]));
-        var peer = new SmtpdInstance(port: 25);
-        peer.Wrapper.AddRange(ns.Enter);
-        peer.WriteConfig($$"""
-            pki mx4 cert "{{mx4.Cert}}"
-            pki mx4 key "{{mx4.Key}}"
-            listen on 127.0.0.6 port 25 tls pki mx4
-            listen on 127.0.0.7 port 25
-            action "local" maildir "{dir}/maildirs/%{user.username}"
-            match from any for any action "local"
-            """);
-        await peer.StartAsync();
-        await using var _ = peer;
+        await using var peer = await ReceiverAsync(ns, ["127.0.0.7"], ("127.0.0.6", "mx4", mx4));
         await using var smtpd = await RelayerAsync(ns);
         string user = TestUsers.Recipient;
 

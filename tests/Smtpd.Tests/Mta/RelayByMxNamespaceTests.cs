@@ -51,7 +51,7 @@ public sealed class RelayByMxNamespaceTests
         Skip.If(NetworkNamespace.Unavailable is not null, NetworkNamespace.Unavailable);
         Skip.IfNot(Dnsmasq.Available, "dnsmasq is not installed");
         Skip.IfNot(SmtpSink.Available, "Postfix's smtp-sink is not installed");
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = new Dnsmasq(["example.net"], ["mx-host=example.net,mx.example.net,10", "host-record=mx.example.net,127.0.0.2"], ns);
         await using var sink = new SmtpSink("127.0.0.2", 25, ns);
         await using var smtpd = await RelayerInsideAsync(ns);

@@ -20,6 +20,9 @@ public sealed class SignedDns : IAsyncDisposable
     readonly List<Process> _processes = [];
     readonly string _dir;
 
+    /// <summary>A test namespace's resolv.conf: the resolver it runs on 127.0.0.1 (Unbound here; a loopback resolver is the only one whose AD bit smtpd trusts).</summary>
+    public const string ResolvConf = "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n";
+
     public static string? Unavailable =>
         new[] { "/usr/sbin/nsd", "/usr/sbin/unbound", "/usr/bin/ldns-signzone", "/usr/bin/ldns-keygen" }
             .FirstOrDefault(p => !File.Exists(p)) is { } missing ? $"{Path.GetFileName(missing)} is not installed (tests/install-peers.sh: nsd, unbound, ldnsutils)" : null;

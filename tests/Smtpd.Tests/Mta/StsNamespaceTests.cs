@@ -47,7 +47,7 @@ public sealed class StsNamespaceTests
         var mx3 = ca.SelfSigned("mx3", "mx3.sts.test");
         string[] domains = ["enforce", "badcert", "unlisted", "testing"];
 
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = await SignedDns.StartAsync(ns, new SignedDns.Zone("sts.test", [
             "mx1 IN A 127.0.0.2", "mx2 IN A 127.0.0.3", "mx3 IN A 127.0.0.4",
             "enforce IN MX 10 mx1.sts.test.", "badcert IN MX 10 mx2.sts.test.", "unlisted IN MX 10 mx1.sts.test.", "testing IN MX 10 mx3.sts.test.",

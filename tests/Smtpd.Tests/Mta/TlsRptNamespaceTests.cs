@@ -32,7 +32,7 @@ public sealed class TlsRptNamespaceTests
         string rua = $"v=TLSRPTv1; rua=mailto:{user}@rpt.sts.test,https://rpt.sts.test/tlsrpt";
         string[] domains = ["ok", "bad", "quiet"];
 
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         await using var dns = await SignedDns.StartAsync(ns, new SignedDns.Zone("sts.test", [
             "mx1 IN A 127.0.0.2", "mx2 IN A 127.0.0.3", "rpt IN A 127.0.0.7", "rpt IN MX 10 mx1.sts.test.",
             "ok IN MX 10 mx1.sts.test.", "bad IN MX 10 mx2.sts.test.", "quiet IN MX 10 mx1.sts.test.",

@@ -16,7 +16,7 @@ public sealed class OpendmarcTests
         MilterDaemon.Require("/usr/sbin/opendmarc", "opendmarc");
         Skip.If(NetworkNamespace.Unavailable is not null, NetworkNamespace.Unavailable);
         Skip.IfNot(Dnsmasq.Available, "dnsmasq (dnsmasq-base) serves the SPF and DMARC records");
-        await using var ns = await NetworkNamespace.CreateAsync("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        await using var ns = await NetworkNamespace.CreateAsync(SignedDns.ResolvConf);
         // The client comes from 192.0.2.10 (libspf2 passes loopback clients whatever the record says).
         var (added, _, error) = await ns.RunAsync("ip", ["addr", "add", "192.0.2.10/32", "dev", "lo"]);
         Assert.True(added == 0, error);
