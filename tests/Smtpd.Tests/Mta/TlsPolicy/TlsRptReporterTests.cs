@@ -234,4 +234,19 @@ public sealed class TlsRptReporterTests : IAsyncDisposable
         again.Cancel();
         await running.WaitAsync(Bound);
     }
+
+    [Fact]
+    public async Task An_unreadable_state_file_is_set_aside_and_the_reporter_goes_on()
+    {
+        // An admin's edit, a disk fault: the file is not JSON. The reporter warns, keeps the file
+        // for inspection as .bad, and reports the day's sessions at midnight as if none were saved.
+        string state = Path.Combine(Directory.CreateTempSubdirectory("tlsrpt-state-").FullName, "tls-rpt.json");
+        File.WriteAllText(state, "{ not json");
+        _running = Reporter(_recorder, state).RunAsync(_stop.Token);
+        _recorder.Success(NoPolicy);
+        await AdvanceAsync(Midnight, 1, TimeSpan.FromMinutes(5));
+        Assert.Equal("{ not json", File.ReadAllText(state + ".bad"));
+        var report = Parse(Assert.Single(_endpoint.Posts).Body);
+        Assert.Equal(1, Assert.Single(report.GetProperty("policies").EnumerateArray()).GetProperty("summary").GetProperty("total-successful-session-count").GetInt64());
+    }
 }
