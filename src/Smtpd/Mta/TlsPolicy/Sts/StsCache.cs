@@ -21,6 +21,12 @@ public sealed class StsCache(string? spool)
 
     readonly Dictionary<string, Entry> _memory = new(StringComparer.OrdinalIgnoreCase);
     readonly object _lock = new();
+    /// <summary>
+    /// The domains that have a file, listed once: most domains mail goes to publish no policy,
+    /// and asking the disk for each of them on every route (a failed open, an exception) would
+    /// put I/O on the delivery path for nothing. Only this process writes the directory.
+    /// </summary>
+    HashSet<string>? _onDisk;
 
     string? Directory => spool is null ? null : Path.Combine(spool, "mta-sts");
 
@@ -29,7 +35,7 @@ public sealed class StsCache(string? spool)
         lock (_lock)
         {
             if (_memory.TryGetValue(domain, out var known)) return known;
-            if (Directory is not { } dir) return null;
+            if (Directory is not { } dir || !OnDisk(dir).Contains(domain)) return null;
             string file = Path.Combine(dir, domain.ToLowerInvariant());
             string text;
             try { text = File.ReadAllText(file); }
@@ -51,7 +57,21 @@ public sealed class StsCache(string? spool)
             using (var stream = new FileStream(temp, SpoolModes.NewFile(FileMode.Create)))
                 stream.Write(Encoding.UTF8.GetBytes($"id: {entry.Id}\nfetched: {entry.Fetched.ToUnixTimeSeconds()}\n\n{entry.Text}"));
             File.Move(temp, file, overwrite: true);
+            OnDisk(dir).Add(domain);
         }
+    }
+
+    HashSet<string> OnDisk(string dir)
+    {
+        if (_onDisk is not null) return _onDisk;
+        _onDisk = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        try
+        {
+            foreach (var file in System.IO.Directory.EnumerateFiles(dir))
+                if (!file.EndsWith(".tmp", StringComparison.Ordinal)) _onDisk.Add(Path.GetFileName(file));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { } // none kept yet
+        return _onDisk;
     }
 
     /// <summary>A cache file's entry; null when it is damaged (then the policy is fetched again).</summary>
