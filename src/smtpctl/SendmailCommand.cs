@@ -20,7 +20,7 @@ public static class SendmailCommand
         if (o.ListQueue) return await ControlClient.RunAsync(["show", "queue"]);
         if (o.SmtpOnStdio) return await SmtpOnStdioAsync();
 
-        byte[] raw = await ReadMessageAsync(o.IgnoreDots);
+        byte[] raw = ReadMessage(o.IgnoreDots);
         string user = Invoker.UserName;
         string host = System.Net.Dns.GetHostName();
         // A bare user name ("sendmail root", as cron does; or -f root) is qualified with this
@@ -35,7 +35,8 @@ public static class SendmailCommand
         var paths = SmtpdPaths.ForClient(Environment.GetEnvironmentVariable);
         try
         {
-            await LocalSubmission.SubmitAsync(paths.ControlSocket, sender, recipients, new MemoryStream(message), CancellationToken.None);
+            // Blocking calls from here on: nothing below starts a thread (see LocalSubmission.Submit).
+            LocalSubmission.Submit(paths.ControlSocket, sender, recipients, new MemoryStream(message));
             return 0;
         }
         catch (LocalSubmission.NotRunningException)
@@ -59,12 +60,13 @@ public static class SendmailCommand
         }
     }
 
-    /// <summary>Without -i, a line holding a single dot ends the message (historic sendmail).</summary>
-    static async Task<byte[]> ReadMessageAsync(bool ignoreDots)
+    /// <summary>Without -i, a line holding a single dot ends the message (historic sendmail).
+    /// Read blocking: an asynchronous read of standard input runs on the thread pool.</summary>
+    static byte[] ReadMessage(bool ignoreDots)
     {
         using var stdin = Console.OpenStandardInput();
         using var buffer = new MemoryStream();
-        await stdin.CopyToAsync(buffer);
+        stdin.CopyTo(buffer);
         byte[] all = buffer.ToArray();
         if (ignoreDots) return all;
         string text = Encoding.UTF8.GetString(all);
