@@ -298,26 +298,38 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     }
 
     /// <summary>
-    /// One daemon per spool: two would deliver the same envelopes twice. The lock (flock, which
-    /// .NET takes for FileShare.None) dies with the process, so a crash never leaves it stale.
+    /// One daemon per spool: two would deliver the same envelopes twice. The lock (flock(2),
+    /// taken here explicitly: the executable turns off the one .NET takes for every FileShare)
+    /// dies with the process, so a crash never leaves it stale.
     /// </summary>
     static FileStream LockSpool(string spool)
     {
         string path = Path.Combine(spool, "smtpd.lock");
+        FileStream lockFile;
         try
         {
-            var lockFile = new FileStream(path, new FileStreamOptions
+            // Where .NET's own lock is on (a test host), it is the one that refuses.
+            lockFile = new FileStream(path, new FileStreamOptions
             {
                 Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None, UnixCreateMode = Queue.SpoolModes.File,
             });
-            lockFile.SetLength(0);
-            lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
-            lockFile.Flush();
-            return lockFile;
         }
-        catch (IOException)
+        catch (IOException) { throw InUse(spool); }
+        if (Flock(lockFile.SafeFileHandle.DangerousGetHandle(), LOCK_EX | LOCK_NB) != 0)
         {
-            throw new InvalidOperationException($"another smtpd is already using the spool {spool}");
+            lockFile.Dispose();
+            throw InUse(spool);
         }
+        lockFile.SetLength(0);
+        lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+        lockFile.Flush();
+        return lockFile;
     }
+
+    static InvalidOperationException InUse(string spool) => new($"another smtpd is already using the spool {spool}");
+
+    const int LOCK_EX = 2, LOCK_NB = 4;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "flock")]
+    private static partial int Flock(nint fd, int operation);
 }

@@ -28,7 +28,7 @@ public sealed class MaildirDelivery : IMailboxDelivery
             {
                 // The text durable before its name appears in new/...
                 await written.Sync.FlushAsync();
-                await UserFileAccess.RunAsync(request.User, () => { File.Move(written.Tmp, written.New); return true; });
+                await UserFileAccess.RunAsync(request.User, () => { FileRename.Rename(written.Tmp, written.New); return true; });
             }
             catch
             {
@@ -52,22 +52,12 @@ public sealed class MaildirDelivery : IMailboxDelivery
     static Written WriteTmp(DeliveryRequest r, Stream source)
     {
         string tmpDir = Path.Combine(r.Target, "tmp"), newDir = Path.Combine(r.Target, "new");
-        foreach (var dir in new[] { r.Target, tmpDir, newDir, Path.Combine(r.Target, "cur") })
-            Directory.CreateDirectory(dir, DirMode);
-
         string name = UniqueName();
         string tmp = Path.Combine(tmpDir, name);
         try
         {
             long size;
-            // Mail is private: 0600, whatever the umask.
-            using (var target = new FileStream(tmp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                BufferSize = 0, // CopyAsLf writes whole chunks
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-            }))
+            using (var target = CreateTmp(tmp, r.Target))
             {
                 byte[] headers = DeliveredMessage.Headers(r);
                 target.Write(headers);
@@ -79,6 +69,28 @@ public sealed class MaildirDelivery : IMailboxDelivery
         {
             try { File.Delete(tmp); } catch (IOException) { }
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The new file in tmp/, mail being private: 0600, whatever the umask. The Maildir (and its
+    /// tmp/, new/ and cur/) is made only when it is missing, not looked at for every message.
+    /// </summary>
+    static FileStream CreateTmp(string tmp, string maildir)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            BufferSize = 0, // CopyAsLf writes whole chunks
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        };
+        try { return new FileStream(tmp, options); }
+        catch (DirectoryNotFoundException)
+        {
+            foreach (var dir in new[] { maildir, Path.Combine(maildir, "tmp"), Path.Combine(maildir, "new"), Path.Combine(maildir, "cur") })
+                Directory.CreateDirectory(dir, DirMode);
+            return new FileStream(tmp, options);
         }
     }
 

@@ -217,11 +217,17 @@ public sealed class MdaProcess(Reload.LiveConfig config, SmtpdPaths paths, Local
             return Outcome.PermFail($"delivery user '{actionUser}' does not exist");
         var job = new DeliveryJob(method, target, action.LmtpRcptTo, e.Sender, e.Rcpt, e.Dest, user, runAs);
 
+        Stream? opened = null;
         try
         {
-            if (AlreadyDeliveredTo(e))
+            // The message is opened once: read for the loop check, then rewound for the delivery
+            // (a compressed or encrypted one, which cannot seek, is opened again).
+            opened = queue.MessageReadStream(e.MessageId);
+            if (AlreadyDeliveredTo(e, opened))
                 return Outcome.PermFail($"554 5.4.6 Mail loop detected: message already delivered to {e.Dest} (Delivered-To)");
-            Stream Open() => queue.MessageReadStream(e.MessageId);
+            if (opened.CanSeek) opened.Position = 0;
+            else { opened.Dispose(); opened = null; }
+            Stream Open() => Interlocked.Exchange(ref opened, null) ?? queue.MessageReadStream(e.MessageId);
             if (workers is not null)
                 return await workers.RunAsync(job, method == DeliveryJob.Mbox ? mailGroup : null, Open, ct);
             return await job.CreateDelivery().DeliverAsync(job.Request(Open), ct);
@@ -230,15 +236,15 @@ public sealed class MdaProcess(Reload.LiveConfig config, SmtpdPaths paths, Local
         {
             return Outcome.TempFail(SystemErrors.Describe(ex));
         }
+        finally { Interlocked.Exchange(ref opened, null)?.Dispose(); }
     }
 
     /// <summary>
     /// Loop detection (OpenSMTPD's mda): a message that already carries a Delivered-To header for
     /// this recipient came back around (an alias or .forward loop through another host).
     /// </summary>
-    bool AlreadyDeliveredTo(Envelope e)
+    static bool AlreadyDeliveredTo(Envelope e, Stream message)
     {
-        using var message = queue.MessageReadStream(e.MessageId);
         string headers = Bounce.OriginalHeaders.Read(message);
         foreach (string line in headers.Split("\r\n"))
             if (line.StartsWith("Delivered-To:", StringComparison.OrdinalIgnoreCase)

@@ -23,6 +23,8 @@ public sealed class FsQueue : IQueueBackend
 
     readonly TimeProvider _time;
     readonly SpoolRecycler _recycler;
+    /// <summary>queue/XX directories known to exist (we never remove one): no mkdir per message.</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _buckets = new();
 
     /// <param name="codec"><c>queue compress</c> / <c>queue encrypt</c>: applied to every file written, undone on read.</param>
     /// <param name="time">The daemon's clock (it names a second corrupt copy of the same file).</param>
@@ -92,17 +94,27 @@ public sealed class FsQueue : IQueueBackend
 
     /// <summary>The message file: new, or the empty one of a recycled directory (purge/), rewritten.</summary>
     public Stream MessageWriteStream(uint msgid) =>
-        _codec.WrapWrite(new FileStream(Path.Combine(IncomingDir(msgid), MessageFile),
-            SpoolModes.NewFile(FileMode.Create, FileOptions.Asynchronous, bufferSize: 0)));
+        _codec.WrapWrite(new RewrittenFile(Path.Combine(IncomingDir(msgid), MessageFile), FileOptions.Asynchronous));
 
     public async Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
         string bucket = BucketDir(msgid);
         // A new bucket must be durable in queue/ before a message can live in it: the first flush covers it.
-        if (!Directory.Exists(bucket)) Directory.CreateDirectory(bucket, SpoolModes.Directory);
+        if (!_buckets.ContainsKey(bucket))
+        {
+            Directory.CreateDirectory(bucket, SpoolModes.Directory);
+            _buckets.TryAdd(bucket, true);
+        }
         // The message, its envelopes and their names durable in incoming/ before the rename...
         await Sync.FlushAsync();
-        Directory.Move(IncomingDir(msgid), QueueDir(msgid));
+        if (!FileRename.TryRename(IncomingDir(msgid), QueueDir(msgid)))
+        {
+            // The bucket was removed behind our back (by hand): made again, durable, then the rename.
+            _buckets.TryRemove(bucket, out _);
+            Directory.CreateDirectory(bucket, SpoolModes.Directory);
+            await Sync.FlushAsync();
+            FileRename.Rename(IncomingDir(msgid), QueueDir(msgid));
+        }
         // ...and the rename durable before anyone hears "stored"; a stale incoming/ entry would be purged at start.
         await Sync.FlushAsync();
     }
@@ -152,7 +164,7 @@ public sealed class FsQueue : IQueueBackend
         string dir = EnvelopeDir(envelope.MessageId);
         string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
         // A new envelope's file: the spare one of a recycled directory when there is one (no inode made).
-        if (SpoolRecycler.TakeSpare(path)) await WriteFileAsync(path, FileMode.Create, EnvelopeText.Format(envelope), ct);
+        if (SpoolRecycler.TakeSpare(path)) await RewriteFileAsync(path, EnvelopeText.Format(envelope), ct);
         else await WriteAsync(path, EnvelopeText.Format(envelope), ct);
         // In incoming/ the commit's flush makes it durable with the message; a committed message's is flushed now.
         if (dir != IncomingDir(envelope.MessageId)) await Sync.FlushAsync();
@@ -174,10 +186,12 @@ public sealed class FsQueue : IQueueBackend
         uint msgid = QueueIds.MessageOf(evpid);
         string dir = QueueDir(msgid);
         string path = Path.Combine(dir, QueueIds.Hex(evpid));
-        if (File.Exists(path)) SpoolRecycler.RetireEnvelope(path);
-        bool anyLeft = Directory.Exists(dir) && Directory.EnumerateFiles(dir).Any(f => QueueIds.TryParseEnvelope(Path.GetFileName(f), out _));
-        if (anyLeft) return Task.FromResult(false);
-        if (Directory.Exists(dir)) _recycler.Recycle(dir);
+        SpoolRecycler.RetireEnvelope(path);
+        string[] files;
+        try { files = Directory.GetFiles(dir); }
+        catch (DirectoryNotFoundException) { return Task.FromResult(true); }
+        if (files.Any(f => QueueIds.TryParseEnvelope(Path.GetFileName(f), out _))) return Task.FromResult(false);
+        _recycler.Recycle(dir, files);
         return Task.FromResult(true);
     }
 
@@ -245,6 +259,12 @@ public sealed class FsQueue : IQueueBackend
         // A file left by a crash (an envelope's .tmp) may predate the modes: start afresh at 0600.
         File.Delete(path);
         return WriteFileAsync(path, FileMode.CreateNew, text, ct);
+    }
+
+    async Task RewriteFileAsync(string path, string text, CancellationToken ct)
+    {
+        await using var fs = new RewrittenFile(path, FileOptions.Asynchronous);
+        await fs.WriteAsync(_codec.Encode(Encoding.UTF8.GetBytes(text)), ct);
     }
 
     async Task WriteFileAsync(string path, FileMode mode, string text, CancellationToken ct)

@@ -39,7 +39,7 @@ internal sealed class SpoolRecycler(string purge, int capacity = 64)
             if (!_free.TryPop(out dir)) return false;
         try
         {
-            Directory.Move(dir, target);
+            FileRename.Rename(dir, target);
             return true;
         }
         catch (IOException)
@@ -53,7 +53,8 @@ internal sealed class SpoolRecycler(string purge, int capacity = 64)
     /// A removed message's directory: its message file and one envelope file emptied and kept, the
     /// rest deleted, the directory moved to <c>purge/</c>; deleted outright when enough are kept.
     /// </summary>
-    public void Recycle(string dir)
+    /// <param name="files">The directory's files, when the caller has just listed them.</param>
+    public void Recycle(string dir, string[]? files = null)
     {
         string? name = null;
         lock (_lock)
@@ -63,47 +64,41 @@ internal sealed class SpoolRecycler(string purge, int capacity = 64)
             Directory.Delete(dir, recursive: true);
             return;
         }
-        bool spare = File.Exists(Path.Combine(dir, SpareEnvelope));
-        foreach (var file in Directory.EnumerateFiles(dir))
+        // Listed before anything is renamed: a listing taken while names change may miss some.
+        files ??= Directory.GetFiles(dir);
+        bool spare = files.Any(f => Path.GetFileName(f) == SpareEnvelope);
+        foreach (var file in files)
         {
             string leaf = Path.GetFileName(file);
-            if (leaf == MessageFile || leaf == SpareEnvelope) Truncate(file);
+            if (leaf == MessageFile) Truncate(file);
+            else if (leaf == SpareEnvelope) { } // emptied when it became the spare (RetireEnvelope)
             else if (!spare && QueueIds.TryParseEnvelope(leaf, out _))
             {
-                File.Move(file, Path.Combine(dir, SpareEnvelope));
+                FileRename.Rename(file, Path.Combine(dir, SpareEnvelope));
                 Truncate(Path.Combine(dir, SpareEnvelope));
                 spare = true;
             }
             else File.Delete(file);
         }
-        Directory.Move(dir, name);
+        FileRename.Rename(dir, name);
         lock (_lock) _free.Push(name);
     }
 
-    /// <summary>A removed envelope's file: kept, emptied, as its directory's spare, or deleted when it has one.</summary>
-    public static void RetireEnvelope(string path)
+    /// <summary>A removed envelope's file: kept, emptied, as its directory's spare (replacing the
+    /// spare it may have: one is kept); false when there was no such file.</summary>
+    public static bool RetireEnvelope(string path)
     {
         string spare = Path.Combine(Path.GetDirectoryName(path)!, SpareEnvelope);
-        if (File.Exists(spare))
-        {
-            File.Delete(path);
-            return;
-        }
-        File.Move(path, spare);
+        if (!FileRename.TryRename(path, spare)) return false;
         Truncate(spare);
+        return true;
     }
 
     /// <summary>Renames the directory's spare envelope file to <paramref name="path"/>; false when it has none.</summary>
     public static bool TakeSpare(string path)
     {
         string spare = Path.Combine(Path.GetDirectoryName(path)!, SpareEnvelope);
-        if (!File.Exists(spare)) return false;
-        try
-        {
-            File.Move(spare, path);
-            return true;
-        }
-        catch (FileNotFoundException) { return false; }
+        return FileRename.TryRename(spare, path);
     }
 
     static void Truncate(string file)
