@@ -36,7 +36,7 @@ public sealed class FsQueue : IQueueBackend
         _queue = Path.Combine(spool, "queue");
         _incoming = Path.Combine(spool, "incoming");
         _corrupt = Path.Combine(spool, "corrupt");
-        _recycler = new SpoolRecycler(Path.Combine(spool, "purge"));
+        _recycler = new SpoolRecycler(Path.Combine(spool, "purge"), _time);
     }
 
     /// <summary>For tests: commits through <paramref name="sync"/> instead of the filesystem's own.</summary>
@@ -163,8 +163,9 @@ public sealed class FsQueue : IQueueBackend
     {
         string dir = EnvelopeDir(envelope.MessageId);
         string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
-        // A new envelope's file: the spare one of a recycled directory when there is one (no inode made).
-        if (SpoolRecycler.TakeSpare(path)) await RewriteFileAsync(path, EnvelopeText.Format(envelope), ct);
+        // A new envelope's file: the spare one of a recycled directory when there is one (no inode
+        // made), while the message is still being received (see TakeSpare).
+        if (dir == IncomingDir(envelope.MessageId) && SpoolRecycler.TakeSpare(path)) await RewriteFileAsync(path, EnvelopeText.Format(envelope), ct);
         else await WriteAsync(path, EnvelopeText.Format(envelope), ct);
         // In incoming/ the commit's flush makes it durable with the message; a committed message's is flushed now.
         if (dir != IncomingDir(envelope.MessageId)) await Sync.FlushAsync();

@@ -81,9 +81,10 @@ public sealed class FsQueueTests : IDisposable
     }
 
     [Fact]
-    public async Task A_delivered_message_leaves_nothing_readable_and_its_files_receive_the_next_one()
+    public async Task A_delivered_message_leaves_nothing_readable_once_kept_a_while_and_its_files_receive_the_next_one()
     {
-        var q = new FsQueue(_spool);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var q = new FsQueue(_spool, time: clock);
         q.Init();
         var (first, envelopes) = await CreateMessage(q, commit: true, "x@a.org", "y@a.org");
         ulong messageInode = InodeOf(q.MessagePath(first));
@@ -91,10 +92,11 @@ public sealed class FsQueueTests : IDisposable
         Assert.True(await q.EnvelopeDeleteAsync(envelopes[1].Id));
         Assert.False(Directory.Exists(Path.GetDirectoryName(q.MessagePath(first))));
 
-        // Kept in purge/, emptied: no mail, no address left in the spool.
+        // Kept in purge/ and, once it has waited, emptied: no mail, no address left in the spool.
         string kept = Assert.Single(Directory.GetDirectories(Path.Combine(_spool, "purge")));
-        Assert.All(Directory.GetFiles(kept), f => Assert.Equal(0, new FileInfo(f).Length));
         Assert.Equal(["message", "spare"], Directory.GetFiles(kept).Select(Path.GetFileName).Order());
+        clock.Advance(SpoolRecycler.EmptyAfter);
+        Assert.All(Directory.GetFiles(kept), f => Assert.Equal(0, new FileInfo(f).Length));
         Assert.All(Directory.GetFiles(kept), f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
 
         // The next message is written into the same files, whole, and walked as any other.
@@ -111,6 +113,34 @@ public sealed class FsQueueTests : IDisposable
         await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
         Assert.Equal("z@a.org", Assert.Single(walked).Rcpt);
         Assert.Equal(new[] { "message", QueueIds.Hex(envelope.Id) }.Order(), Directory.GetFiles(Path.GetDirectoryName(q.MessagePath(second))!).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public async Task Files_taken_again_before_they_are_emptied_hold_only_the_next_message()
+    {
+        var q = new FsQueue(_spool, time: new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        q.Init();
+        uint first = await q.MessageCreateAsync();
+        await using (var w = q.MessageWriteStream(first)) await w.WriteAsync(Encoding.ASCII.GetBytes($"Subject: long\r\n\r\n{new string('x', 20_000)}\r\n"));
+        var long_ = Envelope(first, $"{new string('r', 200)}@a.org");
+        await q.EnvelopeCreateAsync(long_);
+        await q.MessageCommitAsync(first);
+        ulong messageInode = InodeOf(q.MessagePath(first));
+        Assert.True(await q.EnvelopeDeleteAsync(long_.Id));
+
+        // Shorter text into the longer files: nothing of the old one after it.
+        uint second = await q.MessageCreateAsync();
+        const string text = "Subject: short\r\n\r\nhi\r\n";
+        await using (var w = q.MessageWriteStream(second)) await w.WriteAsync(Encoding.ASCII.GetBytes(text));
+        var short_ = Envelope(second, "z@a.org");
+        await q.EnvelopeCreateAsync(short_);
+        await q.MessageCommitAsync(second);
+        Assert.Equal(messageInode, InodeOf(q.MessagePath(second)));
+        Assert.Equal(text, File.ReadAllText(q.MessagePath(second)));
+        Assert.DoesNotContain("rrrr", File.ReadAllText(Path.Combine(Path.GetDirectoryName(q.MessagePath(second))!, QueueIds.Hex(short_.Id))));
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Equal("z@a.org", Assert.Single(walked).Rcpt);
     }
 
     [Fact]
