@@ -125,7 +125,12 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
             TlsHandshakeTimeout = s.TlsHandshakeTimeout,
             CommandTimeout = s.SessionTimeout,
             Descriptors = descriptors,
-            SpoolHasRoom = _queue is FsQueue or Chaos.ChaosQueue ? size => SpoolSpace.HasRoom(paths.Spool, size, s.SpoolMinFree) : null,
+            SpoolHasRoom = _queue switch
+            {
+                FsQueue fs => size => fs.HasRoom(size, s.SpoolMinFree),
+                Chaos.ChaosQueue => size => SpoolSpace.HasRoom(paths.Spool, size, s.SpoolMinFree),
+                _ => null,
+            },
             Filters = first.Filters,
             Names = dns,
         };

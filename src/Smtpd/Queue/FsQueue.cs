@@ -92,7 +92,18 @@ public sealed class FsQueue : IQueueBackend
         throw new IOException("could not allocate a message id");
     }
 
-    /// <summary>The message file: new, or the empty one of a recycled directory (purge/), rewritten.</summary>
+    /// <summary>
+    /// Whether a message of <paramref name="declaredSize"/> fits (<see cref="SpoolSpace"/>). Short of
+    /// space, the kept directories of delivered messages give theirs back first: their files keep
+    /// the old text for a while (<see cref="SpoolRecycler"/>), which a full disk cannot wait for.
+    /// </summary>
+    public bool HasRoom(long declaredSize, long minFree)
+    {
+        if (SpoolSpace.HasRoom(Spool, declaredSize, minFree)) return true;
+        return _recycler.EmptyKept(TimeSpan.Zero) > 0 && SpoolSpace.HasRoom(Spool, declaredSize, minFree);
+    }
+
+    /// <summary>The message file: new, or the one of a recycled directory (purge/), written over (RewrittenFile).</summary>
     public Stream MessageWriteStream(uint msgid) =>
         _codec.WrapWrite(new RewrittenFile(Path.Combine(IncomingDir(msgid), MessageFile), FileOptions.Asynchronous));
 

@@ -10,7 +10,8 @@ namespace Smtpd.Queue;
 /// renames them into <c>incoming/</c> and rewrites them in place (<see cref="RewrittenFile"/>).
 /// <para>
 /// The files keep their old text while the directory waits, and are emptied once it has waited
-/// <see cref="EmptyAfter"/> without being taken, so delivered mail does not linger in the spool.
+/// <see cref="EmptyAfter"/> without being taken, so delivered mail does not linger in the spool
+/// (at once when the spool is short of space: <see cref="FsQueue.HasRoom"/>).
 /// Under load a directory is taken again within milliseconds: emptying each one as its message
 /// went (freeing its blocks, then allocating them again for the next message) was a tenth of the
 /// daemon's CPU in ext4's truncate and block allocation.
@@ -107,22 +108,25 @@ internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacit
         lock (_lock)
         {
             _free.Add(new Kept(name, time.GetTimestamp(), Empty: false));
-            _emptying ??= time.CreateTimer(_ => EmptyWaiting(), null, EmptyAfter, EmptyAfter);
+            _emptying ??= time.CreateTimer(_ => EmptyKept(EmptyAfter), null, EmptyAfter, EmptyAfter);
         }
     }
 
     /// <summary>
-    /// Empties the files of the directories that have waited <see cref="EmptyAfter"/>: taken out
-    /// of the stack meanwhile, put back at its bottom (they are the coldest).
+    /// Empties the files of the kept directories that have waited <paramref name="waited"/> (all
+    /// of them with zero, when the spool is short of space): taken out of the stack meanwhile, put
+    /// back at its bottom (they are the coldest). Returns how many were emptied.
     /// </summary>
-    internal void EmptyWaiting()
+    public int EmptyKept(TimeSpan waited)
     {
+        long now = time.GetTimestamp();
+        bool Due(Kept k) => !k.Empty && time.GetElapsedTime(k.KeptAt, now) >= waited;
         List<Kept> due;
         lock (_lock)
         {
-            due = _free.FindAll(k => !k.Empty && time.GetElapsedTime(k.KeptAt) >= EmptyAfter);
-            if (due.Count == 0) return;
-            _free.RemoveAll(k => !k.Empty && time.GetElapsedTime(k.KeptAt) >= EmptyAfter);
+            due = _free.FindAll(Due);
+            if (due.Count == 0) return 0;
+            _free.RemoveAll(Due);
         }
         var emptied = new List<Kept>(due.Count);
         foreach (var kept in due)
@@ -136,6 +140,7 @@ internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacit
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { TryDelete(kept.Dir); }
         }
         lock (_lock) _free.InsertRange(0, emptied);
+        return emptied.Count;
     }
 
     /// <summary>
