@@ -12,6 +12,14 @@ public static class ControlClient
 
     public static async Task<int> RunAsync(IReadOnlyList<string> words)
     {
+        // A command it cannot read gets its possibilities whether or not smtpd runs (exit 255), as
+        // OpenSMTPD's, which has no -j: with -j the daemon answers (a verb without a JSON form).
+        string[] command = [.. words];
+        if (!ControlGrammar.TakeJsonFlag(ref command) && !ControlGrammar.IsCommand(command))
+        {
+            foreach (string line in ControlGrammar.Possibilities(command)) Console.Error.WriteLine(line);
+            return 255;
+        }
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         string path = SocketPath;
         try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(path)); }

@@ -9,17 +9,6 @@ public sealed partial class ControlCommands
     /// <summary>The verbs that have a JSON form, for the error that names them.</summary>
     const string JsonVerbs = "show queue, show envelope, show stats, show routes";
 
-    /// <summary>
-    /// Takes -j out of the words when it is the last word (as the issue writes it) or right
-    /// after show; anywhere else it is an argument like any other.
-    /// </summary>
-    static bool TakeJsonFlag(ref string[] words)
-    {
-        int at = words.Length > 1 && words[^1] == "-j" ? words.Length - 1 : words is ["show", "-j", ..] ? 1 : -1;
-        if (at < 0) return false;
-        words = [.. words[..at], .. words[(at + 1)..]];
-        return true;
-    }
 
     async Task<int> RunJsonAsync(string[] words, bool privileged, string? owner, TextWriter output)
     {

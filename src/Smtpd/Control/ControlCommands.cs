@@ -35,7 +35,7 @@ public sealed partial class ControlCommands(ControlContext ctx)
     {
         // Others see only their own mail in the queue (by the sender's user name).
         string? owner = privileged ? null : uid is { } u ? Mda.SystemUsers.LookupUid(u)?.Name ?? "" : "";
-        if (TakeJsonFlag(ref words)) return await RunJsonAsync(words, privileged, owner, output);
+        if (ControlGrammar.TakeJsonFlag(ref words)) return await RunJsonAsync(words, privileged, owner, output);
         string verb = string.Join(' ', words.Take(2));
         bool changes = words.Length > 0 && words[0] is "pause" or "resume" or "release" or "schedule" or "remove" or "trace" or "untrace"
             or "log" or "update" or "profile" or "unprofile" or "discover" or "reload";

@@ -32,6 +32,24 @@ public static class ControlGrammar
     /// </summary>
     static readonly string[] Unlisted = ["release <evpid>", "release <msgid>", "release all"];
 
+    /// <summary>
+    /// Takes -j out of the words when it is the last word (as the issue writes it) or right
+    /// after show; anywhere else it is an argument like any other.
+    /// </summary>
+    public static bool TakeJsonFlag(ref string[] words)
+    {
+        int at = words.Length > 1 && words[^1] == "-j" ? words.Length - 1 : words is ["show", "-j", ..] ? 1 : -1;
+        if (at < 0) return false;
+        words = [.. words[..at], .. words[(at + 1)..]];
+        return true;
+    }
+
+    /// <summary>Whether the words are one whole command (a placeholder takes any word): smtpctl
+    /// checks before it connects, as OpenSMTPD's parses before it does.</summary>
+    public static bool IsCommand(IReadOnlyList<string> words) =>
+        Commands.Concat(Unlisted).Select(c => c.Split(' ')).Any(p =>
+            p.Length == words.Count && p.Zip(words).All(w => w.First == w.Second || w.First.StartsWith('<')));
+
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>
     public static IReadOnlyList<string> Possibilities(IReadOnlyList<string> words)
     {

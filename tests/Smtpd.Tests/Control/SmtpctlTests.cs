@@ -98,6 +98,39 @@ public sealed class SmtpctlTests
     }
 
     [Fact]
+    public async Task A_command_it_cannot_read_gets_its_possibilities_even_when_smtpd_is_not_running()
+    {
+        // As OpenSMTPD 6.8's smtpctl, which parses before it connects: `smtpctl show` there prints
+        // "possibilities are:" and the show verbs in this order, exit 255, running or not.
+        string nowhere = Path.Combine(Path.GetTempPath(), $"no-smtpd-{Guid.NewGuid():N}.sock");
+        async Task<(int, string)> Run(params string[] args)
+        {
+            var psi = TestBinaries.StartInfo("smtpctl", args);
+            psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+            psi.Environment["SMTPD_SOCKET"] = nowhere;
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(Timeout);
+            await p.WaitForExitAsync(cts.Token);
+            return (p.ExitCode, await stdout + await stderr);
+        }
+
+        var (code, output) = await Run("show");
+        Assert.Equal(255, code);
+        Assert.StartsWith("possibilities are:\nshow mta\nshow envelope\nshow hoststats\nshow message\nshow queue\nshow hosts\nshow relays\nshow routes\nshow stats\nshow status\n", output);
+        (code, output) = await Run("resume", "envelope");
+        Assert.Equal((255, "possibilities are:\nresume envelope <evpid>\nresume envelope <msgid>\nresume envelope all"), (code, output.Trim()));
+        (code, output) = await Run("frobnicate");
+        Assert.Equal(255, code);
+        Assert.StartsWith("possibilities are:\ndiscover\npause\nresume\nshow\n", output);
+        // A whole command (-j included) does need the daemon.
+        (code, output) = await Run("show", "queue", "-j");
+        Assert.Equal(1, code);
+        Assert.Contains("smtpd is not running?", output);
+    }
+
+    [Fact]
     public async Task Pause_smtp_refuses_new_sessions_with_421_until_resumed()
     {
         await using var peer = new DeferringPeer();
