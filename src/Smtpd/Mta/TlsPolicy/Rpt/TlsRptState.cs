@@ -47,6 +47,10 @@ public static class TlsRptState
             }
             json.WriteEndArray();
             json.WriteEndObject();
+            // On disk before it replaces the old file: a crash then leaves one or the other whole,
+            // never a renamed file whose text had not been written yet.
+            json.Flush();
+            file.Flush(flushToDisk: true);
         }
         File.Move(tmp, path, overwrite: true);
     }
