@@ -75,6 +75,10 @@ public sealed partial class ControlCommands(ControlContext ctx)
             case ["show", "hosts"]: return await ShowMtaAsync(MtaView.Hosts, output);
             case ["show", "relays"]: return await ShowMtaAsync(MtaView.Relays, output);
             case ["show", "hoststats"]: return await ShowMtaAsync(MtaView.HostStats, output);
+            case ["show", "tls-policy", _] when !privileged:
+                // It looks the policy up live: DNS queries, an HTTPS fetch, a policy cached in the spool.
+                await output.WriteLineAsync("smtpctl: permission denied: only root (or the daemon's user) may look up TLS policies");
+                return 1;
             case ["show", "tls-policy", var domain]: return await ShowTlsPolicyAsync(domain, output);
             // OpenSMTPD lists here the blocks of "pause mta from ADDR for DOMAIN"; we have no such
             // verb, so none (a route the MTA penalized is shown by show routes, as theirs).

@@ -222,7 +222,7 @@ public sealed class SendmailTests : IAsyncDisposable
         // The test's binaries may sit where smtpdtest cannot read them: copy them.
         TestBinaries.CopyTo(_bin);
         File.SetUnixFileMode(_bin, (UnixFileMode)0b111_101_101);
-        foreach (var verb in new[] { new[] { "pause", "smtp" }, ["remove", "all"], ["schedule", "all"], ["reload"] })
+        foreach (var verb in new[] { new[] { "pause", "smtp" }, ["remove", "all"], ["schedule", "all"], ["reload"], ["show", "tls-policy", "example.org"] })
         {
             var (code, output) = await ExternalTool.RunAsync("runuser", ["-u", "smtpdtest", "--", "env", $"SMTPD_SOCKET={smtpd.ControlSocket}",
                 "HOME=/tmp", "DOTNET_CLI_HOME=/tmp", .. TestBinaries.Command("smtpctl", _bin), .. verb]);
