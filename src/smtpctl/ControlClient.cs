@@ -25,7 +25,9 @@ public static class ControlClient
         try { await socket.ConnectAsync(new UnixDomainSocketEndPoint(path)); }
         catch (SocketException ex)
         {
-            Console.Error.WriteLine($"smtpctl: smtpd is not running? cannot connect to {path}: {ex.Message}");
+            // OpenSMTPD's words first (scripts match them), then which socket and why.
+            Console.Error.WriteLine("smtpctl: smtpd doesn't seem to be running");
+            Console.Error.WriteLine($"smtpctl: cannot connect to {path}: {ex.Message}");
             return 1;
         }
         await using var stream = new NetworkStream(socket, ownsSocket: false);

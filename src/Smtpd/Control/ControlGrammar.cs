@@ -48,7 +48,19 @@ public static class ControlGrammar
     /// checks before it connects, as OpenSMTPD's parses before it does.</summary>
     public static bool IsCommand(IReadOnlyList<string> words) =>
         Commands.Concat(Unlisted).Select(c => c.Split(' ')).Any(p =>
-            p.Length == words.Count && p.Zip(words).All(w => w.First == w.Second || w.First.StartsWith('<')));
+            p.Length == words.Count && p.Zip(words).All(w => Fits(w.First, w.Second)));
+
+    /// <summary>
+    /// A word where the pattern has <paramref name="part"/>: the same word, or what the
+    /// placeholder takes. As OpenSMTPD's parser, a msgid is 8 hexadecimal digits and an evpid
+    /// 16 (anything else there gets the possibilities); other placeholders take any word.
+    /// </summary>
+    static bool Fits(string part, string word) => part switch
+    {
+        "<msgid>" => word.Length == 8 && word.All(char.IsAsciiHexDigit),
+        "<evpid>" => word.Length == 16 && word.All(char.IsAsciiHexDigit),
+        _ => part == word || part.StartsWith('<'),
+    };
 
     /// <summary>The lines smtpctl prints (on standard error) for a command it cannot read.</summary>
     public static IReadOnlyList<string> Possibilities(IReadOnlyList<string> words)
@@ -60,7 +72,7 @@ public static class ControlGrammar
         while (matched < words.Count)
         {
             int i = matched;
-            var next = patterns.Where(p => p.Length > i && (p[i] == words[i] || p[i].StartsWith('<'))).ToList();
+            var next = patterns.Where(p => p.Length > i && Fits(p[i], words[i])).ToList();
             if (next.Count == 0) break;
             patterns = next;
             matched++;

@@ -269,7 +269,7 @@ public sealed partial class SmtpctlJsonTests
         await using var none = new SmtpdInstance();
         var (noDaemon, error) = await Smtpctl.RunAsync(none, "show", "queue", "-j");
         Assert.Equal(1, noDaemon);
-        Assert.Contains("smtpd is not running?", error);
+        Assert.Contains("smtpctl: smtpd doesn't seem to be running\n", error);
     }
 
     /// <summary>A time as show routes and show stats print it (1d2h3m4s), in seconds.</summary>
