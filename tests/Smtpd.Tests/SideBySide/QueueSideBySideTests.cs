@@ -131,6 +131,12 @@ public sealed partial class QueueSideBySideTests(ITestOutputHelper output) : IAs
         await Ctl("update table unknown", "update", "table", "nosuchtable");
         await Ctl("show envelope unknown", "show", "envelope", "0123456789abcdef");
         await Ctl("unknown verb", "frobnicate");
+        // Commands its parser cannot read: an incomplete one, ids that are not 8 or 16 hex digits.
+        await Ctl("incomplete resume envelope", "resume", "envelope");
+        await Ctl("incomplete pause", "pause");
+        await Ctl("remove malformed id", "remove", "zzz");
+        await Ctl("remove 9-digit id", "remove", "abcdef123");
+        await Ctl("schedule 17-digit id", "schedule", "0123456789abcdef0");
         await Ctl("show routes", "show", "routes");
         await Ctl("show hosts", "show", "hosts");
         await Ctl("show relays", "show", "relays");
