@@ -320,7 +320,7 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
             });
         }
         catch (IOException) { throw InUse(spool); }
-        if (Flock(lockFile.SafeFileHandle.DangerousGetHandle(), LOCK_EX | LOCK_NB) != 0)
+        if (!FileLock.TryLockExclusive(lockFile.SafeFileHandle))
         {
             lockFile.Dispose();
             throw InUse(spool);
@@ -332,9 +332,4 @@ public sealed partial class SmtpdDaemon : IAsyncDisposable
     }
 
     static InvalidOperationException InUse(string spool) => new($"another smtpd is already using the spool {spool}");
-
-    const int LOCK_EX = 2, LOCK_NB = 4;
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "flock")]
-    private static partial int Flock(nint fd, int operation);
 }

@@ -9,7 +9,6 @@ public sealed partial class ControlCommands
     /// <summary>The verbs that have a JSON form, for the error that names them.</summary>
     const string JsonVerbs = "show queue, show envelope, show stats, show routes";
 
-
     async Task<int> RunJsonAsync(string[] words, bool privileged, string? owner, TextWriter output)
     {
         switch (words)

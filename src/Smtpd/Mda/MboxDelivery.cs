@@ -16,11 +16,6 @@ public sealed partial class MboxDelivery : IMailboxDelivery
 {
     /// <summary>How long to wait for a mailbox someone else has locked before trying later.</summary>
     public static readonly TimeSpan LockWait = TimeSpan.FromSeconds(5);
-    const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-
-    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
-    private static partial int Flock(nint fd, int operation);
-
     [LibraryImport("libc", EntryPoint = "chown", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Chown(string path, uint uid, uint gid);
 
@@ -118,14 +113,14 @@ public sealed partial class MboxDelivery : IMailboxDelivery
         }
         finally
         {
-            Flock(fs.SafeFileHandle.DangerousGetHandle(), LOCK_UN);
+            FileLock.Unlock(fs.SafeFileHandle);
         }
     }
 
     static bool WaitForFlock(FileStream fs)
     {
         var deadline = Clock.GetUtcNow() + LockWait;
-        while (Flock(fs.SafeFileHandle.DangerousGetHandle(), LOCK_EX | LOCK_NB) != 0)
+        while (!FileLock.TryLockExclusive(fs.SafeFileHandle))
         {
             if (Clock.GetUtcNow() >= deadline) return false;
             Thread.Sleep(50);
