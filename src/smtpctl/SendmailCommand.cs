@@ -39,24 +39,30 @@ public static class SendmailCommand
             LocalSubmission.Submit(paths.ControlSocket, sender, recipients, new MemoryStream(message));
             return 0;
         }
-        catch (LocalSubmission.NotRunningException)
+        catch (Exception ex) when (ex is LocalSubmission.NotRunningException or IOException)
         {
+            // Not running, or gone mid-session (closed, or no answer in time) before it said the
+            // message was stored: kept offline for the daemon to take when it can (a duplicate,
+            // if it had stored it after all, is better than a loss).
+            if (ex is IOException) Console.Error.WriteLine($"sendmail: lost the connection to smtpd ({ex.Message}); the message goes to the offline queue");
             string spool = paths.Spool;
             try
             {
                 OfflineQueue.Write(spool, sender, recipients, message);
                 return 0;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception write) when (write is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"sendmail: smtpd is not running and the offline queue in {spool} is not writable: {ex.Message}");
+                Console.Error.WriteLine($"sendmail: smtpd is not reachable and the offline queue in {spool} is not writable: {write.Message}");
                 return 75; // EX_TEMPFAIL
             }
         }
         catch (InvalidOperationException ex)
         {
-            Console.Error.WriteLine($"sendmail: message refused: {ex.Message}");
-            return 1;
+            // A 4xx is a refusal for now (a full spool, a milter's tempfail): the caller may try again.
+            bool temporary = ex.Message.StartsWith('4');
+            Console.Error.WriteLine($"sendmail: message {(temporary ? "deferred" : "refused")}: {ex.Message}");
+            return temporary ? 75 : 1; // EX_TEMPFAIL
         }
     }
 

@@ -74,6 +74,53 @@ public sealed class SendmailTests : IAsyncDisposable
         }
     }
 
+    // A temporary refusal (here a spool short of space: 452) is EX_TEMPFAIL for the caller, as
+    // sendmail's and Postfix's; a permanent one stays exit 1.
+    [Fact]
+    public async Task A_temporary_refusal_exits_with_ex_tempfail()
+    {
+        await using var smtpd = Daemon();
+        smtpd.Environment["SMTPD_SPOOL_MINFREE"] = (1L << 50).ToString(); // more than any disk here has free
+        await smtpd.StartAsync();
+        var (code, output) = await SendmailAsync(smtpd, "Subject: no room\n\nbody\n", $"{TestUsers.Recipient}@localhost");
+        Assert.Equal(75, code);
+        Assert.Contains("sendmail: message deferred: 452", output);
+        Assert.Empty(Directory.GetFiles(Path.Combine(smtpd.Spool, "offline")));
+    }
+
+    // A daemon that goes away in the middle of a submission (its control socket closes before it
+    // said the message was stored): sendmail keeps the message offline, and it is delivered when
+    // smtpd is back, instead of an unhandled exception and a lost message.
+    [Fact]
+    public async Task A_submission_cut_short_by_the_daemon_is_kept_offline_and_delivered_later()
+    {
+        await using var smtpd = Daemon();
+        await smtpd.StartAsync();
+        await smtpd.StopAsync();
+        File.Delete(smtpd.ControlSocket);
+        using var dying = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        dying.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(smtpd.ControlSocket));
+        dying.Listen();
+        var cut = Task.Run(async () =>
+        {
+            using var session = await dying.AcceptAsync();
+            await session.ReceiveAsync(new byte[64]); // the request, then nothing: closed
+        });
+
+        var (code, output) = await SendmailAsync(smtpd, "Subject: cut short\n\nstill here\n", $"{TestUsers.Recipient}@localhost");
+        await cut.WaitAsync(Timeout);
+        Assert.True(code == 0, output);
+        Assert.Contains("sendmail: lost the connection to smtpd", output);
+        Assert.DoesNotContain("Unhandled exception", output);
+        Assert.Single(Directory.GetFiles(Path.Combine(smtpd.Spool, "offline")));
+
+        dying.Close();
+        File.Delete(smtpd.ControlSocket);
+        await smtpd.StartAsync();
+        var files = await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("still here", File.ReadAllText(Assert.Single(files)));
+    }
+
     // smtpd.c's offline_enqueue: anyone may write into offline/, so only a regular file with one
     // link is taken; a hard link or a symlink to someone else's file is set aside, not sent.
     [Fact]
