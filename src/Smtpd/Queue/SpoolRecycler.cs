@@ -10,7 +10,8 @@ namespace Smtpd.Queue;
 /// renames them into <c>incoming/</c> and rewrites them in place (<see cref="RewrittenFile"/>).
 /// <para>
 /// The files keep their old text while the directory waits, and are emptied once it has waited
-/// <see cref="EmptyAfter"/> without being taken, so delivered mail does not linger in the spool
+/// <see cref="EmptyAfter"/> without being taken (a timer looks every <see cref="EmptyAfter"/>, so
+/// at most twice that), so delivered mail does not linger in the spool
 /// (at once when the spool is short of space: <see cref="FsQueue.HasRoom"/>).
 /// Under load a directory is taken again within milliseconds: emptying each one as its message
 /// went (freeing its blocks, then allocating them again for the next message) was a tenth of the
@@ -25,7 +26,7 @@ namespace Smtpd.Queue;
 /// </para>
 /// </summary>
 /// <param name="capacity">Directories kept at most; more are deleted as before.</param>
-internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacity = 1024) : IDisposable
+internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacity = 1024)
 {
     /// <summary>The name, in a message's directory, of an envelope file kept for the next envelope.</summary>
     public const string SpareEnvelope = "spare";
@@ -125,7 +126,11 @@ internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacit
         lock (_lock)
         {
             due = _free.FindAll(Due);
-            if (due.Count == 0) return 0;
+            if (due.Count == 0)
+            {
+                StopTimerIfDone();
+                return 0;
+            }
             _free.RemoveAll(Due);
         }
         var emptied = new List<Kept>(due.Count);
@@ -139,8 +144,20 @@ internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacit
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { TryDelete(kept.Dir); }
         }
-        lock (_lock) _free.InsertRange(0, emptied);
+        lock (_lock)
+        {
+            _free.InsertRange(0, emptied);
+            StopTimerIfDone();
+        }
         return emptied.Count;
+    }
+
+    /// <summary>Under the lock: with nothing left to empty, the timer goes until a directory is kept again (Recycle).</summary>
+    void StopTimerIfDone()
+    {
+        if (_free.Exists(k => !k.Empty)) return;
+        _emptying?.Dispose();
+        _emptying = null;
     }
 
     /// <summary>
@@ -173,10 +190,5 @@ internal sealed class SpoolRecycler(string purge, TimeProvider time, int capacit
     {
         try { Directory.Delete(dir, recursive: true); }
         catch (IOException) { }
-    }
-
-    public void Dispose()
-    {
-        lock (_lock) _emptying?.Dispose();
     }
 }

@@ -116,6 +116,24 @@ public sealed class FsQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Messages_delivered_after_the_spool_went_quiet_are_emptied_as_well()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var q = new FsQueue(_spool, time: clock);
+        q.Init();
+        string purge = Path.Combine(_spool, "purge");
+        for (int round = 0; round < 3; round++)
+        {
+            var (msgid, envelopes) = await CreateMessage(q, commit: true, "x@a.org");
+            Assert.True(await q.EnvelopeDeleteAsync(envelopes[0].Id));
+            Assert.Contains(Directory.GetDirectories(purge), d => new FileInfo(Path.Combine(d, "message")).Length > 0);
+            // Quiet for a while (the emptying has nothing left to do), then the wait of a kept directory.
+            clock.Advance(SpoolRecycler.EmptyAfter * 3);
+            Assert.All(Directory.GetDirectories(purge), d => Assert.All(Directory.GetFiles(d), f => Assert.Equal(0, new FileInfo(f).Length)));
+        }
+    }
+
+    [Fact]
     public async Task Files_taken_again_before_they_are_emptied_hold_only_the_next_message()
     {
         var q = new FsQueue(_spool, time: new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
