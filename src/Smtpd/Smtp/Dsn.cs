@@ -25,6 +25,13 @@ public static class Dsn
             && ((byte)notify & 0xf0) == 0;
     }
 
+    /// <summary>RET=FULL or RET=HDRS (RFC 3461 4.3).</summary>
+    public static bool IsValidRet(string? value) =>
+        value is not null && (value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>ENVID=xtext of at most 100 characters (RFC 3461 4.4).</summary>
+    public static bool IsValidEnvid(string? value) => value is not null && value.Length <= 100 && IsXtext(value);
+
     /// <summary>ORCPT=addr-type;xtext, e.g. "rfc822;bob@example.org".</summary>
     public static bool IsValidOrcpt(string? value)
     {

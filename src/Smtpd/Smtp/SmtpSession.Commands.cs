@@ -92,11 +92,10 @@ public sealed partial class SmtpSession
                         return Replies.UnsupportedParameter(key);
                     break;
                 case "RET" when _esmtp && DsnEnabled:
-                    if (value is null || !(value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase)))
-                        return Replies.BadDsnParameter("RET");
+                    if (!Dsn.IsValidRet(value)) return Replies.BadDsnParameter("RET");
                     break;
                 case "ENVID" when _esmtp && DsnEnabled:
-                    if (value is null || value.Length > 100 || !Dsn.IsXtext(value)) return Replies.BadDsnParameter("ENVID");
+                    if (!Dsn.IsValidEnvid(value)) return Replies.BadDsnParameter("ENVID");
                     break;
                 case "AUTH" when _esmtp && AdvertisesAuth:
                     break; // RFC 4954 5: the original submitter; we record none, so it is only accepted

@@ -23,8 +23,8 @@ public sealed partial class SmtpSession
             {
                 bool valid = key.ToUpperInvariant() switch
                 {
-                    "RET" => value is not null && (value.Equals("FULL", StringComparison.OrdinalIgnoreCase) || value.Equals("HDRS", StringComparison.OrdinalIgnoreCase)),
-                    "ENVID" => value is not null && value.Length <= 100 && Dsn.IsXtext(value),
+                    "RET" => Dsn.IsValidRet(value),
+                    "ENVID" => Dsn.IsValidEnvid(value),
                     "SIZE" or "BODY" or "AUTH" => true,
                     _ => false,
                 };
