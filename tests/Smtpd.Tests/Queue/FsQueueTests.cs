@@ -134,6 +134,34 @@ public sealed class FsQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task A_bucket_removed_by_hand_is_made_again_at_the_next_commit_into_it()
+    {
+        var q = new FsQueue(_spool);
+        q.Init();
+        var used = new HashSet<string>();
+        for (int i = 0; i < 20; i++)
+        {
+            var (msgid, _) = await CreateMessage(q, commit: true, "x@a.org");
+            used.Add(QueueIds.Hex(msgid)[..2]);
+        }
+        // An admin empties the queue by hand, buckets and all, while smtpd runs.
+        foreach (var bucket in Directory.GetDirectories(Path.Combine(_spool, "queue"))) Directory.Delete(bucket, recursive: true);
+
+        // Messages until one falls in a bucket the queue had made before (20 of 256 buckets).
+        for (int tries = 0; tries < 2000; tries++)
+        {
+            var (msgid, envelopes) = await CreateMessage(q, commit: true, "y@a.org");
+            if (!used.Contains(QueueIds.Hex(msgid)[..2])) continue;
+            Assert.Equal("Subject: t\r\n\r\nhi\r\n", File.ReadAllText(q.MessagePath(msgid)));
+            var walked = new List<Envelope>();
+            await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+            Assert.Contains(walked, e => e.Id == envelopes[0].Id);
+            return;
+        }
+        Assert.Fail("no message fell in a bucket made before");
+    }
+
+    [Fact]
     public async Task Files_taken_again_before_they_are_emptied_hold_only_the_next_message()
     {
         var q = new FsQueue(_spool, time: new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
