@@ -86,9 +86,12 @@ public sealed class MaildirDelivery : IMailboxDelivery
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         };
         try { return new FileStream(tmp, options); }
-        catch (DirectoryNotFoundException)
+        // ENOENT on a create is a missing directory, but .NET names it FileNotFound when the
+        // directory exists by the time it looks (another delivery has just made it).
+        catch (IOException e) when (e is DirectoryNotFoundException or FileNotFoundException)
         {
-            foreach (var dir in new[] { maildir, Path.Combine(maildir, "tmp"), Path.Combine(maildir, "new"), Path.Combine(maildir, "cur") })
+            // tmp/ last: a concurrent delivery that finds tmp/ must also find new/ and cur/.
+            foreach (var dir in new[] { maildir, Path.Combine(maildir, "new"), Path.Combine(maildir, "cur"), Path.Combine(maildir, "tmp") })
                 Directory.CreateDirectory(dir, DirMode);
             return new FileStream(tmp, options);
         }

@@ -38,4 +38,24 @@ public sealed class MaildirGroupCommitTests : IDisposable
         }
         Assert.True(GroupSync.For(maildir).Flushes - before >= 2, "each delivery waits for two flushes");
     }
+
+    [Fact]
+    public async Task Deliveries_racing_to_make_a_missing_Maildir_all_succeed()
+    {
+        // The first deliveries into a Maildir that does not exist yet make it; one that finds tmp/
+        // made by another must also find new/ (CI once saw "stat .../new: No such file").
+        var me = new SystemUser(Environment.UserName, SystemUsers.IsRoot ? 0u : 1000u, SystemUsers.IsRoot ? 0u : 1000u, _dir, "/bin/sh");
+        var delivery = new MaildirDelivery();
+        for (int round = 0; round < 40; round++)
+        {
+            string maildir = Path.Combine(_dir, $"Maildir{round}");
+            var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => delivery.DeliverAsync(
+                new DeliveryRequest(() => new MemoryStream(Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\nbody\r\n")),
+                    "a@example.org", "u@example.org", "u@example.org", me, maildir), CancellationToken.None))))
+                .WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.All(outcomes, o => Assert.True(o.IsOk, o.ToString()));
+            Assert.Equal(8, Directory.GetFiles(Path.Combine(maildir, "new")).Length);
+            Assert.True(Directory.Exists(Path.Combine(maildir, "cur")));
+        }
+    }
 }
