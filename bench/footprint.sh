@@ -42,7 +42,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pi
 trap cleanup EXIT
 mkdir -p "$work/maildir" "$work/mail"; chown "$user" "$work/maildir"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'listen on 127.0.0.1 port %s\naction "local" maildir "%s"\nmatch from any for local action "local"\n' "$port" "$work/maildir" > "$work/smtpd.conf"
+printf 'smtp limit max-mails 100000\nlisten on 127.0.0.1 port %s\naction "local" maildir "%s"\nmatch from any for local action "local"\n' "$port" "$work/maildir" > "$work/smtpd.conf"
 
 wait_for() {  # wait_for SECONDS COMMAND...: bounded polling
   local deadline=$(( $(date +%s) + $1 )); shift
