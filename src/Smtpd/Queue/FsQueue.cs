@@ -7,8 +7,9 @@ namespace Smtpd.Queue;
 /// The default queue backend (OpenSMTPD's queue_fs): a message and its envelopes live in
 /// <c>queue/XX/MSGID/</c> (XX = the first two hex digits of the message id), one file
 /// <c>message</c> and one readable file per envelope named by its id. A message is received into
-/// <c>incoming/MSGID/</c> and committed by one rename, so a crash leaves either the whole message
-/// in <c>queue/</c> or nothing (incoming is purged at start). Durability comes from the
+/// a directory of its own outside <c>queue/</c> (<c>incoming/MSGID/</c>, or a kept one in
+/// <c>purge/</c>: <see cref="SpoolRecycler"/>) and committed by one rename, so a crash leaves
+/// either the whole message in <c>queue/</c> or nothing (incoming/ and purge/ are emptied at start). Durability comes from the
 /// filesystem's <see cref="GroupSync"/>: commits of concurrent sessions share its flushes. Every file is 0600 and every
 /// directory 0700 (<see cref="SpoolModes"/>): mail is nobody else's to read.
 /// </summary>
@@ -23,6 +24,8 @@ public sealed class FsQueue : IQueueBackend
 
     readonly TimeProvider _time;
     readonly SpoolRecycler _recycler;
+    /// <summary>The directory of each message being received, until its commit (not in queue/).</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<uint, string> _receiving = new();
     /// <summary>queue/XX directories known to exist (we never remove one): no mkdir per message.</summary>
     readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _buckets = new();
 
@@ -73,20 +76,33 @@ public sealed class FsQueue : IQueueBackend
         _recycler.Init();
     }
 
-    string IncomingDir(uint msgid) => Path.Combine(_incoming, QueueIds.Hex(msgid));
+    /// <summary>Where a message being received lives (see MessageCreateAsync); incoming/MSGID when it is not.</summary>
+    string ReceivingDir(uint msgid) => _receiving.TryGetValue(msgid, out var dir) ? dir : Path.Combine(_incoming, QueueIds.Hex(msgid));
     string BucketDir(uint msgid) => Path.Combine(_queue, QueueIds.Hex(msgid)[..2]);
     string QueueDir(uint msgid) => Path.Combine(BucketDir(msgid), QueueIds.Hex(msgid));
 
-    /// <summary>An envelope lives in incoming/ until its message is committed, then in queue/.</summary>
-    string EnvelopeDir(uint msgid) => Directory.Exists(IncomingDir(msgid)) ? IncomingDir(msgid) : QueueDir(msgid);
+    /// <summary>An envelope lives with its message while it is received, then in queue/.</summary>
+    string EnvelopeDir(uint msgid, out bool receiving)
+    {
+        receiving = _receiving.TryGetValue(msgid, out var dir);
+        return receiving ? dir! : QueueDir(msgid);
+    }
 
     public Task<uint> MessageCreateAsync(CancellationToken ct = default)
     {
         for (int attempt = 0; attempt < 100; attempt++)
         {
             uint msgid = QueueIds.NewMessageId();
-            if (Directory.Exists(QueueDir(msgid)) || Directory.Exists(IncomingDir(msgid))) continue;
-            if (!_recycler.TryTake(IncomingDir(msgid))) Directory.CreateDirectory(IncomingDir(msgid), SpoolModes.Directory);
+            if (Directory.Exists(QueueDir(msgid))) continue;
+            // The id is ours once it is in the map: no other session can take it meanwhile.
+            string fresh = Path.Combine(_incoming, QueueIds.Hex(msgid));
+            if (!_receiving.TryAdd(msgid, fresh)) continue;
+            if (_recycler.TryTake() is { } kept) _receiving[msgid] = kept;
+            else
+            {
+                try { Directory.CreateDirectory(fresh, SpoolModes.Directory); }
+                catch { _receiving.TryRemove(msgid, out _); throw; }
+            }
             return Task.FromResult(msgid);
         }
         throw new IOException("could not allocate a message id");
@@ -105,7 +121,7 @@ public sealed class FsQueue : IQueueBackend
 
     /// <summary>The message file: new, or the one of a recycled directory (purge/), written over (RewrittenFile).</summary>
     public Stream MessageWriteStream(uint msgid) =>
-        _codec.WrapWrite(new RewrittenFile(Path.Combine(IncomingDir(msgid), MessageFile), FileOptions.Asynchronous));
+        _codec.WrapWrite(new RewrittenFile(Path.Combine(ReceivingDir(msgid), MessageFile), FileOptions.Asynchronous));
 
     public async Task MessageCommitAsync(uint msgid, CancellationToken ct = default)
     {
@@ -116,24 +132,26 @@ public sealed class FsQueue : IQueueBackend
             Directory.CreateDirectory(bucket, SpoolModes.Directory);
             _buckets.TryAdd(bucket, true);
         }
-        // The message, its envelopes and their names durable in incoming/ before the rename...
+        // The message, its envelopes and their names durable where they are received before the rename...
         await Sync.FlushAsync();
-        if (!FileRename.TryRename(IncomingDir(msgid), QueueDir(msgid)))
+        string receiving = ReceivingDir(msgid);
+        if (!FileRename.TryRename(receiving, QueueDir(msgid)))
         {
             // The bucket was removed behind our back (by hand): made again, durable, then the rename.
             _buckets.TryRemove(bucket, out _);
             Directory.CreateDirectory(bucket, SpoolModes.Directory);
             await Sync.FlushAsync();
-            FileRename.Rename(IncomingDir(msgid), QueueDir(msgid));
+            FileRename.Rename(receiving, QueueDir(msgid));
         }
-        // ...and the rename durable before anyone hears "stored"; a stale incoming/ entry would be purged at start.
+        _receiving.TryRemove(msgid, out _);
+        // ...and the rename durable before anyone hears "stored"; a stale incoming/ or purge/ entry would be removed at start.
         await Sync.FlushAsync();
     }
 
     public Task MessageDeleteAsync(uint msgid)
     {
-        foreach (var dir in new[] { IncomingDir(msgid), QueueDir(msgid) })
-            if (Directory.Exists(dir)) _recycler.Recycle(dir);
+        if (_receiving.TryRemove(msgid, out var receiving) && Directory.Exists(receiving)) _recycler.Recycle(receiving);
+        if (Directory.Exists(QueueDir(msgid))) _recycler.Recycle(QueueDir(msgid));
         return Task.CompletedTask;
     }
 
@@ -172,19 +190,19 @@ public sealed class FsQueue : IQueueBackend
 
     public async Task EnvelopeCreateAsync(Envelope envelope, CancellationToken ct = default)
     {
-        string dir = EnvelopeDir(envelope.MessageId);
+        string dir = EnvelopeDir(envelope.MessageId, out bool receiving);
         string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
         // A new envelope's file: the spare one of a recycled directory when there is one (no inode
         // made), while the message is still being received (see TakeSpare).
-        if (dir == IncomingDir(envelope.MessageId) && SpoolRecycler.TakeSpare(path)) await RewriteFileAsync(path, EnvelopeText.Format(envelope), ct);
+        if (receiving && SpoolRecycler.TakeSpare(path)) await RewriteFileAsync(path, EnvelopeText.Format(envelope), ct);
         else await WriteAsync(path, EnvelopeText.Format(envelope), ct);
-        // In incoming/ the commit's flush makes it durable with the message; a committed message's is flushed now.
-        if (dir != IncomingDir(envelope.MessageId)) await Sync.FlushAsync();
+        // While received, the commit's flush makes it durable with the message; a committed message's is flushed now.
+        if (!receiving) await Sync.FlushAsync();
     }
 
     public async Task EnvelopeUpdateAsync(Envelope envelope, CancellationToken ct = default)
     {
-        string dir = EnvelopeDir(envelope.MessageId);
+        string dir = EnvelopeDir(envelope.MessageId, out _);
         string path = Path.Combine(dir, QueueIds.Hex(envelope.Id));
         string tmp = path + ".tmp";
         await WriteAsync(tmp, EnvelopeText.Format(envelope), ct);

@@ -190,6 +190,50 @@ public sealed class FsQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task A_message_received_in_a_kept_directory_is_queued_only_by_its_commit()
+    {
+        var q = new FsQueue(_spool, time: new Microsoft.Extensions.Time.Testing.FakeTimeProvider());
+        q.Init();
+        string purge = Path.Combine(_spool, "purge"), incoming = Path.Combine(_spool, "incoming");
+        var (first, envelopes) = await CreateMessage(q, commit: true, "x@a.org");
+        Assert.True(await q.EnvelopeDeleteAsync(envelopes[0].Id));
+        string kept = Assert.Single(Directory.GetDirectories(purge));
+
+        // Received where it is kept (nothing passes through incoming/), invisible to the walk...
+        var (second, pending) = await CreateMessage(q, commit: false, "y@a.org");
+        Assert.Empty(Directory.GetDirectories(incoming));
+        Assert.Equal("Subject: t\r\n\r\nhi\r\n", File.ReadAllText(Path.Combine(kept, "message")));
+        Assert.True(File.Exists(Path.Combine(kept, QueueIds.Hex(pending[0].Id))));
+        var walked = new List<Envelope>();
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Empty(walked);
+
+        // ...given up (RSET, a lost session): back among the kept ones, its envelope gone...
+        await q.MessageDeleteAsync(second);
+        Assert.Equal([kept], Directory.GetDirectories(purge));
+        Assert.DoesNotContain(QueueIds.Hex(pending[0].Id), Directory.GetFiles(kept).Select(Path.GetFileName));
+
+        // ...or committed: one rename into queue/.
+        var (third, queued) = await CreateMessage(q, commit: true, "z@a.org");
+        Assert.Empty(Directory.GetDirectories(purge));
+        Assert.Empty(Directory.GetDirectories(incoming));
+        Assert.Equal("Subject: t\r\n\r\nhi\r\n", File.ReadAllText(q.MessagePath(third)));
+        await foreach (var e in q.EnvelopeWalk()) walked.Add(e);
+        Assert.Equal(queued[0].Id, Assert.Single(walked).Id);
+
+        // A crash during a reception in a kept directory leaves nothing at the next start.
+        Assert.True(await q.EnvelopeDeleteAsync(queued[0].Id));
+        await CreateMessage(q, commit: false, "w@a.org");
+        Assert.NotEmpty(Directory.GetFileSystemEntries(Assert.Single(Directory.GetDirectories(purge))));
+        var restarted = new FsQueue(_spool);
+        restarted.Init();
+        Assert.Empty(Directory.GetFileSystemEntries(purge));
+        walked.Clear();
+        await foreach (var e in restarted.EnvelopeWalk()) walked.Add(e);
+        Assert.Empty(walked);
+    }
+
+    [Fact]
     public async Task Kept_directories_are_emptied_at_start()
     {
         var q = new FsQueue(_spool);
