@@ -68,22 +68,36 @@ public static partial class UserFileAccess
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         Jobs.Add(() =>
         {
-            SetFsGid(user.Gid);
-            SetFsUid(user.Uid);
-            try
-            {
-                // setfsuid reports the previous value; asking with an invalid id (-1) reads the current one.
-                if (unchecked((uint)SetFsUid(uint.MaxValue)) != user.Uid || unchecked((uint)SetFsGid(uint.MaxValue)) != user.Gid)
-                    throw new IOException($"could not take the identity of {user.Name}");
-                done.SetResult(work());
-            }
+            try { done.SetResult(AsUser(user, work)); }
             catch (Exception ex) { done.SetException(ex); }
-            finally
-            {
-                SetFsUid(0);
-                SetFsGid(0);
-            }
         });
         return done.Task;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the calling thread with the user's file identity, and back
+    /// to root after it. Only for a thread of our own that runs nothing else meanwhile (never a
+    /// thread-pool thread): the privileged helper's request loop, for the short ~/.forward read
+    /// it answers at once, as OpenSMTPD's parent process does (three thread hand-offs less per
+    /// message than <see cref="RunAsync{T}"/>).
+    /// </summary>
+    public static T RunHere<T>(SystemUser user, Func<T> work) => SystemUsers.IsRoot ? AsUser(user, work) : work();
+
+    static T AsUser<T>(SystemUser user, Func<T> work)
+    {
+        SetFsGid(user.Gid);
+        SetFsUid(user.Uid);
+        try
+        {
+            // setfsuid reports the previous value; asking with an invalid id (-1) reads the current one.
+            if (unchecked((uint)SetFsUid(uint.MaxValue)) != user.Uid || unchecked((uint)SetFsGid(uint.MaxValue)) != user.Gid)
+                throw new IOException($"could not take the identity of {user.Name}");
+            return work();
+        }
+        finally
+        {
+            SetFsUid(0);
+            SetFsGid(0);
+        }
     }
 }

@@ -101,8 +101,11 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
             foreach (int fd in message.Fds) Posix.close(fd); // the daemon never sends us any
             var request = Decode(message.Data);
             if (request is null) { log.Warn("privileged helper: malformed request, ignored"); continue; }
-            // Each request on its own: a slow spawn or flush holds up no authentication.
-            _ = Task.Run(() => Answer(request));
+            // A ~/.forward read (one for each local recipient) is answered here at once: a stat
+            // and maybe a small read. Every other request on its own: a slow spawn or flush holds
+            // up no authentication.
+            if (request.Op == PrivRequest.Forward) Answer(request).GetAwaiter().GetResult();
+            else _ = Task.Run(() => Answer(request));
         }
     }
 
@@ -126,7 +129,7 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
                     reply = Authenticate(r);
                     break;
                 case PrivRequest.Forward:
-                    reply = await ReadForwardAsync(r);
+                    reply = ReadForward(r);
                     break;
                 case PrivRequest.Worker:
                     (reply, var workerEnd) = StartWorker(r);
@@ -235,12 +238,12 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
     /// read gives nothing away. Value null: no file, normal delivery; a file the user may not read is
     /// a tempfail, so the recipient gets 451 rather than mail the .forward meant to send elsewhere.
     /// </summary>
-    static async Task<PrivReply> ReadForwardAsync(PrivRequest r)
+    static PrivReply ReadForward(PrivRequest r)
     {
         var user = SystemUsers.Lookup(r.User ?? "");
         if (user is null) return new PrivReply(r.Id, PrivReply.Failed, "no such user");
         string path = Path.Combine(user.Home, ".forward");
-        string? content = await UserFileAccess.RunAsync(user, () =>
+        string? content = UserFileAccess.RunHere(user, () =>
         {
             var info = new FileInfo(path);
             if (!info.Exists || info.Length > 64 * 1024) return null;
