@@ -77,9 +77,9 @@ public static partial class UserFileAccess
     /// <summary>
     /// Runs <paramref name="work"/> on the calling thread with the user's file identity, and back
     /// to root after it. Only for a thread of our own that runs nothing else meanwhile (never a
-    /// thread-pool thread): the privileged helper's request loop, for the short ~/.forward read
-    /// it answers at once, as OpenSMTPD's parent process does (three thread hand-offs less per
-    /// message than <see cref="RunAsync{T}"/>).
+    /// thread-pool thread): the privileged helper's thread of ~/.forward reads
+    /// (<see cref="Privsep.SerialThread"/>; two thread hand-offs less per message than
+    /// <see cref="RunAsync{T}"/>).
     /// </summary>
     public static T RunHere<T>(SystemUser user, Func<T> work) => SystemUsers.IsRoot ? AsUser(user, work) : work();
 

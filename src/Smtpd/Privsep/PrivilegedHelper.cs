@@ -101,12 +101,23 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
             foreach (int fd in message.Fds) Posix.close(fd); // the daemon never sends us any
             var request = Decode(message.Data);
             if (request is null) { log.Warn("privileged helper: malformed request, ignored"); continue; }
-            // A ~/.forward read (one for each local recipient) is answered here at once: a stat
-            // and maybe a small read. Every other request on its own: a slow spawn or flush holds
-            // up no authentication.
-            if (request.Op == PrivRequest.Forward) Answer(request).GetAwaiter().GetResult();
+            // ~/.forward reads (one for each local recipient: a stat, maybe a small read) one after
+            // another on a thread of their own, as OpenSMTPD's parent makes them in its loop: one
+            // hand-off each, where a task of the pool and a file-identity thread took three. Every
+            // other request on its own: a slow spawn or flush, or a home directory that hangs,
+            // holds up no authentication.
+            if (request.Op == PrivRequest.Forward) _forwardReads.Post(() => AnswerNow(request));
             else _ = Task.Run(() => Answer(request));
         }
+    }
+
+    readonly SerialThread _forwardReads = new("forward-reads");
+
+    /// <summary>A request whose answer completes on this thread (no await in its path): the forward reads.</summary>
+    void AnswerNow(PrivRequest request)
+    {
+        try { Answer(request).GetAwaiter().GetResult(); }
+        catch (Exception ex) { log.Warn($"privileged helper: {request.Op} request failed: {ex.GetType().Name}: {ex.Message}"); }
     }
 
     static PrivRequest? Decode(byte[] data)
@@ -243,12 +254,8 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         var user = SystemUsers.Lookup(r.User ?? "");
         if (user is null) return new PrivReply(r.Id, PrivReply.Failed, "no such user");
         string path = Path.Combine(user.Home, ".forward");
-        string? content = UserFileAccess.RunHere(user, () =>
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists || info.Length > 64 * 1024) return null;
-            return File.ReadAllText(path); // unreadable: Answer makes it a tempfail, and the recipient 451
-        });
+        // Unreadable or not a regular file: Answer makes it a tempfail, and the recipient 451.
+        string? content = UserFileAccess.RunHere(user, () => ForwardFile.Read(path));
         return new PrivReply(r.Id, PrivReply.Ok, Value: content);
     }
 

@@ -275,6 +275,34 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
     }
 
+    // SmtpDialogue --RCPT--> smtpd --asks the privileged helper--> a ~/.forward that is a FIFO, or a
+    // link to /dev/zero: 451 for that recipient, at once, and every other recipient served as before
+    [SkippableFact]
+    public async Task A_forward_that_is_a_fifo_or_an_endless_device_gives_451_and_holds_up_nobody()
+    {
+        Skip.IfNot(Environment.UserName == "root", "needs root: ~/.forward is read by the privileged helper");
+        await using var smtpd = new SmtpdInstance("""
+            listen on 127.0.0.1 port {port}
+            action "local" maildir "{dir}/maildirs/%{user.username}"
+            match from local for local action "local"
+            """);
+        string fifoUser = await UserAsync(smtpd.Dir), zeroUser = await UserAsync(smtpd.Dir), plain = await UserAsync(smtpd.Dir);
+        string fifo = Path.Combine(smtpd.Dir, fifoUser, ".forward");
+        var (code, output) = await ExternalTool.RunAsync("mkfifo", [fifo]);
+        Assert.True(code == 0, output);
+        File.CreateSymbolicLink(Path.Combine(smtpd.Dir, zeroUser, ".forward"), "/dev/zero");
+        File.WriteAllText(Path.Combine(smtpd.Dir, plain, ".forward"), $"{TestUsers.Recipient}\n");
+        await smtpd.StartAsync();
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{fifoUser}@localhost"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{zeroUser}@localhost"));
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"the refusals took {started.Elapsed}");
+        Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{plain}@localhost", "forwarded"));
+        await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
+        Assert.Contains("not a regular file", smtpd.Log);
+    }
+
     // Seed 001 (a sink): SmtpDialogue --RCPT anyone@any domain--> smtpd, virtual { "@" => user } --> that user's mbox
     [Fact]
     public async Task Seed_global_catch_all_delivers_mail_for_any_user_of_any_domain()
