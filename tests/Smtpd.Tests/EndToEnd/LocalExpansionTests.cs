@@ -300,7 +300,7 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"the refusals took {started.Elapsed}");
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{plain}@localhost", "forwarded"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
-        Assert.Contains("not a regular file", smtpd.Log);
+        await smtpd.WaitForLogAsync("not a regular file", Timeout);
     }
 
     // Seed 001 (a sink): SmtpDialogue --RCPT anyone@any domain--> smtpd, virtual { "@" => user } --> that user's mbox
