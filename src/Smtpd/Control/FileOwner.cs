@@ -23,9 +23,16 @@ public static partial class FileOwner
     /// file cannot be swapped between the check and the read (a root reader in a world-writable
     /// directory must never be made to read another file).
     /// </summary>
-    public static unsafe (FileStream? Stream, uint Uid, uint Links, bool IsRegular) OpenNoFollow(string path)
+    public static (FileStream? Stream, uint Uid, uint Links, bool IsRegular) OpenNoFollow(string path) => OpenChecked(path, followLinks: false);
+
+    /// <summary>
+    /// As <see cref="OpenNoFollow"/>, following a symlink when <paramref name="followLinks"/> (the
+    /// caller then reads with an identity that may read no more than the link's owner could).
+    /// ENOENT and the like come as an <see cref="IOException"/> whose HResult is the errno.
+    /// </summary>
+    public static unsafe (FileStream? Stream, uint Uid, uint Links, bool IsRegular) OpenChecked(string path, bool followLinks)
     {
-        int fd = Open(path, ORdOnly | ONoFollow | ONonBlock | OCloExec);
+        int fd = Open(path, ORdOnly | (followLinks ? 0 : ONoFollow) | ONonBlock | OCloExec);
         if (fd < 0)
         {
             int errno = Marshal.GetLastPInvokeError();

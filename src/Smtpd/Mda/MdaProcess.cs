@@ -36,7 +36,8 @@ public sealed class MdaProcess(Reload.LiveConfig config, SmtpdPaths paths, Local
     readonly SemaphoreSlim _slots = new(MaxDeliveries);
     /// <summary>Envelopes removed (<c>smtpctl remove</c>) while in flight here, and when the scheduler said so.</summary>
     readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, DateTimeOffset> _cancelled = new();
-    readonly Dictionary<string, SemaphoreSlim> _perUser = new(StringComparer.Ordinal);
+    /// <summary>The delivery slots of each user, its Maildir ones apart (MaxMaildirDeliveriesPerUser).</summary>
+    readonly Dictionary<(string User, bool Maildir), SemaphoreSlim> _perUser = [];
     /// <summary>Envelopes of each user in the MDA now (for the mda.user gauge); under the <see cref="_perUser"/> lock.</summary>
     readonly Dictionary<string, int> _envelopesOf = new(StringComparer.Ordinal);
 
@@ -89,12 +90,10 @@ public sealed class MdaProcess(Reload.LiveConfig config, SmtpdPaths paths, Local
 
     SemaphoreSlim UserSlot(string user, bool maildir)
     {
-        // The Maildir slots of a user under a key no user name can have.
-        string key = maildir ? user + "\0maildir" : user;
         lock (_perUser)
         {
-            if (!_perUser.TryGetValue(key, out var slot))
-                _perUser[key] = slot = new SemaphoreSlim(maildir ? MaxMaildirDeliveriesPerUser : MaxDeliveriesPerUser);
+            if (!_perUser.TryGetValue((user, maildir), out var slot))
+                _perUser[(user, maildir)] = slot = new SemaphoreSlim(maildir ? MaxMaildirDeliveriesPerUser : MaxDeliveriesPerUser);
             return slot;
         }
     }

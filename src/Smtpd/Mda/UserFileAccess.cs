@@ -21,52 +21,14 @@ public static partial class UserFileAccess
     [LibraryImport("libc", EntryPoint = "setfsgid")]
     private static partial int SetFsGid(uint gid);
 
-    static readonly JobQueue Jobs = StartWorkers();
-
-    static JobQueue StartWorkers()
-    {
-        var jobs = new JobQueue();
-        for (int i = 0; i < Threads; i++)
-            new Thread(() => { while (true) jobs.Take()(); })
-            { IsBackground = true, Name = $"mda-as-user-{i}" }.Start();
-        return jobs;
-    }
-
-    /// <summary>
-    /// The jobs waiting for a thread. An idle thread sleeps in <see cref="Monitor.Wait(object)"/>:
-    /// a BlockingCollection's semaphore spins with sched_yield before it sleeps, and with eight
-    /// idle threads that spinning was 8 % of the delivery tree's CPU under load (perf), time the
-    /// daemon on the same cores needed.
-    /// </summary>
-    sealed class JobQueue
-    {
-        readonly Queue<Action> _jobs = new();
-
-        public void Add(Action job)
-        {
-            lock (_jobs)
-            {
-                _jobs.Enqueue(job);
-                Monitor.Pulse(_jobs);
-            }
-        }
-
-        public Action Take()
-        {
-            lock (_jobs)
-            {
-                while (_jobs.Count == 0) Monitor.Wait(_jobs);
-                return _jobs.Dequeue();
-            }
-        }
-    }
+    static readonly JobThreads Jobs = new("mda-as-user", Threads);
 
     public static Task<T> RunAsync<T>(SystemUser user, Func<T> work)
     {
         if (!SystemUsers.IsRoot) return Task.Run(work);
 
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Jobs.Add(() =>
+        Jobs.Post(() =>
         {
             try { done.SetResult(AsUser(user, work)); }
             catch (Exception ex) { done.SetException(ex); }
@@ -78,7 +40,7 @@ public static partial class UserFileAccess
     /// Runs <paramref name="work"/> on the calling thread with the user's file identity, and back
     /// to root after it. Only for a thread of our own that runs nothing else meanwhile (never a
     /// thread-pool thread): the privileged helper's thread of ~/.forward reads
-    /// (<see cref="Privsep.SerialThread"/>; two thread hand-offs less per message than
+    /// (<see cref="JobThreads"/>; two thread hand-offs less per message than
     /// <see cref="RunAsync{T}"/>).
     /// </summary>
     public static T RunHere<T>(SystemUser user, Func<T> work) => SystemUsers.IsRoot ? AsUser(user, work) : work();

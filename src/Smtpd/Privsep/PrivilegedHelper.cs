@@ -111,13 +111,19 @@ public sealed class PrivilegedHelper(FdChannel channel, SmtpdPaths paths, SmtpdL
         }
     }
 
-    readonly SerialThread _forwardReads = new("forward-reads");
+    readonly JobThreads _forwardReads = new("forward-reads", 1);
 
     /// <summary>A request whose answer completes on this thread (no await in its path): the forward reads.</summary>
     void AnswerNow(PrivRequest request)
     {
         try { Answer(request).GetAwaiter().GetResult(); }
-        catch (Exception ex) { log.Warn($"privileged helper: {request.Op} request failed: {ex.GetType().Name}: {ex.Message}"); }
+        catch (Exception ex)
+        {
+            // Still an answer: the daemon's lookup would otherwise wait for its timeout.
+            log.Warn($"privileged helper: {request.Op} request failed: {ex.GetType().Name}: {ex.Message}");
+            try { channel.Send(PrivsepJson.Encode(new PrivReply(request.Id, PrivReply.TempFail, ex.Message))); }
+            catch (IOException) { }
+        }
     }
 
     static PrivRequest? Decode(byte[] data)

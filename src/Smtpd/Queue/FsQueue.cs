@@ -76,8 +76,9 @@ public sealed class FsQueue : IQueueBackend
         _recycler.Init();
     }
 
-    /// <summary>Where a message being received lives (see MessageCreateAsync); incoming/MSGID when it is not.</summary>
-    string ReceivingDir(uint msgid) => _receiving.TryGetValue(msgid, out var dir) ? dir : Path.Combine(_incoming, QueueIds.Hex(msgid));
+    /// <summary>Where a message being received lives (see MessageCreateAsync).</summary>
+    string ReceivingDir(uint msgid) =>
+        _receiving.TryGetValue(msgid, out var dir) ? dir : throw new IOException($"message {QueueIds.Hex(msgid)} is not being received");
     string BucketDir(uint msgid) => Path.Combine(_queue, QueueIds.Hex(msgid)[..2]);
     string QueueDir(uint msgid) => Path.Combine(BucketDir(msgid), QueueIds.Hex(msgid));
 

@@ -275,8 +275,9 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
     }
 
-    // SmtpDialogue --RCPT--> smtpd --asks the privileged helper--> a ~/.forward that is a FIFO, or a
-    // link to /dev/zero: 451 for that recipient, at once, and every other recipient served as before
+    // SmtpDialogue --RCPT--> smtpd --asks the privileged helper--> a ~/.forward that is a FIFO, a
+    // link to /dev/zero, a directory or a loop of links: 451 for that recipient, at once, and every
+    // other recipient served as before
     [SkippableFact]
     public async Task A_forward_that_is_a_fifo_or_an_endless_device_gives_451_and_holds_up_nobody()
     {
@@ -287,6 +288,9 @@ public sealed class LocalExpansionTests : IAsyncDisposable
             match from local for local action "local"
             """);
         string fifoUser = await UserAsync(smtpd.Dir), zeroUser = await UserAsync(smtpd.Dir), plain = await UserAsync(smtpd.Dir);
+        string dirUser = await UserAsync(smtpd.Dir), loopUser = await UserAsync(smtpd.Dir);
+        Directory.CreateDirectory(Path.Combine(smtpd.Dir, dirUser, ".forward"));
+        File.CreateSymbolicLink(Path.Combine(smtpd.Dir, loopUser, ".forward"), Path.Combine(smtpd.Dir, loopUser, ".forward"));
         string fifo = Path.Combine(smtpd.Dir, fifoUser, ".forward");
         var (code, output) = await ExternalTool.RunAsync("mkfifo", [fifo]);
         Assert.True(code == 0, output);
@@ -297,6 +301,8 @@ public sealed class LocalExpansionTests : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.StartNew();
         Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{fifoUser}@localhost"));
         Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{zeroUser}@localhost"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{dirUser}@localhost"));
+        Assert.StartsWith("451 4.3.0", await RcptAsync(smtpd.Port, $"{loopUser}@localhost"));
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"the refusals took {started.Elapsed}");
         Assert.StartsWith("250", await RcptAsync(smtpd.Port, $"{plain}@localhost", "forwarded"));
         await Mailboxes.WaitForMaildirAsync(Path.Combine(smtpd.Maildirs, TestUsers.Recipient), 1, Timeout);
